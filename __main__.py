@@ -3,6 +3,7 @@
 import pulumi
 import pulumi_aws as aws
 
+from components.audit import Audit, AuditArgs
 from components.database import Database, DatabaseArgs
 from components.kms import KmsKey, KmsKeyArgs, logs_statement
 from components.network import Network, NetworkArgs
@@ -25,6 +26,7 @@ data_key = KmsKey("data", KmsKeyArgs(
 ), opts=pinned)
 network = Network("network", NetworkArgs(settings=settings, kms_key_arn=data_key.arn), opts=pinned)
 database = Database("db", DatabaseArgs(settings=settings, network=network, kms_key_arn=data_key.arn), opts=pinned)
+audit = Audit("audit", AuditArgs(settings=settings), opts=pinned)
 
 pulumi.export("region", settings.region)
 pulumi.export("connectionUrl", database.connection_url)
@@ -41,3 +43,10 @@ pulumi.export("dbSecurityGroupId", database.security_group.id)
 pulumi.export("operatorSecurityGroupId", network.operator_security_group.id)
 pulumi.export("operatorEndpointId", network.operator_endpoint.id)
 pulumi.export("operatorPolicyArn", network.operator_policy.arn)
+if audit.trail is not None:
+    pulumi.export("auditTrailArn", audit.trail.arn)
+    pulumi.export("auditBucketName", audit.bucket.bucket)
+    pulumi.export("auditLogGroupName", audit.log_group.name)
+    pulumi.export("auditKmsKeyArn", audit.key.arn)
+if audit.rds_protection is not None:
+    pulumi.export("guardDutyDetectorId", audit.detector_id)

@@ -26,10 +26,15 @@ LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 
 RESERVED_USERNAMES = ("postgres", "root", "admin", "administrator", "rdsadmin", "rdsrepladmin", "master", "user")
 PROD_MIN_BACKUP_DAYS = 7
 PROD_MIN_LOG_RETENTION_DAYS = 90
+# The audit trail: CloudWatch Logs and S3 retention floors for prod (the trail is evidence; keep it a year at least).
+PROD_MIN_TRAIL_LOG_DAYS = 365
+PROD_MIN_TRAIL_EXPIRE_DAYS = 365
+TRAIL_MAX_DAYS = 3653
 
 _REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d+$")
 _INSTANCE_CLASS = re.compile(r"^db\.[a-z][a-z0-9-]*\.[a-z0-9]+$")
 _IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+_DETECTOR_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
 class ConfigError(pulumi.RunError):
@@ -70,6 +75,18 @@ class DatabaseSettings:
 
 
 @dataclass(frozen=True)
+class AuditSettings:
+    trail: bool
+    trail_log_retention_days: int
+    trail_bucket_transition_days: int
+    trail_bucket_expire_days: int
+    trail_bucket_force_destroy: bool
+    guard_duty: bool
+    # An existing detector to adopt (an account/region holds one detector); empty: this stack creates one.
+    guard_duty_detector_id: str
+
+
+@dataclass(frozen=True)
 class Settings:
     project: str
     stack: str
@@ -79,6 +96,7 @@ class Settings:
     network: NetworkSettings
     database: DatabaseSettings
     tags: dict[str, str] = field(hash=False)
+    audit: AuditSettings
 
     @property
     def is_prod(self) -> bool:
@@ -167,10 +185,11 @@ class _Loader:
         region, allowed_regions = self._region()
         network = self._network()
         database = self._database(prod)
+        audit = self._audit(prod)
 
         if self.problems:
             raise ConfigError(self.stack, self.problems)
-        assert environment and region and allowed_regions and network and database
+        assert environment and region and allowed_regions and network and database and audit
         tags = {
             "Project": "cruddur",
             "Stack": self.stack,
@@ -179,7 +198,8 @@ class _Loader:
             "DataResidency": region,
         }
         return Settings(project=PROJECT, stack=self.stack, environment=environment, region=region,
-                        allowed_regions=tuple(allowed_regions), network=network, database=database, tags=tags)
+                        allowed_regions=tuple(allowed_regions), network=network, database=database, tags=tags,
+                        audit=audit)
 
     def _region(self) -> tuple[str | None, list[str] | None]:
         allowed = self.string_list("allowedRegions")
@@ -307,4 +327,48 @@ class _Loader:
             skip_final_snapshot=skip_final_snapshot, publicly_accessible=bool(public),
             storage_encrypted=bool(encrypted), performance_insights=insights,
             monitoring_interval_seconds=monitoring, log_retention_days=log_days,
+        )
+
+    def _audit(self, prod: bool) -> AuditSettings | None:
+        problems_before = len(self.problems)
+        trail = self.boolean("auditTrail")
+        log_days = self.integer("trailLogRetentionDays", 1, TRAIL_MAX_DAYS)
+        if log_days is not None and log_days not in LOG_RETENTION_DAYS:
+            self._bad("trailLogRetentionDays", log_days, "must be a CloudWatch Logs retention value: "
+                                                         f"{', '.join(map(str, LOG_RETENTION_DAYS))}")
+        transition = self.integer("trailBucketTransitionDays", 1, TRAIL_MAX_DAYS)
+        expire = self.integer("trailBucketExpireDays", 2, TRAIL_MAX_DAYS)
+        if transition is not None and expire is not None and expire <= transition:
+            self._bad("trailBucketExpireDays", expire,
+                      f"must be above trailBucketTransitionDays ({transition}): logs move to the archive tier "
+                      "before they expire")
+        force_destroy = self.boolean("trailBucketForceDestroy")
+        guard_duty = self.boolean("guardDuty")
+        detector_id = self.string("guardDutyDetectorId", lambda v: v == "" or bool(_DETECTOR_ID.match(v)),
+                                  "must be empty (this stack creates the detector) or an existing GuardDuty "
+                                  "detector id (32 lower-case hex characters, `aws guardduty list-detectors`)")
+        if guard_duty is False and detector_id:
+            self._bad("guardDutyDetectorId", detector_id, "is set but guardDuty is false; set guardDuty to true "
+                                                          "to manage RDS Protection on that detector, or unset it")
+        if prod:
+            prod_rules = [
+                ("auditTrail", trail is False, False, "prod must keep its CloudTrail trail on"),
+                ("guardDuty", guard_duty is False, False, "prod must keep GuardDuty with RDS Protection on "
+                                                          "(adopt an existing detector with guardDutyDetectorId)"),
+                ("trailBucketForceDestroy", force_destroy is True, True,
+                 "prod never force-destroys its audit log bucket"),
+                ("trailLogRetentionDays", log_days is not None and log_days < PROD_MIN_TRAIL_LOG_DAYS, log_days,
+                 f"prod keeps the trail in CloudWatch Logs at least {PROD_MIN_TRAIL_LOG_DAYS} days"),
+                ("trailBucketExpireDays", expire is not None and expire < PROD_MIN_TRAIL_EXPIRE_DAYS, expire,
+                 f"prod keeps trail log files at least {PROD_MIN_TRAIL_EXPIRE_DAYS} days"),
+            ]
+            for key, broken, value, why in prod_rules:
+                if broken:
+                    self._bad(key, value, why)
+        if len(self.problems) != problems_before:
+            return None
+        return AuditSettings(
+            trail=bool(trail), trail_log_retention_days=log_days, trail_bucket_transition_days=transition,
+            trail_bucket_expire_days=expire, trail_bucket_force_destroy=bool(force_destroy),
+            guard_duty=bool(guard_duty), guard_duty_detector_id=detector_id or "",
         )

@@ -60,6 +60,7 @@ class RecordedResource:
     inputs: dict  # as the engine got them; secret values are still wrapped (see is_secret)
     state: dict = field(default_factory=dict)  # what the mocks answered (inputs + computed attributes)
     id: str = ""
+    provider: str = ""  # the provider reference the SDK sent ("<provider urn>::<provider id>"), "" for none
 
     @property
     def props(self) -> dict:
@@ -89,6 +90,7 @@ class RecordingMonitor(MockMonitor):
                 custom=bool(request.custom), inputs=dict(inputs),
                 state=dict(registration.state) if registration else {},
                 id=registration.id if registration else "",
+                provider=request.provider,
             ))
         return response
 

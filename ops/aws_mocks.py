@@ -60,7 +60,8 @@ class RecordedResource:
     inputs: dict  # as the engine got them; secret values are still wrapped (see is_secret)
     state: dict = field(default_factory=dict)  # what the mocks answered (inputs + computed attributes)
     id: str = ""
-    provider: str = ""  # the provider reference the SDK sent ("<provider urn>::<provider id>"), "" for none
+    provider: str = ""  # "<provider urn>::<provider id>", empty for the default provider
+    dependencies: list[str] = field(default_factory=list)  # URNs this resource explicitly depends on
 
     @property
     def props(self) -> dict:
@@ -90,7 +91,7 @@ class RecordingMonitor(MockMonitor):
                 custom=bool(request.custom), inputs=dict(inputs),
                 state=dict(registration.state) if registration else {},
                 id=registration.id if registration else "",
-                provider=request.provider,
+                provider=request.provider, dependencies=list(request.dependencies),
             ))
         return response
 

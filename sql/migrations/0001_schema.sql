@@ -18,7 +18,7 @@ CREATE UNIQUE INDEX users_handle_lower_key ON users (lower(handle));
 CREATE TABLE activities (
   uuid                   uuid        PRIMARY KEY DEFAULT gen_random_uuid(),
   user_uuid              uuid        NOT NULL REFERENCES users (uuid) ON DELETE CASCADE,
-  message                text        NOT NULL CONSTRAINT activities_message_not_empty CHECK (btrim(message) <> ''),
+  message                text        NOT NULL CONSTRAINT activities_message_not_empty CHECK (message ~ '[^[:space:]]'),
   replies_count          integer     NOT NULL DEFAULT 0 CONSTRAINT activities_replies_count_non_negative CHECK (replies_count >= 0),
   reposts_count          integer     NOT NULL DEFAULT 0 CONSTRAINT activities_reposts_count_non_negative CHECK (reposts_count >= 0),
   likes_count            integer     NOT NULL DEFAULT 0 CONSTRAINT activities_likes_count_non_negative CHECK (likes_count >= 0),

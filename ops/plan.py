@@ -270,3 +270,8 @@ def plan(
         raise typer.Exit(2)
     project_dir = os.environ.get(PROJECT_DIR_ENV)
     raise typer.Exit(run(chosen, Path(project_dir).resolve() if project_dir else None))
+
+
+def register(root: typer.Typer) -> None:
+    """Mount ``cruddur plan`` on the root CLI (``ops/cli.py``)."""
+    root.command("plan")(plan)

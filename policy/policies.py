@@ -156,7 +156,9 @@ def _as_list(value: Any) -> list:
 
 
 def _short(resource_type: str) -> str:
-    """``aws:rds/instance:Instance`` -> ``rds Instance`` for messages."""
+    """``aws:rds/instance:Instance`` -> ``rds Instance``, ``pulumi:providers:aws`` -> ``aws provider``."""
+    if resource_type.startswith("pulumi:providers:"):
+        return f"{resource_type.rsplit(':', 1)[1]} provider"
     try:
         module = resource_type.split(":")[1].split("/")[0]
         return f"{module} {resource_type.rsplit(':', 1)[1]}"

@@ -17,6 +17,7 @@ from ops.aws_mocks import mock_password
 from ops.cli import app
 from ops.plan import PROJECT_DIR_ENV
 from ops.stack_eval import PROJECT_DIR
+from tests.components.conftest import dev, prod  # noqa: F401 - the committed stacks' evaluations
 from tests.policy.conftest import policies
 
 PASSWORD = mock_password("db-master-password", 40)  # what the mocks generate; must never be printed

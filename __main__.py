@@ -4,6 +4,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.database import Database, DatabaseArgs
+from components.guardrails import Guardrails, GuardrailsArgs
 from components.kms import KmsKey, KmsKeyArgs, logs_statement
 from components.network import Network, NetworkArgs
 from components.settings import Settings
@@ -41,3 +42,15 @@ pulumi.export("dbSecurityGroupId", database.security_group.id)
 pulumi.export("operatorSecurityGroupId", network.operator_security_group.id)
 pulumi.export("operatorEndpointId", network.operator_endpoint.id)
 pulumi.export("operatorPolicyArn", network.operator_policy.arn)
+
+# Organization guardrails (SCPs): only when the stack owns its organization's policies (runbooks/guardrails.md).
+if settings.organization.manage_guardrails:
+    guardrails = Guardrails("guardrails", GuardrailsArgs(
+        target_id=settings.organization.target_id,
+        allowed_regions=settings.allowed_regions,
+        break_glass_role_name=settings.organization.break_glass_role_name,
+        name_prefix=f"cruddur-{settings.stack}",
+        audit_bucket_pattern=f"{settings.name('trail')}*",
+        exempt_region_services=settings.organization.exempt_region_services,
+    ), opts=pinned)
+    pulumi.export("guardrailPolicyIds", guardrails.policy_ids)

@@ -282,6 +282,8 @@ class AwsMocks(Mocks):
         elif typ.startswith("aws:organizations/policy:"):
             rid = f"p-{digest[:8]}"
             state.update(arn=f"arn:{PARTITION}:organizations::{account}:policy/o-example/service_control_policy/{rid}")
+        elif typ == "aws:organizations/policyAttachment:PolicyAttachment":
+            rid = f"{unwrap(state.get('targetId'))}:{unwrap(state.get('policyId'))}"  # AWS's id: target:policy
         elif module:
             state.setdefault("arn", arn(module, f"{name}/{digest[:8]}"))
         return rid, state

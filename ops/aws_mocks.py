@@ -116,6 +116,9 @@ def render_policy(args: dict) -> str:
     for source in args.get("sourcePolicyDocuments") or []:
         statements.extend(json.loads(source).get("Statement", []))
     for st in args.get("statements") or []:
+        if not st.get("actions") and not st.get("notActions"):
+            # AWS rejects such a statement; it usually means a snake_case key (not_actions) that the SDK dropped.
+            raise ValueError(f"policy statement without actions or notActions: {st}")
         rendered: dict[str, Any] = {}
         if st.get("sid"):
             rendered["Sid"] = st["sid"]

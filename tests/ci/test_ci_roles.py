@@ -58,13 +58,13 @@ def test_no_policy_allows_every_action(role):
             assert "NotAction" not in st, st["Sid"]
 
 
-def test_preview_role_changes_nothing_but_its_lock():
-    writes = [a for st in statements("permissions-preview.json") if st["Effect"] == "Allow"
-              for a in listify(st["Action"]) if not a.split(":")[1].startswith(("Get", "List", "Describe", "Decrypt"))]
-    assert sorted(writes) == ["kms:GenerateDataKey", "s3:DeleteObject", "s3:PutObject"]
-    for st in statements("permissions-preview.json"):
-        if st["Effect"] == "Allow" and set(listify(st["Action"])) & {"s3:PutObject", "s3:DeleteObject"}:
-            assert all("/.pulumi/locks/" in r for r in listify(st["Resource"])), st["Sid"]
+def test_preview_role_writes_nothing():
+    actions = [a for st in statements("permissions-preview.json") if st["Effect"] == "Allow"
+               for a in listify(st["Action"])]
+    assert actions
+    for action in actions:
+        verb = action.split(":")[1]
+        assert verb.startswith(("Get", "List", "Describe")) or verb == "Decrypt", action
 
 
 @pytest.mark.parametrize("stack,other", [("dev", "prod"), ("prod", "dev")])

@@ -5,6 +5,7 @@ import pulumi_aws as aws
 
 from components.audit import Audit, AuditArgs
 from components.database import Database, DatabaseArgs
+from components.guardrails import Guardrails, GuardrailsArgs
 from components.kms import KmsKey, KmsKeyArgs, logs_statement
 from components.network import Network, NetworkArgs
 from components.settings import Settings
@@ -50,3 +51,15 @@ if audit.trail is not None:
     pulumi.export("auditKmsKeyArn", audit.key.arn)
 if audit.rds_protection is not None:
     pulumi.export("guardDutyDetectorId", audit.detector_id)
+
+# Organization guardrails (SCPs): only when the stack owns its organization's policies (runbooks/guardrails.md).
+if settings.organization.manage_guardrails:
+    guardrails = Guardrails("guardrails", GuardrailsArgs(
+        target_id=settings.organization.target_id,
+        allowed_regions=settings.allowed_regions,
+        break_glass_role_name=settings.organization.break_glass_role_name,
+        name_prefix=f"cruddur-{settings.stack}",
+        audit_bucket_pattern=f"{settings.name('trail')}*",
+        exempt_region_services=settings.organization.exempt_region_services,
+    ), opts=pinned)
+    pulumi.export("guardrailPolicyIds", guardrails.policy_ids)

@@ -121,9 +121,9 @@ class Audit(pulumi.ComponentResource):
         # -- the bucket ------------------------------------------------------------------------------------------
         self.bucket = aws.s3.Bucket(
             f"{name}-bucket",
-            bucket=account_id.apply(lambda acct: f"{s.name('audit')}-{acct}"),
+            bucket=account_id.apply(lambda acct: f"{s.name('trail')}-{acct}"),  # the guardrails' pattern
             force_destroy=a.trail_bucket_force_destroy and not s.is_prod,
-            tags={"Name": s.name("audit"), "Purpose": "cloudtrail"},
+            tags={"Name": s.name("trail"), "Purpose": "cloudtrail"},
             opts=child,
         )
         bucket_name = self.bucket.bucket

@@ -36,6 +36,12 @@ _INSTANCE_CLASS = re.compile(r"^db\.[a-z][a-z0-9-]*\.[a-z0-9]+$")
 _IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _DETECTOR_ID = re.compile(r"^[0-9a-f]{32}$")
 
+# Organizations: a policy target is an account id, an OU id or the root id (the pattern AWS's TargetId accepts).
+_ORG_TARGET = re.compile(r"^(\d{12}|ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}|r-[0-9a-z]{4,32})$")
+_IAM_ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")  # IAM's role-name charset: no wildcards, no paths
+_IAM_ACTION = re.compile(r"^[a-z0-9-]+:[A-Za-z0-9*]+$")  # service:Action, service:Prefix* or service:*
+ORGANIZATION_KEYS = ("manageGuardrails", "targetId", "breakGlassRoleName", "exemptRegionsServices")
+
 
 class ConfigError(pulumi.RunError):
     """Bad stack configuration. ``problems`` holds one line per problem; the message lists them all."""
@@ -87,6 +93,20 @@ class AuditSettings:
 
 
 @dataclass(frozen=True)
+class OrganizationSettings:
+    """Organization guardrails (service control policies), from the object ``cruddur-db:organization``.
+
+    Off unless ``manage_guardrails``; then ``target_id`` (account, OU or root id) and ``break_glass_role_name``
+    are always set. ``exempt_region_services`` are extra ``service:Action`` patterns the region-deny SCP lets
+    through in any region, on top of the AWS-documented global services.
+    """
+    manage_guardrails: bool = False
+    target_id: str | None = None
+    break_glass_role_name: str | None = None
+    exempt_region_services: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Settings:
     project: str
     stack: str
@@ -97,6 +117,7 @@ class Settings:
     database: DatabaseSettings
     tags: dict[str, str] = field(hash=False)
     audit: AuditSettings
+    organization: OrganizationSettings
 
     @property
     def is_prod(self) -> bool:
@@ -186,10 +207,11 @@ class _Loader:
         network = self._network()
         database = self._database(prod)
         audit = self._audit(prod)
+        organization = self._organization()
 
         if self.problems:
             raise ConfigError(self.stack, self.problems)
-        assert environment and region and allowed_regions and network and database and audit
+        assert environment and region and allowed_regions and network and database and audit and organization
         tags = {
             "Project": "cruddur",
             "Stack": self.stack,
@@ -199,7 +221,7 @@ class _Loader:
         }
         return Settings(project=PROJECT, stack=self.stack, environment=environment, region=region,
                         allowed_regions=tuple(allowed_regions), network=network, database=database, tags=tags,
-                        audit=audit)
+                        audit=audit, organization=organization)
 
     def _region(self) -> tuple[str | None, list[str] | None]:
         allowed = self.string_list("allowedRegions")
@@ -372,3 +394,63 @@ class _Loader:
             trail_bucket_expire_days=expire, trail_bucket_force_destroy=bool(force_destroy),
             guard_duty=bool(guard_duty), guard_duty_detector_id=detector_id or "",
         )
+    def _organization(self) -> OrganizationSettings | None:
+        """The optional object ``organization``: absent means no guardrails. Read as one JSON value."""
+        key = "organization"
+        raw = self.config.get(key)
+        if raw is None:
+            return OrganizationSettings()
+        problems_before = len(self.problems)
+        try:
+            value = json.loads(raw) if isinstance(raw, str) else raw
+        except json.JSONDecodeError:
+            value = None
+        if not isinstance(value, dict):
+            self._bad(key, raw, f"must be an object with the keys {', '.join(ORGANIZATION_KEYS)} "
+                                "(set them with `pulumi config set --path organization.KEY VALUE`)")
+            return None
+        for unknown in sorted(set(value) - set(ORGANIZATION_KEYS)):
+            self._bad(f"{key}.{unknown}", value[unknown], f"unknown key; allowed: {', '.join(ORGANIZATION_KEYS)}")
+
+        manage = value.get("manageGuardrails", False)
+        if isinstance(manage, str) and manage.strip().lower() in ("true", "false"):
+            manage = manage.strip().lower() == "true"
+        if not isinstance(manage, bool):
+            self._bad(f"{key}.manageGuardrails", manage, "must be true or false")
+            manage = False
+
+        target = value.get("targetId")
+        if isinstance(target, int) and not isinstance(target, bool):
+            target = str(target)  # `config set --path` stores an all-digit id as a number
+        if target is not None and (not isinstance(target, str) or not _ORG_TARGET.match(target)):
+            self._bad(f"{key}.targetId", target, "must be a 12-digit account id (quote it in the stack file so "
+                                                "YAML keeps leading zeros), an OU id (ou-xxxx-yyyyyyyy) or the "
+                                                "root id (r-xxxx)")
+            target = None
+        elif manage and target is None:
+            self._bad(f"{key}.targetId", None, "must be set when organization.manageGuardrails is true: the "
+                                               "account, OU or root the guardrails attach to (start with a test OU)")
+
+        role = value.get("breakGlassRoleName")
+        if role is not None and (not isinstance(role, str) or not _IAM_ROLE_NAME.match(role)):
+            self._bad(f"{key}.breakGlassRoleName", role, "must be an IAM role name (letters, digits and +=,.@_-, "
+                                                         "at most 64; no wildcards, no path)")
+            role = None
+        elif manage and role is None:
+            self._bad(f"{key}.breakGlassRoleName", None, "must be set when organization.manageGuardrails is true: "
+                                                         "the role exempt from the guardrails "
+                                                         "(runbooks/guardrails.md)")
+
+        exempt = value.get("exemptRegionsServices", [])
+        if not isinstance(exempt, list) or not all(isinstance(a, str) for a in exempt):
+            self._bad(f"{key}.exemptRegionsServices", exempt, "must be a list of IAM actions, e.g. [\"bedrock:*\"]")
+            exempt = []
+        for action in exempt:
+            if not _IAM_ACTION.match(action) or action in ("*", "*:*"):
+                self._bad(f"{key}.exemptRegionsServices", action,
+                          "is not an IAM action pattern such as service:* or service:Action")
+
+        if len(self.problems) != problems_before:
+            return None
+        return OrganizationSettings(manage_guardrails=manage, target_id=target, break_glass_role_name=role,
+                                    exempt_region_services=tuple(exempt))

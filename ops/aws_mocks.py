@@ -116,6 +116,9 @@ def render_policy(args: dict) -> str:
     for source in args.get("sourcePolicyDocuments") or []:
         statements.extend(json.loads(source).get("Statement", []))
     for st in args.get("statements") or []:
+        if not st.get("actions") and not st.get("notActions"):
+            # AWS rejects such a statement; it usually means a snake_case key (not_actions) that the SDK dropped.
+            raise ValueError(f"policy statement without actions or notActions: {st}")
         rendered: dict[str, Any] = {}
         if st.get("sid"):
             rendered["Sid"] = st["sid"]
@@ -282,6 +285,8 @@ class AwsMocks(Mocks):
         elif typ.startswith("aws:organizations/policy:"):
             rid = f"p-{digest[:8]}"
             state.update(arn=f"arn:{PARTITION}:organizations::{account}:policy/o-example/service_control_policy/{rid}")
+        elif typ == "aws:organizations/policyAttachment:PolicyAttachment":
+            rid = f"{unwrap(state.get('targetId'))}:{unwrap(state.get('policyId'))}"  # AWS's id: target:policy
         elif module:
             state.setdefault("arn", arn(module, f"{name}/{digest[:8]}"))
         return rid, state

@@ -150,6 +150,36 @@ def _evaluate(project: str, stack: str, config: dict[str, str], secret_keys: lis
             if await output.is_secret():
                 evaluation.secret_outputs.add(key)
 
-    _sync_await(run_pulumi_func(program))
+    try:
+        _sync_await(run_pulumi_func(program))
+    except BaseException:
+        _settle_failed_run()
+        raise
     evaluation.resources = list(monitor.recorded)
     return evaluation
+
+
+def _settle_failed_run() -> None:
+    """After a program fails mid-way, finish and forget what it left behind.
+
+    Pulumi stops waiting at the first failed RPC. Its remaining registrations and applies stay on the shared event
+    loop and in the SDK's set of tracked outputs, which outlives the evaluation's context, so without this the next
+    evaluation in the same process awaits them and reports the old failure as its own.
+    """
+    import asyncio
+
+    from pulumi.runtime.settings import SETTINGS
+    from pulumi.runtime.sync_await import _ensure_event_loop
+
+    loop = _ensure_event_loop()
+    if loop.is_running():
+        return
+    pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+    if pending:  # let them finish; cancelling them would also cancel futures the SDK caches
+        loop.run_until_complete(asyncio.wait(pending, timeout=10))
+    with SETTINGS.lock:
+        for task in SETTINGS.outputs:
+            if task.done() and not task.cancelled():
+                task.exception()  # retrieved: the failure was already raised to the caller
+        SETTINGS.outputs.clear()
+    SETTINGS.rpc_manager.clear()

@@ -22,7 +22,7 @@ def trail_arn(stack) -> str:
 
 
 def bucket_name(stack) -> str:
-    return f"cruddur-{stack.stack}-audit-{ACCOUNT}"
+    return f"cruddur-{stack.stack}-trail-{ACCOUNT}"
 
 
 def audit_key(stack):

@@ -203,7 +203,7 @@ def test_audit_trail_present_in_prod_advisory_in_dev(prod, evaluate_with):
 
 def test_trail_bucket_must_block_public_access(prod):
     block = prod.one("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
-    label = "cloudtrail Trail 'audit-trail' bucket 'cruddur-prod-audit-123456789012'"
+    label = "cloudtrail Trail 'audit-trail' bucket 'cruddur-prod-trail-123456789012'"
     assert stack_violations("cloudtrail-bucket-protected", replaced(prod, block)) == [
         f"{label} has no public-access block in this stack; declare an aws.s3.BucketPublicAccessBlock with all "
         "four settings True"]
@@ -221,7 +221,7 @@ def test_trail_bucket_must_deny_non_tls(prod):
     doc["Statement"] = [s for s in doc["Statement"] if s["Sid"] != "DenyInsecureTransport"]
     broken = replaced(prod, bucket_policy, changed(bucket_policy, policy=json.dumps(doc)))
     assert stack_violations("cloudtrail-bucket-protected", broken) == [
-        "cloudtrail Trail 'audit-trail' bucket 'cruddur-prod-audit-123456789012' policy does not deny non-TLS "
+        "cloudtrail Trail 'audit-trail' bucket 'cruddur-prod-trail-123456789012' policy does not deny non-TLS "
         "requests; add a Deny of s3:* when aws:SecureTransport is false"]
     assert "has no bucket policy in this stack" in stack_violations("cloudtrail-bucket-protected",
                                                                    replaced(prod, bucket_policy))[0]

@@ -1,0 +1,91 @@
+"""The ``cruddur`` runbook CLI: a thin root that mounts one module per command group.
+
+To add commands, write a module with ``register(root: typer.Typer) -> None`` and list it in ``COMMAND_MODULES``.
+Known errors (CruddurError, driver errors) become one line on stderr and exit code 2, never a traceback, and
+never a password.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+from typer.core import TyperGroup
+
+from ops.errors import CruddurError
+from ops.urls import scrub
+
+# Each entry is a module exposing `register(root)`. Order = order in `cruddur --help`.
+COMMAND_MODULES: list[str] = [
+    "ops.local_cmd",  # cruddur local up|down|status|destroy
+    "ops.db_cmd",  # cruddur db create|drop|migrate|seed|setup|reset|status|connect|sessions|kill-sessions|role-password
+    "ops.stack_cmd",  # cruddur stack env
+    "ops.users_cmd",  # cruddur users sync
+    # "ops.plan",  # cruddur plan STACK (the offline plan; added by its own issue: register(root) -> root.command("plan"))
+]
+
+
+def error_line(exc: BaseException) -> str:
+    """The one line printed for a known error."""
+    if isinstance(exc, CruddurError):
+        return f"error: {scrub(exc.message)}"
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return f"error: {scrub(text)[:400]}"
+
+
+def _known_errors() -> tuple[type[BaseException], ...]:
+    known: list[type[BaseException]] = [CruddurError]
+    try:
+        import psycopg2
+
+        known.append(psycopg2.Error)
+    except ImportError:  # pragma: no cover
+        pass
+    try:
+        from yoyo.exceptions import LockTimeout
+
+        known.append(LockTimeout)
+    except ImportError:  # pragma: no cover
+        pass
+    return tuple(known)
+
+
+class CruddurGroup(TyperGroup):
+    """Root group: turns known errors into one stderr line + exit 2 (also under typer.testing.CliRunner)."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except _known_errors() as exc:
+            typer.echo(error_line(exc), err=True)
+            raise typer.Exit(CruddurError.exit_code) from None
+
+
+app = typer.Typer(
+    cls=CruddurGroup,
+    name="cruddur",
+    help="Runbook CLI for Cruddur's PostgreSQL: local database, db lifecycle, stack env, user sync.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,  # never dump locals (they hold URLs with passwords)
+    add_completion=False,
+)
+
+for _module in COMMAND_MODULES:
+    importlib.import_module(_module).register(app)
+
+
+def main() -> None:
+    """Console-script entry point (``cruddur``)."""
+    try:
+        app(prog_name="cruddur")
+    except _known_errors() as exc:  # raised outside a command (e.g. while parsing)
+        print(error_line(exc), file=sys.stderr)
+        sys.exit(CruddurError.exit_code)
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        sys.exit(130)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

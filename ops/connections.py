@@ -1,0 +1,122 @@
+"""Opening connections with clear, password-free errors, and the operator-endpoint tunnel.
+
+``connect(url)`` is the one way the CLI talks to a database: psycopg2 errors become a one-line
+``CruddurError`` (scrubbed of the password); a failed connection to a private RDS host says how to open
+the EC2 Instance Connect Endpoint tunnel. ``tunnel_port`` connects through 127.0.0.1 while TLS
+verify-full still checks the certificate against the RDS host name (libpq ``hostaddr``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import psycopg2
+import psycopg2.extensions
+
+from ops.errors import CruddurError
+from ops.urls import parse, redact, scrub
+
+CONNECT_TIMEOUT = 5
+APPLICATION_NAME = "cruddur-cli"
+
+
+def tunnel_hint(host: str, endpoint_id: str | None = None) -> str:
+    endpoint = endpoint_id or "$(pulumi stack output operatorEndpointId -s STACK)"
+    return (
+        f"{host} is a private RDS endpoint: open a tunnel through the operator endpoint with "
+        f"`aws ec2-instance-connect open-tunnel --instance-connect-endpoint-id {endpoint} "
+        f"--private-ip-address $(dig +short {host} | tail -n1) --remote-port 5432 --local-port 5432` "
+        f"and re-run with --tunnel-port 5432"
+    )
+
+
+def dsn_params(url: str, *, database: str | None = None, tunnel_port: int | None = None) -> dict[str, str]:
+    """libpq keyword parameters for ``url`` (optionally another database / through a local tunnel)."""
+    info = parse(url)
+    params: dict[str, str] = {}
+    if info.host:
+        params["host"] = info.host
+    if info.port:
+        params["port"] = str(info.port)
+    if info.user:
+        params["user"] = info.user
+    if info.password is not None:
+        params["password"] = info.password
+    params["dbname"] = database or info.database or "postgres"
+    params.update(info.params)
+    if info.is_rds:
+        params.setdefault("sslmode", "verify-full")  # TLS with certificate verification to RDS, always
+    if tunnel_port:
+        params["hostaddr"] = "127.0.0.1"  # TCP goes to the tunnel; TLS still verifies `host`
+        params["port"] = str(tunnel_port)
+    params.setdefault("connect_timeout", str(CONNECT_TIMEOUT))
+    params.setdefault("application_name", APPLICATION_NAME)
+    return params
+
+
+def connect(
+    url: str,
+    *,
+    database: str | None = None,
+    tunnel_port: int | None = None,
+    endpoint_id: str | None = None,
+    autocommit: bool = False,
+) -> psycopg2.extensions.connection:
+    """Connect or raise a one-line CruddurError that never contains the password."""
+    params = dsn_params(url, database=database, tunnel_port=tunnel_port)
+    shown = redact(url)
+    if database:
+        shown = f"{shown} (database {database})"
+    try:
+        conn = psycopg2.connect(**params)
+    except psycopg2.OperationalError as exc:
+        raise CruddurError(describe_connect_error(exc, url, shown, tunnel_port, endpoint_id)) from None
+    except psycopg2.Error as exc:
+        raise CruddurError(f"cannot connect to {shown}: {scrub(_first_line(exc), url)}") from None
+    conn.autocommit = autocommit
+    return conn
+
+
+def describe_connect_error(exc: Exception, url: str, shown: str, tunnel_port: int | None, endpoint_id: str | None) -> str:
+    text = " ".join(str(exc).split())
+    lowered = text.lower()
+    if "password authentication failed" in lowered or "no password supplied" in lowered:
+        reason = "authentication failed (wrong user or password)"
+    elif "does not exist" in lowered and "database" in lowered:
+        reason = "the database does not exist (create it with: cruddur db create)"
+    elif "connection refused" in lowered:
+        reason = "connection refused: is the server running? (local: cruddur local up)"
+    elif "could not translate host name" in lowered:
+        reason = "the host name does not resolve"
+    elif "timeout" in lowered:
+        reason = "timed out"
+    else:
+        reason = scrub(text, url)[:300]
+    message = f"cannot connect to {shown}: {reason}"
+    info = parse(url)
+    if info.is_rds and not tunnel_port and "authentication" not in reason:
+        message += ". " + tunnel_hint(info.host or "", endpoint_id)
+    elif tunnel_port and "refused" in reason:
+        message += f". Is the tunnel open on 127.0.0.1:{tunnel_port}?"
+    return message
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+@contextlib.contextmanager
+def cursor(url: str, **kwargs) -> Iterator[psycopg2.extensions.cursor]:
+    """A cursor in one transaction (committed on success), connection closed afterwards.
+    SQL errors become a CruddurError without the password."""
+    conn = connect(url, **kwargs)
+    try:
+        with conn:
+            with conn.cursor() as cur:
+                yield cur
+    except psycopg2.Error as exc:
+        raise CruddurError(f"database error on {redact(url)}: {scrub(_first_line(exc), url)}") from None
+    finally:
+        conn.close()

@@ -1,0 +1,64 @@
+"""Database lifecycle on a server: exists / create / drop, through the maintenance database ``postgres``."""
+
+from __future__ import annotations
+
+import psycopg2
+from psycopg2 import sql
+
+from ops.connections import connect
+from ops.errors import CruddurError
+from ops.urls import database_name, redact, scrub
+
+MAINTENANCE_DB = "postgres"
+
+
+def _admin(url: str, **kwargs):
+    return connect(url, database=MAINTENANCE_DB, autocommit=True, **kwargs)
+
+
+def exists(url: str, **kwargs) -> bool:
+    name = database_name(url)
+    conn = _admin(url, **kwargs)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+            return cur.fetchone() is not None
+    finally:
+        conn.close()
+
+
+def create(url: str, **kwargs) -> bool:
+    """Create the URL's database; False if it already existed."""
+    name = database_name(url)
+    conn = _admin(url, **kwargs)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+            if cur.fetchone():
+                return False
+            try:
+                cur.execute(sql.SQL("CREATE DATABASE {} ENCODING 'UTF8' TEMPLATE template0").format(sql.Identifier(name)))
+            except psycopg2.errors.DuplicateDatabase:
+                return False  # created meanwhile
+            except psycopg2.Error as exc:
+                raise CruddurError(f"cannot create database {name} on {redact(url)}: {scrub(str(exc).strip(), url)}") from None
+        return True
+    finally:
+        conn.close()
+
+
+def drop(url: str, **kwargs) -> bool:
+    """Drop the URL's database, disconnecting its sessions; False if it did not exist."""
+    name = database_name(url)
+    if name == MAINTENANCE_DB:
+        raise CruddurError("refusing to drop the maintenance database 'postgres'")
+    conn = _admin(url, **kwargs)
+    try:
+        with conn.cursor() as cur:
+            try:
+                cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+            except psycopg2.Error as exc:
+                raise CruddurError(f"cannot drop database {name} on {redact(url)}: {scrub(str(exc).strip(), url)}") from None
+            return not any("does not exist" in n for n in conn.notices)
+    finally:
+        conn.close()

@@ -1,0 +1,36 @@
+"""Confirmation before destructive work. Protected targets (stack prod, any RDS host) need --force AND the
+database name typed back (prompt, or --confirm NAME for scripts); others need --yes or a y/N answer."""
+
+from __future__ import annotations
+
+import typer
+
+from ops.errors import CruddurError
+from ops.targets import Target
+
+
+def confirm_destructive(target: Target, action: str, *, yes: bool, force: bool, confirm: str | None) -> None:
+    name = target.database
+    if target.protected:
+        if not force:
+            raise CruddurError(
+                f"refusing to {action} database {name} on {target.why_protected}: pass --force and type the "
+                f"database name back (or --confirm {name})"
+            )
+        typed = confirm
+        if typed is None:
+            try:
+                typed = typer.prompt(f"This will {action} database {name} on {target.why_protected}. Type its name to go on")
+            except (typer.Abort, EOFError):
+                typed = None
+        if typed != name:
+            raise CruddurError(f"the name typed back does not match {name}; nothing was done")
+        return
+    if yes:
+        return
+    try:
+        ok = typer.confirm(f"{action.capitalize()} database {name} on {target.shown}?", default=False)
+    except (typer.Abort, EOFError):
+        ok = False
+    if not ok:
+        raise CruddurError(f"not confirmed; nothing was done (pass --yes to {action} without the question)")

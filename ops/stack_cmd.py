@@ -1,0 +1,35 @@
+"""``cruddur stack env``: the app's environment variables from a stack's outputs."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from ops.app_env import FORMATS, app_env, render
+from ops.console import err
+from ops.errors import CruddurError
+from ops.stack_outputs import fetch
+
+app = typer.Typer(help="Read a Pulumi stack's outputs.", no_args_is_help=True)
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="stack")
+
+
+@app.command()
+def env(
+    stack: Annotated[str, typer.Option("--stack", "-s", help="The Pulumi stack, e.g. dev.")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help=f"One of: {', '.join(FORMATS)}.")] = "dotenv",
+) -> None:
+    """Print the app's variables (CONNECTION_URL, Cognito ids, region) for a stack. Contains a secret:
+    redirect into a file, e.g. `cruddur stack env -s dev > .env.dev`."""
+    if fmt not in FORMATS:
+        raise CruddurError(f"unknown format {fmt!r}; use one of: {', '.join(FORMATS)}")
+    values = app_env(fetch(stack), stack)
+    if sys.stdout.isatty():
+        err.print("[yellow]warning:[/yellow] CONNECTION_URL contains a password; redirect stdout into a file "
+                  "instead of showing it on screen")
+    sys.stdout.write(render(values, fmt))

@@ -1,0 +1,64 @@
+"""A stack's outputs from ``pulumi stack output --json --show-secrets --stack STACK``.
+
+The Pulumi program exports (see __main__.py): connectionUrl (secret), dbHost, dbPort, dbName, region,
+operatorEndpointId, dbSecurityGroupId, masterSecretArn, userPoolId, userPoolClientId, userPoolArn,
+confirmationFunctionName.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from typing import Any
+
+from ops.errors import CruddurError
+from ops.paths import PROJECT_ROOT
+from ops.urls import redact
+
+PULUMI_TIMEOUT = 120
+_STACK_NAME = re.compile(r"^[A-Za-z0-9_.\-/]+$")
+
+
+def parse_outputs(text: str, stack: str = "?") -> dict[str, Any]:
+    """Parse the JSON document ``pulumi stack output --json`` prints."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CruddurError(f"pulumi returned invalid JSON for stack {stack}: {exc.msg} at line {exc.lineno}") from None
+    if not isinstance(data, dict):
+        raise CruddurError(f"pulumi returned {type(data).__name__}, not an object, for stack {stack}")
+    return data
+
+
+def fetch(stack: str, *, pulumi: str = "pulumi", cwd=PROJECT_ROOT) -> dict[str, Any]:
+    """Run the pulumi CLI and return the stack's outputs, secrets included."""
+    if not stack or not _STACK_NAME.match(stack):
+        raise CruddurError(f"invalid stack name {stack!r}")
+    exe = shutil.which(pulumi)
+    if exe is None:
+        raise CruddurError(
+            "the pulumi CLI is not installed or not on PATH (needed for -s/--stack); "
+            "install it: https://www.pulumi.com/docs/iac/download-install/"
+        )
+    try:
+        result = subprocess.run(
+            [exe, "stack", "output", "--json", "--show-secrets", "--non-interactive", "--stack", stack],
+            capture_output=True, text=True, cwd=cwd, timeout=PULUMI_TIMEOUT, stdin=subprocess.DEVNULL,
+        )
+    except subprocess.TimeoutExpired:
+        raise CruddurError(f"pulumi stack output for stack {stack} timed out after {PULUMI_TIMEOUT}s") from None
+    if result.returncode != 0:
+        detail = redact(" ".join(result.stderr.split()))[:300] or f"exit code {result.returncode}"
+        if "no stack named" in detail.lower() or "not found" in detail.lower():
+            raise CruddurError(f"stack {stack} does not exist (pulumi stack ls lists the stacks): {detail}")
+        raise CruddurError(f"pulumi stack output failed for stack {stack}: {detail}")
+    return parse_outputs(result.stdout, stack)
+
+
+def require(outputs: dict[str, Any], key: str, stack: str) -> Any:
+    value = outputs.get(key)
+    if value in (None, ""):
+        raise CruddurError(f"stack {stack} has no output {key!r}; has `pulumi up -s {stack}` completed?")
+    return value

@@ -1,0 +1,197 @@
+"""Migrations against a real server: empty database, no-op re-run, existing rows kept, concurrency, roles."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+
+import psycopg2
+import pytest
+
+from ops import migrations, seed
+from ops.paths import MIGRATIONS_DIR
+
+EXPECTED = [p.stem for p in sorted(MIGRATIONS_DIR.glob("*.sql"))]
+
+
+def query(url: str, sql: str, params=()):
+    conn = psycopg2.connect(url)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(sql, params or None)
+            return cur.fetchall() if cur.description else None
+    finally:
+        conn.close()
+
+
+def test_expected_migration_files():
+    assert EXPECTED[:2] == ["0001_schema", "0002_roles"]
+
+
+def test_apply_on_empty_database_creates_the_schema(empty_database_url):
+    assert migrations.pending(empty_database_url) == EXPECTED
+    assert migrations.apply(empty_database_url) == EXPECTED
+    tables = {r[0] for r in query(empty_database_url, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
+    assert {"users", "activities"} <= tables
+    columns = query(
+        empty_database_url,
+        "SELECT table_name, column_name, data_type, is_nullable FROM information_schema.columns "
+        "WHERE table_schema = 'public' AND table_name IN ('users', 'activities') ORDER BY table_name, ordinal_position",
+    )
+    assert [(t, c) for t, c, _, _ in columns if t == "users"] == [
+        ("users", "uuid"), ("users", "display_name"), ("users", "handle"), ("users", "email"),
+        ("users", "cognito_user_id"), ("users", "created_at"),
+    ]
+    activity = {c: (d, n) for t, c, d, n in columns if t == "activities"}
+    assert list(activity) == [
+        "uuid", "user_uuid", "message", "replies_count", "reposts_count", "likes_count",
+        "reply_to_activity_uuid", "expires_at", "created_at",
+    ]
+    assert activity["reply_to_activity_uuid"] == ("uuid", "YES")
+    assert activity["likes_count"] == ("integer", "NO")
+    assert activity["created_at"] == ("timestamp with time zone", "NO")
+    assert migrations.pending(empty_database_url) == []
+
+
+def test_second_apply_is_a_no_op(migrated_database_url):
+    before = query(migrated_database_url, "SELECT migration_id, applied_at_utc FROM _yoyo_migration ORDER BY 1")
+    assert migrations.apply(migrated_database_url) == []
+    after = query(migrated_database_url, "SELECT migration_id, applied_at_utc FROM _yoyo_migration ORDER BY 1")
+    assert before == after and [r[0] for r in after] == EXPECTED
+
+
+def test_existing_rows_are_kept_when_new_migrations_arrive(migrated_database_url, tmp_path):
+    seed.seed(migrated_database_url)
+    rows_before = query(migrated_database_url, "SELECT uuid, handle FROM users ORDER BY handle")
+    # A later migration arrives: copy the real ones and add one that alters a table holding data.
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    for path in MIGRATIONS_DIR.glob("*.sql"):
+        (folder / path.name).write_text(path.read_text())
+    (folder / "9999_bio.sql").write_text("ALTER TABLE users ADD COLUMN bio text;\n")
+    assert migrations.apply(migrated_database_url, directory=folder) == ["9999_bio"]
+    assert query(migrated_database_url, "SELECT uuid, handle FROM users ORDER BY handle") == rows_before
+    assert query(migrated_database_url, "SELECT count(*) FROM activities")[0][0] == 4
+
+
+def test_failed_migration_rolls_back_entirely(migrated_database_url, tmp_path):
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    for path in MIGRATIONS_DIR.glob("*.sql"):
+        (folder / path.name).write_text(path.read_text())
+    (folder / "9999_broken.sql").write_text("CREATE TABLE half_done (id int);\nSELECT no_such_function();\n")
+    from ops.errors import CruddurError
+
+    with pytest.raises(CruddurError, match="migration failed .*rolled back"):
+        migrations.apply(migrated_database_url, directory=folder)
+    assert query(migrated_database_url, "SELECT to_regclass('public.half_done')")[0][0] is None
+    assert migrations.pending(migrated_database_url, directory=folder) == ["9999_broken"]
+
+
+def test_concurrent_migrate_processes_end_with_one_applied_set(empty_database_url):
+    code = "import sys; from ops import migrations; print(migrations.apply(sys.argv[1]))"
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, empty_database_url], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+        for _ in range(3)
+    ]
+    outputs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], [err for _, err in outputs]
+    applied_lists = sorted(out.strip() for out, _ in outputs)
+    assert applied_lists == sorted(["[]", "[]", str(EXPECTED)])
+    rows = query(empty_database_url, "SELECT migration_id FROM _yoyo_migration ORDER BY 1")
+    assert [r[0] for r in rows] == EXPECTED
+    assert query(empty_database_url, "SELECT count(*) FROM yoyo_lock")[0][0] == 0
+
+
+def test_concurrent_migrate_threads(empty_database_url):
+    results, errors = [], []
+
+    def run():
+        try:
+            results.append(migrations.apply(empty_database_url))
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert errors == []
+    assert sorted(results) == [[], EXPECTED]
+
+
+def test_migrating_many_databases_on_one_server_at_once(pg_server):
+    """Roles are cluster-wide: the role migration must not fail when run concurrently in several databases."""
+    from tests.conftest import drop_database, make_database
+
+    urls = [make_database(pg_server.admin_url()) for _ in range(3)]
+    try:
+        errors: list[Exception] = []
+
+        def run(u):
+            try:
+                migrations.apply(u)
+            except Exception as exc:  # pragma: no cover
+                errors.append(exc)
+
+        threads = [threading.Thread(target=run, args=(u,)) for u in urls]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        assert errors == []
+        for u in urls:
+            assert migrations.pending(u) == []
+    finally:
+        for u in urls:
+            drop_database(u)
+
+
+def test_roles_have_exactly_their_privileges(migrated_database_url):
+    grants = query(
+        migrated_database_url,
+        "SELECT grantee, table_name, string_agg(privilege_type, ',' ORDER BY privilege_type) "
+        "FROM information_schema.role_table_grants WHERE grantee IN ('cruddur_app', 'cruddur_confirmation') "
+        "GROUP BY 1, 2 ORDER BY 1, 2",
+    )
+    assert grants == [
+        ("cruddur_app", "activities", "DELETE,INSERT,SELECT,UPDATE"),
+        ("cruddur_app", "users", "DELETE,INSERT,SELECT,UPDATE"),
+        ("cruddur_confirmation", "users", "INSERT,SELECT,UPDATE"),
+    ]
+    attrs = query(
+        migrated_database_url,
+        "SELECT rolname, rolcanlogin, rolsuper, rolcreatedb, rolcreaterole, rolbypassrls FROM pg_roles "
+        "WHERE rolname LIKE 'cruddur_%' ORDER BY 1",
+    )
+    assert attrs == [("cruddur_app", True, False, False, False, False),
+                     ("cruddur_confirmation", True, False, False, False, False)]
+
+
+def test_rds_iam_is_granted_only_where_it_exists(own_server):
+    admin = own_server.admin_url("postgres")
+    query(admin, "SELECT 1")
+    conn = psycopg2.connect(admin)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("CREATE DATABASE plain")
+        cur.execute("CREATE DATABASE on_rds")
+    migrations.apply(own_server.admin_url("plain"))
+    member = "SELECT pg_has_role(%s, 'rds_iam', 'MEMBER')"
+    with conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM pg_roles WHERE rolname = 'rds_iam'")
+        assert cur.fetchone()[0] == 0  # locally there is no rds_iam and the migration still ran
+        cur.execute("CREATE ROLE rds_iam")  # what RDS provides
+    conn.close()
+    migrations.apply(own_server.admin_url("on_rds"))
+    for role in ("cruddur_app", "cruddur_confirmation"):
+        assert query(own_server.admin_url("on_rds"), member, (role,)) == [(True,)]
+
+
+def test_migrations_do_not_need_uuid_ossp(migrated_database_url):
+    assert query(migrated_database_url, "SELECT extname FROM pg_extension ORDER BY 1") == [("plpgsql",)]
+    assert query(migrated_database_url, "SELECT column_default FROM information_schema.columns "
+                 "WHERE table_name = 'users' AND column_name = 'uuid'") == [("gen_random_uuid()",)]

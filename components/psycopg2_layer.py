@@ -139,7 +139,7 @@ def write_layer_zip(wheel: Path, target: Path) -> None:
             executable = info.filename.endswith(".so") or ".so." in info.filename
             entry.external_attr = ((0o100755 if executable else 0o100644) << 16)
             entry.create_system = 3  # unix, so the modes above are honoured
-            out.writestr(entry, source.read(info.filename), compresslevel=9)
+            out.writestr(entry, source.read(info.filename), compresslevel=6)
 
 
 def is_valid_layer(path: Path, spec: WheelSpec = PSYCOPG2) -> bool:

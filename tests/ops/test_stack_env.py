@@ -16,12 +16,12 @@ from tests.ops.conftest import FAKE_STACK_PASSWORD, RECORDED_OUTPUTS
 RECORDED = json.loads(RECORDED_OUTPUTS.read_text())
 EXPECTED = {
     "CONNECTION_URL": RECORDED["connectionUrl"],
-    "AWS_COGNITO_USER_POOL_ID": "us-east-1_AbCdEfGhI",
+    "AWS_COGNITO_USER_POOL_ID": "eu-west-1_AbCdEfGhI",
     "AWS_COGNITO_USER_POOL_CLIENT_ID": "4f8l2k9qv1example7clientid",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "REACT_APP_AWS_PROJECT_REGION": "us-east-1",
-    "REACT_APP_AWS_COGNITO_REGION": "us-east-1",
-    "REACT_APP_AWS_USER_POOLS_ID": "us-east-1_AbCdEfGhI",
+    "AWS_DEFAULT_REGION": "eu-west-1",
+    "REACT_APP_AWS_PROJECT_REGION": "eu-west-1",
+    "REACT_APP_AWS_COGNITO_REGION": "eu-west-1",
+    "REACT_APP_AWS_USER_POOLS_ID": "eu-west-1_AbCdEfGhI",
     "REACT_APP_CLIENT_ID": "4f8l2k9qv1example7clientid",
 }
 
@@ -45,7 +45,7 @@ def test_dotenv_format_is_the_default(stack_cli, fake_pulumi):
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
     assert [l.split("=", 1)[0] for l in lines] == list(EXPECTED)
-    assert lines[1] == "AWS_COGNITO_USER_POOL_ID=us-east-1_AbCdEfGhI"
+    assert lines[1] == "AWS_COGNITO_USER_POOL_ID=eu-west-1_AbCdEfGhI"
     assert lines[0] == f"CONNECTION_URL={EXPECTED['CONNECTION_URL']}"
 
 

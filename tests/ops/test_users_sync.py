@@ -109,7 +109,7 @@ def test_sync_with_a_stack_uses_its_pool_region_and_url(cli, fake_pulumi, pool):
     result = cli("users", "sync", "-s", "dev", "--dry-run")
     # moto has no pool with the recorded id: a clear one-line error, no traceback
     assert result.exit_code == 2
-    assert result.stderr.startswith("error: cannot list the users of pool us-east-1_AbCdEfGhI: ResourceNotFoundException")
+    assert result.stderr.startswith("error: cannot list the users of pool eu-west-1_AbCdEfGhI: ResourceNotFoundException")
     assert result.stderr.count("\n") == 1
 
 

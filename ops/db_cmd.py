@@ -9,13 +9,13 @@ import typer
 from rich.table import Table
 
 from ops import databases, migrations, seed as seeding, sessions as sess
-from ops.connections import cursor, dsn_params
+from ops.connections import connect as open_connection, cursor, dsn_params
 from ops.console import LocalDirOption, StackOption, TunnelOption, UrlOption, err, out, progress, step
 from ops.errors import CruddurError
 from ops.local_server import bin_path
 from ops.safety import confirm_destructive
 from ops.targets import Target, resolve
-from ops.urls import redact, without_password
+from ops.urls import redact
 
 app = typer.Typer(help="Database lifecycle: create, migrate, seed, inspect, reset.", no_args_is_help=True)
 
@@ -181,6 +181,7 @@ def connect(ctx: typer.Context, url: UrlOption = None, stack: StackOption = None
             local_dir: LocalDirOption = None) -> None:
     """Open psql on the target (extra arguments go to psql, e.g. -- -c 'select 1')."""
     t = _target(url, stack, tunnel_port, local_dir)
+    open_connection(t.url, **t.connect_kwargs).close()  # fail here with one clear line, not inside psql
     params = dsn_params(t.url, tunnel_port=t.tunnel_port)
     env = dict(os.environ)
     password = params.pop("password", None)
@@ -218,7 +219,8 @@ def sessions(url: UrlOption = None, stack: StackOption = None, tunnel_port: Tunn
 
 @app.command("kill-sessions")
 def kill_sessions(url: UrlOption = None, stack: StackOption = None, tunnel_port: TunnelOption = None,
-                  local_dir: LocalDirOption = None, force: ForceOption = False, confirm: ConfirmOption = None) -> None:
+                  local_dir: LocalDirOption = None, yes: YesOption = False, force: ForceOption = False,
+                  confirm: ConfirmOption = None) -> None:
     """Terminate the other sessions on the target database (prod/RDS need --force and the name typed back)."""
     t = _target(url, stack, tunnel_port, local_dir)
     if t.protected:

@@ -43,6 +43,8 @@ def up(local_dir: LocalDirOption = None, port: PortOption = None) -> None:
     server = _server(local_dir, port)
     if server.pid() is not None and port and server.port != port:
         raise CruddurError(f"the local server is already running on port {server.port}; run `cruddur local down` first")
+    if server.pid() is None:
+        server.check_port_free()
     if not server.initialized:
         step(f"initializing a new cluster in {server.data_dir}")
     done = server.ensure_running()

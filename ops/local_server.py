@@ -146,6 +146,8 @@ class LocalServer:
     def ensure_running(self) -> dict[str, bool]:
         """initdb if needed, start if needed. Returns what was done: {"initialized": .., "started": ..}."""
         done = {"initialized": False, "started": False}
+        if self.pid() is None:
+            self.check_port_free()  # before any initdb work: fail fast, leave nothing behind
         if not self.initialized:
             self.init()
             done["initialized"] = True
@@ -216,11 +218,7 @@ class LocalServer:
         if self.pid() is not None:
             return
         port = self.port
-        if not port_is_free(port):
-            raise CruddurError(
-                f"port {port} on {HOST} is already in use by another program; choose another port with "
-                f"--port or {PORT_ENV}"
-            )
+        self.check_port_free()
         (self.data_dir / "postmaster.pid").unlink(missing_ok=True)  # stale after a crash or reboot
         self._prepare_permissions()
         self._run(
@@ -231,6 +229,13 @@ class LocalServer:
             what="starting the server",
         )
         self._write_state(port)
+
+    def check_port_free(self) -> None:
+        if not port_is_free(self.port):
+            raise CruddurError(
+                f"port {self.port} on {HOST} is already in use by another program; choose another port with "
+                f"--port or {PORT_ENV}"
+            )
 
     def stop(self) -> bool:
         """Stop the server; True if it was running."""

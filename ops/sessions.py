@@ -40,9 +40,11 @@ def kill_sessions(url: str, **kwargs) -> list[int]:
     with cursor(url, **kwargs) as cur:
         cur.execute(
             """
-            SELECT pid FROM pg_stat_activity
-             WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'
-               AND pg_terminate_backend(pid)
+            WITH others AS MATERIALIZED (  -- filter first: quals of one level may be evaluated in any order
+                SELECT pid FROM pg_stat_activity
+                 WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'
+            )
+            SELECT pid FROM others WHERE pg_terminate_backend(pid)
             """
         )
         return [row[0] for row in cur.fetchall()]

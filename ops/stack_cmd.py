@@ -19,6 +19,13 @@ def register(root: typer.Typer) -> None:
     root.add_typer(app, name="stack")
 
 
+def stdout_is_tty() -> bool:
+    try:
+        return sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
 @app.command()
 def env(
     stack: Annotated[str, typer.Option("--stack", "-s", help="The Pulumi stack, e.g. dev.")],
@@ -29,7 +36,7 @@ def env(
     if fmt not in FORMATS:
         raise CruddurError(f"unknown format {fmt!r}; use one of: {', '.join(FORMATS)}")
     values = app_env(fetch(stack), stack)
-    if sys.stdout.isatty():
+    if stdout_is_tty():
         err.print("[yellow]warning:[/yellow] CONNECTION_URL contains a password; redirect stdout into a file "
                   "instead of showing it on screen")
     sys.stdout.write(render(values, fmt))

@@ -4,10 +4,12 @@ import pulumi
 import pulumi_aws as aws
 
 from components.audit import Audit, AuditArgs
+from components.confirmation import Confirmation, ConfirmationArgs
 from components.database import Database, DatabaseArgs
 from components.guardrails import Guardrails, GuardrailsArgs
 from components.kms import KmsKey, KmsKeyArgs, logs_statement
 from components.network import Network, NetworkArgs
+from components.psycopg2_layer import build_layer
 from components.settings import Settings
 
 settings = Settings.load()
@@ -28,6 +30,12 @@ data_key = KmsKey("data", KmsKeyArgs(
 network = Network("network", NetworkArgs(settings=settings, kms_key_arn=data_key.arn), opts=pinned)
 database = Database("db", DatabaseArgs(settings=settings, network=network, kms_key_arn=data_key.arn), opts=pinned)
 audit = Audit("audit", AuditArgs(settings=settings), opts=pinned)
+
+# Sign-up: the psycopg2 layer zip comes from the on-disk cache (built from the pinned wheel on a cache miss only).
+confirmation = Confirmation("confirmation", ConfirmationArgs(
+    settings=settings, network=network, database=database, kms_key_arn=data_key.arn,
+    psycopg2_layer=build_layer(),
+), opts=pinned)
 
 pulumi.export("region", settings.region)
 pulumi.export("connectionUrl", database.connection_url)
@@ -63,3 +71,7 @@ if settings.organization.manage_guardrails:
         exempt_region_services=settings.organization.exempt_region_services,
     ), opts=pinned)
     pulumi.export("guardrailPolicyIds", guardrails.policy_ids)
+pulumi.export("userPoolId", confirmation.user_pool.id)
+pulumi.export("userPoolArn", confirmation.user_pool.arn)
+pulumi.export("userPoolClientId", confirmation.user_pool_client.id)
+pulumi.export("confirmationFunctionName", confirmation.function.name)

@@ -107,6 +107,13 @@ class OrganizationSettings:
 
 
 @dataclass(frozen=True)
+class ConfirmationSettings:
+    """The sign-up confirmation (Cognito user pool + post-confirmation Lambda); derived, no keys of its own."""
+    user_pool_deletion_protection: bool  # prod: always on
+    log_retention_days: int  # the stack's logRetentionDays, shared with the database and flow logs
+
+
+@dataclass(frozen=True)
 class Settings:
     project: str
     stack: str
@@ -118,6 +125,7 @@ class Settings:
     tags: dict[str, str] = field(hash=False)
     audit: AuditSettings
     organization: OrganizationSettings
+    confirmation: ConfirmationSettings | None = None
 
     @property
     def is_prod(self) -> bool:
@@ -221,7 +229,8 @@ class _Loader:
         }
         return Settings(project=PROJECT, stack=self.stack, environment=environment, region=region,
                         allowed_regions=tuple(allowed_regions), network=network, database=database, tags=tags,
-                        audit=audit, organization=organization)
+                        audit=audit, organization=organization,
+                        confirmation=self._confirmation(environment == "prod", database))
 
     def _region(self) -> tuple[str | None, list[str] | None]:
         allowed = self.string_list("allowedRegions")
@@ -282,6 +291,10 @@ class _Loader:
                 self._bad("operatorCidrs", cidr, f"has host bits set; did you mean {net}?")
                 good = False
         return cidrs if good else None
+
+    def _confirmation(self, prod: bool, database: DatabaseSettings) -> ConfirmationSettings:
+        return ConfirmationSettings(user_pool_deletion_protection=prod,
+                                    log_retention_days=database.log_retention_days)
 
     def _database(self, prod: bool) -> DatabaseSettings | None:
         problems_before = len(self.problems)

@@ -3,14 +3,33 @@ print time, so tests capturing output (CliRunner, capsys) see everything."""
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import typer
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+NON_TERMINAL_WIDTH = 200  # redirected output (files, pipes, tests): never cut values short
+
+
+class _Console(Console):
+    """A terminal gets its real width; anything else gets $COLUMNS or a wide default, read at print time."""
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        if self.is_terminal:
+            return super().size
+        columns = os.environ.get("COLUMNS", "")
+        return ConsoleDimensions(int(columns) if columns.isdigit() else NON_TERMINAL_WIDTH, 25)
+
+    @size.setter
+    def size(self, new_size) -> None:  # pragma: no cover - kept for Rich's API
+        self._width, self._height = new_size
+
+
+out = _Console(highlight=False, soft_wrap=True)
+err = _Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def progress() -> Progress:

@@ -15,7 +15,7 @@ from ops.errors import CruddurError
 from ops.local_server import bin_path
 from ops.safety import confirm_destructive
 from ops.targets import Target, resolve
-from ops.urls import redact, without_password
+from ops.urls import redact
 
 app = typer.Typer(help="Database lifecycle: create, migrate, seed, inspect, reset.", no_args_is_help=True)
 

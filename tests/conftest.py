@@ -77,7 +77,7 @@ def pg_server() -> Iterator[PgServer]:
     if external:
         yield PgServer(with_database(external, parse(external).database or "postgres"))
         return
-    root = Path(tempfile.mkdtemp(prefix="cruddur-pg-"))
+    root = server_dir()
     server = LocalServer(root, free_port(), durable=False)
     server.ensure_running()
     try:
@@ -146,14 +146,23 @@ def role_url(pg_server: PgServer) -> Callable[[str, str], str]:
     return _role_url
 
 
+def server_dir(prefix: str = "cruddur-pg-") -> Path:
+    """A fresh directory for a cluster, outside pytest's tmp_path: as root the cluster runs as another system
+    user that must traverse the parents, and pytest re-tightens its own base temp dir to 0700 whenever a
+    worker starts, which would break an initdb running in parallel."""
+    return Path(tempfile.mkdtemp(prefix=prefix))
+
+
 @pytest.fixture
-def own_server(tmp_path: Path) -> Iterator[LocalServer]:
-    server = LocalServer(tmp_path / "own", free_port(), durable=False)
+def own_server() -> Iterator[LocalServer]:
+    root = server_dir()
+    server = LocalServer(root, free_port(), durable=False)
     server.ensure_running()
     try:
         yield server
     finally:
         server.destroy()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture

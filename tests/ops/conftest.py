@@ -9,6 +9,7 @@ theirs with ``secrets.append(...)``.
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 import sys
 import textwrap
@@ -30,10 +31,16 @@ def secrets(pg_server) -> list[str]:
 
 
 @pytest.fixture
-def project_dir(tmp_path: Path) -> Path:
-    folder = tmp_path / "project"
-    folder.mkdir()
-    return folder
+def project_dir():
+    """An empty project folder (CRUDDUR_LOCAL_DIR) for `cruddur local ...`; outside tmp_path, see server_dir."""
+    from tests.conftest import server_dir
+
+    folder = server_dir("cruddur-project-")
+    yield folder
+    from ops.local_server import LocalServer
+
+    LocalServer(folder / ".local").destroy()  # a test that failed half-way must not leave a server running
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import pytest
 from ops.urls import build_url, parse, with_database, with_params
 from tests.conftest import drop_database
 
-RDS_HOST = "cruddur-dev-db.c9akciq32.us-east-1.rds.amazonaws.com"
+RDS_HOST = "cruddur-dev-db.c9akciq32xyz.eu-west-1.rds.amazonaws.com"
 
 
 def scalar(url, sql, params=None):
@@ -212,7 +212,7 @@ def test_prod_stack_with_force_needs_the_name_typed_back(cli, fake_pulumi):
     # The right name passes the guard; then the (unreachable) RDS host fails with the tunnel hint.
     right = cli("db", "drop", "-s", "prod", "--force", "--confirm", "cruddur")
     assert right.exit_code == 2
-    assert "cannot connect to postgresql://cruddur_master:***@cruddur-prod-db" in right.stderr
+    assert "cannot connect to postgresql://cruddur_admin:***@cruddur-prod-db" in right.stderr
     assert "--instance-connect-endpoint-id eice-0123456789abcdef0" in right.stderr
     typed = cli("db", "kill-sessions", "-s", "prod", "--force", input="cruddur\n")
     assert typed.exit_code == 2 and "cannot connect" in typed.stderr
@@ -231,7 +231,7 @@ def test_private_rds_connection_failure_explains_the_tunnel(cli, fake_pulumi):
     result = cli("db", "status", "-s", "dev")
     assert result.exit_code == 2
     line = result.stderr
-    assert line.count("\n") == 1 and line.startswith("error: cannot connect to postgresql://cruddur_master:***@")
+    assert line.count("\n") == 1 and line.startswith("error: cannot connect to postgresql://cruddur_admin:***@")
     assert (f"aws ec2-instance-connect open-tunnel --instance-connect-endpoint-id eice-0123456789abcdef0 "
             f"--private-ip-address $(dig +short {RDS_HOST} | tail -n1) --remote-port 5432 --local-port 5432") in line
     assert "--tunnel-port 5432" in line

@@ -1,0 +1,60 @@
+"""Fixtures for the post-confirmation Lambda's tests (helpers in ``tests/lambda_support.py``).
+
+``load_handler()`` loads a fresh handler module (a fresh "container") and closes its connection after the test;
+``handler_env`` clears every variable the handler reads; ``context`` is a Lambda context. The real-PostgreSQL
+fixtures (``migrated_database_url``, ``role_url``, ``own_server``, ``down_database_url``) come from
+``tests/conftest.py``.
+"""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from dataclasses import dataclass
+
+import pytest
+
+from tests.lambda_support import HANDLER_ENV, load_handler_module
+
+
+@pytest.fixture
+def handler_env(monkeypatch):
+    for name in HANDLER_ENV:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "cruddur-post-confirmation")
+    return monkeypatch
+
+
+@pytest.fixture
+def load_handler(handler_env):
+    loaded = []
+
+    def load():
+        module = load_handler_module()
+        # Powertools keeps one handler per service name, bound to the stream of the first load; point it at this
+        # test's stdout so capsys sees the JSON lines.
+        module.logger.registered_handler.stream = sys.stdout
+        loaded.append(module)
+        return module
+
+    yield load
+    for module in loaded:
+        module._discard()
+        sys.modules.pop(module.__name__, None)
+
+
+@dataclass
+class LambdaContext:
+    function_name: str = "cruddur-test-post-confirmation"
+    function_version: str = "$LATEST"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = "arn:aws:lambda:eu-west-1:123456789012:function:cruddur-test-post-confirmation"
+    aws_request_id: str = "00000000-0000-4000-8000-000000000000"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 5000
+
+
+@pytest.fixture
+def context() -> LambdaContext:
+    return LambdaContext(aws_request_id=str(uuid.uuid4()))

@@ -1,0 +1,79 @@
+"""Helpers for the post-confirmation Lambda's tests (``tests/lambda`` cannot be named in an import statement:
+``lambda`` is a keyword). Fixtures built on these live in ``tests/lambda/conftest.py``.
+
+The handler lives in ``lambda/post_confirmation/handler.py`` and is loaded with importlib: ``load_handler_module()``
+returns a FRESH module each call; its module-level connection is that container's own, so two loads behave like
+two Lambda containers (used for the concurrency test).
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import itertools
+import json
+import sys
+import uuid
+from pathlib import Path
+
+import psycopg2
+import psycopg2.extras
+
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+HANDLER_PATH = PROJECT_DIR / "lambda" / "post_confirmation" / "handler.py"
+FIXTURES = Path(__file__).resolve().parent / "lambda" / "fixtures"
+# Every variable the handler reads: cleared for each test so the developer's shell never leaks in.
+HANDLER_ENV = ("CONNECTION_URL", "DB_HOST", "DB_PORT", "DB_NAME", "DB_USER", "DB_SSLROOTCERT",
+               "DB_STATEMENT_TIMEOUT_MS", "DB_CONNECT_TIMEOUT_S", "DB_TCP_USER_TIMEOUT_MS")
+_counter = itertools.count()
+
+
+def load_handler_module():
+    name = f"post_confirmation_handler_{next(_counter)}"
+    spec = importlib.util.spec_from_file_location(name, HANDLER_PATH)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def aws_example_event() -> dict:
+    """The AWS documentation's post-confirmation example shape, with this pool's required attributes."""
+    return json.loads((FIXTURES / "post_confirmation_event.json").read_text())
+
+
+def confirmation_event(sub: str | None = None, name: str = "Alice Example", handle: str | None = None,
+                       email: str | None = None, source: str | None = "PostConfirmation_ConfirmSignUp") -> dict:
+    """A confirmation event for a new, unique user unless values are given."""
+    event = copy.deepcopy(aws_example_event())
+    sub = sub or str(uuid.uuid4())
+    handle = handle if handle is not None else f"user_{sub[:8]}"
+    email = email if email is not None else f"{handle}@example.com"
+    event["triggerSource"] = source
+    event["userName"] = sub
+    event["request"]["userAttributes"].update({
+        "sub": sub, "name": name, "preferred_username": handle, "email": email, "cognito:email_alias": email,
+    })
+    return event
+
+
+def admin_rows(database_url: str) -> list[dict]:
+    """Every row of ``users``, oldest first, read with the admin URL."""
+    conn = psycopg2.connect(database_url)
+    try:
+        with conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
+            cur.execute("SELECT uuid, display_name, handle, email, cognito_user_id, created_at FROM users "
+                        "ORDER BY created_at, cognito_user_id")
+            return [dict(row) for row in cur.fetchall()]
+    finally:
+        conn.close()
+
+
+def user_count(database_url: str) -> int:
+    conn = psycopg2.connect(database_url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT count(*) FROM users")
+            return cur.fetchone()[0]
+    finally:
+        conn.close()

@@ -1,0 +1,96 @@
+"""`cruddur stack env` against a recorded `pulumi stack output --json --show-secrets` document."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from ops import stack_cmd
+from ops.app_env import app_env, render
+from ops.errors import CruddurError
+from ops.stack_outputs import parse_outputs
+from tests.ops.conftest import FAKE_STACK_PASSWORD, RECORDED_OUTPUTS
+
+RECORDED = json.loads(RECORDED_OUTPUTS.read_text())
+EXPECTED = {
+    "CONNECTION_URL": RECORDED["connectionUrl"],
+    "AWS_COGNITO_USER_POOL_ID": "eu-west-1_AbCdEfGhI",
+    "AWS_COGNITO_USER_POOL_CLIENT_ID": "4f8l2k9qv1example7clientid",
+    "AWS_DEFAULT_REGION": "eu-west-1",
+    "REACT_APP_AWS_PROJECT_REGION": "eu-west-1",
+    "REACT_APP_AWS_COGNITO_REGION": "eu-west-1",
+    "REACT_APP_AWS_USER_POOLS_ID": "eu-west-1_AbCdEfGhI",
+    "REACT_APP_CLIENT_ID": "4f8l2k9qv1example7clientid",
+}
+
+
+@pytest.fixture
+def stack_cli(cli, secrets):
+    """stack env writes the secret URL to stdout on purpose: allow the fake stack password in stdout only."""
+    secrets.remove(FAKE_STACK_PASSWORD)
+    return cli
+
+
+def test_json_format(stack_cli, fake_pulumi):
+    result = stack_cli("stack", "env", "-s", "dev", "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == EXPECTED
+    assert FAKE_STACK_PASSWORD not in result.stderr and result.stderr == ""
+
+
+def test_dotenv_format_is_the_default(stack_cli, fake_pulumi):
+    result = stack_cli("stack", "env", "-s", "dev")
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert [l.split("=", 1)[0] for l in lines] == list(EXPECTED)
+    assert lines[1] == "AWS_COGNITO_USER_POOL_ID=eu-west-1_AbCdEfGhI"
+    assert lines[0] == f"CONNECTION_URL={EXPECTED['CONNECTION_URL']}"
+
+
+def test_shell_format_round_trips_through_a_shell(stack_cli, fake_pulumi):
+    result = stack_cli("stack", "env", "-s", "dev", "--format", "shell")
+    assert result.exit_code == 0
+    assert result.stdout.startswith("export CONNECTION_URL='postgresql://")
+    script = result.stdout + 'printf "%s\\n" "$CONNECTION_URL" "$REACT_APP_CLIENT_ID"\n'
+    shell = subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True)
+    assert shell.stdout.splitlines() == [EXPECTED["CONNECTION_URL"], EXPECTED["REACT_APP_CLIENT_ID"]]
+
+
+def test_shell_quoting_survives_hostile_values():
+    env = {"CONNECTION_URL": "postgresql://u:p'a$s`w\"o;rd $(touch /tmp/pwned)@h/db", "X": "a b\nc"}
+    text = render(env, "shell")
+    script = text + 'printf "%s|" "$CONNECTION_URL" "$X"'
+    shell = subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True)
+    assert shell.stdout == f"{env['CONNECTION_URL']}|{env['X']}|"
+    dotenv = render(env, "dotenv")
+    assert dotenv.splitlines()[0].startswith('CONNECTION_URL="') and "\\$" in dotenv
+
+
+def test_warns_when_stdout_is_a_terminal(stack_cli, fake_pulumi, monkeypatch):
+    monkeypatch.setattr(stack_cmd, "stdout_is_tty", lambda: True)
+    result = stack_cli("stack", "env", "-s", "dev")
+    assert result.exit_code == 0
+    assert "warning: CONNECTION_URL contains a password; redirect stdout into a file" in result.stderr
+    assert FAKE_STACK_PASSWORD not in result.stderr
+
+
+def test_errors(stack_cli, fake_pulumi, monkeypatch, tmp_path):
+    bad_format = stack_cli("stack", "env", "-s", "dev", "--format", "yaml")
+    assert bad_format.exit_code == 2 and bad_format.stderr == "error: unknown format 'yaml'; use one of: dotenv, json, shell\n"
+    unknown = stack_cli("stack", "env", "-s", "staging")
+    assert unknown.exit_code == 2 and unknown.stderr.startswith("error: stack staging does not exist")
+    assert unknown.stdout == ""
+    monkeypatch.setenv("PATH", str(tmp_path / "nothing-here"))
+    missing = stack_cli("stack", "env", "-s", "dev")
+    assert missing.exit_code == 2 and "the pulumi CLI is not installed or not on PATH" in missing.stderr
+
+
+def test_missing_outputs_name_the_key():
+    partial = {k: v for k, v in RECORDED.items() if k != "userPoolClientId"}
+    with pytest.raises(CruddurError, match="stack dev has no output 'userPoolClientId'; has `pulumi up -s dev` completed"):
+        app_env(partial, "dev")
+    with pytest.raises(CruddurError, match="invalid JSON"):
+        parse_outputs("{not json", "dev")
+    assert app_env(RECORDED, "dev") == EXPECTED

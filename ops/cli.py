@@ -22,7 +22,7 @@ COMMAND_MODULES: list[str] = [
     "ops.db_cmd",  # cruddur db create|drop|migrate|seed|setup|reset|status|connect|sessions|kill-sessions|role-password
     "ops.stack_cmd",  # cruddur stack env
     "ops.users_cmd",  # cruddur users sync
-    # "ops.plan",  # cruddur plan STACK (the offline plan; added by its own issue: register(root) -> root.command("plan"))
+    "ops.plan",  # cruddur plan STACK: the offline plan (resources and policy verdicts)
 ]
 
 

@@ -1,0 +1,284 @@
+"""``Audit``: who did what to the stack's account (CloudTrail) and who is attacking the database (GuardDuty).
+
+- a customer-managed KMS key for the audit data (rotation on) whose key policy lets CloudTrail encrypt only for this
+  stack's trail (``aws:SourceArn``/``aws:SourceAccount``) and CloudWatch Logs use it for this account's log groups;
+- the trail's S3 bucket: all four public-access blocks, bucket-owner-enforced ownership (no ACLs), versioning, KMS
+  default encryption with a bucket key, a lifecycle rule (archive tier, then expiry) and a bucket policy holding
+  CloudTrail's AclCheck/Write statements scoped to this trail plus a Deny of every non-TLS request;
+  ``force_destroy`` only where the stack allows it (never prod);
+- a CloudWatch Logs group (retention, KMS) the trail delivers to through a role that may only create streams and
+  put events in that one group, assumable by CloudTrail for this trail only;
+- the trail: multi-region, global service events, log file validation, KMS-encrypted;
+- GuardDuty: a detector with RDS Protection (``RDS_LOGIN_EVENTS``) enabled, or, because an account and region hold
+  only one detector, an existing detector adopted by id, in which case only the RDS Protection feature is managed.
+
+The trail's ARN is built from its name, region and account before the trail exists: the bucket policy and the key
+policy name it, and the trail depends on both, so there is no cycle.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components.kms import KmsKey, KmsKeyArgs, logs_statement
+from components.settings import Settings
+
+TRAIL_PREFIX = "trail"
+ARCHIVE_STORAGE_CLASS = "GLACIER_IR"
+RDS_PROTECTION = "RDS_LOGIN_EVENTS"
+
+
+@dataclass
+class AuditArgs:
+    settings: Settings
+
+
+def trail_arn(partition: str, region: str, account_id: str, trail_name: str) -> str:
+    return f"arn:{partition}:cloudtrail:{region}:{account_id}:trail/{trail_name}"
+
+
+def cloudtrail_key_statements(trail_name: str) -> list:
+    """Key-policy statements (callables for ``KmsKeyArgs.statements``) letting CloudTrail use the key for one trail."""
+
+    def scoped(account_id: str, partition: str, region: str) -> list[dict]:
+        return [
+            {"test": "StringEquals", "variable": "aws:SourceArn",
+             "values": [trail_arn(partition, region, account_id, trail_name)]},
+            {"test": "StringEquals", "variable": "aws:SourceAccount", "values": [account_id]},
+        ]
+
+    def encrypt(account_id: str, partition: str, region: str) -> dict:
+        return {
+            "sid": "AllowCloudTrailToEncryptLogsForThisTrail",
+            "principals": [{"type": "Service", "identifiers": ["cloudtrail.amazonaws.com"]}],
+            "actions": ["kms:GenerateDataKey*"],
+            "resources": ["*"],
+            "conditions": scoped(account_id, partition, region) + [{
+                "test": "StringLike",
+                "variable": "kms:EncryptionContext:aws:cloudtrail:arn",
+                "values": [f"arn:{partition}:cloudtrail:*:{account_id}:trail/*"],
+            }],
+        }
+
+    def describe(account_id: str, partition: str, region: str) -> dict:
+        return {
+            "sid": "AllowCloudTrailToDescribeKeyForThisTrail",
+            "principals": [{"type": "Service", "identifiers": ["cloudtrail.amazonaws.com"]}],
+            "actions": ["kms:DescribeKey"],
+            "resources": ["*"],
+            "conditions": scoped(account_id, partition, region),
+        }
+
+    return [encrypt, describe]
+
+
+class Audit(pulumi.ComponentResource):
+    key: KmsKey | None = None
+    bucket: aws.s3.Bucket | None = None
+    log_group: aws.cloudwatch.LogGroup | None = None
+    trail: aws.cloudtrail.Trail | None = None
+    detector: aws.guardduty.Detector | None = None
+    rds_protection: aws.guardduty.DetectorFeature | None = None
+    trail_arn: pulumi.Output[str] | None = None
+    detector_id: pulumi.Input[str] | None = None
+
+    def __init__(self, name: str, args: AuditArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("cruddur:audit:Audit", name, None, opts)
+        s = args.settings
+        self._name = name
+        child = pulumi.ResourceOptions(parent=self)
+        invoke = pulumi.InvokeOutputOptions(parent=self)
+        identity = aws.get_caller_identity_output(opts=invoke)
+        partition = aws.get_partition_output(opts=invoke)
+        region = aws.get_region_output(opts=invoke)
+
+        outputs: dict = {}
+        if s.audit.trail:
+            self._trail(name, s, identity.account_id, partition.partition, region.region, child, invoke)
+            outputs.update(trail_arn=self.trail.arn, bucket=self.bucket.bucket, log_group=self.log_group.name,
+                           key_arn=self.key.arn)
+        if s.audit.guard_duty:
+            self._guard_duty(name, s, child)
+            outputs.update(detector_id=self.detector_id)
+        self.register_outputs(outputs)
+
+    # -- CloudTrail ---------------------------------------------------------------------------------------------
+    def _trail(self, name: str, s: Settings, account_id, partition, region, child, invoke) -> None:
+        a = s.audit
+        trail_name = s.name("trail")
+        arn = pulumi.Output.all(partition, region, account_id).apply(
+            lambda v: trail_arn(v[0], v[1], v[2], trail_name))
+
+        self.key = KmsKey(f"{name}-key", KmsKeyArgs(
+            description=f"Cruddur {s.stack}: CloudTrail log files and their CloudWatch Logs group",
+            alias=f"cruddur-{s.stack}-audit",
+            statements=[*cloudtrail_key_statements(trail_name), logs_statement],
+        ), opts=child)
+
+        # -- the bucket ------------------------------------------------------------------------------------------
+        self.bucket = aws.s3.Bucket(
+            f"{name}-bucket",
+            bucket=account_id.apply(lambda acct: f"{s.name('trail')}-{acct}"),  # the guardrails' pattern
+            force_destroy=a.trail_bucket_force_destroy and not s.is_prod,
+            tags={"Name": s.name("trail"), "Purpose": "cloudtrail"},
+            opts=child,
+        )
+        bucket_name = self.bucket.bucket
+        self.public_access_block = aws.s3.BucketPublicAccessBlock(
+            f"{name}-bucket-public-access",
+            bucket=bucket_name,
+            block_public_acls=True,
+            block_public_policy=True,
+            ignore_public_acls=True,
+            restrict_public_buckets=True,
+            opts=child,
+        )
+        self.ownership = aws.s3.BucketOwnershipControls(
+            f"{name}-bucket-ownership",
+            bucket=bucket_name,
+            rule={"object_ownership": "BucketOwnerEnforced"},
+            opts=child,
+        )
+        self.versioning = aws.s3.BucketVersioning(
+            f"{name}-bucket-versioning",
+            bucket=bucket_name,
+            versioning_configuration={"status": "Enabled"},
+            opts=child,
+        )
+        self.encryption = aws.s3.BucketServerSideEncryptionConfiguration(
+            f"{name}-bucket-encryption",
+            bucket=bucket_name,
+            rules=[{
+                "apply_server_side_encryption_by_default": {"sse_algorithm": "aws:kms",
+                                                            "kms_master_key_id": self.key.arn},
+                "bucket_key_enabled": True,
+            }],
+            opts=child,
+        )
+        self.lifecycle = aws.s3.BucketLifecycleConfiguration(
+            f"{name}-bucket-lifecycle",
+            bucket=bucket_name,
+            rules=[{
+                "id": "trail-log-files",
+                "status": "Enabled",
+                "filter": {"prefix": f"{TRAIL_PREFIX}/"},
+                "transitions": [{"days": a.trail_bucket_transition_days, "storage_class": ARCHIVE_STORAGE_CLASS}],
+                "expiration": {"days": a.trail_bucket_expire_days},
+                "noncurrent_version_expiration": {"noncurrent_days": 30},
+                "abort_incomplete_multipart_upload": {"days_after_initiation": 7},
+            }],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.versioning]),
+        )
+        bucket_policy = aws.iam.get_policy_document_output(statements=[
+            {
+                "sid": "AWSCloudTrailAclCheck",
+                "principals": [{"type": "Service", "identifiers": ["cloudtrail.amazonaws.com"]}],
+                "actions": ["s3:GetBucketAcl"],
+                "resources": [self.bucket.arn],
+                "conditions": [{"test": "StringEquals", "variable": "aws:SourceArn", "values": [arn]}],
+            },
+            {
+                "sid": "AWSCloudTrailWrite",
+                "principals": [{"type": "Service", "identifiers": ["cloudtrail.amazonaws.com"]}],
+                "actions": ["s3:PutObject"],
+                "resources": [pulumi.Output.concat(self.bucket.arn, f"/{TRAIL_PREFIX}/AWSLogs/", account_id, "/*")],
+                "conditions": [
+                    {"test": "StringEquals", "variable": "s3:x-amz-acl", "values": ["bucket-owner-full-control"]},
+                    {"test": "StringEquals", "variable": "aws:SourceArn", "values": [arn]},
+                ],
+            },
+            {
+                "sid": "DenyInsecureTransport",
+                "effect": "Deny",
+                "principals": [{"type": "AWS", "identifiers": ["*"]}],
+                "actions": ["s3:*"],
+                "resources": [self.bucket.arn, pulumi.Output.concat(self.bucket.arn, "/*")],
+                "conditions": [{"test": "Bool", "variable": "aws:SecureTransport", "values": ["false"]}],
+            },
+        ], opts=invoke)
+        self.bucket_policy = aws.s3.BucketPolicy(
+            f"{name}-bucket-policy",
+            bucket=bucket_name,
+            policy=bucket_policy.json,
+            # A policy is public-looking to S3 until the block is in place; put the block first.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.public_access_block]),
+        )
+
+        # -- CloudWatch Logs delivery ---------------------------------------------------------------------------
+        self.log_group = aws.cloudwatch.LogGroup(
+            f"{name}-trail-logs",
+            name=f"/cruddur/{s.stack}/cloudtrail",
+            retention_in_days=a.trail_log_retention_days,
+            kms_key_id=self.key.arn,
+            opts=child,
+        )
+        trust = aws.iam.get_policy_document_output(statements=[{
+            "actions": ["sts:AssumeRole"],
+            "principals": [{"type": "Service", "identifiers": ["cloudtrail.amazonaws.com"]}],
+            "conditions": [
+                {"test": "StringEquals", "variable": "aws:SourceArn", "values": [arn]},
+                {"test": "StringEquals", "variable": "aws:SourceAccount", "values": [account_id]},
+            ],
+        }], opts=invoke)
+        self.logs_role = aws.iam.Role(
+            f"{name}-trail-logs-role",
+            assume_role_policy=trust.json,
+            description=f"CloudTrail {trail_name} delivery to its one CloudWatch Logs group",
+            opts=child,
+        )
+        streams = pulumi.Output.all(self.log_group.arn, account_id, region).apply(
+            lambda v: f"{v[0]}:log-stream:{v[1]}_CloudTrail_{v[2]}*")
+        write = aws.iam.get_policy_document_output(statements=[{
+            "sid": "DeliverTrailToItsLogGroup",
+            "actions": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "resources": [streams],
+        }], opts=invoke)
+        self.logs_role_policy = aws.iam.RolePolicy(
+            f"{name}-trail-logs-write", role=self.logs_role.id, policy=write.json, opts=child)
+
+        # -- the trail -------------------------------------------------------------------------------------------
+        self.trail = aws.cloudtrail.Trail(
+            f"{name}-trail",
+            name=trail_name,
+            s3_bucket_name=bucket_name,
+            s3_key_prefix=TRAIL_PREFIX,
+            is_multi_region_trail=True,
+            include_global_service_events=True,
+            enable_log_file_validation=True,
+            enable_logging=True,
+            kms_key_id=self.key.arn,
+            cloud_watch_logs_group_arn=self.log_group.arn.apply(lambda group: f"{group}:*"),
+            cloud_watch_logs_role_arn=self.logs_role.arn,
+            event_selectors=[{"read_write_type": "All", "include_management_events": True}],
+            tags={"Name": trail_name},
+            # CloudTrail checks the bucket policy, the key policy and the role when the trail is created.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[
+                self.bucket_policy, self.public_access_block, self.ownership, self.encryption,
+                self.logs_role_policy, self.key]),
+        )
+        self.trail_arn = self.trail.arn
+
+    # -- GuardDuty -----------------------------------------------------------------------------------------------
+    def _guard_duty(self, name: str, s: Settings, child) -> None:
+        if s.audit.guard_duty_detector_id:
+            # Adopted: the detector belongs to whoever created it; this stack manages only RDS Protection on it.
+            self.detector_id = s.audit.guard_duty_detector_id
+        else:
+            self.detector = aws.guardduty.Detector(
+                f"{name}-detector",
+                enable=True,
+                finding_publishing_frequency="FIFTEEN_MINUTES",
+                tags={"Name": s.name("guardduty")},
+                opts=child,
+            )
+            self.detector_id = self.detector.id
+        self.rds_protection = aws.guardduty.DetectorFeature(
+            f"{name}-rds-protection",
+            detector_id=self.detector_id,
+            name=RDS_PROTECTION,
+            status="ENABLED",
+            opts=child,
+        )

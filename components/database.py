@@ -1,0 +1,237 @@
+"""``Database``: Cruddur's PostgreSQL on RDS, private, encrypted and audited.
+
+- the master password from ``pulumi_random.RandomPassword`` (long, URL-safe), kept only in Pulumi secrets and in a
+  Secrets Manager secret encrypted with the stack's KMS key, in the standard RDS JSON shape;
+- a parameter group that forces TLS (``rds.force_ssl=1``), scram-sha-256 passwords and useful logging;
+- a subnet group over the private subnets and a security group that admits the port only from named security
+  groups (``allow_from``), never from a CIDR;
+- the instance: not public, encrypted, deletion-protected with a final snapshot per stack settings, backups, IAM
+  database authentication, log exports into pre-created encrypted log groups, enhanced monitoring, Performance
+  Insights encrypted with the key, a non-default admin user and the current RDS CA.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import quote
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_random as random
+
+from components.network import Network
+from components.settings import Settings
+
+CA_CERT_IDENTIFIER = "rds-ca-rsa2048-g1"
+LOG_EXPORTS = ("postgresql", "upgrade")
+PASSWORD_LENGTH = 40
+# Characters that need no escaping in a URL and that RDS accepts in a master password.
+PASSWORD_SPECIALS = "-_"
+PARAMETERS = {
+    "rds.force_ssl": "1",
+    "password_encryption": "scram-sha-256",
+    "log_min_duration_statement": "500",
+    "log_statement": "ddl",
+    "log_connections": "1",
+    "log_disconnections": "1",
+    "log_lock_waits": "1",
+}
+
+
+@dataclass
+class DatabaseArgs:
+    settings: Settings
+    network: Network
+    kms_key_arn: pulumi.Input[str]
+
+
+def connection_url(username: str, password: str, host: str, port: int, dbname: str) -> str:
+    """The libpq URL the app uses: TLS with certificate and host-name verification (verify-full).
+
+    libpq reads the CA bundle from ``~/.postgresql/root.crt`` unless ``sslrootcert=PATH`` is appended; the README
+    says where the RDS bundle comes from.
+    """
+    return (f"postgresql://{quote(username, safe='')}:{quote(password, safe='')}@{host}:{port}/"
+            f"{quote(dbname, safe='')}?sslmode=verify-full")
+
+
+class Database(pulumi.ComponentResource):
+    instance: aws.rds.Instance
+    security_group: aws.ec2.SecurityGroup
+    secret: aws.secretsmanager.Secret
+    connection_url: pulumi.Output[str]
+
+    def __init__(self, name: str, args: DatabaseArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("cruddur:database:Database", name, None, opts)
+        s, db, net = args.settings, args.settings.database, args.network
+        self._name = name
+        self._port = db.port
+        child = pulumi.ResourceOptions(parent=self)
+        invoke = pulumi.InvokeOutputOptions(parent=self)
+        identifier = s.name("db")
+
+        password = random.RandomPassword(
+            f"{name}-master-password",
+            length=PASSWORD_LENGTH,
+            special=True,
+            override_special=PASSWORD_SPECIALS,
+            min_upper=2, min_lower=2, min_numeric=2,
+            opts=child,
+        )
+        self._password = pulumi.Output.secret(password.result)
+
+        self.parameter_group = aws.rds.ParameterGroup(
+            f"{name}-params",
+            family=db.family,
+            description=f"Cruddur {s.stack}: TLS only, scram-sha-256, DDL and slow-query logging",
+            parameters=[{"name": k, "value": v} for k, v in PARAMETERS.items()],
+            opts=child,
+        )
+        self.subnet_group = aws.rds.SubnetGroup(
+            f"{name}-subnets",
+            subnet_ids=[subnet.id for subnet in net.private_subnets],
+            description=f"Cruddur {s.stack}: private subnets only",
+            opts=child,
+        )
+        self.security_group = aws.ec2.SecurityGroup(
+            f"{name}-sg",
+            vpc_id=net.vpc.id,
+            description="Cruddur database: PostgreSQL from named security groups only",
+            tags={"Name": s.name("db")},
+            opts=child,
+        )
+        self.allow_from("operator", net.operator_security_group, "operators through the Instance Connect Endpoint")
+
+        self.log_groups = [
+            aws.cloudwatch.LogGroup(
+                f"{name}-log-{export}",
+                name=f"/aws/rds/instance/{identifier}/{export}",
+                retention_in_days=db.log_retention_days,
+                kms_key_id=args.kms_key_arn,
+                opts=child,
+            )
+            for export in LOG_EXPORTS
+        ]
+
+        monitoring_role_arn = None
+        if db.monitoring_interval_seconds:
+            trust = aws.iam.get_policy_document_output(statements=[{
+                "actions": ["sts:AssumeRole"],
+                "principals": [{"type": "Service", "identifiers": ["monitoring.rds.amazonaws.com"]}],
+            }], opts=invoke)
+            monitoring_role = aws.iam.Role(
+                f"{name}-monitoring-role",
+                assume_role_policy=trust.json,
+                description="RDS enhanced monitoring for the Cruddur database",
+                opts=child,
+            )
+            partition = aws.get_partition_output(opts=invoke).partition
+            aws.iam.RolePolicyAttachment(
+                f"{name}-monitoring-policy",
+                role=monitoring_role.name,
+                policy_arn=partition.apply(
+                    lambda p: f"arn:{p}:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"),
+                opts=child,
+            )
+            monitoring_role_arn = monitoring_role.arn
+
+        self.instance = aws.rds.Instance(
+            f"{name}-instance",
+            identifier=identifier,
+            engine="postgres",
+            engine_version=db.engine_version,
+            instance_class=db.instance_class,
+            db_name=db.name,
+            username=db.master_username,
+            password=self._password,
+            port=db.port,
+            storage_type="gp3",
+            allocated_storage=db.allocated_storage_gb,
+            max_allocated_storage=db.max_allocated_storage_gb,
+            storage_encrypted=db.storage_encrypted,
+            kms_key_id=args.kms_key_arn,
+            publicly_accessible=db.publicly_accessible,
+            db_subnet_group_name=self.subnet_group.name,
+            vpc_security_group_ids=[self.security_group.id],
+            parameter_group_name=self.parameter_group.name,
+            multi_az=db.multi_az,
+            deletion_protection=db.deletion_protection,
+            skip_final_snapshot=db.skip_final_snapshot,
+            final_snapshot_identifier=None if db.skip_final_snapshot else s.name("db-final"),
+            delete_automated_backups=False,
+            backup_retention_period=db.backup_retention_days,
+            backup_window="02:00-03:00",
+            maintenance_window="sun:03:30-sun:04:30",
+            copy_tags_to_snapshot=True,
+            auto_minor_version_upgrade=True,
+            allow_major_version_upgrade=False,
+            apply_immediately=not s.is_prod,
+            iam_database_authentication_enabled=True,
+            enabled_cloudwatch_logs_exports=list(LOG_EXPORTS),
+            monitoring_interval=db.monitoring_interval_seconds,
+            monitoring_role_arn=monitoring_role_arn,
+            performance_insights_enabled=db.performance_insights,
+            performance_insights_kms_key_id=args.kms_key_arn if db.performance_insights else None,
+            performance_insights_retention_period=7 if db.performance_insights else None,
+            ca_cert_identifier=CA_CERT_IDENTIFIER,
+            tags={"Name": identifier},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=self.log_groups),
+        )
+
+        self.secret = aws.secretsmanager.Secret(
+            f"{name}-master-secret",
+            name=f"cruddur/{s.stack}/rds/master",
+            description=f"Cruddur {s.stack}: RDS master credentials (standard RDS secret JSON)",
+            kms_key_id=args.kms_key_arn,
+            recovery_window_in_days=30 if s.is_prod else 7,
+            opts=child,
+        )
+        secret_json = pulumi.Output.json_dumps({
+            "engine": "postgres",
+            "host": self.instance.address,
+            "port": self.instance.port,
+            "username": self.instance.username,
+            "password": self._password,
+            "dbname": db.name,
+            "dbInstanceIdentifier": self.instance.identifier,
+        })
+        aws.secretsmanager.SecretVersion(
+            f"{name}-master-secret-value",
+            secret_id=self.secret.id,
+            secret_string=pulumi.Output.secret(secret_json),
+            opts=child,
+        )
+
+        self.connection_url = pulumi.Output.secret(pulumi.Output.all(
+            self.instance.username, self._password, self.instance.address, self.instance.port,
+        ).apply(lambda v: connection_url(v[0], v[1], v[2], v[3], db.name)))
+
+        self.register_outputs({
+            "address": self.instance.address,
+            "port": self.instance.port,
+            "resource_id": self.instance.resource_id,
+            "security_group_id": self.security_group.id,
+            "secret_arn": self.secret.arn,
+            "connection_url": self.connection_url,
+        })
+
+    def allow_from(self, part: str, source: aws.ec2.SecurityGroup, why: str) -> None:
+        """Let ``source`` reach the database port: ingress on the database SG, egress on ``source``, both by SG id."""
+        port = self._port
+        opts = pulumi.ResourceOptions(parent=self)
+        aws.vpc.SecurityGroupIngressRule(
+            f"{self._name}-in-from-{part}",
+            security_group_id=self.security_group.id,
+            referenced_security_group_id=source.id,
+            ip_protocol="tcp", from_port=port, to_port=port,
+            description=f"PostgreSQL from {why}",
+            opts=opts,
+        )
+        aws.vpc.SecurityGroupEgressRule(
+            f"{self._name}-out-from-{part}",
+            security_group_id=source.id,
+            referenced_security_group_id=self.security_group.id,
+            ip_protocol="tcp", from_port=port, to_port=port,
+            description="PostgreSQL to the Cruddur database only",
+            opts=opts,
+        )

@@ -1,0 +1,79 @@
+"""``KmsKey``: a customer-managed KMS key with rotation on, an alias, and a key policy built as a document.
+
+The key policy always lets the account's IAM administer and use the key (so IAM policies decide who may use it,
+which is how RDS, Secrets Manager and Performance Insights use it); callers add service statements such as
+CloudWatch Logs or CloudTrail, each scoped by conditions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import pulumi
+import pulumi_aws as aws
+
+
+@dataclass
+class KmsKeyArgs:
+    description: str
+    alias: str
+    deletion_window_days: int = 30
+    # Extra key-policy statements: callables (account_id, partition, region) -> statement dict, so they can name
+    # the account and partition without the caller resolving them.
+    statements: Sequence = field(default_factory=tuple)
+
+
+def logs_statement(account_id: str, partition: str, region: str) -> dict:
+    """Lets CloudWatch Logs in this region use the key for this account's log groups only."""
+    return {
+        "sid": "AllowCloudWatchLogs",
+        "principals": [{"type": "Service", "identifiers": [f"logs.{region}.amazonaws.com"]}],
+        "actions": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+        "resources": ["*"],
+        "conditions": [{
+            "test": "ArnLike",
+            "variable": "kms:EncryptionContext:aws:logs:arn",
+            "values": [f"arn:{partition}:logs:{region}:{account_id}:log-group:*"],
+        }],
+    }
+
+
+class KmsKey(pulumi.ComponentResource):
+    key: aws.kms.Key
+    arn: pulumi.Output[str]
+    key_id: pulumi.Output[str]
+
+    def __init__(self, name: str, args: KmsKeyArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("cruddur:kms:KmsKey", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        invoke = pulumi.InvokeOutputOptions(parent=self)
+        identity = aws.get_caller_identity_output(opts=invoke)
+        partition = aws.get_partition_output(opts=invoke)
+        region = aws.get_region_output(opts=invoke)
+
+        def statements(values: list[str]) -> list[dict]:
+            account_id, part, reg = values
+            admin = {
+                "sid": "AccountAdministersAndUsesKeyThroughIam",
+                "principals": [{"type": "AWS", "identifiers": [f"arn:{part}:iam::{account_id}:root"]}],
+                "actions": ["kms:*"],
+                "resources": ["*"],
+            }
+            return [admin] + [make(account_id, part, reg) for make in args.statements]
+
+        statement_list = pulumi.Output.all(identity.account_id, partition.partition, region.region).apply(statements)
+        policy = aws.iam.get_policy_document_output(statements=statement_list, opts=invoke)
+
+        self.key = aws.kms.Key(
+            f"{name}-key",
+            description=args.description,
+            enable_key_rotation=True,
+            deletion_window_in_days=args.deletion_window_days,
+            policy=policy.json,
+            opts=child,
+        )
+        aws.kms.Alias(f"{name}-alias", name=f"alias/{args.alias}", target_key_id=self.key.key_id, opts=child)
+        self.arn = self.key.arn
+        self.key_id = self.key.key_id
+        self.register_outputs({"arn": self.arn, "key_id": self.key_id})

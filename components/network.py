@@ -1,0 +1,176 @@
+"""``Network``: the database's dedicated, private VPC.
+
+- a VPC with DNS on (RDS endpoints are DNS names) and private subnets in at least two AZs;
+- one route table for them with only the VPC's local route: no internet gateway exists, nothing routes out;
+- the VPC's default security group adopted and emptied (no rules), so nothing can fall back on it;
+- VPC flow logs (all traffic) into an encrypted CloudWatch log group through a least-privilege role;
+- the operators' private path: an EC2 Instance Connect Endpoint in a private subnet, with its own security group
+  (no ingress; egress is added by ``Database`` to the database's port only), and an IAM policy that lets an operator
+  open a tunnel to the database port inside this VPC only (from ``operatorCidrs`` when set).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components.settings import Settings
+
+
+@dataclass
+class NetworkArgs:
+    settings: Settings
+    kms_key_arn: pulumi.Input[str]
+    tunnel_port: int = 5432
+
+
+def subnet_cidrs(vpc_cidr: str, count: int) -> list[str]:
+    """The first ``count`` /20s of the VPC range (or the range split in four when it is smaller than /18)."""
+    net = ipaddress.ip_network(vpc_cidr)
+    new_prefix = max(20, net.prefixlen + 2)
+    return [str(s) for s in list(net.subnets(new_prefix=new_prefix))[:count]]
+
+
+class Network(pulumi.ComponentResource):
+    vpc: aws.ec2.Vpc
+    private_subnets: list[aws.ec2.Subnet]
+    operator_security_group: aws.ec2.SecurityGroup
+    operator_endpoint: aws.ec2transitgateway.InstanceConnectEndpoint
+    operator_policy: aws.iam.Policy
+
+    def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("cruddur:network:Network", name, None, opts)
+        s = args.settings
+        child = pulumi.ResourceOptions(parent=self)
+        invoke = pulumi.InvokeOutputOptions(parent=self)
+
+        self.vpc = aws.ec2.Vpc(
+            f"{name}-vpc",
+            cidr_block=s.network.vpc_cidr,
+            enable_dns_support=True,
+            enable_dns_hostnames=True,
+            tags={"Name": s.name("vpc")},
+            opts=child,
+        )
+
+        # Adopt the default security group and strip every rule from it.
+        self.default_security_group = aws.ec2.DefaultSecurityGroup(
+            f"{name}-default-sg",
+            vpc_id=self.vpc.id,
+            ingress=[],
+            egress=[],
+            tags={"Name": s.name("default-locked")},
+            opts=child,
+        )
+
+        zones = aws.get_availability_zones_output(state="available", opts=invoke)
+        self.route_table = aws.ec2.RouteTable(
+            f"{name}-private-rt", vpc_id=self.vpc.id, tags={"Name": s.name("private")}, opts=child)
+        self.private_subnets = []
+        for index, cidr in enumerate(subnet_cidrs(s.network.vpc_cidr, s.network.availability_zones)):
+            subnet = aws.ec2.Subnet(
+                f"{name}-private-{index}",
+                vpc_id=self.vpc.id,
+                cidr_block=cidr,
+                availability_zone=zones.names.apply(lambda names, i=index: names[i]),
+                map_public_ip_on_launch=False,
+                tags={"Name": s.name(f"private-{index}"), "Tier": "private"},
+                opts=child,
+            )
+            aws.ec2.RouteTableAssociation(
+                f"{name}-private-{index}-rt", subnet_id=subnet.id, route_table_id=self.route_table.id, opts=child)
+            self.private_subnets.append(subnet)
+
+        self._flow_logs(name, s, args.kms_key_arn, child, invoke)
+
+        self.operator_security_group = aws.ec2.SecurityGroup(
+            f"{name}-operator-sg",
+            vpc_id=self.vpc.id,
+            description="EC2 Instance Connect Endpoint for operators; egress to the database port only",
+            tags={"Name": s.name("operator-endpoint")},
+            opts=child,
+        )
+        self.operator_endpoint = aws.ec2transitgateway.InstanceConnectEndpoint(
+            f"{name}-operator-endpoint",
+            subnet_id=self.private_subnets[0].id,
+            security_group_ids=[self.operator_security_group.id],
+            preserve_client_ip=False,
+            tags={"Name": s.name("operator-endpoint")},
+            opts=child,
+        )
+        self.operator_policy = aws.iam.Policy(
+            f"{name}-operator-policy",
+            description="Open an EC2 Instance Connect tunnel to the Cruddur database port in this VPC only",
+            policy=self._operator_policy_document(s, args.tunnel_port, invoke),
+            opts=child,
+        )
+
+        self.private_subnet_ids = pulumi.Output.all(*[sn.id for sn in self.private_subnets])
+        self.register_outputs({
+            "vpc_id": self.vpc.id,
+            "private_subnet_ids": self.private_subnet_ids,
+            "operator_security_group_id": self.operator_security_group.id,
+            "operator_endpoint_id": self.operator_endpoint.id,
+            "operator_policy_arn": self.operator_policy.arn,
+        })
+
+    def _flow_logs(self, name: str, s: Settings, kms_key_arn, child, invoke) -> None:
+        self.flow_log_group = aws.cloudwatch.LogGroup(
+            f"{name}-flow-logs",
+            name=f"/cruddur/{s.stack}/vpc-flow-logs",
+            retention_in_days=s.database.log_retention_days,
+            kms_key_id=kms_key_arn,
+            opts=child,
+        )
+        identity = aws.get_caller_identity_output(opts=invoke)
+        trust = aws.iam.get_policy_document_output(statements=[{
+            "actions": ["sts:AssumeRole"],
+            "principals": [{"type": "Service", "identifiers": ["vpc-flow-logs.amazonaws.com"]}],
+            "conditions": [{"test": "StringEquals", "variable": "aws:SourceAccount",
+                            "values": [identity.account_id]}],
+        }], opts=invoke)
+        role = aws.iam.Role(f"{name}-flow-logs-role", assume_role_policy=trust.json,
+                            description="VPC flow logs delivery to its one log group", opts=child)
+        write = aws.iam.get_policy_document_output(statements=[{
+            "actions": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+            "resources": [self.flow_log_group.arn.apply(lambda arn: f"{arn}:*")],
+        }], opts=invoke)
+        aws.iam.RolePolicy(f"{name}-flow-logs-write", role=role.id, policy=write.json, opts=child)
+        self.flow_log = aws.ec2.FlowLog(
+            f"{name}-flow-log",
+            vpc_id=self.vpc.id,
+            traffic_type="ALL",
+            log_destination_type="cloud-watch-logs",
+            log_destination=self.flow_log_group.arn,
+            iam_role_arn=role.arn,
+            max_aggregation_interval=60,
+            opts=child,
+        )
+
+    def _operator_policy_document(self, s: Settings, port: int, invoke) -> pulumi.Output[str]:
+        conditions = [
+            {"test": "NumericEquals", "variable": "ec2-instance-connect:remotePort", "values": [str(port)]},
+            {"test": "IpAddress", "variable": "ec2-instance-connect:privateIpAddress",
+             "values": [s.network.vpc_cidr]},
+            {"test": "NumericLessThanEquals", "variable": "ec2-instance-connect:maxTunnelDuration",
+             "values": ["3600"]},
+        ]
+        if s.network.operator_cidrs:
+            conditions.append({"test": "IpAddress", "variable": "aws:SourceIp",
+                               "values": list(s.network.operator_cidrs)})
+        return aws.iam.get_policy_document_output(statements=[
+            {
+                "sid": "OpenTunnelToDatabasePort",
+                "actions": ["ec2-instance-connect:OpenTunnel"],
+                "resources": [self.operator_endpoint.arn],
+                "conditions": conditions,
+            },
+            {
+                "sid": "FindTheEndpoint",
+                "actions": ["ec2:DescribeInstanceConnectEndpoints"],
+                "resources": ["*"],
+            },
+        ], opts=invoke).json

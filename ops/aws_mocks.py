@@ -1,0 +1,292 @@
+"""The one shared mocks module: Pulumi's mock engine answering as AWS would, and recording what was declared.
+
+``AwsMocks`` stands in for AWS only (resource creation and the provider's invokes); the Pulumi SDK and the program
+run for real. Answers are realistic and deterministic: ARNs, ids and DNS names have AWS's shapes, the region is
+the stack's pinned region, and ``getPolicyDocument`` renders the statements to the JSON AWS would receive.
+``RecordingMonitor`` keeps every registered resource with its type, name, parent and inputs (secret-marked
+inputs stay marked) so tests and ``cruddur plan`` can inspect the whole tree.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from pulumi.runtime import Mocks, MockCallArgs, MockResourceArgs
+from pulumi.runtime import rpc
+from pulumi.runtime.mocks import MockMonitor
+
+ACCOUNT_ID = "123456789012"
+PARTITION = "aws"
+SECRET_SIG = rpc._special_sig_key  # the key Pulumi uses to mark a secret-wrapped value
+SECRET_MARK = rpc._special_secret_sig
+
+
+def is_secret(value: Any) -> bool:
+    return isinstance(value, dict) and value.get(SECRET_SIG) == SECRET_MARK
+
+
+def unwrap(value: Any) -> Any:
+    """The value with every secret marker removed (the plain data a provider would receive)."""
+    if is_secret(value):
+        return unwrap(value["value"])
+    if isinstance(value, dict):
+        return {k: unwrap(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unwrap(v) for v in value]
+    return value
+
+
+def _digest(*parts: str, length: int = 17) -> str:
+    return hashlib.sha256("/".join(parts).encode()).hexdigest()[:length]
+
+
+def mock_password(name: str, length: int) -> str:
+    """A deterministic stand-in for a generated password: same charset classes pulumi-random would use."""
+    body = hashlib.sha256(("password/" + name).encode()).hexdigest()
+    raw = ("Pw" + body + body.upper() + "-_9")
+    return raw[: max(length - 3, 1)] + "Z7-"
+
+
+@dataclass
+class RecordedResource:
+    urn: str
+    type: str
+    name: str
+    parent_urn: str
+    custom: bool
+    inputs: dict  # as the engine got them; secret values are still wrapped (see is_secret)
+    state: dict = field(default_factory=dict)  # what the mocks answered (inputs + computed attributes)
+    id: str = ""
+    provider: str = ""  # "<provider urn>::<provider id>", empty for the default provider
+    dependencies: list[str] = field(default_factory=list)  # URNs this resource explicitly depends on
+
+    @property
+    def props(self) -> dict:
+        """Inputs with secret markers removed."""
+        return unwrap(self.inputs)
+
+    @property
+    def outputs(self) -> dict:
+        return unwrap(self.state)
+
+
+class RecordingMonitor(MockMonitor):
+    """Pulumi's mock monitor, keeping each registration's parent and inputs in declaration order."""
+
+    def __init__(self, mocks: Mocks):
+        super().__init__(mocks)
+        self.recorded: list[RecordedResource] = []
+
+    def RegisterResource(self, request):  # noqa: N802 - gRPC method name
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            urn = self.make_urn(request.parent, request.type, request.name)
+            inputs = rpc.deserialize_properties(request.object, keep_internal=True)
+            registration = self.resources.get(urn)
+            self.recorded.append(RecordedResource(
+                urn=urn, type=request.type, name=request.name, parent_urn=request.parent,
+                custom=bool(request.custom), inputs=dict(inputs),
+                state=dict(registration.state) if registration else {},
+                id=registration.id if registration else "",
+                provider=request.provider, dependencies=list(request.dependencies),
+            ))
+        return response
+
+
+def render_policy(args: dict) -> str:
+    """Render getPolicyDocument's statements as IAM JSON, the way the AWS provider does."""
+
+    def one_or_many(values: list) -> Any:
+        values = list(values)
+        return values[0] if len(values) == 1 else values
+
+    def principals(items: list[dict]) -> dict:
+        out: dict[str, Any] = {}
+        for p in items:
+            ids = list(p.get("identifiers") or [])
+            previous = out.get(p["type"])
+            merged = ([previous] if isinstance(previous, str) else list(previous or [])) + ids
+            out[p["type"]] = one_or_many(merged)
+        return out
+
+    statements = []
+    for source in args.get("sourcePolicyDocuments") or []:
+        statements.extend(json.loads(source).get("Statement", []))
+    for st in args.get("statements") or []:
+        if not st.get("actions") and not st.get("notActions"):
+            # AWS rejects such a statement; it usually means a snake_case key (not_actions) that the SDK dropped.
+            raise ValueError(f"policy statement without actions or notActions: {st}")
+        rendered: dict[str, Any] = {}
+        if st.get("sid"):
+            rendered["Sid"] = st["sid"]
+        rendered["Effect"] = st.get("effect") or "Allow"
+        for key, name in (("actions", "Action"), ("notActions", "NotAction"),
+                          ("resources", "Resource"), ("notResources", "NotResource")):
+            if st.get(key):
+                rendered[name] = one_or_many(st[key])
+        if st.get("principals"):
+            rendered["Principal"] = principals(st["principals"])
+        if st.get("notPrincipals"):
+            rendered["NotPrincipal"] = principals(st["notPrincipals"])
+        if st.get("conditions"):
+            conditions: dict[str, dict] = {}
+            for c in st["conditions"]:
+                conditions.setdefault(c["test"], {})[c["variable"]] = one_or_many(c["values"])
+            rendered["Condition"] = conditions
+        statements.append(rendered)
+    return json.dumps({"Version": args.get("version") or "2012-10-17", "Statement": statements}, indent=2)
+
+
+class AwsMocks(Mocks):
+    """AWS as seen from one account (``ACCOUNT_ID``) in one region."""
+
+    def __init__(self, region: str):
+        self.region = region
+
+    # -- invokes ----------------------------------------------------------------------------------------------
+    def call(self, args: MockCallArgs):
+        token, inputs = args.token, unwrap(dict(args.args))
+        region = self.region
+        if token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {"accountId": ACCOUNT_ID, "arn": f"arn:{PARTITION}:iam::{ACCOUNT_ID}:user/deployer",
+                    "userId": "AIDAEXAMPLEDEPLOYER", "id": ACCOUNT_ID}
+        if token == "aws:index/getRegion:getRegion":
+            return {"name": region, "region": region, "id": region, "endpoint": f"ec2.{region}.amazonaws.com",
+                    "description": f"Mock ({region})"}
+        if token == "aws:index/getPartition:getPartition":
+            return {"partition": PARTITION, "dnsSuffix": "amazonaws.com", "reverseDnsPrefix": "com.amazonaws",
+                    "id": PARTITION}
+        if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
+            letters = "abc"
+            return {"names": [f"{region}{x}" for x in letters],
+                    "zoneIds": [f"euw1-az{i + 1}" for i in range(len(letters))],
+                    "groupNames": [region], "state": inputs.get("state", "available"), "id": region}
+        if token == "aws:iam/getPolicyDocument:getPolicyDocument":
+            rendered = render_policy(inputs)
+            return {"json": rendered, "minifiedJson": json.dumps(json.loads(rendered), separators=(",", ":")),
+                    "id": _digest(rendered)}
+        if token == "aws:iam/getPolicy:getPolicy":
+            name = inputs.get("name") or inputs.get("arn", "").rsplit("/", 1)[-1]
+            return {"arn": inputs.get("arn") or f"arn:{PARTITION}:iam::aws:policy/{name}", "name": name,
+                    "id": name}
+        return {}
+
+    # -- resources ----------------------------------------------------------------------------------------------
+    def new_resource(self, args: MockResourceArgs):
+        state = dict(args.inputs)
+        if not args.custom:
+            return "", {}
+        typ, name = args.typ, args.name
+        digest = _digest(typ, name)
+        region, account = self.region, ACCOUNT_ID
+        module = typ.split(":")[1].split("/")[0] if ":" in typ else ""
+
+        def arn(service: str, resource: str, with_region: bool = True) -> str:
+            return f"arn:{PARTITION}:{service}:{region if with_region else ''}:{account}:{resource}"
+
+        physical = unwrap(state.get("name")) or f"{name}-{digest[:7]}"
+        rid = f"{name}-{digest[:8]}"
+
+        if typ == "random:index/randomPassword:RandomPassword":
+            state["result"] = mock_password(name, int(state.get("length", 32)))
+            state["bcryptHash"] = "$2a$10$" + _digest("bcrypt", name, length=53)
+            rid = "none"
+        elif typ.startswith("pulumi:providers:"):
+            rid = f"provider-{digest[:8]}"
+        elif typ == "aws:kms/key:Key":
+            rid = f"{digest[:8]}-{digest[8:12]}-4{digest[12:15]}-8{digest[:3]}-{digest[3:15]}"
+            state.update(keyId=rid, arn=arn("kms", f"key/{rid}"))
+        elif typ == "aws:kms/alias:Alias":
+            rid = unwrap(state.get("name"))
+            state.update(arn=arn("kms", rid))
+        elif typ == "aws:ec2/vpc:Vpc":
+            rid = f"vpc-{digest}"
+            state.update(arn=arn("ec2", f"vpc/{rid}"), defaultSecurityGroupId=f"sg-{_digest('default', digest)}",
+                         mainRouteTableId=f"rtb-{_digest('main', digest)}", ownerId=account)
+        elif typ == "aws:ec2/subnet:Subnet":
+            rid = f"subnet-{digest}"
+            state.update(arn=arn("ec2", f"subnet/{rid}"))
+        elif typ in ("aws:ec2/securityGroup:SecurityGroup", "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"):
+            rid = f"sg-{digest}"
+            state.update(arn=arn("ec2", f"security-group/{rid}"), ownerId=account)
+        elif typ == "aws:ec2/routeTable:RouteTable":
+            rid = f"rtb-{digest}"
+        elif typ == "aws:ec2transitgateway/instanceConnectEndpoint:InstanceConnectEndpoint":
+            rid = f"eice-{digest}"
+            state.update(arn=arn("ec2", f"instance-connect-endpoint/{rid}"),
+                         dnsName=f"{rid}.{_digest('eice', digest, length=8)}.ec2-instance-connect-endpoint."
+                                 f"{region}.amazonaws.com")
+        elif typ == "aws:ec2/flowLog:FlowLog":
+            rid = f"fl-{digest}"
+        elif typ in ("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+                     "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"):
+            rid = f"sgr-{digest}"
+            state.update(arn=arn("ec2", f"security-group-rule/{rid}"), securityGroupRuleId=rid)
+        elif typ == "aws:cloudwatch/logGroup:LogGroup":
+            rid = physical
+            state.update(name=physical, arn=arn("logs", f"log-group:{physical}"))
+        elif typ == "aws:iam/role:Role":
+            rid = physical
+            state.update(name=physical, arn=arn("iam", f"role/{physical}", with_region=False),
+                         uniqueId=f"AROA{digest.upper()}")
+        elif typ == "aws:iam/policy:Policy":
+            state.update(name=physical, arn=arn("iam", f"policy/{physical}", with_region=False))
+            rid = state["arn"]
+        elif typ == "aws:secretsmanager/secret:Secret":
+            state.update(name=physical, arn=arn("secretsmanager", f"secret:{physical}-{digest[:6]}"))
+            rid = state["arn"]
+        elif typ == "aws:secretsmanager/secretVersion:SecretVersion":
+            rid = f"{unwrap(state.get('secretId'))}|{digest[:8]}"
+            state.update(versionId=digest)
+        elif typ in ("aws:rds/parameterGroup:ParameterGroup", "aws:rds/subnetGroup:SubnetGroup"):
+            rid = physical
+            kind = "pg" if "parameterGroup" in typ else "subgrp"
+            state.update(name=physical, arn=arn("rds", f"{kind}:{physical}"))
+        elif typ == "aws:rds/instance:Instance":
+            identifier = unwrap(state.get("identifier")) or physical
+            resource_id = "db-" + _digest("dbi", identifier, length=26).upper()
+            address = f"{identifier}.c{_digest('host', account, length=11)}.{region}.rds.amazonaws.com"
+            port = unwrap(state.get("port")) or 5432
+            rid = resource_id
+            state.update(identifier=identifier, address=address, endpoint=f"{address}:{port}", port=port,
+                         resourceId=resource_id, arn=arn("rds", f"db:{identifier}"),
+                         hostedZoneId="Z29XKXDKYMONMX", status="available")
+        elif typ == "aws:lambda/function:Function":
+            state.update(name=physical, arn=arn("lambda", f"function:{physical}"),
+                         invokeArn=f"arn:{PARTITION}:apigateway:{region}:lambda:path/2015-03-31/functions/"
+                                   f"{arn('lambda', f'function:{physical}')}/invocations",
+                         qualifiedArn=arn("lambda", f"function:{physical}:$LATEST"), version="$LATEST")
+            rid = physical
+        elif typ == "aws:cognito/userPool:UserPool":
+            rid = f"{region}_{_digest('pool', name, length=9)}"
+            state.update(arn=arn("cognito-idp", f"userpool/{rid}"),
+                         endpoint=f"cognito-idp.{region}.amazonaws.com/{rid}")
+        elif typ == "aws:cognito/userPoolClient:UserPoolClient":
+            rid = _digest("client", name, length=26)
+        elif typ == "aws:s3/bucket:Bucket" or typ == "aws:s3/bucketV2:BucketV2":
+            bucket = unwrap(state.get("bucket")) or f"{name}-{digest[:8]}"
+            rid = bucket
+            state.update(bucket=bucket, arn=f"arn:{PARTITION}:s3:::{bucket}",
+                         bucketRegionalDomainName=f"{bucket}.s3.{region}.amazonaws.com")
+        elif typ == "aws:cloudtrail/trail:Trail":
+            state.update(name=physical, arn=arn("cloudtrail", f"trail/{physical}"))
+            rid = state["arn"]
+        elif typ == "aws:guardduty/detector:Detector":
+            rid = _digest("detector", name, length=32)
+            state.update(arn=arn("guardduty", f"detector/{rid}"), accountId=account)
+        elif typ == "aws:lambda/layerVersion:LayerVersion":
+            layer = unwrap(state.get("layerName")) or physical
+            state.update(arn=arn("lambda", f"layer:{layer}:1"), layerArn=arn("lambda", f"layer:{layer}"),
+                         version="1")
+            rid = state["arn"]
+        elif typ.startswith("aws:organizations/policy:"):
+            rid = f"p-{digest[:8]}"
+            state.update(arn=f"arn:{PARTITION}:organizations::{account}:policy/o-example/service_control_policy/{rid}")
+        elif typ == "aws:organizations/policyAttachment:PolicyAttachment":
+            rid = f"{unwrap(state.get('targetId'))}:{unwrap(state.get('policyId'))}"  # AWS's id: target:policy
+        elif module:
+            state.setdefault("arn", arn(module, f"{name}/{digest[:8]}"))
+        return rid, state

@@ -1,0 +1,185 @@
+"""Evaluate the real Pulumi program for one stack, in-process, under ``AwsMocks``.
+
+No AWS credentials and no Pulumi CLI are needed. The stack's configuration is built the way the CLI builds it:
+the defaults declared in ``Pulumi.yaml``, then the stack file ``Pulumi.<stack>.yaml``, then any overrides. Each
+evaluation runs in a fresh ``contextvars.Context`` so that several stacks can be evaluated in one process.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import runpy
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+SECRET_PLACEHOLDER = "[secret]"
+
+
+class StackFileError(Exception):
+    """A stack file or Pulumi.yaml that cannot be read."""
+
+
+def _as_config_string(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, dict)):
+        return json.dumps(value)
+    return str(value)
+
+
+def _full_key(project: str, key: str) -> str:
+    return key if ":" in key else f"{project}:{key}"
+
+
+def stack_config(stack: str, overrides: dict[str, Any] | None = None,
+                 project_dir: Path = PROJECT_DIR) -> tuple[str, dict[str, str], list[str]]:
+    """(project name, config as the CLI passes it to the program, secret keys) for ``stack``.
+
+    ``overrides`` maps keys (``cruddur-db:multiAz`` or plain ``multiAz``) to values; a value of ``None`` removes
+    the key, as ``pulumi config rm`` would.
+    """
+    project_file = project_dir / "Pulumi.yaml"
+    stack_file = project_dir / f"Pulumi.{stack}.yaml"
+    try:
+        project = yaml.safe_load(project_file.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise StackFileError(f"cannot read {project_file}: {exc}") from exc
+    if not stack_file.exists():
+        stacks = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml"))
+        raise StackFileError(f"no stack file {stack_file.name}; known stacks: {', '.join(stacks) or 'none'}")
+    try:
+        stack_doc = yaml.safe_load(stack_file.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise StackFileError(f"cannot parse {stack_file.name}: {exc}") from exc
+
+    name = project["name"]
+    config: dict[str, str] = {}
+    secret_keys: list[str] = []
+    for key, declaration in (project.get("config") or {}).items():
+        if isinstance(declaration, dict) and "default" in declaration:
+            config[_full_key(name, key)] = _as_config_string(declaration["default"])
+        elif isinstance(declaration, dict) and "value" in declaration:
+            config[_full_key(name, key)] = _as_config_string(declaration["value"])
+    for key, value in (stack_doc.get("config") or {}).items():
+        full = _full_key(name, key)
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            config[full] = SECRET_PLACEHOLDER
+            secret_keys.append(full)
+        else:
+            config[full] = _as_config_string(value)
+    for key, value in (overrides or {}).items():
+        full = _full_key(name, key)
+        if value is None:
+            config.pop(full, None)
+        else:
+            config[full] = _as_config_string(value)
+    return name, config, secret_keys
+
+
+@dataclass
+class Evaluation:
+    """What one stack declares: every resource (in order) and every stack output."""
+
+    stack: str
+    config: dict[str, str]
+    resources: list = field(default_factory=list)  # list[RecordedResource]
+    outputs: dict[str, Any] = field(default_factory=dict)
+    secret_outputs: set[str] = field(default_factory=set)
+
+    def of_type(self, *types: str) -> list:
+        return [r for r in self.resources if r.type in types]
+
+    def one(self, typ: str, name: str | None = None):
+        found = [r for r in self.of_type(typ) if name is None or r.name == name]
+        if len(found) != 1:
+            names = [r.name for r in self.of_type(typ)]
+            raise LookupError(f"expected one {typ}{' named ' + name if name else ''}, found {names}")
+        return found[0]
+
+    def by_urn(self, urn: str):
+        return next((r for r in self.resources if r.urn == urn), None)
+
+    def parent_of(self, resource):
+        return self.by_urn(resource.parent_urn)
+
+    def children_of(self, resource) -> Iterable:
+        return [r for r in self.resources if r.parent_urn == resource.urn]
+
+    def id_of(self, resource) -> str:
+        return resource.id
+
+
+def evaluate(stack: str, overrides: dict[str, Any] | None = None, project_dir: Path = PROJECT_DIR) -> Evaluation:
+    """Run ``__main__.py`` for ``stack`` under the mocks and return what it declared.
+
+    Raises whatever the program raises (``components.settings.ConfigError`` for bad configuration).
+    """
+    project, config, secret_keys = stack_config(stack, overrides, project_dir)
+    return contextvars.Context().run(_evaluate, project, stack, config, secret_keys, project_dir)
+
+
+def _evaluate(project: str, stack: str, config: dict[str, str], secret_keys: list[str],
+              project_dir: Path) -> Evaluation:
+    import pulumi
+    from pulumi.runtime.stack import run_pulumi_func
+    from pulumi.runtime.sync_await import _sync_await
+
+    from ops.aws_mocks import AwsMocks, RecordingMonitor
+
+    pulumi.runtime.set_all_config(config, secret_keys)
+    mocks = AwsMocks(region=config.get("aws:region") or "eu-west-1")
+    monitor = RecordingMonitor(mocks)
+    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
+    evaluation = Evaluation(stack=stack, config=config)
+
+    if str(project_dir) not in sys.path:
+        sys.path.insert(0, str(project_dir))
+
+    async def program() -> None:
+        runpy.run_path(str(project_dir / "__main__.py"), run_name="__main__")
+        root = pulumi.runtime.get_root_resource()
+        for key, value in dict(getattr(root, "outputs", {})).items():
+            output = pulumi.Output.from_input(value)
+            evaluation.outputs[key] = await output.future()
+            if await output.is_secret():
+                evaluation.secret_outputs.add(key)
+
+    try:
+        _sync_await(run_pulumi_func(program))
+    except BaseException:
+        _settle_failed_run()
+        raise
+    evaluation.resources = list(monitor.recorded)
+    return evaluation
+
+
+def _settle_failed_run() -> None:
+    """After a program fails mid-way, finish and forget what it left behind.
+
+    Pulumi stops waiting at the first failed RPC. Its remaining registrations and applies stay on the shared event
+    loop and in the SDK's set of tracked outputs, which outlives the evaluation's context, so without this the next
+    evaluation in the same process awaits them and reports the old failure as its own.
+    """
+    import asyncio
+
+    from pulumi.runtime.settings import SETTINGS
+    from pulumi.runtime.sync_await import _ensure_event_loop
+
+    loop = _ensure_event_loop()
+    if loop.is_running():
+        return
+    pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+    if pending:  # let them finish; cancelling them would also cancel futures the SDK caches
+        loop.run_until_complete(asyncio.wait(pending, timeout=10))
+    with SETTINGS.lock:
+        for task in SETTINGS.outputs:
+            if task.done() and not task.cancelled():
+                task.exception()  # retrieved: the failure was already raised to the caller
+        SETTINGS.outputs.clear()
+    SETTINGS.rpc_manager.clear()

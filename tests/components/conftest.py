@@ -1,0 +1,52 @@
+"""Fixtures for the Pulumi program under mocks: each committed stack evaluated once per session.
+
+``dev`` and ``prod`` are ``ops.stack_eval.Evaluation`` objects for the stack files as committed;
+``evaluate_with`` evaluates a stack with config overrides; ``config_problems`` returns the settings problems a
+configuration raises (and fails the test if it raises none).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from components.settings import ConfigError
+from ops.stack_eval import Evaluation, evaluate
+
+STACKS = ("dev", "prod")
+
+
+@pytest.fixture(scope="session")
+def dev() -> Evaluation:
+    return evaluate("dev")
+
+
+@pytest.fixture(scope="session")
+def prod() -> Evaluation:
+    return evaluate("prod")
+
+
+@pytest.fixture(scope="session", params=STACKS)
+def stack(request) -> Evaluation:
+    """Each committed stack in turn."""
+    return request.getfixturevalue(request.param)
+
+
+@pytest.fixture
+def evaluate_with():
+    return evaluate
+
+
+@pytest.fixture
+def config_problems():
+    def problems(stack: str, **overrides) -> list[str]:
+        with pytest.raises(ConfigError) as caught:
+            evaluate(stack, overrides={k.replace("__", ":"): v for k, v in overrides.items()})
+        return caught.value.problems
+    return problems
+
+
+def policy(resource, key: str = "policy") -> dict:
+    """A resource's IAM/KMS/bucket policy input, parsed."""
+    return json.loads(resource.props[key])

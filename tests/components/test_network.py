@@ -1,0 +1,143 @@
+"""Network: a private VPC with no way in or out but the operators' endpoint, and flow logs."""
+
+import ipaddress
+
+import pytest
+
+from tests.components.conftest import policy
+
+NETWORK = "cruddur:network:Network"
+
+
+def test_vpc_has_dns_and_the_configured_range(stack):
+    vpc = stack.one("aws:ec2/vpc:Vpc")
+    assert vpc.props["cidrBlock"] == "10.40.0.0/16"
+    assert vpc.props["enableDnsSupport"] is True
+    assert vpc.props["enableDnsHostnames"] is True
+
+
+@pytest.mark.parametrize("stack_name,count", [("dev", 2), ("prod", 3)])
+def test_private_subnets_span_distinct_azs_inside_the_vpc(request, stack_name, count):
+    evaluation = request.getfixturevalue(stack_name)
+    vpc = evaluation.one("aws:ec2/vpc:Vpc")
+    subnets = evaluation.of_type("aws:ec2/subnet:Subnet")
+    assert len(subnets) == count
+    assert len({s.props["availabilityZone"] for s in subnets}) == count
+    assert all(s.props["availabilityZone"].startswith("eu-west-1") for s in subnets)
+    networks = [ipaddress.ip_network(s.props["cidrBlock"]) for s in subnets]
+    assert all(n.subnet_of(ipaddress.ip_network(vpc.props["cidrBlock"])) for n in networks)
+    assert not any(a.overlaps(b) for i, a in enumerate(networks) for b in networks[i + 1:])
+    for subnet in subnets:
+        assert subnet.props["mapPublicIpOnLaunch"] is False
+        assert subnet.props["vpcId"] == vpc.id
+
+
+def test_nothing_routes_to_the_internet(stack):
+    for kind in ("aws:ec2/internetGateway:InternetGateway", "aws:ec2/egressOnlyInternetGateway:EgressOnlyInternetGateway",
+                 "aws:ec2/natGateway:NatGateway", "aws:ec2/route:Route", "aws:ec2/eip:Eip",
+                 "aws:ec2/vpcPeeringConnection:VpcPeeringConnection"):
+        assert stack.of_type(kind) == [], kind
+    table = stack.one("aws:ec2/routeTable:RouteTable")
+    assert not table.props.get("routes")
+    associations = stack.of_type("aws:ec2/routeTableAssociation:RouteTableAssociation")
+    subnet_ids = {s.id for s in stack.of_type("aws:ec2/subnet:Subnet")}
+    assert {a.props["subnetId"] for a in associations} == subnet_ids
+    assert {a.props["routeTableId"] for a in associations} == {table.id}
+
+
+def test_default_security_group_is_locked_down(stack):
+    default = stack.one("aws:ec2/defaultSecurityGroup:DefaultSecurityGroup")
+    assert default.props["vpcId"] == stack.one("aws:ec2/vpc:Vpc").id
+    assert default.props["ingress"] == []
+    assert default.props["egress"] == []
+
+
+def test_flow_logs_capture_all_traffic_into_an_encrypted_log_group(stack):
+    vpc = stack.one("aws:ec2/vpc:Vpc")
+    flow = stack.one("aws:ec2/flowLog:FlowLog")
+    group = stack.one("aws:cloudwatch/logGroup:LogGroup", "network-flow-logs")
+    key = stack.one("aws:kms/key:Key", "data-key")
+    assert flow.props["vpcId"] == vpc.id
+    assert flow.props["trafficType"] == "ALL"
+    assert flow.props["logDestinationType"] == "cloud-watch-logs"
+    assert flow.props["logDestination"] == group.outputs["arn"]
+    assert group.props["kmsKeyId"] == key.outputs["arn"]
+    expected_days = 30 if stack.stack == "dev" else 365
+    assert group.props["retentionInDays"] == expected_days
+
+
+def test_flow_log_role_is_least_privilege(stack):
+    role = stack.one("aws:iam/role:Role", "network-flow-logs-role")
+    trust = policy(role, "assumeRolePolicy")["Statement"]
+    assert trust == [{
+        "Effect": "Allow", "Action": "sts:AssumeRole",
+        "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
+        "Condition": {"StringEquals": {"aws:SourceAccount": "123456789012"}},
+    }]
+    write = stack.one("aws:iam/rolePolicy:RolePolicy", "network-flow-logs-write")
+    group = stack.one("aws:cloudwatch/logGroup:LogGroup", "network-flow-logs")
+    assert write.props["role"] == role.id
+    assert policy(write)["Statement"] == [{
+        "Effect": "Allow",
+        "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+        "Resource": f"{group.outputs['arn']}:*",
+    }]
+    flow = stack.one("aws:ec2/flowLog:FlowLog")
+    assert flow.props["iamRoleArn"] == role.outputs["arn"]
+
+
+def test_operator_endpoint_is_private_with_its_own_security_group(stack):
+    endpoint = stack.one("aws:ec2transitgateway/instanceConnectEndpoint:InstanceConnectEndpoint")
+    group = stack.one("aws:ec2/securityGroup:SecurityGroup", "network-operator-sg")
+    subnet_ids = {s.id for s in stack.of_type("aws:ec2/subnet:Subnet")}
+    assert endpoint.props["subnetId"] in subnet_ids
+    assert endpoint.props["securityGroupIds"] == [group.id]
+    assert endpoint.props["preserveClientIp"] is False
+    assert not group.props.get("ingress")
+    assert not group.props.get("egress")
+
+
+def test_operator_endpoint_may_only_reach_the_database_port(stack):
+    operator = stack.one("aws:ec2/securityGroup:SecurityGroup", "network-operator-sg")
+    database = stack.one("aws:ec2/securityGroup:SecurityGroup", "db-sg")
+    ingress = [r for r in stack.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+               if r.props["securityGroupId"] == operator.id]
+    egress = [r for r in stack.of_type("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")
+              if r.props["securityGroupId"] == operator.id]
+    assert ingress == []
+    assert len(egress) == 1
+    rule = egress[0].props
+    assert (rule["ipProtocol"], rule["fromPort"], rule["toPort"]) == ("tcp", 5432, 5432)
+    assert rule["referencedSecurityGroupId"] == database.id
+    assert "cidrIpv4" not in rule and "cidrIpv6" not in rule
+
+
+def test_operator_policy_opens_tunnels_to_the_database_port_in_this_vpc_only(stack):
+    endpoint = stack.one("aws:ec2transitgateway/instanceConnectEndpoint:InstanceConnectEndpoint")
+    statements = policy(stack.one("aws:iam/policy:Policy", "network-operator-policy"))["Statement"]
+    tunnel = next(s for s in statements if s["Sid"] == "OpenTunnelToDatabasePort")
+    assert tunnel["Action"] == "ec2-instance-connect:OpenTunnel"
+    assert tunnel["Resource"] == endpoint.outputs["arn"]
+    assert tunnel["Condition"]["NumericEquals"] == {"ec2-instance-connect:remotePort": "5432"}
+    assert tunnel["Condition"]["IpAddress"] == {"ec2-instance-connect:privateIpAddress": "10.40.0.0/16"}
+    assert tunnel["Condition"]["NumericLessThanEquals"] == {"ec2-instance-connect:maxTunnelDuration": "3600"}
+    others = [s for s in statements if s is not tunnel]
+    assert others == [{"Sid": "FindTheEndpoint", "Effect": "Allow",
+                       "Action": "ec2:DescribeInstanceConnectEndpoints", "Resource": "*"}]
+
+
+def test_operator_cidrs_limit_where_tunnels_may_be_opened_from(evaluate_with):
+    evaluation = evaluate_with("prod", overrides={"cruddur-db:operatorCidrs": ["203.0.113.0/24", "2001:db8::/32"]})
+    statements = policy(evaluation.one("aws:iam/policy:Policy", "network-operator-policy"))["Statement"]
+    tunnel = next(s for s in statements if s["Sid"] == "OpenTunnelToDatabasePort")
+    assert tunnel["Condition"]["IpAddress"]["aws:SourceIp"] == ["203.0.113.0/24", "2001:db8::/32"]
+
+
+def test_network_children_are_parented_to_the_component(stack):
+    network = stack.one(NETWORK)
+    children = stack.children_of(network)
+    kinds = {c.type for c in children}
+    assert {"aws:ec2/vpc:Vpc", "aws:ec2/subnet:Subnet", "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup",
+            "aws:ec2/flowLog:FlowLog", "aws:ec2transitgateway/instanceConnectEndpoint:InstanceConnectEndpoint",
+            "aws:iam/policy:Policy"} <= kinds
+    assert all(c.name.startswith("network-") for c in children)

@@ -1,0 +1,79 @@
+"""Helpers for the policy pack's tests: run a policy on real recorded resources, or on one with a property changed.
+
+The resources come from the committed stacks evaluated under the mocks (``dev``/``prod`` fixtures of
+``tests/components/conftest.py``, re-exported here). ``changed(resource, key=value, other=REMOVE)`` returns a copy of
+a recorded resource whose inputs (and outputs) differ only there, so a violation test breaks exactly one property
+of a real resource. ``resource_violations``/``stack_violations`` feed a rule the way the engine does
+(``ops.plan.resource_args``/``stack_args``: unknown-checking proxies, the provider with its default tags).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from ops.plan import load_policies, resource_args, stack_args
+from tests.components.conftest import dev, evaluate_with, prod, stack  # noqa: F401 - shared fixtures
+
+policies = load_policies()
+REMOVE = object()
+
+
+def _apply(values: dict, changes: dict) -> dict:
+    out = dict(values)
+    for key, value in changes.items():
+        if value is REMOVE:
+            out.pop(key, None)
+        else:
+            out[key] = value
+    return out
+
+
+def changed(resource, **changes):
+    """A copy of a recorded resource with ``changes`` applied to its inputs and its outputs."""
+    return dataclasses.replace(resource, inputs=_apply(resource.inputs, changes),
+                               state=_apply(resource.state, changes))
+
+
+def replaced(evaluation, old, new=None):
+    """A copy of ``evaluation`` with resource ``old`` replaced by ``new`` (or removed when ``new`` is None)."""
+    resources = [new if r is old else r for r in evaluation.resources]
+    return dataclasses.replace(evaluation, resources=[r for r in resources if r is not None])
+
+
+def config_of(rule) -> dict:
+    return {k: v["default"] for k, v in (rule.config or {}).items()}
+
+
+def resource_violations(rule_name: str, evaluation, resource, config: dict | None = None) -> list[str]:
+    rule = policies.rule(rule_name)
+    return rule.run(resource_args(evaluation, resource, config if config is not None else config_of(rule)))
+
+
+def all_resource_violations(rule_name: str, evaluation) -> list[str]:
+    rule = policies.rule(rule_name)
+    return [m for r in evaluation.resources
+            for m in rule.run(resource_args(evaluation, r, config_of(rule)))]
+
+
+def stack_violations(rule_name: str, evaluation, config: dict | None = None) -> list[str]:
+    rule = policies.rule(rule_name)
+    return rule.run(stack_args(evaluation, config if config is not None else config_of(rule)))
+
+
+def violations(rule_name: str, evaluation) -> list[str]:
+    """Every violation of a rule over a whole evaluated stack."""
+    if policies.rule(rule_name).kind == "stack":
+        return stack_violations(rule_name, evaluation)
+    return all_resource_violations(rule_name, evaluation)
+
+
+def document(resource, key: str = "policy") -> dict:
+    return json.loads(resource.props[key])
+
+
+@pytest.fixture(scope="session")
+def pack():
+    return policies

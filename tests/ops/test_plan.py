@@ -66,7 +66,7 @@ def test_prod_plan_is_clean(prod):
     assert set(verdicts) == {r.name for r in policies.RULES}
     assert verdicts["rds-not-public"] == ["mandatory", "pass", ""]
     assert verdicts["rds-backup-retention-dev"] == ["advisory", "n/a", "dev stacks only; this is a prod stack"]
-    assert verdicts["lambda-supported-runtime"][:2] == ["mandatory", "n/a"]
+    assert verdicts["lambda-supported-runtime"][:2] == ["mandatory", "pass"]
     assert "violated" not in {v[1] for v in verdicts.values()}
     assert f"prod (prod): {len(prod.resources)} resources, {len(policies.RULES)} policies:" in result.stdout
     assert "0 mandatory violation(s), 0 advisory violation(s)" in result.stdout

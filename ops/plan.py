@@ -31,6 +31,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from ops.console import out
 from ops.stack_eval import PROJECT_DIR, Evaluation, StackFileError, evaluate
 
 PROJECT_DIR_ENV = "CRUDDUR_PROJECT_DIR"
@@ -224,18 +225,12 @@ def summary(result: PlanResult) -> str:
             f"{mandatory} mandatory violation(s), {advisory} advisory violation(s)")
 
 
-def _console() -> Console:
-    if sys.stdout.isatty() or os.environ.get("COLUMNS"):
-        return Console()
-    return Console(width=160)  # CI logs: wide enough for the tables without wrapping every row
-
-
 def run(stack: str, project_dir: Path | None = None, overrides: dict | None = None,
         console: Console | None = None) -> int:
     """Plan ``stack``, print the tables and the summary, and return the exit status (0, 1 or 2)."""
     from components.settings import ConfigError
 
-    console = console or _console()
+    console = console or out
     try:
         result = build_plan(stack, project_dir, overrides)
     except StackFileError as exc:

@@ -168,3 +168,9 @@ def own_server() -> Iterator[LocalServer]:
 @pytest.fixture
 def down_database_url() -> str:
     return build_url("postgres", "not-the-password-xyz", "127.0.0.1", free_port(), "cruddur")
+
+
+def pytest_configure(config) -> None:
+    # pytest-xdist workers inherit COLUMNS=80 from their controller; the CLI's tables take $COLUMNS when output is
+    # not a terminal, so drop it and let every run render at the CLI's own non-terminal width.
+    os.environ.pop("COLUMNS", None)

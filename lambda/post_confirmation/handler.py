@@ -69,6 +69,10 @@ class MissingAttributeError(ConfirmationError, ValueError):
         super().__init__(f"required user attribute '{attribute}' is missing or empty in the Cognito event")
 
 
+class MalformedEventError(ConfirmationError, ValueError):
+    """The event is not the JSON object Cognito sends."""
+
+
 class ConfigurationError(ConfirmationError):
     """The function's environment does not say how to reach the database."""
 
@@ -243,8 +247,11 @@ def insert_user(connection, user: NewUser) -> bool:
 
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict, context: Any) -> dict:
-    source = event.get("triggerSource") if isinstance(event, dict) else None
-    logger.append_keys(trigger_source=source, user_pool_id=(event or {}).get("userPoolId"))
+    if not isinstance(event, dict):
+        logger.error("the Cognito event is not a JSON object", event_type=type(event).__name__)
+        raise MalformedEventError(f"the Cognito event must be a JSON object, got {type(event).__name__}")
+    source = event.get("triggerSource")
+    logger.append_keys(trigger_source=source, user_pool_id=event.get("userPoolId"))
     if source != CONFIRM_SIGN_UP:
         logger.info("nothing to record for this trigger source")
         return event

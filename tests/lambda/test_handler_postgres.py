@@ -146,6 +146,14 @@ def test_event_without_user_attributes_raises(db_url, load_handler, context, req
     assert user_count(db_url) == 0
 
 
+@pytest.mark.parametrize("event", [None, [], "PostConfirmation_ConfirmSignUp", 42])
+def test_an_event_that_is_not_an_object_raises_a_clear_error(db_url, load_handler, context, event):
+    module = load_handler()
+    with pytest.raises(module.MalformedEventError, match="the Cognito event must be a JSON object"):
+        module.handler(event, context)
+    assert user_count(db_url) == 0
+
+
 def test_success_logs_are_structured_and_carry_no_email_or_name(db_url, load_handler, context, capsys):
     event = confirmation_event(name="Private Name", handle="private_handle", email="private@example.com")
     load_handler().handler(event, context)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components.iam import service_trust_policy
 from components.kms import KmsKey, KmsKeyArgs, logs_statement
 from components.settings import Settings
 
@@ -215,17 +216,13 @@ class Audit(pulumi.ComponentResource):
             kms_key_id=self.key.arn,
             opts=child,
         )
-        trust = aws.iam.get_policy_document_output(statements=[{
-            "actions": ["sts:AssumeRole"],
-            "principals": [{"type": "Service", "identifiers": ["cloudtrail.amazonaws.com"]}],
-            "conditions": [
-                {"test": "StringEquals", "variable": "aws:SourceArn", "values": [arn]},
-                {"test": "StringEquals", "variable": "aws:SourceAccount", "values": [account_id]},
-            ],
-        }], opts=invoke)
+        trust = service_trust_policy("cloudtrail.amazonaws.com", invoke, conditions=[
+            {"test": "StringEquals", "variable": "aws:SourceArn", "values": [arn]},
+            {"test": "StringEquals", "variable": "aws:SourceAccount", "values": [account_id]},
+        ])
         self.logs_role = aws.iam.Role(
             f"{name}-trail-logs-role",
-            assume_role_policy=trust.json,
+            assume_role_policy=trust,
             description=f"CloudTrail {trail_name} delivery to its one CloudWatch Logs group",
             opts=child,
         )

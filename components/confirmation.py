@@ -23,6 +23,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.database import Database
+from components.iam import aws_managed_policy_arn, service_trust_policy
 from components.network import Network
 from components.psycopg2_layer import LayerArchive
 from components.settings import Settings
@@ -115,22 +116,17 @@ class Confirmation(pulumi.ComponentResource):
         db.allow_from("confirmation", self.security_group, "the Cognito post-confirmation Lambda")
 
         # -- identity: VPC access execution role + rds-db:connect as cruddur_confirmation on this instance ---------
-        trust = aws.iam.get_policy_document_output(statements=[{
-            "actions": ["sts:AssumeRole"],
-            "principals": [{"type": "Service", "identifiers": ["lambda.amazonaws.com"]}],
-        }], opts=invoke)
         self.role = aws.iam.Role(
             f"{name}-role",
             name=s.name("post-confirmation"),
-            assume_role_policy=trust.json,
+            assume_role_policy=service_trust_policy("lambda.amazonaws.com", invoke),
             description="Cruddur post-confirmation Lambda: VPC access, logs, X-Ray, IAM auth as cruddur_confirmation",
             opts=child,
         )
         vpc_access = aws.iam.RolePolicyAttachment(
             f"{name}-vpc-access",
             role=self.role.name,
-            policy_arn=partition.apply(
-                lambda p: f"arn:{p}:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"),
+            policy_arn=aws_managed_policy_arn("service-role/AWSLambdaVPCAccessExecutionRole", invoke),
             opts=child,
         )
         db_user_arn = pulumi.Output.all(partition, region, account_id, db.instance.resource_id).apply(

@@ -19,6 +19,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
+from components.iam import aws_managed_policy_arn, service_trust_policy
 from components.network import Network
 from components.settings import Settings
 
@@ -115,22 +116,16 @@ class Database(pulumi.ComponentResource):
 
         monitoring_role_arn = None
         if db.monitoring_interval_seconds:
-            trust = aws.iam.get_policy_document_output(statements=[{
-                "actions": ["sts:AssumeRole"],
-                "principals": [{"type": "Service", "identifiers": ["monitoring.rds.amazonaws.com"]}],
-            }], opts=invoke)
             monitoring_role = aws.iam.Role(
                 f"{name}-monitoring-role",
-                assume_role_policy=trust.json,
+                assume_role_policy=service_trust_policy("monitoring.rds.amazonaws.com", invoke),
                 description="RDS enhanced monitoring for the Cruddur database",
                 opts=child,
             )
-            partition = aws.get_partition_output(opts=invoke).partition
             aws.iam.RolePolicyAttachment(
                 f"{name}-monitoring-policy",
                 role=monitoring_role.name,
-                policy_arn=partition.apply(
-                    lambda p: f"arn:{p}:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"),
+                policy_arn=aws_managed_policy_arn("service-role/AmazonRDSEnhancedMonitoringRole", invoke),
                 opts=child,
             )
             monitoring_role_arn = monitoring_role.arn

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components.iam import service_trust_policy
 from components.settings import Settings
 
 
@@ -126,13 +127,9 @@ class Network(pulumi.ComponentResource):
             opts=child,
         )
         identity = aws.get_caller_identity_output(opts=invoke)
-        trust = aws.iam.get_policy_document_output(statements=[{
-            "actions": ["sts:AssumeRole"],
-            "principals": [{"type": "Service", "identifiers": ["vpc-flow-logs.amazonaws.com"]}],
-            "conditions": [{"test": "StringEquals", "variable": "aws:SourceAccount",
-                            "values": [identity.account_id]}],
-        }], opts=invoke)
-        role = aws.iam.Role(f"{name}-flow-logs-role", assume_role_policy=trust.json,
+        trust = service_trust_policy("vpc-flow-logs.amazonaws.com", invoke, conditions=[
+            {"test": "StringEquals", "variable": "aws:SourceAccount", "values": [identity.account_id]}])
+        role = aws.iam.Role(f"{name}-flow-logs-role", assume_role_policy=trust,
                             description="VPC flow logs delivery to its one log group", opts=child)
         write = aws.iam.get_policy_document_output(statements=[{
             "actions": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],

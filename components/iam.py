@@ -1,0 +1,26 @@
+"""IAM documents the components share: who may assume a role, and AWS-managed policy ARNs."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import pulumi
+import pulumi_aws as aws
+
+
+def service_trust_policy(service: str, opts: pulumi.InvokeOutputOptions,
+                         conditions: Sequence[dict] = ()) -> pulumi.Output[str]:
+    """The assume-role policy letting one AWS service principal take a role, narrowed by ``conditions``
+    (e.g. ``aws:SourceAccount``/``aws:SourceArn`` against the confused deputy)."""
+    statement: dict = {
+        "actions": ["sts:AssumeRole"],
+        "principals": [{"type": "Service", "identifiers": [service]}],
+    }
+    if conditions:
+        statement["conditions"] = list(conditions)
+    return aws.iam.get_policy_document_output(statements=[statement], opts=opts).json
+
+
+def aws_managed_policy_arn(name: str, opts: pulumi.InvokeOutputOptions) -> pulumi.Output[str]:
+    """``arn:<partition>:iam::aws:policy/<name>`` for the partition the provider deploys to."""
+    return aws.get_partition_output(opts=opts).partition.apply(lambda p: f"arn:{p}:iam::aws:policy/{name}")

@@ -1,0 +1,122 @@
+"""Benchmark 3: a burst of sign-ups. 1,000 distinct confirmations plus 10% duplicate deliveries (Cognito retries)
+from 50 concurrent "containers": 50 processes, each importing the handler fresh and opening its own connection on
+its first invocation, as new Lambda containers do. Every duplicate goes to a different container than the
+original, at the same position in its queue, so the two deliveries race.
+
+Checks: zero errors, exactly 1,000 rows. Reports the peak number of server connections (pg_stat_activity polled
+every 2 ms during the burst), the server's max_connections, per-invocation latency (first invocation of a
+container = connect + insert) and the burst's wall time.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from bench.common import (
+    BENCH_DIR, Timer, bench_server, confirmation_event, confirmation_role_url, fresh_database, load_average,
+    print_table, ms, summarize,
+)
+
+
+def plan_events(distinct: int, workers: int, duplicate_share: float, rng: random.Random) -> list[list[dict]]:
+    events = [confirmation_event(str(__import__("uuid").UUID(int=rng.getrandbits(128), version=4)))
+              for _ in range(distinct)]
+    queues = [events[w::workers] for w in range(workers)]
+    for original in rng.sample(range(distinct), int(distinct * duplicate_share)):
+        w, position = original % workers, original // workers
+        other = (w + rng.randrange(1, workers)) % workers
+        queues[other].insert(min(position, len(queues[other])), events[original])
+    return queues
+
+
+def run(distinct: int = 1000, workers: int = 50, duplicate_share: float = 0.10, seed: int = 7) -> dict:
+    import psycopg2
+    from ops import migrations
+
+    load = [load_average()]
+    rng = random.Random(seed)
+    queues = plan_events(distinct, workers, duplicate_share, rng)
+    with bench_server(durable=True) as server, fresh_database(server, "bench_burst") as admin_url, \
+            tempfile.TemporaryDirectory(prefix="cruddur-burst-") as tmp:
+        migrations.apply(admin_url)
+        url = confirmation_role_url(admin_url)
+        env = {k: v for k, v in __import__("os").environ.items() if not k.startswith(("DB_", "AWS_"))}
+        env.update(CONNECTION_URL=url, POWERTOOLS_SERVICE_NAME="cruddur-post-confirmation")
+        procs = []
+        with Timer() as init:
+            for w, queue in enumerate(queues):
+                path = Path(tmp) / f"events-{w}.json"
+                path.write_text(json.dumps(queue))
+                procs.append(subprocess.Popen([sys.executable, str(BENCH_DIR / "burst_worker.py"), str(path)],
+                                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True))
+            for proc in procs:
+                line = proc.stdout.readline().strip()
+                if line != "ready":
+                    raise RuntimeError(f"a burst worker failed to start: {line!r}")
+
+        admin = psycopg2.connect(admin_url)
+        admin.autocommit = True
+        peak = {"confirmation": 0, "all": 0}
+        stop = threading.Event()
+
+        def poll() -> None:
+            with admin.cursor() as cur:
+                while not stop.is_set():
+                    cur.execute("SELECT count(*) FILTER (WHERE usename = 'cruddur_confirmation'), count(*) "
+                                "FROM pg_stat_activity WHERE backend_type = 'client backend'")
+                    mine, total = cur.fetchone()
+                    peak["confirmation"] = max(peak["confirmation"], mine)
+                    peak["all"] = max(peak["all"], total)
+                    time.sleep(0.002)
+
+        poller = threading.Thread(target=poll, daemon=True)
+        poller.start()
+        with Timer() as burst:
+            for proc in procs:
+                proc.stdin.write("go\n")
+                proc.stdin.flush()
+            outputs = [json.loads(proc.communicate()[0].strip().splitlines()[-1]) for proc in procs]
+        stop.set()
+        poller.join()
+        with admin.cursor() as cur:
+            cur.execute("SELECT count(*), count(DISTINCT cognito_user_id) FROM users")
+            rows, distinct_rows = cur.fetchone()
+        admin.close()
+        facts = server.facts()
+    load.append(load_average())
+    latencies = [v for o in outputs for v in o["latencies"]]
+    firsts = [o["latencies"][0] for o in outputs if o["latencies"]]
+    rest = [v for o in outputs for v in o["latencies"][1:]]
+    errors = [e for o in outputs for e in o["errors"]]
+    deliveries = sum(len(q) for q in queues)
+    result = {
+        "server": facts, "load_average": load, "workers": workers, "distinct": distinct, "deliveries": deliveries,
+        "duplicates": deliveries - distinct, "errors": len(errors), "error_samples": errors[:5],
+        "rows": rows, "distinct_rows": distinct_rows, "peak_connections_confirmation": peak["confirmation"],
+        "peak_connections_all": peak["all"], "init_wall_ms": init.ms, "burst_wall_ms": burst.ms,
+        "throughput_per_s": deliveries / (burst.ms / 1000),
+        "latency": summarize(latencies), "first_invocation": summarize(firsts), "later_invocations": summarize(rest),
+    }
+    result["met"] = result["errors"] == 0 and rows == distinct and distinct_rows == distinct
+    return result
+
+
+def print_result(r: dict) -> None:
+    rows = [["all invocations", r["latency"]["n"], ms(r["latency"]["p50"]), ms(r["latency"]["p95"]),
+             ms(r["latency"]["max"])],
+            ["first per container (connect + insert)", r["first_invocation"]["n"], ms(r["first_invocation"]["p50"]),
+             ms(r["first_invocation"]["p95"]), ms(r["first_invocation"]["max"])],
+            ["later (reused connection)", r["later_invocations"]["n"], ms(r["later_invocations"]["p50"]),
+             ms(r["later_invocations"]["p95"]), ms(r["later_invocations"]["max"])]]
+    print_table(f"3. Burst: {r['distinct']} sign-ups + {r['duplicates']} duplicates from {r['workers']} containers",
+                ["invocations", "n", "p50", "p95", "max"], rows)
+    print(f"errors {r['errors']}, rows {r['rows']} (distinct {r['distinct_rows']}), peak connections "
+          f"{r['peak_connections_confirmation']} trigger / {r['peak_connections_all']} total of max_connections "
+          f"{r['server']['max_connections']}, burst {ms(r['burst_wall_ms'])} ({r['throughput_per_s']:.0f}/s)")

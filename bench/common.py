@@ -266,25 +266,15 @@ def tls_handshake_ms(count: int = 200) -> list[float]:
 
 @contextmanager
 def fresh_database(server: BenchServer, prefix: str = "bench") -> Iterator[str]:
-    """A new, empty database on ``server`` (admin URL), dropped afterwards."""
-    import psycopg2
+    """A new, empty database on ``server`` (admin URL), dropped afterwards (the CLI's own create/drop)."""
+    from ops import databases
 
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-
-    def admin(statement: str) -> None:
-        conn = psycopg2.connect(server.admin_url)
-        conn.autocommit = True
-        try:
-            with conn.cursor() as cur:
-                cur.execute(statement)
-        finally:
-            conn.close()
-
-    admin(f'CREATE DATABASE "{name}"')
+    url = server.url(f"{prefix}_{uuid.uuid4().hex[:10]}")
+    databases.create(url)
     try:
-        yield server.url(name)
+        yield url
     finally:
-        admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        databases.drop(url)
 
 
 # ------------------------------------------------------------------------------------------------------- handler

@@ -41,18 +41,15 @@ ARCHITECTURE = "arm64"
 TIMEOUT_SECONDS = 5  # Cognito waits at most 5 s for a trigger
 MEMORY_MB = 256  # more memory is more CPU: a faster cold start (TLS + token signing) for little cost
 
-# The public Powertools for AWS Lambda (Python) v3 layer for python3.13 on arm64, published by AWS in every
-# commercial region under account 017000801446. The handler and the tests use aws-lambda-powertools==3.37.0
-# (requirements-test.txt). When bumping either, keep them together: `aws lambda get-layer-version-by-arn --arn
-# <arn>` shows the layer's description with the Powertools version it carries.
-POWERTOOLS_LAYER_ACCOUNT = "017000801446"
-POWERTOOLS_LAYER_NAME = "AWSLambdaPowertoolsPythonV3-python313-arm64"
-POWERTOOLS_LAYER_VERSION = 27
+# The public Powertools for AWS Lambda (Python) layer carrying exactly the version the handler is tested with
+# (aws-lambda-powertools in requirements-test.txt; a test keeps the two equal). Its ARN is read at deploy time from
+# the public SSM parameter Powertools publishes per release, runtime and architecture in every commercial region,
+# so no layer number is guessed: /aws/service/powertools/python/arm64/python3.13/<version>.
+POWERTOOLS_VERSION = "3.37.0"
 
 
-def powertools_layer_arn(partition: str, region: str) -> str:
-    return (f"arn:{partition}:lambda:{region}:{POWERTOOLS_LAYER_ACCOUNT}:layer:{POWERTOOLS_LAYER_NAME}:"
-            f"{POWERTOOLS_LAYER_VERSION}")
+def powertools_layer_parameter(version: str = POWERTOOLS_VERSION) -> str:
+    return f"/aws/service/powertools/python/{ARCHITECTURE}/{RUNTIME}/{version}"
 
 
 class PackagingError(pulumi.RunError):
@@ -165,7 +162,7 @@ class Confirmation(pulumi.ComponentResource):
             compatible_architectures=[ARCHITECTURE],
             opts=child,
         )
-        powertools = pulumi.Output.all(partition, region).apply(lambda v: powertools_layer_arn(v[0], v[1]))
+        powertools = aws.ssm.get_parameter_output(name=powertools_layer_parameter(), opts=invoke).value
 
         # -- the function --------------------------------------------------------------------------------------
         self.function = aws.lambda_.Function(

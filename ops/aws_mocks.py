@@ -168,6 +168,17 @@ class AwsMocks(Mocks):
             rendered = render_policy(inputs)
             return {"json": rendered, "minifiedJson": json.dumps(json.loads(rendered), separators=(",", ":")),
                     "id": _digest(rendered)}
+        if token == "aws:ssm/getParameter:getParameter":
+            name = inputs["name"]
+            value = f"mock-parameter-value-of:{name}"
+            if name.startswith("/aws/service/powertools/python/"):
+                # Powertools' public parameters: /aws/service/powertools/python/<arch>/<runtime>/<version>
+                arch, runtime, version = name.split("/")[5:8]
+                layer_version = 40 + int(version.split(".")[1]) if version[0].isdigit() else 99
+                value = (f"arn:{PARTITION}:lambda:{region}:017000801446:layer:AWSLambdaPowertoolsPythonV3-"
+                         f"{runtime.replace('.', '')}-{arch}:{layer_version}")
+            return {"name": name, "value": value, "insecureValue": value, "type": "String", "version": 1,
+                    "arn": f"arn:{PARTITION}:ssm:{region}::parameter{name}", "id": name, "withDecryption": True}
         if token == "aws:iam/getPolicy:getPolicy":
             name = inputs.get("name") or inputs.get("arn", "").rsplit("/", 1)[-1]
             return {"arn": inputs.get("arn") or f"arn:{PARTITION}:iam::aws:policy/{name}", "name": name,

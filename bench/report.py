@@ -30,7 +30,7 @@ def _header(results: dict) -> list[str]:
         f"max_connections {server.get('max_connections', '?')}, shared_buffers {server.get('shared_buffers', '?')}, "
         f"fsync {server.get('fsync', '?')}, synchronous_commit {server.get('synchronous_commit', '?')})",
         f"- **Libraries**: {libs}",
-        "- **Contention**: a shared 2-core machine; other engineers were running test suites at the same time "
+        "- **Contention**: a shared 2-core machine; other work may run at the same time "
         "(each section gives the 1-minute load average before and after it). Ratios compare methods interleaved "
         "in the same run, so background load hits both sides alike; absolute numbers would be lower on a quiet "
         "machine. Durations are client-side wall times (`time.perf_counter`).",

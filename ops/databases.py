@@ -16,13 +16,17 @@ def _admin(url: str, **kwargs):
     return connect(url, database=MAINTENANCE_DB, autocommit=True, **kwargs)
 
 
+def _has_database(cur, name: str) -> bool:
+    cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+    return cur.fetchone() is not None
+
+
 def exists(url: str, **kwargs) -> bool:
     name = database_name(url)
     conn = _admin(url, **kwargs)
     try:
         with conn.cursor() as cur:
-            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
-            return cur.fetchone() is not None
+            return _has_database(cur, name)
     finally:
         conn.close()
 
@@ -33,8 +37,7 @@ def create(url: str, **kwargs) -> bool:
     conn = _admin(url, **kwargs)
     try:
         with conn.cursor() as cur:
-            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
-            if cur.fetchone():
+            if _has_database(cur, name):
                 return False
             try:
                 cur.execute(sql.SQL("CREATE DATABASE {} ENCODING 'UTF8' TEMPLATE template0").format(sql.Identifier(name)))

@@ -8,6 +8,7 @@ the second waits, then finds nothing to do.
 from __future__ import annotations
 
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,6 +52,18 @@ def _backend(url: str, tunnel_port: int | None = None, endpoint_id: str | None =
     return backend
 
 
+@contextmanager
+def _session(url: str, tunnel_port: int | None, endpoint_id: str | None):
+    """A yoyo backend on ``url`` (yoyo's deprecation warnings silenced), closed afterwards."""
+    backend = _backend(url, tunnel_port, endpoint_id)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield backend
+    finally:
+        backend.connection.close()
+
+
 def read(directory: Path = MIGRATIONS_DIR):
     from yoyo import read_migrations
 
@@ -69,13 +82,10 @@ def apply(
     from yoyo.exceptions import LockTimeout
 
     migrations = read(directory)
-    backend = _backend(url, tunnel_port, endpoint_id)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with backend.lock(timeout=lock_timeout):
-                pending = backend.to_apply(migrations)
-                backend.apply_migrations(pending)
+        with _session(url, tunnel_port, endpoint_id) as backend, backend.lock(timeout=lock_timeout):
+            pending = backend.to_apply(migrations)
+            backend.apply_migrations(pending)
         return [m.id for m in pending]
     except LockTimeout as exc:
         raise CruddurError(
@@ -85,8 +95,6 @@ def apply(
     except psycopg2.Error as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CruddurError(f"migration failed on {redact(url)} (rolled back): {scrub(first, url)}") from None
-    finally:
-        backend.connection.close()
 
 
 def status(
@@ -98,14 +106,9 @@ def status(
 ) -> list[MigrationState]:
     """Every migration on disk and whether it is applied to the database at ``url``."""
     migrations = read(directory)
-    backend = _backend(url, tunnel_port, endpoint_id)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            applied = set(backend.get_applied_migration_hashes())
-        return [MigrationState(m.id, m.hash in applied) for m in migrations]
-    finally:
-        backend.connection.close()
+    with _session(url, tunnel_port, endpoint_id) as backend:
+        applied = set(backend.get_applied_migration_hashes())
+    return [MigrationState(m.id, m.hash in applied) for m in migrations]
 
 
 def pending(url: str, **kwargs) -> list[str]:

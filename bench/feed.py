@@ -179,13 +179,19 @@ def run(users: int = 10_000, activities: int = 1_000_000, reps_current: int = 30
     }
 
 
-def print_result(r: dict) -> None:
+def load_rows(r: dict) -> list[list[str]]:
+    """COPY throughput per schema and table (schema, table, rows, time, rows/s); console and RESULTS.md share it."""
     rows = []
     for schema in ("current", "seed"):
         load_ = r["schemas"][schema]["load"]
         for table in ("users", "activities"):
             rows.append([schema, table, f"{load_[table]['rows']:,}", f"{load_[table]['seconds']:.1f} s",
                          f"{load_[table]['rows_per_s']:,.0f}"])
+    return rows
+
+
+def print_result(r: dict) -> None:
+    rows = load_rows(r)
     print_table(f"4a. COPY load (data generated in {r['generate_s']:.1f} s)",
                 ["schema", "table", "rows", "time", "rows/s"], rows)
     rows = []

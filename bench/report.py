@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.common import BENCH_DIR, load_result, markdown_table, ms, ratio, verdict
-from bench.feed import QUERIES
+from bench.feed import QUERIES, load_rows
 from bench.runbooks import LABELS
-from bench.trigger import CONFIG_NAMES
+from bench.trigger import CONFIG_NAMES, cold_rows
 
 
 def _load(result: dict) -> str:
@@ -125,16 +125,7 @@ def _trigger(w: dict) -> list[str]:
 
 
 def _cold(c: dict) -> list[str]:
-    def cols(s):
-        return [ms(s["p50"]), ms(s["p95"]), ms(s["max"])]
-
-    rows = [["bare interpreter (`python -c pass`, for reference)", *cols(c["bare_interpreter"])],
-            ["import the handler (psycopg2, Powertools)", *cols(c["parts"]["import_ms"])],
-            ["first invocation (connect + insert)", *cols(c["parts"]["first_invoke_ms"])],
-            ["import + first invocation, in process", *cols(c["parts"]["in_process_ms"])],
-            ["**whole fresh process, CONNECTION_URL path (wall)**", *cols(c["wall"])],
-            ["IAM path extra: import boto3, RDS client, sign token", *cols(c["iam_path"])],
-            ["**whole fresh process, with the IAM path (wall)**", *cols(c["wall_iam"])]]
+    rows = cold_rows(c)
     return [
         "## 2. Confirmation trigger, cold",
         "",
@@ -191,13 +182,8 @@ def _burst(b: dict) -> list[str]:
 
 def _feed(f: dict) -> list[str]:
     lines = ["## 4. Home feed and timelines", ""]
-    rows = []
-    for schema in ("current", "seed"):
-        ld = f["schemas"][schema]["load"]
-        for table in ("users", "activities"):
-            rows.append([schema, table, f"{ld[table]['rows']:,}", f"{ld[table]['seconds']:.1f} s",
-                         f"{ld[table]['rows_per_s']:,.0f}"])
-        rows.append([schema, "VACUUM ANALYZE", "", f"{ld['vacuum_analyze_s']:.1f} s", ""])
+    rows = load_rows(f) + [[schema, "VACUUM ANALYZE", "", f"{f['schemas'][schema]['load']['vacuum_analyze_s']:.1f} s", ""]
+                           for schema in ("current", "seed")]
     cur_ld, seed_ld = f["schemas"]["current"]["load"], f["schemas"]["seed"]["load"]
     lines += [
         f"{f['users']:,} users and {f['activities']:,} activities (created_at over a year, authors uniform, 20% with "

@@ -192,17 +192,23 @@ def cold(repetitions: int = 40) -> dict:
     return result
 
 
+def cold_rows(result: dict) -> list[list[str]]:
+    """The cold-start phases as table rows (label, p50, p95, max); the console and RESULTS.md both use them."""
+    parts = result["parts"]
+    phases = [
+        ("bare interpreter (`python -c pass`, for reference)", result["bare_interpreter"]),
+        ("import the handler (psycopg2, Powertools)", parts["import_ms"]),
+        ("first invocation (connect + insert)", parts["first_invoke_ms"]),
+        ("import + first invocation, in process", parts["in_process_ms"]),
+        ("whole fresh process, CONNECTION_URL path (wall)", result["wall"]),
+        ("IAM path extra: import boto3, RDS client, sign token", result["iam_path"]),
+        ("whole fresh process, with the IAM path (wall)", result["wall_iam"]),
+    ]
+    return [[label, ms(s["p50"]), ms(s["p95"]), ms(s["max"])] for label, s in phases]
+
+
 def print_cold(result: dict) -> None:
-    rows = [["bare interpreter (python -c pass)", *_cols(result["bare_interpreter"])],
-            ["import the handler (psycopg2, Powertools)", *_cols(result["parts"]["import_ms"])],
-            ["first invocation (connect + insert)", *_cols(result["parts"]["first_invoke_ms"])],
-            ["import + first invocation (in process)", *_cols(result["parts"]["in_process_ms"])],
-            ["whole fresh process, CONNECTION_URL path (wall)", *_cols(result["wall"])],
-            ["IAM path extra (import boto3 + sign token)", *_cols(result["iam_path"])],
-            ["whole fresh process, with the IAM path (wall)", *_cols(result["wall_iam"])]]
+    rows = cold_rows(result)
     print_table(f"2. Confirmation trigger, cold ({result['repetitions']} fresh processes)",
                 ["phase", "p50", "p95", "max"], rows)
 
-
-def _cols(s: dict) -> list[str]:
-    return [ms(s["p50"]), ms(s["p95"]), ms(s["max"])]

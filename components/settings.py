@@ -15,6 +15,8 @@ from typing import Any, Callable
 
 import pulumi
 
+from components.naming import Naming
+
 PROJECT = "cruddur-db"
 
 ENVIRONMENTS = ("dev", "prod")
@@ -130,6 +132,16 @@ class Settings:
     @property
     def is_prod(self) -> bool:
         return self.environment == "prod"
+
+    @property
+    def naming(self) -> Naming:
+        """The stack's name, prod-ness and physical-name rule: what every component takes besides its section."""
+        return Naming(stack=self.stack, is_prod=self.is_prod)
+
+    @property
+    def log_retention_days(self) -> int:
+        """The stack-wide CloudWatch Logs retention (database, flow logs and Lambda logs share it)."""
+        return self.database.log_retention_days
 
     def name(self, part: str) -> str:
         """A physical name for this stack: ``cruddur-<stack>-<part>``."""

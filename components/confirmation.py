@@ -145,7 +145,7 @@ class Confirmation(pulumi.ComponentResource):
         self.log_group = aws.cloudwatch.LogGroup(
             f"{name}-logs",
             name=f"/aws/lambda/{function_name}",
-            retention_in_days=conf.log_retention_days,
+            retention_in_days=s.log_retention_days,
             kms_key_id=args.kms_key_arn,
             opts=child,
         )

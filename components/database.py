@@ -107,7 +107,7 @@ class Database(pulumi.ComponentResource):
             aws.cloudwatch.LogGroup(
                 f"{name}-log-{export}",
                 name=f"/aws/rds/instance/{identifier}/{export}",
-                retention_in_days=db.log_retention_days,
+                retention_in_days=s.log_retention_days,
                 kms_key_id=args.kms_key_arn,
                 opts=child,
             )

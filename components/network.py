@@ -122,7 +122,7 @@ class Network(pulumi.ComponentResource):
         self.flow_log_group = aws.cloudwatch.LogGroup(
             f"{name}-flow-logs",
             name=f"/cruddur/{s.stack}/vpc-flow-logs",
-            retention_in_days=s.database.log_retention_days,
+            retention_in_days=s.log_retention_days,
             kms_key_id=kms_key_arn,
             opts=child,
         )

@@ -66,7 +66,6 @@ _DETECTOR_ID_OR_EMPTY = re.compile(r"^([0-9a-f]{32})?$")
 _ORG_TARGET = re.compile(r"^(\d{12}|ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}|r-[0-9a-z]{4,32})$")
 _IAM_ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")  # IAM's role-name charset: no wildcards, no paths
 _IAM_ACTION = re.compile(r"^[a-z0-9-]+:[A-Za-z0-9*]+$")  # service:Action, service:Prefix* or service:*
-ORGANIZATION_KEYS = ("manageGuardrails", "targetId", "breakGlassRoleName", "exemptRegionsServices")
 
 
 class ConfigError(pulumi.RunError):
@@ -160,21 +159,22 @@ def text_list(item: Parser | None = None, shape: str = "must be a list of string
     return parse
 
 
-def _vpc_cidr(raw: str) -> str:
+def _ip_network(raw: str, strict: bool, why: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
     try:
-        net = ipaddress.ip_network(raw, strict=True)
+        return ipaddress.ip_network(raw, strict=strict)
     except ValueError:
-        raise Invalid((raw, "is not an IPv4 CIDR, e.g. 10.40.0.0/16")) from None
+        raise Invalid((raw, why)) from None
+
+
+def _vpc_cidr(raw: str) -> str:
+    net = _ip_network(raw, True, "is not an IPv4 CIDR, e.g. 10.40.0.0/16")
     if net.version != 4 or not net.is_private or not 16 <= net.prefixlen <= 24:
         raise Invalid((raw, "must be a private IPv4 range from /16 to /24, e.g. 10.40.0.0/16"))
     return raw
 
 
 def _operator_cidr(raw: str) -> str:
-    try:
-        net = ipaddress.ip_network(raw, strict=False)
-    except ValueError:
-        raise Invalid((raw, "is not a CIDR, e.g. 203.0.113.0/24")) from None
+    net = _ip_network(raw, False, "is not a CIDR, e.g. 203.0.113.0/24")
     if net.prefixlen == 0:
         raise Invalid((raw, "opens operator access to the whole internet; name your office or VPN range instead"))
     if str(net) != raw:
@@ -313,6 +313,9 @@ class OrganizationSettings:
         default=())
 
 
+ORGANIZATION_KEYS = tuple(spec.key for _, spec in declared(OrganizationSettings))
+
+
 @dataclass(frozen=True)
 class ConfirmationSettings:
     """The sign-up confirmation (Cognito user pool + post-confirmation Lambda); derived, no keys of its own."""
@@ -376,38 +379,38 @@ class _Loader:
         values: dict[str, Any] = {}
         for f, spec in declared(section):
             key, raw = prefix + spec.key, get(spec.key)
-            values[f.name] = None
-            if raw is None and f.default is not MISSING:
-                values[f.name] = f.default
-            elif raw is None:
+            values[f.name] = None if f.default is MISSING else f.default
+            if raw is None and f.default is MISSING:
                 self.problems.append(f"{PROJECT}:{key} is not set; it is declared with a default in Pulumi.yaml, "
                                      f"set it with `pulumi config set {key} VALUE`")
-            else:
-                try:
-                    values[f.name] = spec.parse(raw)
-                except Invalid as bad:
-                    for shown, why in bad.problems:
-                        self._bad(key, shown, why)
-                    continue
-                if spec.check and not spec.check[0](values[f.name]):
-                    self._bad(key, values[f.name], spec.check[1])
+            if raw is None:
+                continue
+            try:
+                values[f.name] = value = spec.parse(raw)
+            except Invalid as bad:
+                values[f.name] = None
+                for shown, why in bad.problems:
+                    self._bad(key, shown, why)
+                continue
+            if spec.check and not spec.check[0](value):
+                self._bad(key, value, spec.check[1])
         return values
 
     def load(self) -> Settings:
         read = {section: self._read(section, self.config.get) for section in SECTIONS}
-        stack, network, database, audit = (read[s] for s in SECTIONS)
+        top, network, database, audit = (read[s] for s in SECTIONS)
 
-        environment = stack["environment"]
+        environment = top["environment"]
         if environment == "dev" and is_production_stack_name(self.stack):
             self._bad("environment", environment, f"stack '{self.stack}' is a production stack by name; "
                                                   "its environment must be prod")
         prod = environment != "dev"  # an invalid environment is judged by the strict rules
-        region = self._region(stack["allowed_regions"])
-        if database["allocated_storage_gb"] is not None and database["max_allocated_storage_gb"] is not None \
-                and database["max_allocated_storage_gb"] <= database["allocated_storage_gb"]:
-            self._bad("maxAllocatedStorageGb", database["max_allocated_storage_gb"],
-                      f"must be above allocatedStorageGb ({database['allocated_storage_gb']}) so storage can "
-                      "autoscale")
+        region = self._region(top["allowed_regions"])
+        # Rules that relate two keys.
+        allocated, ceiling = database["allocated_storage_gb"], database["max_allocated_storage_gb"]
+        if allocated is not None and ceiling is not None and ceiling <= allocated:
+            self._bad("maxAllocatedStorageGb", ceiling,
+                      f"must be above allocatedStorageGb ({allocated}) so storage can autoscale")
         transition, expire = audit["trail_bucket_transition_days"], audit["trail_bucket_expire_days"]
         if transition is not None and expire is not None and expire <= transition:
             self._bad("trailBucketExpireDays", expire, f"must be above trailBucketTransitionDays ({transition}): "
@@ -429,7 +432,7 @@ class _Loader:
         assert region and organization
         tags = {"Project": "cruddur", "Stack": self.stack, "Environment": environment, "ManagedBy": "pulumi",
                 "DataResidency": region}
-        return Settings(**stack, project=PROJECT, stack=self.stack, region=region, network=NetworkSettings(**network),
+        return Settings(**top, project=PROJECT, stack=self.stack, region=region, network=NetworkSettings(**network),
                         database=DatabaseSettings(**database), audit=AuditSettings(**audit),
                         organization=organization, tags=tags,
                         confirmation=ConfirmationSettings(user_pool_deletion_protection=environment == "prod"))
@@ -467,7 +470,8 @@ class _Loader:
         if org["manage_guardrails"]:
             if value.get("targetId") is None:
                 self._bad(f"{key}.targetId", None, "must be set when organization.manageGuardrails is true: the "
-                                                   "account, OU or root the guardrails attach to (start with a test OU)")
+                                                   "account, OU or root the guardrails attach to "
+                                                   "(start with a test OU)")
             if value.get("breakGlassRoleName") is None:
                 self._bad(f"{key}.breakGlassRoleName", None, "must be set when organization.manageGuardrails is "
                                                              "true: the role exempt from the guardrails "

@@ -14,18 +14,22 @@ How to add a setting
 --------------------
 1. Declare it in its section (a field without ``default=`` must have its default in Pulumi.yaml)::
 
-       alarm_emails: tuple[str, ...] = setting(
-           "alarmEmails", text_list(text(_EMAIL, "is not an email address")))
        idle_minutes: int = setting("idleMinutes", integer(1, 60),
                                    prod=at_least(5, "prod keeps idle sessions at least 5 minutes"))
+       protect: bool = setting("protect", boolean(), prod=must_be(True, "prod must keep protect on"))
+       app_security_group_ids: tuple[str, ...] = setting(
+           "appSecurityGroupIds", text_list(text(_SG_ID, "is not a security group id (sg-...)")))
 
-2. Add the key with its secure default and a description to ``config:`` in Pulumi.yaml, and a README row.
+   ``text_list()`` alone takes any strings; ``text_list(item)`` checks each one and reports every bad item.
+   A new section is a frozen dataclass of such fields, a field of ``Settings`` and an entry in ``SECTIONS``.
+2. Add the key with its secure default and a description to ``config:`` in Pulumi.yaml, and a README row
+   (tests hold Pulumi.yaml, the declarations and the README to the same keys, and every default to every rule).
 3. Use it where the resource is declared: ``args.database.idle_minutes``. Add a failing-config test that asserts
    the exact message (``cruddur-db:idleMinutes = 0: must be from 1 to 60``).
 
 Parsers: ``text(pattern_or_choices, allowed)``, ``integer(lo, hi, choices, allowed)``, ``boolean()``,
-``text_list(item_parser, shape)`` (each item checked by ``item_parser``, every bad item reported), or any function
-``raw -> value`` that raises ``Invalid((shown_value, why), ...)``.
+``text_list(item_parser, shape, empty)``, or any function ``raw -> value`` that raises
+``Invalid((shown_value, why), ...)`` (see ``_vpc_cidr``).
 """
 
 from __future__ import annotations
@@ -332,15 +336,16 @@ class Settings:
     log_retention_days: int = setting(
         "logRetentionDays", CLOUDWATCH_RETENTION,
         prod=at_least(PROD_MIN_LOG_RETENTION_DAYS, f"prod keeps logs at least {PROD_MIN_LOG_RETENTION_DAYS} days"))
+    # Derived, or read outside the declarations (aws:region, the organization object).
+    stack: str
+    region: str
+    network: NetworkSettings
+    database: DatabaseSettings
+    audit: AuditSettings
+    organization: OrganizationSettings
+    confirmation: ConfirmationSettings
+    tags: dict[str, str] = field(hash=False)
     project: str = PROJECT
-    stack: str = ""
-    region: str = ""
-    network: NetworkSettings | None = None
-    database: DatabaseSettings | None = None
-    audit: AuditSettings | None = None
-    organization: OrganizationSettings = OrganizationSettings()
-    confirmation: ConfirmationSettings | None = None
-    tags: dict[str, str] = field(default_factory=dict, hash=False)
 
     @property
     def is_prod(self) -> bool:
@@ -360,7 +365,8 @@ class Settings:
         return _Loader(pulumi.get_stack()).load()
 
 
-SECTIONS = (Settings, NetworkSettings, DatabaseSettings, AuditSettings)  # read from top-level keys, in this order
+# The sections read from top-level keys, by the Settings field each fills (Settings' own keys are read first).
+SECTIONS = {"network": NetworkSettings, "database": DatabaseSettings, "audit": AuditSettings}
 
 
 class _Loader:
@@ -397,8 +403,8 @@ class _Loader:
         return values
 
     def load(self) -> Settings:
-        read = {section: self._read(section, self.config.get) for section in SECTIONS}
-        top, network, database, audit = (read[s] for s in SECTIONS)
+        read = {cls: self._read(cls, self.config.get) for cls in (Settings, *SECTIONS.values())}
+        top, database, audit = read[Settings], read[DatabaseSettings], read[AuditSettings]
 
         environment = top["environment"]
         if environment == "dev" and is_production_stack_name(self.stack):
@@ -420,9 +426,9 @@ class _Loader:
                       "is set but guardDuty is false; set guardDuty to true to manage RDS Protection on that "
                       "detector, or unset it")
         # prod may not loosen anything: one loop over every declared floor.
-        for section in SECTIONS if prod else ():
-            for f, spec in declared(section):
-                value = read[section][f.name]
+        for cls in read if prod else ():
+            for f, spec in declared(cls):
+                value = read[cls][f.name]
                 if spec.prod and value is not None and not spec.prod[0](value):
                     self._bad(spec.key, value, spec.prod[1])
         organization = self._organization()
@@ -432,9 +438,8 @@ class _Loader:
         assert region and organization
         tags = {"Project": "cruddur", "Stack": self.stack, "Environment": environment, "ManagedBy": "pulumi",
                 "DataResidency": region}
-        return Settings(**top, project=PROJECT, stack=self.stack, region=region, network=NetworkSettings(**network),
-                        database=DatabaseSettings(**database), audit=AuditSettings(**audit),
-                        organization=organization, tags=tags,
+        return Settings(**top, **{name: cls(**read[cls]) for name, cls in SECTIONS.items()},
+                        stack=self.stack, region=region, organization=organization, tags=tags,
                         confirmation=ConfirmationSettings(user_pool_deletion_protection=environment == "prod"))
 
     def _region(self, allowed: tuple[str, ...] | None) -> str | None:

@@ -214,7 +214,7 @@ PULUMI_YAML = yaml.safe_load((PROJECT_DIR / "Pulumi.yaml").read_text())["config"
 
 
 def top_level_declarations():
-    return [spec for section in settings.SECTIONS for _, spec in settings.declared(section)]
+    return [spec for section in (settings.Settings, *settings.SECTIONS.values()) for _, spec in settings.declared(section)]
 
 
 def test_every_key_in_pulumi_yaml_is_declared_exactly_once():

@@ -4,6 +4,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.audit import Audit, AuditArgs
+from components.aws_context import AwsContext
 from components.confirmation import Confirmation, ConfirmationArgs
 from components.database import Database, DatabaseArgs
 from components.guardrails import Guardrails, GuardrailsArgs
@@ -21,20 +22,31 @@ provider = aws.Provider(
     default_tags={"tags": settings.tags},
 )
 pinned = pulumi.ResourceOptions(providers={"aws": provider})
+# What every component shares: the stack's naming, its account/partition/region (looked up once) and log retention.
+naming = settings.naming
+context = AwsContext.lookup(provider, settings.region)
+log_days = settings.log_retention_days
 
 data_key = KmsKey("data", KmsKeyArgs(
     description=f"Cruddur {settings.stack}: database storage, Performance Insights, secrets and logs",
-    alias=f"cruddur-{settings.stack}-data",
+    alias=naming.physical_name("data"),
+    aws_context=context,
     statements=[logs_statement],
 ), opts=pinned)
-network = Network("network", NetworkArgs(settings=settings, kms_key_arn=data_key.arn), opts=pinned)
-database = Database("db", DatabaseArgs(settings=settings, network=network, kms_key_arn=data_key.arn), opts=pinned)
-audit = Audit("audit", AuditArgs(settings=settings), opts=pinned)
+network = Network("network", NetworkArgs(
+    network=settings.network, naming=naming, aws_context=context, log_retention_days=log_days,
+    kms_key_arn=data_key.arn,
+), opts=pinned)
+database = Database("db", DatabaseArgs(
+    database=settings.database, naming=naming, aws_context=context, log_retention_days=log_days,
+    network=network, kms_key_arn=data_key.arn,
+), opts=pinned)
+audit = Audit("audit", AuditArgs(audit=settings.audit, naming=naming, aws_context=context), opts=pinned)
 
 # Sign-up: the psycopg2 layer zip comes from the on-disk cache (built from the pinned wheel on a cache miss only).
 confirmation = Confirmation("confirmation", ConfirmationArgs(
-    settings=settings, network=network, database=database, kms_key_arn=data_key.arn,
-    psycopg2_layer=build_layer(),
+    confirmation=settings.confirmation, naming=naming, aws_context=context, log_retention_days=log_days,
+    network=network, database=database, kms_key_arn=data_key.arn, psycopg2_layer=build_layer(),
 ), opts=pinned)
 
 pulumi.export("region", settings.region)
@@ -67,7 +79,8 @@ if settings.organization.manage_guardrails:
         allowed_regions=settings.allowed_regions,
         break_glass_role_name=settings.organization.break_glass_role_name,
         name_prefix=f"cruddur-{settings.stack}",
-        audit_bucket_pattern=f"{settings.name('trail')}*",
+        audit_bucket_pattern=f"{naming.physical_name('trail')}*",
+        partition=context.partition,
         exempt_region_services=settings.organization.exempt_region_services,
     ), opts=pinned)
     pulumi.export("guardrailPolicyIds", guardrails.policy_ids)

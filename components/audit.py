@@ -23,9 +23,11 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components.aws_context import AwsContext
 from components.iam import service_trust_policy
 from components.kms import KmsKey, KmsKeyArgs, logs_statement
-from components.settings import Settings
+from components.naming import Naming
+from components.settings import AuditSettings
 
 TRAIL_PREFIX = "trail"
 ARCHIVE_STORAGE_CLASS = "GLACIER_IR"
@@ -34,7 +36,9 @@ RDS_PROTECTION = "RDS_LOGIN_EVENTS"
 
 @dataclass
 class AuditArgs:
-    settings: Settings
+    audit: AuditSettings
+    naming: Naming
+    aws_context: AwsContext
 
 
 def trail_arn(partition: str, region: str, account_id: str, trail_name: str) -> str:
@@ -88,43 +92,42 @@ class Audit(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: AuditArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("cruddur:audit:Audit", name, None, opts)
-        s = args.settings
         self._name = name
         child = pulumi.ResourceOptions(parent=self)
         invoke = pulumi.InvokeOutputOptions(parent=self)
-        identity = aws.get_caller_identity_output(opts=invoke)
-        partition = aws.get_partition_output(opts=invoke)
-        region = aws.get_region_output(opts=invoke)
 
         outputs: dict = {}
-        if s.audit.trail:
-            self._trail(name, s, identity.account_id, partition.partition, region.region, child, invoke)
+        if args.audit.trail:
+            self._trail(name, args, child, invoke)
             outputs.update(trail_arn=self.trail.arn, bucket=self.bucket.bucket, log_group=self.log_group.name,
                            key_arn=self.key.arn)
-        if s.audit.guard_duty:
-            self._guard_duty(name, s, child)
+        if args.audit.guard_duty:
+            self._guard_duty(name, args, child)
             outputs.update(detector_id=self.detector_id)
         self.register_outputs(outputs)
 
     # -- CloudTrail ---------------------------------------------------------------------------------------------
-    def _trail(self, name: str, s: Settings, account_id, partition, region, child, invoke) -> None:
-        a = s.audit
-        trail_name = s.name("trail")
+    def _trail(self, name: str, args: AuditArgs, child, invoke) -> None:
+        a, naming = args.audit, args.naming
+        ctx = args.aws_context
+        account_id, partition, region = ctx.account_id, ctx.partition, ctx.region
+        trail_name = naming.physical_name("trail")
         arn = pulumi.Output.all(partition, region, account_id).apply(
             lambda v: trail_arn(v[0], v[1], v[2], trail_name))
 
         self.key = KmsKey(f"{name}-key", KmsKeyArgs(
-            description=f"Cruddur {s.stack}: CloudTrail log files and their CloudWatch Logs group",
-            alias=f"cruddur-{s.stack}-audit",
+            description=f"Cruddur {naming.stack}: CloudTrail log files and their CloudWatch Logs group",
+            alias=naming.physical_name("audit"),
+            aws_context=args.aws_context,
             statements=[*cloudtrail_key_statements(trail_name), logs_statement],
         ), opts=child)
 
         # -- the bucket ------------------------------------------------------------------------------------------
         self.bucket = aws.s3.Bucket(
             f"{name}-bucket",
-            bucket=account_id.apply(lambda acct: f"{s.name('trail')}-{acct}"),  # the guardrails' pattern
-            force_destroy=a.trail_bucket_force_destroy and not s.is_prod,
-            tags={"Name": s.name("trail"), "Purpose": "cloudtrail"},
+            bucket=account_id.apply(lambda acct: f"{trail_name}-{acct}"),  # the guardrails' pattern
+            force_destroy=a.trail_bucket_force_destroy and not naming.is_prod,
+            tags={"Name": trail_name, "Purpose": "cloudtrail"},
             opts=child,
         )
         bucket_name = self.bucket.bucket
@@ -211,7 +214,7 @@ class Audit(pulumi.ComponentResource):
         # -- CloudWatch Logs delivery ---------------------------------------------------------------------------
         self.log_group = aws.cloudwatch.LogGroup(
             f"{name}-trail-logs",
-            name=f"/cruddur/{s.stack}/cloudtrail",
+            name=f"/cruddur/{naming.stack}/cloudtrail",
             retention_in_days=a.trail_log_retention_days,
             kms_key_id=self.key.arn,
             opts=child,
@@ -259,16 +262,16 @@ class Audit(pulumi.ComponentResource):
         self.trail_arn = self.trail.arn
 
     # -- GuardDuty -----------------------------------------------------------------------------------------------
-    def _guard_duty(self, name: str, s: Settings, child) -> None:
-        if s.audit.guard_duty_detector_id:
+    def _guard_duty(self, name: str, args: AuditArgs, child) -> None:
+        if args.audit.guard_duty_detector_id:
             # Adopted: the detector belongs to whoever created it; this stack manages only RDS Protection on it.
-            self.detector_id = s.audit.guard_duty_detector_id
+            self.detector_id = args.audit.guard_duty_detector_id
         else:
             self.detector = aws.guardduty.Detector(
                 f"{name}-detector",
                 enable=True,
                 finding_publishing_frequency="FIFTEEN_MINUTES",
-                tags={"Name": s.name("guardduty")},
+                tags={"Name": args.naming.physical_name("guardduty")},
                 opts=child,
             )
             self.detector_id = self.detector.id

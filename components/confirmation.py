@@ -22,11 +22,13 @@ from pathlib import Path
 import pulumi
 import pulumi_aws as aws
 
+from components.aws_context import AwsContext
 from components.database import Database
-from components.iam import aws_managed_policy_arn, service_trust_policy
+from components.iam import service_trust_policy
+from components.naming import Naming
 from components.network import Network
 from components.psycopg2_layer import LayerArchive
-from components.settings import Settings
+from components.settings import ConfirmationSettings
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 FUNCTION_SOURCE = PROJECT_DIR / "lambda" / "post_confirmation"
@@ -73,7 +75,10 @@ def function_archive(source_dir: Path = FUNCTION_SOURCE) -> pulumi.AssetArchive:
 
 @dataclass
 class ConfirmationArgs:
-    settings: Settings
+    confirmation: ConfirmationSettings
+    naming: Naming
+    aws_context: AwsContext
+    log_retention_days: int  # the stack's, for the function's log group
     network: Network
     database: Database
     kms_key_arn: pulumi.Input[str]
@@ -91,15 +96,11 @@ class Confirmation(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ConfirmationArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("cruddur:confirmation:Confirmation", name, None, opts)
-        s, net, db = args.settings, args.network, args.database
-        conf = s.confirmation
-        assert conf is not None, "Settings.load() always sets confirmation"
+        conf, net, db, ctx = args.confirmation, args.network, args.database, args.aws_context
+        name_of = args.naming.physical_name
         child = pulumi.ResourceOptions(parent=self)
         invoke = pulumi.InvokeOutputOptions(parent=self)
-        partition = aws.get_partition_output(opts=invoke).partition
-        region = aws.get_region_output(opts=invoke).region
-        account_id = aws.get_caller_identity_output(opts=invoke).account_id
-        function_name = s.name("post-confirmation")
+        function_name = name_of("post-confirmation")
         code = function_archive(args.source_dir)
 
         # -- network: own SG; its only egress is PostgreSQL to the database SG, which gains the matching ingress --
@@ -107,7 +108,7 @@ class Confirmation(pulumi.ComponentResource):
             f"{name}-sg",
             vpc_id=net.vpc.id,
             description="Cruddur post-confirmation Lambda: egress to the database port only",
-            tags={"Name": s.name("post-confirmation")},
+            tags={"Name": function_name},
             opts=child,
         )
         db.allow_from("confirmation", self.security_group, "the Cognito post-confirmation Lambda")
@@ -115,7 +116,7 @@ class Confirmation(pulumi.ComponentResource):
         # -- identity: VPC access execution role + rds-db:connect as cruddur_confirmation on this instance ---------
         self.role = aws.iam.Role(
             f"{name}-role",
-            name=s.name("post-confirmation"),
+            name=function_name,
             assume_role_policy=service_trust_policy("lambda.amazonaws.com", invoke),
             description="Cruddur post-confirmation Lambda: VPC access, logs, X-Ray, IAM auth as cruddur_confirmation",
             opts=child,
@@ -123,10 +124,10 @@ class Confirmation(pulumi.ComponentResource):
         vpc_access = aws.iam.RolePolicyAttachment(
             f"{name}-vpc-access",
             role=self.role.name,
-            policy_arn=aws_managed_policy_arn("service-role/AWSLambdaVPCAccessExecutionRole", invoke),
+            policy_arn=ctx.managed_policy_arn("service-role/AWSLambdaVPCAccessExecutionRole"),
             opts=child,
         )
-        db_user_arn = pulumi.Output.all(partition, region, account_id, db.instance.resource_id).apply(
+        db_user_arn = pulumi.Output.all(ctx.partition, ctx.region, ctx.account_id, db.instance.resource_id).apply(
             lambda v: f"arn:{v[0]}:rds-db:{v[1]}:{v[2]}:dbuser:{v[3]}/{DB_USER}")
         inline = aws.iam.get_policy_document_output(statements=[
             {"sid": "ConnectAsConfirmationRole", "actions": ["rds-db:connect"], "resources": [db_user_arn]},
@@ -145,7 +146,7 @@ class Confirmation(pulumi.ComponentResource):
         self.log_group = aws.cloudwatch.LogGroup(
             f"{name}-logs",
             name=f"/aws/lambda/{function_name}",
-            retention_in_days=conf.log_retention_days,
+            retention_in_days=args.log_retention_days,
             kms_key_id=args.kms_key_arn,
             opts=child,
         )
@@ -154,7 +155,7 @@ class Confirmation(pulumi.ComponentResource):
         layer = args.psycopg2_layer
         self.psycopg2_layer = aws.lambda_.LayerVersion(
             f"{name}-psycopg2",
-            layer_name=s.name("psycopg2"),
+            layer_name=name_of("psycopg2"),
             description=f"psycopg2-binary for python3.13 arm64 (sha256 {layer.sha256_hex[:12]})",
             code=pulumi.FileArchive(str(layer.path)),
             source_code_hash=layer.source_code_hash,
@@ -180,7 +181,7 @@ class Confirmation(pulumi.ComponentResource):
             environment={"variables": {
                 "DB_HOST": db.instance.address,
                 "DB_PORT": db.instance.port.apply(str),
-                "DB_NAME": s.database.name,
+                "DB_NAME": db.db_name,
                 "DB_USER": DB_USER,
                 "POWERTOOLS_SERVICE_NAME": "cruddur-post-confirmation",
                 "POWERTOOLS_LOG_LEVEL": "INFO",
@@ -200,7 +201,7 @@ class Confirmation(pulumi.ComponentResource):
 
         self.user_pool = aws.cognito.UserPool(
             f"{name}-pool",
-            name=s.name("users"),
+            name=name_of("users"),
             alias_attributes=["email", "preferred_username"],
             username_configuration={"case_sensitive": False},
             auto_verified_attributes=["email"],
@@ -230,7 +231,7 @@ class Confirmation(pulumi.ComponentResource):
         )
         self.user_pool_client = aws.cognito.UserPoolClient(
             f"{name}-client",
-            name=s.name("web"),
+            name=name_of("web"),
             user_pool_id=self.user_pool.id,
             generate_secret=False,
             explicit_auth_flows=["ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],

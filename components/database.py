@@ -19,9 +19,11 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
-from components.iam import aws_managed_policy_arn, service_trust_policy
+from components.aws_context import AwsContext
+from components.iam import service_trust_policy
+from components.naming import Naming
 from components.network import Network
-from components.settings import Settings
+from components.settings import DatabaseSettings
 
 CA_CERT_IDENTIFIER = "rds-ca-rsa2048-g1"
 LOG_EXPORTS = ("postgresql", "upgrade")
@@ -41,7 +43,10 @@ PARAMETERS = {
 
 @dataclass
 class DatabaseArgs:
-    settings: Settings
+    database: DatabaseSettings
+    naming: Naming
+    aws_context: AwsContext
+    log_retention_days: int  # the stack's, for the database's log groups
     network: Network
     kms_key_arn: pulumi.Input[str]
 
@@ -64,12 +69,14 @@ class Database(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: DatabaseArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("cruddur:database:Database", name, None, opts)
-        s, db, net = args.settings, args.settings.database, args.network
+        db, net, naming = args.database, args.network, args.naming
+        name_of = naming.physical_name
         self._name = name
         self._port = db.port
+        self.db_name = db.name  # the app's database (also the instance's db_name)
         child = pulumi.ResourceOptions(parent=self)
         invoke = pulumi.InvokeOutputOptions(parent=self)
-        identifier = s.name("db")
+        identifier = name_of("db")
 
         password = random.RandomPassword(
             f"{name}-master-password",
@@ -84,21 +91,21 @@ class Database(pulumi.ComponentResource):
         self.parameter_group = aws.rds.ParameterGroup(
             f"{name}-params",
             family=db.family,
-            description=f"Cruddur {s.stack}: TLS only, scram-sha-256, DDL and slow-query logging",
+            description=f"Cruddur {naming.stack}: TLS only, scram-sha-256, DDL and slow-query logging",
             parameters=[{"name": k, "value": v} for k, v in PARAMETERS.items()],
             opts=child,
         )
         self.subnet_group = aws.rds.SubnetGroup(
             f"{name}-subnets",
             subnet_ids=[subnet.id for subnet in net.private_subnets],
-            description=f"Cruddur {s.stack}: private subnets only",
+            description=f"Cruddur {naming.stack}: private subnets only",
             opts=child,
         )
         self.security_group = aws.ec2.SecurityGroup(
             f"{name}-sg",
             vpc_id=net.vpc.id,
             description="Cruddur database: PostgreSQL from named security groups only",
-            tags={"Name": s.name("db")},
+            tags={"Name": name_of("db")},
             opts=child,
         )
         self.allow_from("operator", net.operator_security_group, "operators through the Instance Connect Endpoint")
@@ -107,7 +114,7 @@ class Database(pulumi.ComponentResource):
             aws.cloudwatch.LogGroup(
                 f"{name}-log-{export}",
                 name=f"/aws/rds/instance/{identifier}/{export}",
-                retention_in_days=db.log_retention_days,
+                retention_in_days=args.log_retention_days,
                 kms_key_id=args.kms_key_arn,
                 opts=child,
             )
@@ -125,7 +132,7 @@ class Database(pulumi.ComponentResource):
             aws.iam.RolePolicyAttachment(
                 f"{name}-monitoring-policy",
                 role=monitoring_role.name,
-                policy_arn=aws_managed_policy_arn("service-role/AmazonRDSEnhancedMonitoringRole", invoke),
+                policy_arn=args.aws_context.managed_policy_arn("service-role/AmazonRDSEnhancedMonitoringRole"),
                 opts=child,
             )
             monitoring_role_arn = monitoring_role.arn
@@ -152,7 +159,7 @@ class Database(pulumi.ComponentResource):
             multi_az=db.multi_az,
             deletion_protection=db.deletion_protection,
             skip_final_snapshot=db.skip_final_snapshot,
-            final_snapshot_identifier=None if db.skip_final_snapshot else s.name("db-final"),
+            final_snapshot_identifier=None if db.skip_final_snapshot else name_of("db-final"),
             delete_automated_backups=False,
             backup_retention_period=db.backup_retention_days,
             backup_window="02:00-03:00",
@@ -160,7 +167,7 @@ class Database(pulumi.ComponentResource):
             copy_tags_to_snapshot=True,
             auto_minor_version_upgrade=True,
             allow_major_version_upgrade=False,
-            apply_immediately=not s.is_prod,
+            apply_immediately=not naming.is_prod,
             iam_database_authentication_enabled=True,
             enabled_cloudwatch_logs_exports=list(LOG_EXPORTS),
             monitoring_interval=db.monitoring_interval_seconds,
@@ -175,10 +182,10 @@ class Database(pulumi.ComponentResource):
 
         self.secret = aws.secretsmanager.Secret(
             f"{name}-master-secret",
-            name=f"cruddur/{s.stack}/rds/master",
-            description=f"Cruddur {s.stack}: RDS master credentials (standard RDS secret JSON)",
+            name=f"cruddur/{naming.stack}/rds/master",
+            description=f"Cruddur {naming.stack}: RDS master credentials (standard RDS secret JSON)",
             kms_key_id=args.kms_key_arn,
-            recovery_window_in_days=30 if s.is_prod else 7,
+            recovery_window_in_days=30 if naming.is_prod else 7,
             opts=child,
         )
         secret_json = pulumi.Output.json_dumps({

@@ -74,6 +74,8 @@ class GuardrailsArgs:
     name_prefix: str
     # S3 bucket-name pattern of the audit (CloudTrail) bucket, wildcards allowed, e.g. "cruddur-prod-trail*".
     audit_bucket_pattern: str
+    # The stack's partition (``AwsContext.partition``): the break-glass role and audit bucket ARNs name it.
+    partition: pulumi.Input[str]
     exempt_region_services: Sequence[str] = field(default_factory=tuple)
 
 
@@ -156,7 +158,7 @@ class Guardrails(pulumi.ComponentResource):
         super().__init__("cruddur:guardrails:Guardrails", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         invoke = pulumi.InvokeOutputOptions(parent=self)
-        partition = aws.get_partition_output(opts=invoke).partition
+        partition = pulumi.Output.from_input(args.partition)
 
         self.policies = {}
         self.attachments = {}

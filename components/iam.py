@@ -1,4 +1,4 @@
-"""IAM documents the components share: who may assume a role, and AWS-managed policy ARNs."""
+"""IAM documents the components share: who may assume a role (AWS-managed policy ARNs: ``AwsContext``)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,3 @@ def service_trust_policy(service: str, opts: pulumi.InvokeOutputOptions,
         statement["conditions"] = list(conditions)
     return aws.iam.get_policy_document_output(statements=[statement], opts=opts).json
 
-
-def aws_managed_policy_arn(name: str, opts: pulumi.InvokeOutputOptions) -> pulumi.Output[str]:
-    """``arn:<partition>:iam::aws:policy/<name>`` for the partition the provider deploys to."""
-    return aws.get_partition_output(opts=opts).partition.apply(lambda p: f"arn:{p}:iam::aws:policy/{name}")

@@ -13,11 +13,14 @@ from typing import Sequence
 import pulumi
 import pulumi_aws as aws
 
+from components.aws_context import AwsContext
+
 
 @dataclass
 class KmsKeyArgs:
     description: str
     alias: str
+    aws_context: AwsContext
     deletion_window_days: int = 30
     # Extra key-policy statements: callables (account_id, partition, region) -> statement dict, so they can name
     # the account and partition without the caller resolving them.
@@ -48,9 +51,7 @@ class KmsKey(pulumi.ComponentResource):
         super().__init__("cruddur:kms:KmsKey", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         invoke = pulumi.InvokeOutputOptions(parent=self)
-        identity = aws.get_caller_identity_output(opts=invoke)
-        partition = aws.get_partition_output(opts=invoke)
-        region = aws.get_region_output(opts=invoke)
+        ctx = args.aws_context
 
         def statements(values: list[str]) -> list[dict]:
             account_id, part, reg = values
@@ -62,7 +63,7 @@ class KmsKey(pulumi.ComponentResource):
             }
             return [admin] + [make(account_id, part, reg) for make in args.statements]
 
-        statement_list = pulumi.Output.all(identity.account_id, partition.partition, region.region).apply(statements)
+        statement_list = pulumi.Output.all(ctx.account_id, ctx.partition, ctx.region).apply(statements)
         policy = aws.iam.get_policy_document_output(statements=statement_list, opts=invoke)
 
         self.key = aws.kms.Key(

@@ -17,13 +17,18 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components.aws_context import AwsContext
 from components.iam import service_trust_policy
-from components.settings import Settings
+from components.naming import Naming
+from components.settings import NetworkSettings
 
 
 @dataclass
 class NetworkArgs:
-    settings: Settings
+    network: NetworkSettings
+    naming: Naming
+    aws_context: AwsContext
+    log_retention_days: int  # the stack's, for the flow logs
     kms_key_arn: pulumi.Input[str]
     tunnel_port: int = 5432
 
@@ -44,16 +49,16 @@ class Network(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("cruddur:network:Network", name, None, opts)
-        s = args.settings
+        s, name_of = args.network, args.naming.physical_name
         child = pulumi.ResourceOptions(parent=self)
         invoke = pulumi.InvokeOutputOptions(parent=self)
 
         self.vpc = aws.ec2.Vpc(
             f"{name}-vpc",
-            cidr_block=s.network.vpc_cidr,
+            cidr_block=s.vpc_cidr,
             enable_dns_support=True,
             enable_dns_hostnames=True,
-            tags={"Name": s.name("vpc")},
+            tags={"Name": name_of("vpc")},
             opts=child,
         )
 
@@ -63,35 +68,35 @@ class Network(pulumi.ComponentResource):
             vpc_id=self.vpc.id,
             ingress=[],
             egress=[],
-            tags={"Name": s.name("default-locked")},
+            tags={"Name": name_of("default-locked")},
             opts=child,
         )
 
         zones = aws.get_availability_zones_output(state="available", opts=invoke)
         self.route_table = aws.ec2.RouteTable(
-            f"{name}-private-rt", vpc_id=self.vpc.id, tags={"Name": s.name("private")}, opts=child)
+            f"{name}-private-rt", vpc_id=self.vpc.id, tags={"Name": name_of("private")}, opts=child)
         self.private_subnets = []
-        for index, cidr in enumerate(subnet_cidrs(s.network.vpc_cidr, s.network.availability_zones)):
+        for index, cidr in enumerate(subnet_cidrs(s.vpc_cidr, s.availability_zones)):
             subnet = aws.ec2.Subnet(
                 f"{name}-private-{index}",
                 vpc_id=self.vpc.id,
                 cidr_block=cidr,
                 availability_zone=zones.names.apply(lambda names, i=index: names[i]),
                 map_public_ip_on_launch=False,
-                tags={"Name": s.name(f"private-{index}"), "Tier": "private"},
+                tags={"Name": name_of(f"private-{index}"), "Tier": "private"},
                 opts=child,
             )
             aws.ec2.RouteTableAssociation(
                 f"{name}-private-{index}-rt", subnet_id=subnet.id, route_table_id=self.route_table.id, opts=child)
             self.private_subnets.append(subnet)
 
-        self._flow_logs(name, s, args.kms_key_arn, child, invoke)
+        self._flow_logs(name, args, child, invoke)
 
         self.operator_security_group = aws.ec2.SecurityGroup(
             f"{name}-operator-sg",
             vpc_id=self.vpc.id,
             description="EC2 Instance Connect Endpoint for operators; egress to the database port only",
-            tags={"Name": s.name("operator-endpoint")},
+            tags={"Name": name_of("operator-endpoint")},
             opts=child,
         )
         self.operator_endpoint = aws.ec2transitgateway.InstanceConnectEndpoint(
@@ -99,7 +104,7 @@ class Network(pulumi.ComponentResource):
             subnet_id=self.private_subnets[0].id,
             security_group_ids=[self.operator_security_group.id],
             preserve_client_ip=False,
-            tags={"Name": s.name("operator-endpoint")},
+            tags={"Name": name_of("operator-endpoint")},
             opts=child,
         )
         self.operator_policy = aws.iam.Policy(
@@ -118,17 +123,16 @@ class Network(pulumi.ComponentResource):
             "operator_policy_arn": self.operator_policy.arn,
         })
 
-    def _flow_logs(self, name: str, s: Settings, kms_key_arn, child, invoke) -> None:
+    def _flow_logs(self, name: str, args: NetworkArgs, child, invoke) -> None:
         self.flow_log_group = aws.cloudwatch.LogGroup(
             f"{name}-flow-logs",
-            name=f"/cruddur/{s.stack}/vpc-flow-logs",
-            retention_in_days=s.database.log_retention_days,
-            kms_key_id=kms_key_arn,
+            name=f"/cruddur/{args.naming.stack}/vpc-flow-logs",
+            retention_in_days=args.log_retention_days,
+            kms_key_id=args.kms_key_arn,
             opts=child,
         )
-        identity = aws.get_caller_identity_output(opts=invoke)
         trust = service_trust_policy("vpc-flow-logs.amazonaws.com", invoke, conditions=[
-            {"test": "StringEquals", "variable": "aws:SourceAccount", "values": [identity.account_id]}])
+            {"test": "StringEquals", "variable": "aws:SourceAccount", "values": [args.aws_context.account_id]}])
         role = aws.iam.Role(f"{name}-flow-logs-role", assume_role_policy=trust,
                             description="VPC flow logs delivery to its one log group", opts=child)
         write = aws.iam.get_policy_document_output(statements=[{
@@ -147,17 +151,17 @@ class Network(pulumi.ComponentResource):
             opts=child,
         )
 
-    def _operator_policy_document(self, s: Settings, port: int, invoke) -> pulumi.Output[str]:
+    def _operator_policy_document(self, s: NetworkSettings, port: int, invoke) -> pulumi.Output[str]:
         conditions = [
             {"test": "NumericEquals", "variable": "ec2-instance-connect:remotePort", "values": [str(port)]},
             {"test": "IpAddress", "variable": "ec2-instance-connect:privateIpAddress",
-             "values": [s.network.vpc_cidr]},
+             "values": [s.vpc_cidr]},
             {"test": "NumericLessThanEquals", "variable": "ec2-instance-connect:maxTunnelDuration",
              "values": ["3600"]},
         ]
-        if s.network.operator_cidrs:
+        if s.operator_cidrs:
             conditions.append({"test": "IpAddress", "variable": "aws:SourceIp",
-                               "values": list(s.network.operator_cidrs)})
+                               "values": list(s.operator_cidrs)})
         return aws.iam.get_policy_document_output(statements=[
             {
                 "sid": "OpenTunnelToDatabasePort",

@@ -1,8 +1,16 @@
 """Settings: the committed stacks are valid, and every validation rule rejects bad config with a clear message."""
 
-import pytest
+import dataclasses
+import json
+import re
+import shutil
 
+import pytest
+import yaml
+
+from components import settings
 from components.settings import ConfigError
+from ops.stack_eval import PROJECT_DIR, evaluate
 
 
 def test_committed_stacks_evaluate_without_settings_problems(dev, prod):
@@ -175,3 +183,95 @@ def test_vpc_cidr_must_be_a_private_range(config_problems, cidr, why):
 
 def test_at_least_two_availability_zones(config_problems):
     assert only(config_problems("dev", availabilityZones=1)) == "cruddur-db:availabilityZones = 1: must be from 2 to 3"
+
+
+# -- production stack names ---------------------------------------------------------------------------------------
+def project_with_stack(tmp_path, stack: str, config: dict):
+    """A copy of the program and Pulumi.yaml with one extra stack file."""
+    for name in ("Pulumi.yaml", "__main__.py"):
+        shutil.copy(PROJECT_DIR / name, tmp_path / name)
+    (tmp_path / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump({"config": config}))
+    return tmp_path
+
+
+@pytest.mark.parametrize("stack", ["Prod", "eu-prod", "live", "prd"])
+def test_any_production_looking_stack_cannot_call_itself_dev(tmp_path, stack):
+    project = project_with_stack(tmp_path, stack, {"aws:region": "eu-west-1", "cruddur-db:environment": "dev"})
+    with pytest.raises(ConfigError) as caught:
+        evaluate(stack, project_dir=project)
+    assert caught.value.problems == [f"cruddur-db:environment = 'dev': stack '{stack}' is a production stack by "
+                                     "name; its environment must be prod"]
+
+
+def test_a_dev_named_stack_may_be_dev(tmp_path):
+    project = project_with_stack(tmp_path, "alice-dev", {"aws:region": "eu-west-1", "cruddur-db:environment": "dev"})
+    evaluation = evaluate("alice-dev", project_dir=project)
+    assert evaluation.one("aws:rds/instance:Instance").props["identifier"] == "cruddur-alice-dev-db"
+
+
+# -- declarations: each key once, secure defaults, the parsers other settings are built from ------------------------
+PULUMI_YAML = yaml.safe_load((PROJECT_DIR / "Pulumi.yaml").read_text())["config"]
+
+
+def top_level_declarations():
+    return [spec for section in (settings.Settings, *settings.SECTIONS.values()) for _, spec in settings.declared(section)]
+
+
+def test_every_key_in_pulumi_yaml_is_declared_exactly_once():
+    keys = [spec.key for spec in top_level_declarations()]
+    assert sorted(keys) == sorted(PULUMI_YAML)
+    assert settings.ORGANIZATION_KEYS == ("manageGuardrails", "targetId", "breakGlassRoleName",
+                                          "exemptRegionsServices")
+
+
+def test_pulumi_yaml_defaults_pass_every_rule_even_prods():
+    for spec in top_level_declarations():
+        default = PULUMI_YAML[spec.key]["default"]
+        raw = json.dumps(default) if isinstance(default, list) else str(default).lower() \
+            if isinstance(default, bool) else str(default)
+        value = spec.parse(raw)
+        for rule in (spec.check, spec.prod):
+            assert rule is None or rule[0](value), (spec.key, value, rule[1])
+
+
+def test_log_retention_is_one_stack_level_setting_for_database_flow_and_lambda_logs(evaluate_with):
+    assert "log_retention_days" in {f.name for f, _ in settings.declared(settings.Settings)}
+    assert "log_retention_days" not in {f.name for f in dataclasses.fields(settings.DatabaseSettings)}
+    evaluation = evaluate_with("dev", overrides={"cruddur-db:logRetentionDays": 60})
+    days = {group.props["name"]: group.props["retentionInDays"]
+            for group in evaluation.of_type("aws:cloudwatch/logGroup:LogGroup")}
+    assert days == {
+        "/aws/rds/instance/cruddur-dev-db/postgresql": 60,
+        "/aws/rds/instance/cruddur-dev-db/upgrade": 60,
+        "/cruddur/dev/vpc-flow-logs": 60,
+        "/aws/lambda/cruddur-dev-post-confirmation": 60,
+        "/cruddur/dev/cloudtrail": 30,  # the trail keeps its own retention (trailLogRetentionDays)
+    }
+
+
+SG_IDS = settings.text_list(settings.text(re.compile(r"^sg-[0-9a-f]{8,17}$"), "is not a security group id"))
+
+
+def test_a_list_of_validated_strings_reports_every_bad_item():
+    assert SG_IDS('["sg-0123456789abcdef0", "sg-01234567"]') == ("sg-0123456789abcdef0", "sg-01234567")
+    assert SG_IDS("[]") == ()
+    with pytest.raises(settings.Invalid) as caught:
+        SG_IDS('["sg-1", "sg-0123456789abcdef0", "default"]')
+    assert caught.value.problems == (("sg-1", "is not a security group id"),
+                                     ("default", "is not a security group id"))
+    with pytest.raises(settings.Invalid) as caught:
+        SG_IDS("sg-0123456789abcdef0")
+    assert caught.value.problems == (("sg-0123456789abcdef0", "must be a list of strings, e.g. [\"a\", \"b\"]"),)
+
+
+def test_parsers_name_what_is_allowed():
+    with pytest.raises(settings.Invalid) as caught:
+        settings.text(("a", "b"))("c")
+    assert caught.value.problems == (("c", "must be one of a, b"),)
+    with pytest.raises(settings.Invalid) as caught:
+        settings.integer(1, 9, (1, 5))(" 4 ")
+    assert caught.value.problems == ((4, "must be one of 1, 5"),)
+    assert settings.boolean()(" TRUE ") is True and settings.boolean()(False) is False
+    with pytest.raises(settings.Invalid) as caught:
+        settings.text_list(empty="name one")("[]")
+    assert caught.value.problems == (([], "name one"),)

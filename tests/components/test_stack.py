@@ -1,5 +1,8 @@
 """The stack as a whole: region pinned through one provider, outputs named and secret where they must be."""
 
+import dataclasses
+import re
+from pathlib import Path
 from urllib.parse import urlsplit, parse_qs
 
 from ops.aws_mocks import is_secret
@@ -78,3 +81,26 @@ def test_password_appears_only_where_marked_secret(stack):
         for value in plain_parts(resource.inputs):
             assert password not in str(value), (resource.type, resource.name)
         assert password not in str(resource.props.get("tags", {}))
+
+
+COMPONENTS_DIR = Path(__file__).resolve().parents[2] / "components"
+
+
+def test_account_partition_and_region_are_looked_up_once_at_stack_level():
+    lookups = re.compile(r"get_(caller_identity|partition|region)(_output)?\(")
+    offenders = sorted(str(p.relative_to(COMPONENTS_DIR)) for p in COMPONENTS_DIR.rglob("*.py")
+                       if p.name != "aws_context.py" and lookups.search(p.read_text()))
+    assert offenders == []
+
+
+def test_components_take_their_own_section_never_the_whole_settings():
+    from components.audit import AuditArgs
+    from components.confirmation import ConfirmationArgs
+    from components.database import DatabaseArgs
+    from components.network import NetworkArgs
+    from components.settings import Settings
+
+    for args in (NetworkArgs, DatabaseArgs, AuditArgs, ConfirmationArgs):
+        annotations = {f.name: f.type for f in dataclasses.fields(args)}
+        assert "settings" not in annotations and Settings.__name__ not in annotations.values(), args
+        assert annotations["naming"] == "Naming" and annotations["aws_context"] == "AwsContext", args

@@ -11,6 +11,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from ops.errors import CruddurError
+
 SAFE_CHARS = "-_./:@%?=&+,~"
 
 
@@ -45,7 +47,10 @@ def merge(path: Path, values: dict[str, str], remove: tuple[str, ...] = ()) -> N
     keys = set(values) | set(remove)
     kept = [line for line in lines if _key(line) not in keys]
     kept += [f"{key}={quote(value)}" for key, value in values.items()]
-    write_atomic(path, "\n".join(kept) + ("\n" if kept else ""))
+    try:
+        write_atomic(path, "\n".join(kept) + ("\n" if kept else ""))
+    except OSError as exc:
+        raise CruddurError(f"cannot write {path}: {exc.strerror or exc}; the file is unchanged") from None
 
 
 def write_atomic(path: Path, text: str, mode: int = 0o600) -> None:

@@ -74,4 +74,3 @@ def write_atomic(path: Path, text: str, mode: int = 0o600) -> None:
             os.fsync(folder)
         finally:
             os.close(folder)
-

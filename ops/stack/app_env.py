@@ -38,4 +38,3 @@ def render(env: dict[str, str], fmt: str) -> str:
     if fmt == "dotenv":
         return "".join(f"{key}={_dotenv_value(value)}\n" for key, value in env.items())
     raise CruddurError(f"unknown format {fmt!r}; use one of: {', '.join(FORMATS)}")
-

@@ -38,14 +38,15 @@ def plan_events(distinct: int, workers: int, duplicate_share: float, rng: random
 
 def run(distinct: int = 1000, workers: int = 50, duplicate_share: float = 0.10, seed: int = 7) -> dict:
     import psycopg2
-    from ops import migrations
+    from ops.db import migrations
+    from ops.db.target import DbTarget
 
     load = [load_average()]
     rng = random.Random(seed)
     queues = plan_events(distinct, workers, duplicate_share, rng)
     with bench_server(durable=True) as server, fresh_database(server, "bench_burst") as admin_url, \
             tempfile.TemporaryDirectory(prefix="cruddur-burst-") as tmp:
-        migrations.apply(admin_url)
+        migrations.apply(DbTarget(admin_url))
         url = confirmation_role_url(admin_url)
         env = {k: v for k, v in __import__("os").environ.items() if not k.startswith(("DB_", "AWS_"))}
         env.update(CONNECTION_URL=url, POWERTOOLS_SERVICE_NAME="cruddur-post-confirmation")

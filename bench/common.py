@@ -22,14 +22,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable, Iterator
 
-PROJECT_DIR = Path(__file__).resolve().parents[1]
+_CHECKOUT = str(Path(__file__).resolve().parents[1])
+if _CHECKOUT not in sys.path:  # `python bench/run.py` as well as `python -m bench.run`: make `ops` importable
+    sys.path.insert(0, _CHECKOUT)
+
+from ops.paths import PROJECT_ROOT as PROJECT_DIR  # noqa: E402 - the one place the project folder is computed
+
 BENCH_DIR = PROJECT_DIR / "bench"
 RESULTS_DIR = BENCH_DIR / "results"
 HANDLER_PATH = PROJECT_DIR / "lambda" / "post_confirmation" / "handler.py"
 BENCH_DATABASE_URL_ENV = "BENCH_DATABASE_URL"
-
-if str(PROJECT_DIR) not in sys.path:  # `python bench/run.py` as well as `python -m bench.run`
-    sys.path.insert(0, str(PROJECT_DIR))
 
 
 # ----------------------------------------------------------------------------------------------------- statistics
@@ -169,7 +171,7 @@ def load_result(name: str) -> dict | None:
 @dataclass
 class BenchServer:
     admin_url: str  # superuser URL to the maintenance database
-    local: object | None  # ops.local_server.LocalServer when we started it
+    local: object | None  # ops.local.server.LocalServer when we started it
 
     def url(self, database: str) -> str:
         from ops.urls import with_database
@@ -190,7 +192,7 @@ class BenchServer:
             conn.close()
         return {"version": version, "max_connections": int(max_conn), "superuser_reserved": int(reserved),
                 "fsync": fsync, "synchronous_commit": sync_commit, "shared_buffers": shared_buffers,
-                "source": "BENCH_DATABASE_URL" if self.local is None else "embedded (ops/local_server.py)"}
+                "source": "BENCH_DATABASE_URL" if self.local is None else "embedded (ops/local/server.py)"}
 
 
 @contextmanager
@@ -205,7 +207,7 @@ def bench_server(durable: bool = True) -> Iterator[BenchServer]:
 
         yield BenchServer(with_database(external, "postgres"), None)
         return
-    from ops.local_server import LocalServer, free_port
+    from ops.local.server import LocalServer, free_port
 
     root = Path(tempfile.mkdtemp(prefix="cruddur-bench-"))
     server = LocalServer(root, free_port(), durable=durable)
@@ -267,14 +269,15 @@ def tls_handshake_ms(count: int = 200) -> list[float]:
 @contextmanager
 def fresh_database(server: BenchServer, prefix: str = "bench") -> Iterator[str]:
     """A new, empty database on ``server`` (admin URL), dropped afterwards (the CLI's own create/drop)."""
-    from ops import databases
+    from ops.db import databases
+    from ops.db.target import DbTarget
 
     url = server.url(f"{prefix}_{uuid.uuid4().hex[:10]}")
-    databases.create(url)
+    databases.create(DbTarget(url))
     try:
         yield url
     finally:
-        databases.drop(url)
+        databases.drop(DbTarget(url))
 
 
 # ------------------------------------------------------------------------------------------------------- handler
@@ -338,6 +341,7 @@ def user_row(event: dict) -> tuple[str, str, str, str]:
 
 def confirmation_role_url(database_url: str) -> str:
     """The migrated database's least-privilege ``cruddur_confirmation`` role, with a generated password."""
-    from ops.roles import set_role_password
+    from ops.db.roles import set_role_password
+    from ops.db.target import DbTarget
 
-    return set_role_password(database_url, "cruddur_confirmation")
+    return set_role_password(DbTarget(database_url), "cruddur_confirmation")

@@ -147,7 +147,8 @@ def measure(url: str, files: dict, reps: int, rng: random.Random) -> dict:
 
 def run(users: int = 10_000, activities: int = 1_000_000, reps_current: int = 300, reps_seed: int = 20,
         seed: int = 42) -> dict:
-    from ops import migrations
+    from ops.db import migrations
+    from ops.db.target import DbTarget
 
     load_avg = [load_average()]
     rng = random.Random(seed)
@@ -158,7 +159,7 @@ def run(users: int = 10_000, activities: int = 1_000_000, reps_current: int = 30
         results = {}
         with fresh_database(server, "bench_feed_current") as current_url, \
                 fresh_database(server, "bench_feed_seed") as seed_url:
-            migrations.apply(current_url)
+            migrations.apply(DbTarget(current_url))
             conn = _connect(seed_url)
             with conn.cursor() as cur:
                 cur.execute((BENCH_DIR / "seed_schema.sql").read_text())

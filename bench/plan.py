@@ -1,4 +1,4 @@
-"""Benchmark 6: the offline plan. ``ops.stack_eval.evaluate(stack)`` (the real program under the AWS mocks) timed
+"""Benchmark 6: the offline plan. ``ops.offline.stack_eval.evaluate(stack)`` (the real program under the AWS mocks) timed
 in a fresh Python process, first call (imports included) and repeated calls, and the whole ``cruddur plan -s
 STACK`` command (evaluation + policy pack + tables) as a fresh process."""
 
@@ -19,7 +19,7 @@ CHILD = r"""
 import json, sys, time, warnings
 warnings.simplefilter("ignore")
 t0 = time.perf_counter()
-from ops.stack_eval import evaluate
+from ops.offline.stack_eval import evaluate
 imported = (time.perf_counter() - t0) * 1000
 stacks, reps = sys.argv[1].split(","), int(sys.argv[2])
 out = {"import_ms": imported, "first": {}, "repeat": {s: [] for s in stacks}, "resources": {}}
@@ -65,5 +65,5 @@ def print_result(r: dict) -> None:
         e, c = r["evaluate"][stack], r["command"][stack]
         rows.append([stack, r["resources"][stack], ms(r["evaluate_first"][stack]), ms(e["p50"]), ms(e["p95"]),
                      ms(c["p50"]), ms(c["p95"])])
-    print_table(f"6. Offline plan (import of ops.stack_eval: {ms(r['import_ms'])})",
+    print_table(f"6. Offline plan (import of ops.offline.stack_eval: {ms(r['import_ms'])})",
                 ["stack", "resources", "evaluate, first", "evaluate p50", "p95", "cruddur plan p50", "p95"], rows)

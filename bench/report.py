@@ -263,7 +263,7 @@ def _plan(p: dict) -> list[str]:
     return [
         "## 6. Offline plan",
         "",
-        f"`ops.stack_eval.evaluate(stack)` in one fresh process (first call per stack, dev first so its first call "
+        f"`ops.offline.stack_eval.evaluate(stack)` in one fresh process (first call per stack, dev first so its first call "
         f"carries the Pulumi SDK and pulumi-aws imports; then repeated calls), and the whole `cruddur plan -s STACK` "
         f"(a fresh process: imports, evaluation, the policy pack, the tables). {_load(p)}.",
         "",

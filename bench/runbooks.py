@@ -38,7 +38,7 @@ def _timed(args: list[str], env: dict[str, str]) -> float:
 
 
 def run(fresh_reps: int = 3, warm_reps: int = 10, restart_reps: int = 3, setup_reps: int = 10) -> dict:
-    from ops.local_server import free_port
+    from ops.local.server import free_port
 
     load = [load_average()]
     samples: dict[str, list[float]] = {"fresh": [], "warm": [], "restart": [], "setup": [], "help": []}

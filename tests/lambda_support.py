@@ -19,7 +19,9 @@ from pathlib import Path
 import psycopg2
 import psycopg2.extras
 
-PROJECT_DIR = Path(__file__).resolve().parents[1]
+from ops.paths import PROJECT_ROOT
+
+PROJECT_DIR = PROJECT_ROOT
 HANDLER_PATH = PROJECT_DIR / "lambda" / "post_confirmation" / "handler.py"
 FIXTURES = Path(__file__).resolve().parent / "lambda" / "fixtures"
 # Every variable the handler reads: cleared for each test so the developer's shell never leaks in.

@@ -1,6 +1,6 @@
 """Fixtures for the Pulumi program under mocks: each committed stack evaluated once per session.
 
-``dev`` and ``prod`` are ``ops.stack_eval.Evaluation`` objects for the stack files as committed;
+``dev`` and ``prod`` are ``ops.offline.stack_eval.Evaluation`` objects for the stack files as committed;
 ``evaluate_with`` evaluates a stack with config overrides; ``config_problems`` returns the settings problems a
 configuration raises (and fails the test if it raises none).
 """
@@ -12,7 +12,7 @@ import json
 import pytest
 
 from components.settings import ConfigError
-from ops.stack_eval import Evaluation, evaluate
+from ops.offline.stack_eval import Evaluation, evaluate
 
 STACKS = ("dev", "prod")
 

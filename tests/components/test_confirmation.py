@@ -9,7 +9,7 @@ import pytest
 
 from components import confirmation as conf
 from components.psycopg2_layer import build_layer
-from ops.aws_mocks import ACCOUNT_ID
+from ops.offline.aws_mocks import ACCOUNT_ID
 
 POOL = "aws:cognito/userPool:UserPool"
 CLIENT = "aws:cognito/userPoolClient:UserPoolClient"

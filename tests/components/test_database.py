@@ -5,7 +5,7 @@ import json
 import pytest
 
 from components.database import CA_CERT_IDENTIFIER, PASSWORD_LENGTH
-from ops.aws_mocks import is_secret, unwrap
+from ops.offline.aws_mocks import is_secret, unwrap
 from tests.components.conftest import policy
 
 INSTANCE = "aws:rds/instance:Instance"

@@ -1,10 +1,10 @@
 """The README documents what the code declares: every config key and every stack output."""
 
-from pathlib import Path
-
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
+from ops.paths import PROJECT_ROOT
+
+ROOT = PROJECT_ROOT
 README = (ROOT / "README.md").read_text()
 
 

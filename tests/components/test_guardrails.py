@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from ops.stack_eval import evaluate
+from ops.offline.stack_eval import evaluate
 
 SCP = "aws:organizations/policy:Policy"
 ATTACHMENT = "aws:organizations/policyAttachment:PolicyAttachment"

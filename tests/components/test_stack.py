@@ -5,7 +5,7 @@ import re
 from pathlib import Path
 from urllib.parse import urlsplit, parse_qs
 
-from ops.aws_mocks import is_secret
+from ops.offline.aws_mocks import is_secret
 
 
 def test_every_aws_resource_uses_the_region_pinned_provider(stack):

@@ -15,7 +15,8 @@ import psycopg2
 import psycopg2.errors
 import pytest
 
-from ops import migrations
+from ops.db import migrations
+from ops.db.target import DbTarget
 from tests.conftest import make_database
 from tests.lambda_support import admin_rows, aws_example_event, confirmation_event, user_count
 
@@ -246,7 +247,7 @@ def test_reconnects_once_when_the_server_dropped_the_connection(db_url, load_han
 
 def test_reconnects_after_the_server_restarted_between_invocations(own_server, handler_env, load_handler, context):
     url = make_database(own_server.admin_url())
-    migrations.apply(url)
+    migrations.apply(DbTarget(url))
     handler_env.setenv("CONNECTION_URL", url)
     module = load_handler()
     module.handler(confirmation_event(), context)
@@ -262,7 +263,7 @@ def test_reconnects_after_the_server_restarted_between_invocations(own_server, h
 def test_server_down_raises_a_clear_error_quickly_and_records_nothing(own_server, handler_env, load_handler,
                                                                        context):
     url = make_database(own_server.admin_url())
-    migrations.apply(url)
+    migrations.apply(DbTarget(url))
     handler_env.setenv("CONNECTION_URL", url)
     module = load_handler()
     module.handler(confirmation_event(), context)  # a live connection that the outage will break

@@ -37,7 +37,7 @@ def project_dir():
 
     folder = server_dir("cruddur-project-")
     yield folder
-    from ops.local_server import LocalServer
+    from ops.local.server import LocalServer
 
     LocalServer(folder / ".local").destroy()  # a test that failed half-way must not leave a server running
     shutil.rmtree(folder, ignore_errors=True)

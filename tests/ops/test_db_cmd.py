@@ -175,10 +175,11 @@ def test_connect_runs_psql_with_password_in_env_not_argv(pg_server, migrated_dat
 
 def test_role_password_for_local_use(cli, own_server, project_dir, secrets):
     """Sets a password (as a SCRAM verifier) and writes the role URL to .env; never prints it."""
-    from ops import migrations
+    from ops.db import migrations
+    from ops.db.target import DbTarget
 
     admin = own_server.admin_url("postgres")
-    migrations.apply(admin)
+    migrations.apply(DbTarget(admin))
     secrets.append(own_server.password)
     result = cli("db", "role-password", "cruddur_confirmation", "--url", admin)
     assert result.exit_code == 0, result.output

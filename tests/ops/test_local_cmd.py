@@ -9,7 +9,7 @@ import time
 import psycopg2
 import pytest
 
-from ops.local_server import LocalServer, free_port
+from ops.local.server import LocalServer, free_port
 from ops.urls import parse
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ops.local_server import free_port
+from ops.local.server import free_port
 from ops.urls import parse, with_database
 from tests.ops.conftest import FAKE_STACK_PASSWORD
 

@@ -13,10 +13,9 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from ops.aws_mocks import mock_password
 from ops.cli import app
-from ops.plan import PROJECT_DIR_ENV
-from ops.stack_eval import PROJECT_DIR
+from ops.offline.aws_mocks import mock_password
+from ops.paths import PROJECT_DIR_ENV, PROJECT_ROOT
 from tests.components.conftest import dev, prod  # noqa: F401 - the committed stacks' evaluations
 from tests.policy.conftest import policies
 
@@ -42,7 +41,7 @@ def project_copy(tmp_path: Path) -> Path:
     copy = tmp_path / "project"
     copy.mkdir()
     for name in ("Pulumi.yaml", "__main__.py", "Pulumi.dev.yaml", "Pulumi.prod.yaml"):
-        shutil.copy(PROJECT_DIR / name, copy / name)
+        shutil.copy(PROJECT_ROOT / name, copy / name)
     return copy
 
 

@@ -7,10 +7,10 @@ import subprocess
 
 import pytest
 
-from ops import stack_cmd
-from ops.app_env import app_env, render
+from ops.cli import stack as stack_cmd
 from ops.errors import CruddurError
-from ops.stack_outputs import parse_outputs
+from ops.stack.app_env import app_env, render
+from ops.stack.outputs import parse_outputs
 from tests.ops.conftest import FAKE_STACK_PASSWORD, RECORDED_OUTPUTS
 
 RECORDED = json.loads(RECORDED_OUTPUTS.read_text())

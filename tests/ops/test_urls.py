@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ops.connections import dsn_params, tunnel_hint
+from ops.db.connections import dsn_params, tunnel_hint
+from ops.db.target import DbTarget
 from ops.errors import CruddurError
 from ops.urls import build_url, database_name, is_rds_host, parse, redact, scrub, with_database, with_params
 
@@ -73,9 +74,9 @@ def test_rds_hosts_get_tls_verify_full_and_tunnel_keeps_the_host_name():
     host = "cruddur-prod-db.abc.us-east-1.rds.amazonaws.com"
     assert is_rds_host(host) and is_rds_host(host.upper() + ".") and not is_rds_host("localhost")
     url = f"postgresql://master:pw@{host}:5432/cruddur"
-    direct = dsn_params(url)
+    direct = dsn_params(DbTarget(url))
     assert direct["sslmode"] == "verify-full" and direct["host"] == host and "hostaddr" not in direct
-    tunneled = dsn_params(url + "?sslrootcert=global-bundle.pem", tunnel_port=15432)
+    tunneled = dsn_params(DbTarget(url + "?sslrootcert=global-bundle.pem", tunnel_port=15432))
     assert tunneled["host"] == host  # certificate verification still against the RDS name
     assert (tunneled["hostaddr"], tunneled["port"]) == ("127.0.0.1", "15432")
     assert tunneled["sslrootcert"] == "global-bundle.pem"

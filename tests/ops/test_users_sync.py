@@ -122,7 +122,7 @@ def test_sync_needs_a_pool_and_region(cli, migrated_database_url):
 
 
 def test_listing_follows_pagination(pool):
-    from ops.cognito_sync import list_cognito_users
+    from ops.stack.cognito_sync import list_cognito_users
 
     pool_id, subs = pool
     client = boto3.client("cognito-idp", region_name=REGION)

@@ -4,7 +4,7 @@ The resources come from the committed stacks evaluated under the mocks (``dev``/
 ``tests/components/conftest.py``, re-exported here). ``changed(resource, key=value, other=REMOVE)`` returns a copy of
 a recorded resource whose inputs (and outputs) differ only there, so a violation test breaks exactly one property
 of a real resource. ``resource_violations``/``stack_violations`` feed a rule the way the engine does
-(``ops.plan.resource_args``/``stack_args``: unknown-checking proxies, the provider with its default tags).
+(``ops.offline.verdicts.resource_args``/``stack_args``: unknown-checking proxies, the provider with its default tags).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import json
 
 import pytest
 
-from ops.plan import load_policies, resource_args, stack_args
+from ops.offline.verdicts import load_policies, resource_args, stack_args
 from tests.components.conftest import dev, evaluate_with, prod, stack  # noqa: F401 - shared fixtures
 
 policies = load_policies()

@@ -20,10 +20,11 @@ from pulumi_policy.proxy import UNKNOWN_BOOLEAN_VALUE
 
 import components.database as database
 import components.settings as settings
-from ops.plan import POLICY_DIR, check
+from ops.offline.verdicts import check
+from ops.paths import POLICY_DIR, PROJECT_ROOT
 from tests.policy.conftest import policies
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = PROJECT_ROOT
 
 
 # -- the whole pack over the committed stacks --------------------------------------------------------------------
@@ -88,7 +89,7 @@ def test_advisory_policies_are_dev_twins_with_their_reason():
 
 
 def test_wrapped_policy_reports_through_the_callback(dev):
-    from ops.plan import resource_args
+    from ops.offline.verdicts import resource_args
     from tests.policy.conftest import changed
 
     policy = next(p for p in policies.build_policies() if p.name == "rds-not-public")

@@ -11,8 +11,8 @@ from pulumi_policy import PolicyProviderResource, ResourceValidationArgs, StackV
 from pulumi_policy.proxy import (UNKNOWN_BOOLEAN_VALUE, UNKNOWN_NUMBER_VALUE, UNKNOWN_STRING_VALUE,
                                  UNKNOWN_ARRAY_VALUE, unknown_checking_proxy)
 
-from ops.plan import resource_args, stack_args
-from ops.stack_eval import evaluate
+from ops.offline.stack_eval import evaluate
+from ops.offline.verdicts import resource_args, stack_args
 from tests.policy.conftest import (REMOVE, changed, document, policies, replaced, resource_violations,
                                    stack_violations, violations)
 

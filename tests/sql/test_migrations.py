@@ -9,7 +9,8 @@ import threading
 import psycopg2
 import pytest
 
-from ops import migrations, seed
+from ops.db import migrations, seed
+from ops.db.target import DbTarget
 from ops.paths import MIGRATIONS_DIR
 
 EXPECTED = [p.stem for p in sorted(MIGRATIONS_DIR.glob("*.sql"))]
@@ -30,8 +31,8 @@ def test_expected_migration_files():
 
 
 def test_apply_on_empty_database_creates_the_schema(empty_database_url):
-    assert migrations.pending(empty_database_url) == EXPECTED
-    assert migrations.apply(empty_database_url) == EXPECTED
+    assert migrations.pending(DbTarget(empty_database_url)) == EXPECTED
+    assert migrations.apply(DbTarget(empty_database_url)) == EXPECTED
     tables = {r[0] for r in query(empty_database_url, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
     assert {"users", "activities"} <= tables
     columns = query(
@@ -51,18 +52,18 @@ def test_apply_on_empty_database_creates_the_schema(empty_database_url):
     assert activity["reply_to_activity_uuid"] == ("uuid", "YES")
     assert activity["likes_count"] == ("integer", "NO")
     assert activity["created_at"] == ("timestamp with time zone", "NO")
-    assert migrations.pending(empty_database_url) == []
+    assert migrations.pending(DbTarget(empty_database_url)) == []
 
 
 def test_second_apply_is_a_no_op(migrated_database_url):
     before = query(migrated_database_url, "SELECT migration_id, applied_at_utc FROM _yoyo_migration ORDER BY 1")
-    assert migrations.apply(migrated_database_url) == []
+    assert migrations.apply(DbTarget(migrated_database_url)) == []
     after = query(migrated_database_url, "SELECT migration_id, applied_at_utc FROM _yoyo_migration ORDER BY 1")
     assert before == after and [r[0] for r in after] == EXPECTED
 
 
 def test_existing_rows_are_kept_when_new_migrations_arrive(migrated_database_url, tmp_path):
-    seed.seed(migrated_database_url)
+    seed.seed(DbTarget(migrated_database_url))
     rows_before = query(migrated_database_url, "SELECT uuid, handle FROM users ORDER BY handle")
     # A later migration arrives: copy the real ones and add one that alters a table holding data.
     folder = tmp_path / "migrations"
@@ -70,7 +71,7 @@ def test_existing_rows_are_kept_when_new_migrations_arrive(migrated_database_url
     for path in MIGRATIONS_DIR.glob("*.sql"):
         (folder / path.name).write_text(path.read_text())
     (folder / "9999_bio.sql").write_text("ALTER TABLE users ADD COLUMN bio text;\n")
-    assert migrations.apply(migrated_database_url, directory=folder) == ["9999_bio"]
+    assert migrations.apply(DbTarget(migrated_database_url), directory=folder) == ["9999_bio"]
     assert query(migrated_database_url, "SELECT uuid, handle FROM users ORDER BY handle") == rows_before
     assert query(migrated_database_url, "SELECT count(*) FROM activities")[0][0] == 4
 
@@ -84,13 +85,13 @@ def test_failed_migration_rolls_back_entirely(migrated_database_url, tmp_path):
     from ops.errors import CruddurError
 
     with pytest.raises(CruddurError, match="migration failed .*rolled back"):
-        migrations.apply(migrated_database_url, directory=folder)
+        migrations.apply(DbTarget(migrated_database_url), directory=folder)
     assert query(migrated_database_url, "SELECT to_regclass('public.half_done')")[0][0] is None
-    assert migrations.pending(migrated_database_url, directory=folder) == ["9999_broken"]
+    assert migrations.pending(DbTarget(migrated_database_url), directory=folder) == ["9999_broken"]
 
 
 def test_concurrent_migrate_processes_end_with_one_applied_set(empty_database_url):
-    code = "import sys; from ops import migrations; print(migrations.apply(sys.argv[1]))"
+    code = "import sys; from ops.db import migrations; from ops.db.target import DbTarget; print(migrations.apply(DbTarget(sys.argv[1])))"
     procs = [
         subprocess.Popen([sys.executable, "-c", code, empty_database_url], stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)
@@ -110,7 +111,7 @@ def test_concurrent_migrate_threads(empty_database_url):
 
     def run():
         try:
-            results.append(migrations.apply(empty_database_url))
+            results.append(migrations.apply(DbTarget(empty_database_url)))
         except Exception as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
@@ -133,7 +134,7 @@ def test_migrating_many_databases_on_one_server_at_once(pg_server):
 
         def run(u):
             try:
-                migrations.apply(u)
+                migrations.apply(DbTarget(u))
             except Exception as exc:  # pragma: no cover
                 errors.append(exc)
 
@@ -144,7 +145,7 @@ def test_migrating_many_databases_on_one_server_at_once(pg_server):
             t.join(120)
         assert errors == []
         for u in urls:
-            assert migrations.pending(u) == []
+            assert migrations.pending(DbTarget(u)) == []
     finally:
         for u in urls:
             drop_database(u)
@@ -179,14 +180,14 @@ def test_rds_iam_is_granted_only_where_it_exists(own_server):
     with conn.cursor() as cur:
         cur.execute("CREATE DATABASE plain")
         cur.execute("CREATE DATABASE on_rds")
-    migrations.apply(own_server.admin_url("plain"))
+    migrations.apply(DbTarget(own_server.admin_url("plain")))
     member = "SELECT pg_has_role(%s, 'rds_iam', 'MEMBER')"
     with conn.cursor() as cur:
         cur.execute("SELECT count(*) FROM pg_roles WHERE rolname = 'rds_iam'")
         assert cur.fetchone()[0] == 0  # locally there is no rds_iam and the migration still ran
         cur.execute("CREATE ROLE rds_iam")  # what RDS provides
     conn.close()
-    migrations.apply(own_server.admin_url("on_rds"))
+    migrations.apply(DbTarget(own_server.admin_url("on_rds")))
     for role in ("cruddur_app", "cruddur_confirmation"):
         assert query(own_server.admin_url("on_rds"), member, (role,)) == [(True,)]
 

@@ -8,7 +8,8 @@ import psycopg2
 import psycopg2.errors as pgerr
 import pytest
 
-from ops import seed
+from ops.db import seed
+from ops.db.target import DbTarget
 
 
 @pytest.fixture
@@ -136,13 +137,13 @@ def _plan(cur, sql, params):
 
 
 def test_feed_timeline_and_replies_use_indexes(migrated_database_url):
-    seed.load(migrated_database_url, users=20, activities=20_000)  # ~1000 activities per user
+    seed.load(DbTarget(migrated_database_url), users=20, activities=20_000)  # ~1000 activities per user
     conn = psycopg2.connect(migrated_database_url)
     try:
         with conn.cursor() as cur:
             cur.execute("SELECT user_uuid FROM activities LIMIT 1")
             user = cur.fetchone()[0]
-        seed.load(migrated_database_url, users=3_000, activities=0)  # enough users for the handle index to pay
+        seed.load(DbTarget(migrated_database_url), users=3_000, activities=0)  # enough users for the handle index to pay
         with conn.cursor() as cur:
             cur.execute("SELECT uuid FROM activities LIMIT 1")
             activity = cur.fetchone()[0]
@@ -210,9 +211,9 @@ def test_app_role_reads_and_writes_rows_but_no_ddl(migrated_database_url, role_u
 
 
 def test_seed_is_idempotent_and_has_the_bootcamp_examples(migrated_database_url):
-    first = seed.seed(migrated_database_url)
+    first = seed.seed(DbTarget(migrated_database_url))
     assert (first.users, first.activities) == (3, 4)
-    again = seed.seed(migrated_database_url)
+    again = seed.seed(DbTarget(migrated_database_url))
     assert (again.users, again.activities) == (0, 0)
     conn = psycopg2.connect(migrated_database_url)
     try:

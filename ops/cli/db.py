@@ -8,13 +8,13 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from ops import databases, migrations, seed as seeding, sessions as sess
-from ops.connections import connect as open_connection, cursor, dsn_params
-from ops.console import LocalDirOption, StackOption, TunnelOption, UrlOption, err, out, progress, step
+from ops.cli.console import LocalDirOption, StackOption, TunnelOption, UrlOption, err, out, progress, step
+from ops.cli.safety import confirm_destructive
+from ops.cli.targets import Target, resolve
+from ops.db import databases, migrations, seed as seeding, sessions as sess
+from ops.db.connections import connect as open_connection, cursor, dsn_params
 from ops.errors import CruddurError
-from ops.local_server import bin_path
-from ops.safety import confirm_destructive
-from ops.targets import Target, resolve
+from ops.local.server import bin_path
 from ops.urls import redact
 
 app = typer.Typer(help="Database lifecycle: create, migrate, seed, inspect, reset.", no_args_is_help=True)
@@ -39,7 +39,7 @@ def create(url: UrlOption = None, stack: StackOption = None, tunnel_port: Tunnel
            local_dir: LocalDirOption = None) -> None:
     """Create the target database (nothing happens if it exists)."""
     t = _target(url, stack, tunnel_port, local_dir)
-    if databases.create(t.url, **t.connect_kwargs):
+    if databases.create(t.db):
         out.print(f"created database {t.database} on {t.shown}")
     else:
         out.print(f"database {t.database} already exists on {t.shown}")
@@ -52,7 +52,7 @@ def drop(url: UrlOption = None, stack: StackOption = None, tunnel_port: TunnelOp
     """Drop the target database (asks first; prod/RDS need --force and the name typed back)."""
     t = _target(url, stack, tunnel_port, local_dir)
     confirm_destructive(t, "drop", yes=yes, force=force, confirm=confirm)
-    if databases.drop(t.url, **t.connect_kwargs):
+    if databases.drop(t.db):
         out.print(f"dropped database {t.database} on {t.shown}")
     else:
         out.print(f"database {t.database} does not exist on {t.shown}")
@@ -63,7 +63,7 @@ def migrate(url: UrlOption = None, stack: StackOption = None, tunnel_port: Tunne
             local_dir: LocalDirOption = None) -> None:
     """Apply pending migrations (under a lock: concurrent runs wait, then find nothing to do)."""
     t = _target(url, stack, tunnel_port, local_dir)
-    applied = migrations.apply(t.url, **t.connect_kwargs)
+    applied = migrations.apply(t.db)
     if applied:
         out.print(f"applied {len(applied)} migration(s) to {t.shown}: {', '.join(applied)}")
     else:
@@ -78,11 +78,11 @@ def _run_seed(t: Target, users: int, activities: int) -> None:
                 tasks["users"] = bar.add_task("users", total=users)
             if activities:
                 tasks["activities"] = bar.add_task("activities", total=activities)
-            seeding.load(t.url, users=users, activities=activities,
-                         progress=lambda kind, n: bar.advance(tasks[kind], n), **t.connect_kwargs)
+            seeding.load(t.db, users=users, activities=activities,
+                         progress=lambda kind, n: bar.advance(tasks[kind], n))
         out.print(f"loaded {users} users and {activities} activities into {t.shown}")
         return
-    result = seeding.seed(t.url, **t.connect_kwargs)
+    result = seeding.seed(t.db)
     out.print(f"seeded {t.shown}: {result.users} new users, {result.activities} new activities")
 
 
@@ -110,13 +110,13 @@ def setup(
 ) -> None:
     """Create the database if missing, migrate, seed. Keeps existing data."""
     t = _target(url, stack, tunnel_port, local_dir)
-    if databases.create(t.url, **t.connect_kwargs):
+    if databases.create(t.db):
         step(f"created database {t.database}")
-    applied = migrations.apply(t.url, **t.connect_kwargs)
+    applied = migrations.apply(t.db)
     step(f"applied migrations: {', '.join(applied)}" if applied else "migrations: up to date")
     do_seed = (not t.protected) if with_seed is None else with_seed
     if do_seed:
-        result = seeding.seed(t.url, **t.connect_kwargs)
+        result = seeding.seed(t.db)
         step(f"seed: {result.users} new users, {result.activities} new activities")
     else:
         step("seed: skipped" + (f" ({t.why_protected})" if t.protected and with_seed is None else ""))
@@ -134,13 +134,13 @@ def reset(
     """DESTROY the database and set it up again (drop, create, migrate, seed). Asks first."""
     t = _target(url, stack, tunnel_port, local_dir)
     confirm_destructive(t, "reset", yes=yes, force=force, confirm=confirm)
-    databases.drop(t.url, **t.connect_kwargs)
+    databases.drop(t.db)
     step(f"dropped {t.database}")
-    databases.create(t.url, **t.connect_kwargs)
-    applied = migrations.apply(t.url, **t.connect_kwargs)
+    databases.create(t.db)
+    applied = migrations.apply(t.db)
     step(f"applied migrations: {', '.join(applied)}")
     if (not t.protected) if with_seed is None else with_seed:
-        result = seeding.seed(t.url, **t.connect_kwargs)
+        result = seeding.seed(t.db)
         step(f"seed: {result.users} users, {result.activities} activities")
     out.print(f"reset {t.database} on {t.shown}")
 
@@ -152,11 +152,11 @@ def status(url: UrlOption = None, stack: StackOption = None, tunnel_port: Tunnel
     t = _target(url, stack, tunnel_port, local_dir)
     table = Table(show_header=False, box=None)
     table.add_row("target", t.shown)
-    if not databases.exists(t.url, **t.connect_kwargs):
+    if not databases.exists(t.db):
         table.add_row("database", f"{t.database} (missing: cruddur db setup)")
         out.print(table)
         return
-    with cursor(t.url, **t.connect_kwargs) as cur:
+    with cursor(t.db) as cur:
         cur.execute("SHOW server_version")
         version = cur.fetchone()[0]
         cur.execute("SELECT to_regclass('public.users') IS NOT NULL AND to_regclass('public.activities') IS NOT NULL")
@@ -165,7 +165,7 @@ def status(url: UrlOption = None, stack: StackOption = None, tunnel_port: Tunnel
         if has_tables:
             cur.execute("SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM activities)")
             counts = cur.fetchone()
-    states = migrations.status(t.url, **t.connect_kwargs)
+    states = migrations.status(t.db)
     applied = [m.id for m in states if m.applied]
     waiting = [m.id for m in states if not m.applied]
     table.add_row("database", t.database)
@@ -181,8 +181,8 @@ def connect(ctx: typer.Context, url: UrlOption = None, stack: StackOption = None
             local_dir: LocalDirOption = None) -> None:
     """Open psql on the target (extra arguments go to psql, e.g. -- -c 'select 1')."""
     t = _target(url, stack, tunnel_port, local_dir)
-    open_connection(t.url, **t.connect_kwargs).close()  # fail here with one clear line, not inside psql
-    params = dsn_params(t.url, tunnel_port=t.tunnel_port)
+    open_connection(t.db).close()  # fail here with one clear line, not inside psql
+    params = dsn_params(t.db)
     env = dict(os.environ)
     password = params.pop("password", None)
     if password is not None:
@@ -206,7 +206,7 @@ def sessions(url: UrlOption = None, stack: StackOption = None, tunnel_port: Tunn
              local_dir: LocalDirOption = None) -> None:
     """List the other sessions on the target database (pg_stat_activity)."""
     t = _target(url, stack, tunnel_port, local_dir)
-    rows = sess.list_sessions(t.url, **t.connect_kwargs)
+    rows = sess.list_sessions(t.db)
     table = Table(title=f"sessions on {t.database}", title_justify="left")
     for col in ("pid", "user", "application", "client", "state", "since", "query"):
         table.add_column(col, overflow="fold")
@@ -225,7 +225,7 @@ def kill_sessions(url: UrlOption = None, stack: StackOption = None, tunnel_port:
     t = _target(url, stack, tunnel_port, local_dir)
     if t.protected:
         confirm_destructive(t, "kill the sessions of", yes=False, force=force, confirm=confirm)
-    pids = sess.kill_sessions(t.url, **t.connect_kwargs)
+    pids = sess.kill_sessions(t.db)
     out.print(f"terminated {len(pids)} session(s) on {t.database}" + (f": {', '.join(map(str, pids))}" if pids else ""))
 
 
@@ -238,13 +238,13 @@ def role_password(
 ) -> None:
     """Local/dev only: give a role a fresh password and write its URL into .env (never printed).
     On RDS the roles log in with IAM auth tokens instead."""
-    from ops.app_env import merge_dotenv
+    from ops import dotenv
+    from ops.db.roles import set_role_password
     from ops.paths import env_file
-    from ops.roles import set_role_password
 
     t = resolve(url, None, None, local_dir)
-    role_url = set_role_password(t.url, role)
+    role_url = set_role_password(t.db, role)
     var = env_var or f"{role.upper()}_URL"
     path = env_file(local_dir)
-    merge_dotenv(path, {var: role_url})
+    dotenv.merge(path, {var: role_url})
     out.print(f"set a new password for {role}; {var} written to {path} ({redact(role_url)})")

@@ -6,8 +6,9 @@ import json
 import shlex
 from typing import Any
 
+from ops.dotenv import quote as _dotenv_value
 from ops.errors import CruddurError
-from ops.stack_outputs import require
+from ops.stack.outputs import require
 
 FORMATS = ("dotenv", "json", "shell")
 
@@ -37,26 +38,3 @@ def render(env: dict[str, str], fmt: str) -> str:
     if fmt == "dotenv":
         return "".join(f"{key}={_dotenv_value(value)}\n" for key, value in env.items())
     raise CruddurError(f"unknown format {fmt!r}; use one of: {', '.join(FORMATS)}")
-
-
-def _dotenv_value(value: str) -> str:
-    if value and all(c.isalnum() or c in "-_./:@%?=&+,~" for c in value):
-        return value
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$").replace("\n", "\\n")
-    return f'"{escaped}"'
-
-
-def merge_dotenv(path, values: dict[str, str], remove: tuple[str, ...] = ()) -> None:
-    """Set ``values`` in a dotenv file (keeping its other lines), or remove keys; file mode 0600."""
-    import os
-
-    lines: list[str] = []
-    if path.exists():
-        lines = path.read_text().splitlines()
-    keys = set(values) | set(remove)
-    kept = [line for line in lines if line.split("=", 1)[0].removeprefix("export ").strip() not in keys]
-    kept += [f"{key}={_dotenv_value(value)}" for key, value in values.items()]
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write("\n".join(kept) + ("\n" if kept else ""))
-    os.chmod(path, 0o600)

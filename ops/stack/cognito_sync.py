@@ -14,9 +14,10 @@ from typing import Any
 
 import psycopg2
 
-from ops.connections import connect
+from ops.db.connections import connect
+from ops.db.target import DbTarget
 from ops.errors import CruddurError
-from ops.urls import redact, scrub
+from ops.urls import scrub
 
 REQUIRED = (("name", "display_name"), ("preferred_username", "handle"), ("email", "email"), ("sub", "cognito_user_id"))
 PAGE_SIZE = 60  # list_users' maximum
@@ -48,7 +49,7 @@ def _label(user: dict[str, Any], attrs: dict[str, str]) -> str:
     return "user " + (username if "@" not in username else "***@" + username.split("@", 1)[1])
 
 
-def sync(client, user_pool_id: str, url: str, *, dry_run: bool = False, **connect_kwargs) -> SyncReport:
+def sync(client, user_pool_id: str, target: DbTarget, *, dry_run: bool = False) -> SyncReport:
     report = SyncReport(dry_run=dry_run)
     candidates: list[tuple[str, dict[str, str]]] = []
     try:
@@ -70,7 +71,7 @@ def sync(client, user_pool_id: str, url: str, *, dry_run: bool = False, **connec
         code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
         raise CruddurError(f"cannot list the users of pool {user_pool_id}: {code}: {scrub(str(exc))[:200]}") from None
 
-    conn = connect(url, **connect_kwargs)
+    conn = connect(target)
     try:
         with conn:
             with conn.cursor() as cur:
@@ -101,7 +102,7 @@ def sync(client, user_pool_id: str, url: str, *, dry_run: bool = False, **connec
             if dry_run:
                 conn.rollback()
     except psycopg2.Error as exc:
-        raise CruddurError(f"database error on {redact(url)}: {scrub(str(exc).strip().splitlines()[0], url)}") from None
+        raise CruddurError(f"database error on {target.shown}: {scrub(str(exc).strip().splitlines()[0], target.url)}") from None
     finally:
         conn.close()
     return report

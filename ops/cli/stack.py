@@ -7,10 +7,10 @@ from typing import Annotated
 
 import typer
 
-from ops.app_env import FORMATS, app_env, render
-from ops.console import err
+from ops.cli.console import err
 from ops.errors import CruddurError
-from ops.stack_outputs import fetch
+from ops.stack.app_env import FORMATS, app_env, render
+from ops.stack.outputs import fetch
 
 app = typer.Typer(help="Read a Pulumi stack's outputs.", no_args_is_help=True)
 

@@ -5,15 +5,16 @@ from __future__ import annotations
 import psycopg2
 from psycopg2 import sql
 
-from ops.connections import connect
+from ops.db.connections import connect
+from ops.db.target import DbTarget
 from ops.errors import CruddurError
-from ops.urls import database_name, redact, scrub
+from ops.urls import scrub
 
 MAINTENANCE_DB = "postgres"
 
 
-def _admin(url: str, **kwargs):
-    return connect(url, database=MAINTENANCE_DB, autocommit=True, **kwargs)
+def _admin(target: DbTarget):
+    return connect(target, database=MAINTENANCE_DB, autocommit=True)
 
 
 def _has_database(cur, name: str) -> bool:
@@ -21,9 +22,9 @@ def _has_database(cur, name: str) -> bool:
     return cur.fetchone() is not None
 
 
-def exists(url: str, **kwargs) -> bool:
-    name = database_name(url)
-    conn = _admin(url, **kwargs)
+def exists(target: DbTarget) -> bool:
+    name = target.database
+    conn = _admin(target)
     try:
         with conn.cursor() as cur:
             return _has_database(cur, name)
@@ -31,10 +32,10 @@ def exists(url: str, **kwargs) -> bool:
         conn.close()
 
 
-def create(url: str, **kwargs) -> bool:
-    """Create the URL's database; False if it already existed."""
-    name = database_name(url)
-    conn = _admin(url, **kwargs)
+def create(target: DbTarget) -> bool:
+    """Create the target's database; False if it already existed."""
+    name = target.database
+    conn = _admin(target)
     try:
         with conn.cursor() as cur:
             if _has_database(cur, name):
@@ -44,24 +45,24 @@ def create(url: str, **kwargs) -> bool:
             except psycopg2.errors.DuplicateDatabase:
                 return False  # created meanwhile
             except psycopg2.Error as exc:
-                raise CruddurError(f"cannot create database {name} on {redact(url)}: {scrub(str(exc).strip(), url)}") from None
+                raise CruddurError(f"cannot create database {name} on {target.shown}: {scrub(str(exc).strip(), target.url)}") from None
         return True
     finally:
         conn.close()
 
 
-def drop(url: str, **kwargs) -> bool:
-    """Drop the URL's database, disconnecting its sessions; False if it did not exist."""
-    name = database_name(url)
+def drop(target: DbTarget) -> bool:
+    """Drop the target's database, disconnecting its sessions; False if it did not exist."""
+    name = target.database
     if name == MAINTENANCE_DB:
         raise CruddurError("refusing to drop the maintenance database 'postgres'")
-    conn = _admin(url, **kwargs)
+    conn = _admin(target)
     try:
         with conn.cursor() as cur:
             try:
                 cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
             except psycopg2.Error as exc:
-                raise CruddurError(f"cannot drop database {name} on {redact(url)}: {scrub(str(exc).strip(), url)}") from None
+                raise CruddurError(f"cannot drop database {name} on {target.shown}: {scrub(str(exc).strip(), target.url)}") from None
             return not any("does not exist" in n for n in conn.notices)
     finally:
         conn.close()

@@ -1,6 +1,8 @@
 """The ``cruddur`` runbook CLI: a thin root that mounts one module per command group.
 
-To add commands, write a module with ``register(root: typer.Typer) -> None`` and list it in ``COMMAND_MODULES``.
+Typer and Rich are used only under ``ops/cli/``; the libraries it drives (``ops.db``, ``ops.local``, ``ops.stack``,
+``ops.offline``) take plain values and raise ``CruddurError``. To add commands, write a module with
+``register(root: typer.Typer) -> None`` and list it in ``COMMAND_MODULES``.
 Known errors (CruddurError, driver errors) become one line on stderr and exit code 2, never a traceback, and
 never a password.
 """
@@ -18,11 +20,11 @@ from ops.urls import scrub
 
 # Each entry is a module exposing `register(root)`. Order = order in `cruddur --help`.
 COMMAND_MODULES: list[str] = [
-    "ops.local_cmd",  # cruddur local up|down|status|destroy
-    "ops.db_cmd",  # cruddur db create|drop|migrate|seed|setup|reset|status|connect|sessions|kill-sessions|role-password
-    "ops.stack_cmd",  # cruddur stack env
-    "ops.users_cmd",  # cruddur users sync
-    "ops.plan",  # cruddur plan STACK: the offline plan (resources and policy verdicts)
+    "ops.cli.local",  # cruddur local up|down|status|destroy
+    "ops.cli.db",  # cruddur db create|drop|migrate|seed|setup|reset|status|connect|sessions|kill-sessions|role-password
+    "ops.cli.stack",  # cruddur stack env
+    "ops.cli.users",  # cruddur users sync
+    "ops.cli.plan",  # cruddur plan STACK: the offline plan (resources and policy verdicts)
 ]
 
 

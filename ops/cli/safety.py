@@ -6,7 +6,7 @@ from __future__ import annotations
 import typer
 
 from ops.errors import CruddurError
-from ops.targets import Target
+from ops.cli.targets import Target
 
 
 def confirm_destructive(target: Target, action: str, *, yes: bool, force: bool, confirm: str | None) -> None:

@@ -1,8 +1,9 @@
 """A stack's outputs from ``pulumi stack output --json --show-secrets --stack STACK``.
 
-The Pulumi program exports (see __main__.py): connectionUrl (secret), dbHost, dbPort, dbName, region,
-operatorEndpointId, dbSecurityGroupId, masterSecretArn, userPoolId, userPoolClientId, userPoolArn,
-confirmationFunctionName.
+``STACK_OUTPUTS`` lists every output the Pulumi program (``__main__.py``) exports; a test checks it against the
+program's ``pulumi.export`` calls and against what the dev and prod stacks export. ``CONDITIONAL_OUTPUTS`` only
+exist when the stack enables their part (audit, GuardDuty RDS protection, organization guardrails). The CLI reads
+connectionUrl (secret), region, operatorEndpointId, userPoolId and userPoolClientId.
 """
 
 from __future__ import annotations
@@ -16,6 +17,18 @@ from typing import Any
 from ops.errors import CruddurError
 from ops.paths import PROJECT_ROOT
 from ops.urls import redact
+
+STACK_OUTPUTS = (
+    "region", "connectionUrl", "dbHost", "dbPort", "dbName", "dbInstanceId", "dbResourceId", "masterSecretArn",
+    "kmsKeyArn", "vpcId", "privateSubnetIds", "dbSecurityGroupId", "operatorSecurityGroupId", "operatorEndpointId",
+    "operatorPolicyArn", "auditTrailArn", "auditBucketName", "auditLogGroupName", "auditKmsKeyArn",
+    "guardDutyDetectorId", "guardrailPolicyIds", "userPoolId", "userPoolArn", "userPoolClientId",
+    "confirmationFunctionName",
+)
+CONDITIONAL_OUTPUTS = (
+    "auditTrailArn", "auditBucketName", "auditLogGroupName", "auditKmsKeyArn", "guardDutyDetectorId",
+    "guardrailPolicyIds",
+)
 
 PULUMI_TIMEOUT = 120
 _STACK_NAME = re.compile(r"^[A-Za-z0-9_.\-/]+$")

@@ -7,11 +7,11 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from ops.cognito_sync import sync as run_sync
-from ops.console import LocalDirOption, StackOption, TunnelOption, UrlOption, out
+from ops.cli.console import LocalDirOption, StackOption, TunnelOption, UrlOption, out
+from ops.cli.targets import resolve
 from ops.errors import CruddurError
-from ops.stack_outputs import require
-from ops.targets import resolve
+from ops.stack.cognito_sync import sync as run_sync
+from ops.stack.outputs import require
 
 app = typer.Typer(help="Cognito users and the users table.", no_args_is_help=True)
 
@@ -42,7 +42,7 @@ def sync(
     import boto3
 
     client = boto3.client("cognito-idp", region_name=region)
-    report = run_sync(client, user_pool_id, t.url, dry_run=dry_run, **t.connect_kwargs)
+    report = run_sync(client, user_pool_id, t.db, dry_run=dry_run)
     table = Table(title=f"users sync {'(dry run) ' if dry_run else ''}{user_pool_id} -> {t.database}", title_justify="left")
     table.add_column("")
     table.add_column("count", justify="right")

@@ -1,8 +1,8 @@
 """Opening connections with clear, password-free errors, and the operator-endpoint tunnel.
 
-``connect(url)`` is the one way the CLI talks to a database: psycopg2 errors become a one-line
-``CruddurError`` (scrubbed of the password); a failed connection to a private RDS host says how to open
-the EC2 Instance Connect Endpoint tunnel. ``tunnel_port`` connects through 127.0.0.1 while TLS
+``connect(target)`` is the one way the CLI talks to a database (``target`` is a ``DbTarget``): psycopg2 errors
+become a one-line ``CruddurError`` (scrubbed of the password); a failed connection to a private RDS host says how
+to open the EC2 Instance Connect Endpoint tunnel. A target's ``tunnel_port`` connects through 127.0.0.1 while TLS
 verify-full still checks the certificate against the RDS host name (libpq ``hostaddr``).
 """
 
@@ -14,8 +14,9 @@ from collections.abc import Iterator
 import psycopg2
 import psycopg2.extensions
 
+from ops.db.target import DbTarget
 from ops.errors import CruddurError
-from ops.urls import parse, redact, scrub
+from ops.urls import scrub
 
 CONNECT_TIMEOUT = 5
 APPLICATION_NAME = "cruddur-cli"
@@ -31,9 +32,9 @@ def tunnel_hint(host: str, endpoint_id: str | None = None) -> str:
     )
 
 
-def dsn_params(url: str, *, database: str | None = None, tunnel_port: int | None = None) -> dict[str, str]:
-    """libpq keyword parameters for ``url`` (optionally another database / through a local tunnel)."""
-    info = parse(url)
+def dsn_params(target: DbTarget, *, database: str | None = None) -> dict[str, str]:
+    """libpq keyword parameters for ``target`` (optionally another database; through its tunnel when it has one)."""
+    info = target.info
     params: dict[str, str] = {}
     if info.host:
         params["host"] = info.host
@@ -47,38 +48,33 @@ def dsn_params(url: str, *, database: str | None = None, tunnel_port: int | None
     params.update(info.params)
     if info.is_rds:
         params.setdefault("sslmode", "verify-full")  # TLS with certificate verification to RDS, always
-    if tunnel_port:
+    if target.tunnel_port:
         params["hostaddr"] = "127.0.0.1"  # TCP goes to the tunnel; TLS still verifies `host`
-        params["port"] = str(tunnel_port)
+        params["port"] = str(target.tunnel_port)
     params.setdefault("connect_timeout", str(CONNECT_TIMEOUT))
     params.setdefault("application_name", APPLICATION_NAME)
     return params
 
 
 def connect(
-    url: str,
-    *,
-    database: str | None = None,
-    tunnel_port: int | None = None,
-    endpoint_id: str | None = None,
-    autocommit: bool = False,
+    target: DbTarget, *, database: str | None = None, autocommit: bool = False
 ) -> psycopg2.extensions.connection:
     """Connect or raise a one-line CruddurError that never contains the password."""
-    params = dsn_params(url, database=database, tunnel_port=tunnel_port)
-    shown = redact(url)
+    params = dsn_params(target, database=database)
+    shown = target.shown
     if database:
         shown = f"{shown} (database {database})"
     try:
         conn = psycopg2.connect(**params)
     except psycopg2.OperationalError as exc:
-        raise CruddurError(describe_connect_error(exc, url, shown, tunnel_port, endpoint_id)) from None
+        raise CruddurError(describe_connect_error(exc, target, shown)) from None
     except psycopg2.Error as exc:
-        raise CruddurError(f"cannot connect to {shown}: {scrub(_first_line(exc), url)}") from None
+        raise CruddurError(f"cannot connect to {shown}: {scrub(_first_line(exc), target.url)}") from None
     conn.autocommit = autocommit
     return conn
 
 
-def describe_connect_error(exc: Exception, url: str, shown: str, tunnel_port: int | None, endpoint_id: str | None) -> str:
+def describe_connect_error(exc: Exception, target: DbTarget, shown: str) -> str:
     text = " ".join(str(exc).split())
     lowered = text.lower()
     if "password authentication failed" in lowered or "no password supplied" in lowered:
@@ -92,13 +88,13 @@ def describe_connect_error(exc: Exception, url: str, shown: str, tunnel_port: in
     elif "timeout" in lowered:
         reason = "timed out"
     else:
-        reason = scrub(text, url)[:300]
+        reason = scrub(text, target.url)[:300]
     message = f"cannot connect to {shown}: {reason}"
-    info = parse(url)
-    if info.is_rds and not tunnel_port and "authentication" not in reason:
-        message += ". " + tunnel_hint(info.host or "", endpoint_id)
-    elif tunnel_port and "refused" in reason:
-        message += f". Is the tunnel open on 127.0.0.1:{tunnel_port}?"
+    info = target.info
+    if info.is_rds and not target.tunnel_port and "authentication" not in reason:
+        message += ". " + tunnel_hint(info.host or "", target.endpoint_id)
+    elif target.tunnel_port and "refused" in reason:
+        message += f". Is the tunnel open on 127.0.0.1:{target.tunnel_port}?"
     return message
 
 
@@ -108,15 +104,15 @@ def _first_line(exc: Exception) -> str:
 
 
 @contextlib.contextmanager
-def cursor(url: str, **kwargs) -> Iterator[psycopg2.extensions.cursor]:
+def cursor(target: DbTarget) -> Iterator[psycopg2.extensions.cursor]:
     """A cursor in one transaction (committed on success), connection closed afterwards.
     SQL errors become a CruddurError without the password."""
-    conn = connect(url, **kwargs)
+    conn = connect(target)
     try:
         with conn:
             with conn.cursor() as cur:
                 yield cur
     except psycopg2.Error as exc:
-        raise CruddurError(f"database error on {redact(url)}: {scrub(_first_line(exc), url)}") from None
+        raise CruddurError(f"database error on {target.shown}: {scrub(_first_line(exc), target.url)}") from None
     finally:
         conn.close()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ops.connections import cursor
+from ops.db.connections import cursor
+from ops.db.target import DbTarget
 from ops.urls import redact
 
 
@@ -19,9 +20,9 @@ class Session:
     query: str
 
 
-def list_sessions(url: str, **kwargs) -> list[Session]:
-    """Sessions on the URL's database, the caller's own excluded. Query text is redacted and shortened."""
-    with cursor(url, **kwargs) as cur:
+def list_sessions(target: DbTarget) -> list[Session]:
+    """Sessions on the target's database, the caller's own excluded. Query text is redacted and shortened."""
+    with cursor(target) as cur:
         cur.execute(
             """
             SELECT pid, usename, application_name, host(client_addr), state,
@@ -35,9 +36,9 @@ def list_sessions(url: str, **kwargs) -> list[Session]:
     return [Session(r[0], r[1], r[2], r[3], r[4], r[5], _short(redact(r[6]))) for r in rows]
 
 
-def kill_sessions(url: str, **kwargs) -> list[int]:
-    """Terminate every other session on the URL's database. Returns the pids terminated."""
-    with cursor(url, **kwargs) as cur:
+def kill_sessions(target: DbTarget) -> list[int]:
+    """Terminate every other session on the target's database. Returns the pids terminated."""
+    with cursor(target) as cur:
         cur.execute(
             """
             WITH others AS MATERIALIZED (  -- filter first: quals of one level may be evaluated in any order

@@ -10,6 +10,8 @@ import typer
 from rich.console import Console, ConsoleDimensions
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from ops.paths import LOCAL_DIR_ENV
+
 NON_TERMINAL_WIDTH = 200  # redirected output (files, pipes, tests): never cut values short
 
 
@@ -61,6 +63,6 @@ TunnelOption = Annotated[
 ]
 LocalDirOption = Annotated[
     str | None,
-    typer.Option("--local-dir", envvar="CRUDDUR_LOCAL_DIR", show_envvar=True, show_default=False,
+    typer.Option("--local-dir", envvar=LOCAL_DIR_ENV, show_envvar=True, show_default=False,
                  help="Project folder holding .local/ and .env (default: the project root)."),
 ]

@@ -12,32 +12,31 @@ import secrets
 from psycopg2 import sql
 from psycopg2.extensions import encrypt_password
 
-from ops.connections import connect
+from ops.db.connections import connect
+from ops.db.target import DbTarget
 from ops.errors import CruddurError
-from ops.urls import parse, redact
+from ops.urls import build_url
 
 ROLES = ("cruddur_app", "cruddur_confirmation")
 
 
-def set_role_password(url: str, role: str, password: str | None = None) -> str:
-    """Set ``role``'s password (generated when not given) using the admin ``url``; return the role's URL
+def set_role_password(target: DbTarget, role: str, password: str | None = None) -> str:
+    """Set ``role``'s password (generated when not given) through the admin ``target``; return the role's URL
     for the same database. Refuses RDS hosts."""
-    info = parse(url)
+    info = target.info
     if role not in ROLES:
         raise CruddurError(f"unknown role {role!r}; expected one of: {', '.join(ROLES)}")
     if info.is_rds:
-        raise CruddurError(f"{role} logs in to RDS with IAM auth tokens; refusing to set a password on {redact(url)}")
+        raise CruddurError(f"{role} logs in to RDS with IAM auth tokens; refusing to set a password on {target.shown}")
     password = password or secrets.token_urlsafe(24)
-    conn = connect(url, autocommit=True)
+    conn = connect(target, autocommit=True)
     try:
         with conn.cursor() as cur:
             cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,))
             if not cur.fetchone():
-                raise CruddurError(f"role {role} does not exist on {redact(url)}; run: cruddur db migrate")
+                raise CruddurError(f"role {role} does not exist on {target.shown}; run: cruddur db migrate")
             verifier = encrypt_password(password, role, conn, "scram-sha-256")
             cur.execute(sql.SQL("ALTER ROLE {} WITH LOGIN PASSWORD {}").format(sql.Identifier(role), sql.Literal(verifier)))
     finally:
         conn.close()
-    from ops.urls import build_url
-
     return build_url(role, password, info.host, info.port, info.database, **info.params)

@@ -8,14 +8,15 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from ops import databases, migrations, seed
-from ops.app_env import merge_dotenv
-from ops.console import LocalDirOption, err, out, step
+from ops import dotenv
+from ops.cli.console import LocalDirOption, err, out, step
+from ops.cli.targets import LOCAL_DATABASE
+from ops.db import databases, migrations, seed
+from ops.db.roles import set_role_password
+from ops.db.target import DbTarget
 from ops.errors import CruddurError
-from ops.local_server import PORT_ENV, LocalServer
+from ops.local.server import PORT_ENV, LocalServer
 from ops.paths import env_file, local_root
-from ops.roles import set_role_password
-from ops.targets import LOCAL_DATABASE
 from ops.urls import redact
 
 app = typer.Typer(help="The local PostgreSQL server (data in .local/postgres, .env written).", no_args_is_help=True)
@@ -51,33 +52,26 @@ def up(local_dir: LocalDirOption = None, port: PortOption = None) -> None:
     if done["started"]:
         step(f"started PostgreSQL on 127.0.0.1:{server.port}")
     url = server.admin_url(LOCAL_DATABASE)
-    if databases.create(url):
+    target = DbTarget(url)
+    if databases.create(target):
         step(f"created database {LOCAL_DATABASE}")
-    applied = migrations.apply(url)
+    applied = migrations.apply(target)
     if applied:
         step(f"applied migrations: {', '.join(applied)}")
-    result = seed.seed(url)
+    result = seed.seed(target)
     if result.users or result.activities:
         step(f"seeded {result.users} users, {result.activities} activities")
-    dotenv = env_file(local_dir)
-    existing = dotenv.read_text() if dotenv.exists() else ""
+    path = env_file(local_dir)
+    existing = dotenv.read_raw(path)
     values = {"CONNECTION_URL": url}
     for role, var in ROLE_ENV_VARS.items():
         # A role password is set once (roles are cluster-wide); a warm `up` keeps the existing one.
-        if f"{var}=" not in existing or f":{server.port}/" not in _line(existing, var):
-            values[var] = set_role_password(url, role)
-    current = _line(existing, "CONNECTION_URL").partition("=")[2]
-    if current != url or len(values) > 1:
-        merge_dotenv(dotenv, values)
-        step(f"wrote {dotenv} (CONNECTION_URL, {', '.join(ROLE_ENV_VARS.values())})")
-    out.print(f"local database ready: {redact(url)}  ({time.monotonic() - started:.1f}s)")
-
-
-def _line(text: str, key: str) -> str:
-    for line in text.splitlines():
-        if line.startswith(f"{key}="):
-            return line
-    return ""
+        if f":{server.port}/" not in existing.get(var, ""):
+            values[var] = set_role_password(target, role)
+    if existing.get("CONNECTION_URL") != url or len(values) > 1:
+        dotenv.merge(path, values)
+        step(f"wrote {path} (CONNECTION_URL, {', '.join(ROLE_ENV_VARS.values())})")
+    out.print(f"local database ready: {target.shown}  ({time.monotonic() - started:.1f}s)")
 
 
 @app.command()
@@ -122,8 +116,8 @@ def destroy(
         if not ok:
             raise CruddurError("not confirmed; nothing was deleted (pass --yes to skip the question)")
     server.destroy()
-    dotenv = env_file(local_dir)
-    if dotenv.exists():
-        merge_dotenv(dotenv, {}, remove=("CONNECTION_URL", *ROLE_ENV_VARS.values()))
+    path = env_file(local_dir)
+    if path.exists():
+        dotenv.merge(path, {}, remove=("CONNECTION_URL", *ROLE_ENV_VARS.values()))
     err.print(f"deleted {server.base}")
     out.print("local database destroyed")

@@ -10,7 +10,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ops.connections import cursor
+from ops.db.connections import cursor
+from ops.db.target import DbTarget
+from ops.errors import CruddurError
 from ops.paths import SEED_DIR
 
 BATCH = 5_000
@@ -28,10 +30,10 @@ def _counts(cur) -> tuple[int, int]:
     return users, activities
 
 
-def seed(url: str, *, directory: Path = SEED_DIR, **connect_kwargs) -> SeedResult:
+def seed(target: DbTarget, *, directory: Path = SEED_DIR) -> SeedResult:
     """Run every seed file in order in one transaction. Returns how many rows were inserted (0, 0 when re-run)."""
     files = sorted(directory.glob("*.sql"))
-    with cursor(url, **connect_kwargs) as cur:
+    with cursor(target) as cur:
         before = _counts(cur)
         for path in files:
             cur.execute(path.read_text())
@@ -40,13 +42,12 @@ def seed(url: str, *, directory: Path = SEED_DIR, **connect_kwargs) -> SeedResul
 
 
 def load(
-    url: str,
+    target: DbTarget,
     *,
     users: int,
     activities: int,
     progress: Callable[[str, int], None] | None = None,
     rng: random.Random | None = None,
-    **connect_kwargs,
 ) -> SeedResult:
     """Generate ``users`` users and ``activities`` activities with COPY in batches (load/benchmark data).
 
@@ -55,7 +56,7 @@ def load(
     """
     rng = rng or random.Random()
     report = progress or (lambda kind, n: None)
-    with cursor(url, **connect_kwargs) as cur:
+    with cursor(target) as cur:
         user_ids: list[str] = []
         for start in range(0, users, BATCH):
             buf = io.StringIO()
@@ -71,8 +72,6 @@ def load(
             cur.execute("SELECT uuid::text FROM users")
             user_ids = [row[0] for row in cur.fetchall()]
             if not user_ids:
-                from ops.errors import CruddurError
-
                 raise CruddurError("no users to attach activities to; add --users N or run: cruddur db seed")
         now = datetime.now(timezone.utc)
         for start in range(0, activities, BATCH):

@@ -17,7 +17,8 @@ from typing import Any, Iterable
 
 import yaml
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+from ops.paths import PROJECT_ROOT
+
 SECRET_PLACEHOLDER = "[secret]"
 
 
@@ -38,7 +39,7 @@ def _full_key(project: str, key: str) -> str:
 
 
 def stack_config(stack: str, overrides: dict[str, Any] | None = None,
-                 project_dir: Path = PROJECT_DIR) -> tuple[str, dict[str, str], list[str]]:
+                 project_dir: Path = PROJECT_ROOT) -> tuple[str, dict[str, str], list[str]]:
     """(project name, config as the CLI passes it to the program, secret keys) for ``stack``.
 
     ``overrides`` maps keys (``cruddur-db:multiAz`` or plain ``multiAz``) to values; a value of ``None`` removes
@@ -115,7 +116,7 @@ class Evaluation:
         return resource.id
 
 
-def evaluate(stack: str, overrides: dict[str, Any] | None = None, project_dir: Path = PROJECT_DIR) -> Evaluation:
+def evaluate(stack: str, overrides: dict[str, Any] | None = None, project_dir: Path = PROJECT_ROOT) -> Evaluation:
     """Run ``__main__.py`` for ``stack`` under the mocks and return what it declared.
 
     Raises whatever the program raises (``components.settings.ConfigError`` for bad configuration).
@@ -130,7 +131,7 @@ def _evaluate(project: str, stack: str, config: dict[str, str], secret_keys: lis
     from pulumi.runtime.stack import run_pulumi_func
     from pulumi.runtime.sync_await import _sync_await
 
-    from ops.aws_mocks import AwsMocks, RecordingMonitor
+    from ops.offline.aws_mocks import AwsMocks, RecordingMonitor
 
     pulumi.runtime.set_all_config(config, secret_keys)
     mocks = AwsMocks(region=config.get("aws:region") or "eu-west-1")

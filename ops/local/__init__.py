@@ -1,0 +1,1 @@
+"""The embedded local PostgreSQL server (``ops.local.server.LocalServer``) for development and tests."""

@@ -1,0 +1,152 @@
+"""The offline plan's verdicts: every policy of the pack judged on a stack evaluated under the mocks.
+
+Shared by ``cruddur plan`` (``ops/cli/plan.py`` prints the tables), the policy tests and the benchmarks.
+The real ``__main__.py`` is evaluated for the stack's committed configuration under the mocks
+(``ops.offline.stack_eval.evaluate``: no AWS credentials, no Pulumi CLI), then every validator of the policy pack
+(``policy/policies.py``) runs on the recorded resources, fed the way the Pulumi engine feeds them:
+
+- resource policies get a ``ResourceValidationArgs`` per resource whose ``props`` are the resource's inputs with
+  the provider's camelCase names, wrapped in pulumi_policy's unknown-checking proxy, and whose ``provider`` is the
+  resource's provider (its props carry the default tags that say which environment the stack is);
+- stack policies get one ``StackValidationArgs`` whose ``PolicyResource`` objects carry each resource's outputs
+  (what the mocks answered: inputs plus computed attributes), parent links included.
+"""
+
+from __future__ import annotations
+
+import copy
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from ops.offline.stack_eval import Evaluation, evaluate
+from ops.paths import POLICY_DIR, PROJECT_ROOT
+
+
+def load_policies() -> ModuleType:
+    """``policy/policies.py``, imported as the pack imports it (module ``policies`` from the pack's folder)."""
+    if str(POLICY_DIR) not in sys.path:
+        sys.path.insert(0, str(POLICY_DIR))
+    import policies  # noqa: PLC0415 - the pack's folder is on sys.path only now
+
+    return policies
+
+
+# -- feeding the validators as the engine does -----------------------------------------------------------------
+def _options(resource) -> Any:
+    from pulumi_policy import PolicyCustomTimeouts, PolicyResourceOptions
+
+    return PolicyResourceOptions(protect=False, ignore_changes=[], delete_before_replace=None, aliases=[],
+                                 custom_timeouts=PolicyCustomTimeouts(0, 0, 0), additional_secret_outputs=[],
+                                 parent=resource.parent_urn or None)
+
+
+def _proxy(props: dict) -> Any:
+    from pulumi_policy.proxy import unknown_checking_proxy
+
+    return unknown_checking_proxy(copy.deepcopy(props))
+
+
+def _provider(evaluation: Evaluation, resource) -> Any:
+    from pulumi_policy import PolicyProviderResource
+
+    if not resource.provider:
+        return None
+    provider = evaluation.by_urn(resource.provider.rsplit("::", 1)[0])
+    if provider is None:
+        return None
+    return PolicyProviderResource(provider.type, _proxy(provider.props), provider.urn, provider.name)
+
+
+def resource_args(evaluation: Evaluation, resource, config: dict | None = None) -> Any:
+    """The ``ResourceValidationArgs`` the engine would pass for ``resource`` (props = its inputs)."""
+    from pulumi_policy import ResourceValidationArgs
+
+    return ResourceValidationArgs(resource.type, _proxy(resource.props), resource.urn, resource.name,
+                                  _options(resource), _provider(evaluation, resource), config)
+
+
+def stack_args(evaluation: Evaluation, config: dict | None = None) -> Any:
+    """The ``StackValidationArgs`` the engine would pass (props = each resource's outputs, parents linked)."""
+    from pulumi_policy import PolicyResource, StackValidationArgs
+
+    by_urn: dict[str, Any] = {}
+    for r in evaluation.resources:
+        by_urn[r.urn] = PolicyResource(r.type, _proxy(r.outputs if r.custom else {}), r.urn, r.name, _options(r),
+                                       _provider(evaluation, r), None, [], {})
+    for r in evaluation.resources:
+        by_urn[r.urn].parent = by_urn.get(r.parent_urn)
+    return StackValidationArgs(list(by_urn.values()), config)
+
+
+# -- verdicts -----------------------------------------------------------------------------------------------------
+@dataclass
+class Verdict:
+    policy: str
+    enforcement: str  # "mandatory" or "advisory"
+    kind: str  # "resource" or "stack"
+    status: str  # "pass", "violated" or "n/a"
+    messages: list[str] = field(default_factory=list)
+    note: str = ""
+
+    @property
+    def mandatory_violation(self) -> bool:
+        return self.status == "violated" and self.enforcement == "mandatory"
+
+
+def _config(rule) -> dict:
+    return {key: schema["default"] for key, schema in (rule.config or {}).items() if "default" in schema}
+
+
+def check(evaluation: Evaluation, policies: ModuleType | None = None) -> tuple[str, list[Verdict]]:
+    """(the stack's environment as the policies judge it, a verdict per policy) for an evaluated stack."""
+    policies = policies or load_policies()
+    environment = policies.stack_environment(stack_args(evaluation))
+    types = {r.type for r in evaluation.resources}
+    verdicts = []
+    for rule in policies.RULES:
+        verdict = Verdict(rule.name, rule.enforcement.value, rule.kind, "pass")
+        verdicts.append(verdict)
+        if not rule.applies_to(environment):
+            verdict.status = "n/a"
+            verdict.note = f"{' and '.join(rule.environments)} stacks only; this is a {environment} stack"
+            continue
+        if rule.types and not types.intersection(rule.types):
+            verdict.status = "n/a"
+            verdict.note = "no " + ", ".join(rule.types) + " in this stack"
+            continue
+        config = _config(rule)
+        if rule.kind == "resource":
+            for resource in evaluation.resources:
+                if resource.type in rule.types:
+                    verdict.messages += rule.run(resource_args(evaluation, resource, config))
+        else:
+            verdict.messages += rule.run(stack_args(evaluation, config))
+        if verdict.messages:
+            verdict.status = "violated"
+    return environment, verdicts
+
+
+@dataclass
+class PlanResult:
+    evaluation: Evaluation
+    environment: str
+    verdicts: list[Verdict]
+
+    @property
+    def mandatory_violations(self) -> list[Verdict]:
+        return [v for v in self.verdicts if v.mandatory_violation]
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.mandatory_violations else 0
+
+
+def build_plan(stack: str, project_dir: Path | None = None) -> PlanResult:
+    """Evaluate ``stack`` (from ``project_dir``, default this checkout) and judge it.
+    Raises ``StackFileError`` / ``ConfigError`` when it cannot be evaluated."""
+    evaluation = evaluate(stack, project_dir=project_dir or PROJECT_ROOT)
+    environment, verdicts = check(evaluation)
+    return PlanResult(evaluation, environment, verdicts)

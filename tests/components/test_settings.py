@@ -10,7 +10,8 @@ import yaml
 
 from components import settings
 from components.settings import ConfigError
-from ops.stack_eval import PROJECT_DIR, evaluate
+from ops.offline.stack_eval import evaluate
+from ops.paths import PROJECT_ROOT as PROJECT_DIR
 
 
 def test_committed_stacks_evaluate_without_settings_problems(dev, prod):

@@ -176,5 +176,5 @@ def test_jobs_with_credentials_check_the_stack_uses_the_kms_secrets_provider(wor
 
 
 def test_ci_run_lints_the_workflows_before_the_tests():
-    lines = [l.strip() for l in (ROOT / ".ci" / "run").read_text().splitlines()]
+    lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
     assert lines.index("./dev lint") < lines.index("./dev test -p no:cacheprovider")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from ops.preview_guard import STATEFUL_TYPES
 from tests.ci.ci_helpers import ROOT
 from tests.ci.test_workflow_rules import AWS_ACTION, PULUMI_ACTION, pulumi_commands, steps, uses
 
@@ -129,3 +130,13 @@ def test_the_deploy_guard_step_reads_the_trailer_of_the_pushed_commit(deploy, tm
                             timeout=60)
     assert result.returncode == code, result.stdout + result.stderr
     assert expected in result.stdout + result.stderr
+
+
+def test_the_runbook_documents_the_guarded_types_both_opt_ins_and_the_snapshot():
+    text = (ROOT / "runbooks" / "ci-roles.md").read_text()
+    for token in STATEFUL_TYPES:
+        assert f"`{token}`" in text, token
+    assert "label `allow-stateful-replace`" in text
+    assert "Allow-Stateful-Replace: urn:pulumi:prod::cruddur-db::" in text
+    assert TRAILER.replace(",separator=%x20", "") in text
+    assert "`cruddur-prod-pre-migrate-<commit sha>`" in text

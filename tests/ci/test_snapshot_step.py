@@ -1,8 +1,7 @@
 """The prod deploy job's snapshot step, run as written in deploy.yml by `bash -e` (GitHub's default shell) in a real
-git checkout. The two cloud
-CLIs are stand-ins on PATH (no cloud here): `pulumi` answers `stack history --json` and `stack output dbInstanceId`
-from the test's data, `aws` records its calls and says whether the snapshot already exists. Everything else (git,
-the history parsing, the decisions) is the step's own code."""
+git checkout. The two cloud CLIs are stand-ins on PATH (no cloud here): `pulumi` answers `stack history --json` and
+`stack output dbInstanceId` from the test's data, `aws` records its calls and says whether the snapshot already
+exists. Everything else (git, the history parsing, the decisions) is the step's own code."""
 
 from __future__ import annotations
 

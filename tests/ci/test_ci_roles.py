@@ -89,3 +89,38 @@ def test_prod_deploy_role_cannot_destroy_the_database_or_its_protections():
     assert deny["Effect"] == "Deny"
     assert {"rds:DeleteDBInstance", "kms:ScheduleKeyDeletion", "secretsmanager:DeleteSecret",
             "cloudtrail:StopLogging", "guardduty:DeleteDetector"} <= set(deny["Action"])
+
+
+PROD_DB = "arn:aws:rds:eu-west-1:ACCOUNT_ID:db:cruddur-prod-db"
+PRE_MIGRATE = "arn:aws:rds:eu-west-1:ACCOUNT_ID:snapshot:cruddur-prod-pre-migrate-*"
+
+
+def test_prod_deploy_role_may_snapshot_the_prod_database_before_migrations_and_nothing_more():
+    sts = {st["Sid"]: st for st in statements("permissions-deploy-prod.json")}
+    assert sts["SnapshotProdBeforeMigrations"] == {
+        "Sid": "SnapshotProdBeforeMigrations", "Effect": "Allow", "Action": "rds:CreateDBSnapshot",
+        "Resource": [PROD_DB, PRE_MIGRATE]}
+    assert sts["TagThePreMigrationSnapshots"] == {
+        "Sid": "TagThePreMigrationSnapshots", "Effect": "Allow", "Action": "rds:AddTagsToResource",
+        "Resource": PRE_MIGRATE,
+        "Condition": {"StringEquals": {"aws:RequestTag/Stack": "prod"},
+                      "ForAllValues:StringEquals": {"aws:TagKeys": ["Stack", "Commit"]}}}
+    assert sts["WaitForThePreMigrationSnapshots"] == {
+        "Sid": "WaitForThePreMigrationSnapshots", "Effect": "Allow", "Action": "rds:DescribeDBSnapshots",
+        "Resource": [PROD_DB, PRE_MIGRATE]}
+
+
+def test_the_snapshot_permissions_match_what_the_deploy_workflow_does():
+    workflow = (ROOT / ".github" / "workflows" / "deploy.yml").read_text()
+    assert 'snapshot="cruddur-prod-pre-migrate-${GITHUB_SHA}"' in workflow
+    assert '--tags Key=Stack,Value=prod "Key=Commit,Value=${GITHUB_SHA}"' in workflow
+    for call in ("aws rds describe-db-snapshots", "aws rds create-db-snapshot", "aws rds wait db-snapshot-available"):
+        assert call in workflow
+    # The prod instance's identifier is cruddur-<stack>-db (components/settings.py: Settings.name("db")).
+    assert PROD_DB.rsplit(":", 1)[1] == "cruddur-prod-db"
+
+
+def test_the_prod_pipeline_never_deletes_or_shares_a_snapshot():
+    (deny,) = [st for st in statements("permissions-deploy-prod.json")
+               if st["Sid"] == "ProdIsNeverDestroyedByThePipeline"]
+    assert {"rds:DeleteDBSnapshot", "rds:ModifyDBSnapshotAttribute"} <= set(deny["Action"])

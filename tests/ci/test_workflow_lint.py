@@ -157,17 +157,17 @@ ACTIONLINT_CASES = {
         "SC2086",
     ),
     "an untrusted expression in a script": (
-        f"""
+        """
         name: bad
         on: pull_request
-        permissions: {{}}
+        permissions: {}
         jobs:
           test:
             runs-on: ubuntu-24.04
             permissions:
               contents: read
             steps:
-              - run: echo "${{{{ github.event.pull_request.head.ref }}}}"
+              - run: echo "${{ github.event.pull_request.head.ref }}"
         """,
         "potentially untrusted",
     ),

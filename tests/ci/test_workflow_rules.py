@@ -23,12 +23,19 @@ def uses(job: dict, prefix: str) -> list[dict]:
     return [s for s in steps(job) if s.get("uses", "").startswith(prefix)]
 
 
+def pulumi_commands(job: dict) -> list[dict]:
+    """The pulumi/actions steps that run a command (an install-only step has no `command`)."""
+    return [s for s in uses(job, PULUMI_ACTION) if s.get("with", {}).get("command")]
+
+
 def all_jobs(workflows):
     return [(name, job_id, job) for name, wf in workflows.items() for job_id, job in wf["jobs"].items()]
 
 
 def test_triggers_are_pull_request_and_push_to_main_never_pull_request_target(pr, deploy, workflows):
-    assert pr["on"] == {"pull_request": {"branches": ["main"]}}
+    # labeled/unlabeled: adding or removing the allow-stateful-replace label re-runs the guarded preview.
+    assert pr["on"] == {"pull_request": {"branches": ["main"],
+                                         "types": ["opened", "synchronize", "reopened", "labeled", "unlabeled"]}}
     assert deploy["on"] == {"push": {"branches": ["main"]}}
     for name in workflows:
         text = (WORKFLOWS / name).read_text()
@@ -113,7 +120,7 @@ def test_preview_uses_the_read_only_role_and_comments_a_policy_checked_preview(p
     preview = pr["jobs"]["preview"]
     (aws,) = uses(preview, AWS_ACTION)
     assert aws["with"]["role-to-assume"] == "${{ vars.AWS_PREVIEW_ROLE_ARN }}"
-    (pulumi,) = uses(preview, PULUMI_ACTION)
+    (pulumi,) = pulumi_commands(preview)
     w = pulumi["with"]
     assert w["command"] == "preview"
     assert w["stack-name"] == "${{ matrix.stack }}"
@@ -127,7 +134,7 @@ def test_preview_uses_the_read_only_role_and_comments_a_policy_checked_preview(p
 def test_deploy_job_per_stack_is_serialised_and_never_cancelled(deploy, stack):
     job = deploy["jobs"][stack]
     assert job["concurrency"] == {"group": f"pulumi-deploy-{stack}", "cancel-in-progress": False}
-    (pulumi,) = uses(job, PULUMI_ACTION)
+    (pulumi,) = pulumi_commands(job)
     assert pulumi["with"]["command"] == "up"
     assert pulumi["with"]["stack-name"] == stack
     assert pulumi["with"]["policyPacks"] == "policy"
@@ -169,5 +176,5 @@ def test_jobs_with_credentials_check_the_stack_uses_the_kms_secrets_provider(wor
 
 
 def test_ci_run_lints_the_workflows_before_the_tests():
-    lines = [l.strip() for l in (ROOT / ".ci" / "run").read_text().splitlines()]
+    lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
     assert lines.index("./dev lint") < lines.index("./dev test -p no:cacheprovider")

@@ -1,0 +1,91 @@
+"""``PrivateBucket``: an S3 bucket nobody outside the account can read, that refuses plain HTTP, encrypted with a
+customer-managed key, versioned, and cleaned up by lifecycle (incomplete multipart uploads always aborted).
+
+Used for the artifacts that code signing needs (``components/code_signing.py``); the same shape as the audit trail's
+bucket. Children are named ``f"{name}-<part>"``: ``-public-access``, ``-ownership``, ``-versioning``,
+``-encryption``, ``-lifecycle``, ``-policy`` and, with ``access_log_bucket``, ``-access-logging``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import pulumi
+import pulumi_aws as aws
+
+ABORT_MULTIPART_DAYS = 1
+
+
+@dataclass
+class PrivateBucketArgs:
+    bucket: pulumi.Input[str]  # the physical name
+    kms_key_arn: pulumi.Input[str]
+    force_destroy: bool = False
+    # Lifecycle rules besides the abort-multipart rule every bucket gets (S3 lifecycle rule dicts).
+    lifecycle_rules: Sequence[dict] = field(default_factory=tuple)
+    # Statements (get_policy_document form) besides the TLS-only deny every bucket gets; callables taking the
+    # bucket ARN, so they can name it.
+    policy_statements: Sequence = field(default_factory=tuple)
+    access_log_bucket: pulumi.Input[str] | None = None  # server access logs go there when set
+    access_log_prefix: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+def deny_insecure_transport(bucket_arn: pulumi.Input[str]) -> dict:
+    return {
+        "sid": "DenyInsecureTransport",
+        "effect": "Deny",
+        "principals": [{"type": "AWS", "identifiers": ["*"]}],
+        "actions": ["s3:*"],
+        "resources": [bucket_arn, pulumi.Output.concat(bucket_arn, "/*")],
+        "conditions": [{"test": "Bool", "variable": "aws:SecureTransport", "values": ["false"]}],
+    }
+
+
+def abort_multipart_rule(days: int = ABORT_MULTIPART_DAYS) -> dict:
+    return {"id": "abort-incomplete-multipart-uploads", "status": "Enabled", "filter": {},
+            "abort_incomplete_multipart_upload": {"days_after_initiation": days}}
+
+
+class PrivateBucket(pulumi.ComponentResource):
+    bucket: aws.s3.Bucket
+    arn: pulumi.Output[str]
+    name: pulumi.Output[str]
+    versioning: aws.s3.BucketVersioning
+
+    def __init__(self, name: str, args: PrivateBucketArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("cruddur:private_bucket:PrivateBucket", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.bucket = aws.s3.Bucket(name, bucket=args.bucket, force_destroy=args.force_destroy, tags=args.tags,
+                                    opts=child)
+        self.arn, self.name = self.bucket.arn, self.bucket.bucket
+        self.public_access_block = aws.s3.BucketPublicAccessBlock(
+            f"{name}-public-access", bucket=self.name, block_public_acls=True, block_public_policy=True,
+            ignore_public_acls=True, restrict_public_buckets=True, opts=child)
+        self.ownership = aws.s3.BucketOwnershipControls(
+            f"{name}-ownership", bucket=self.name, rule={"object_ownership": "BucketOwnerEnforced"}, opts=child)
+        self.versioning = aws.s3.BucketVersioning(
+            f"{name}-versioning", bucket=self.name, versioning_configuration={"status": "Enabled"}, opts=child)
+        self.encryption = aws.s3.BucketServerSideEncryptionConfiguration(
+            f"{name}-encryption", bucket=self.name,
+            rules=[{"apply_server_side_encryption_by_default": {"sse_algorithm": "aws:kms",
+                                                                "kms_master_key_id": args.kms_key_arn},
+                    "bucket_key_enabled": True}],
+            opts=child)
+        self.lifecycle = aws.s3.BucketLifecycleConfiguration(
+            f"{name}-lifecycle", bucket=self.name, rules=[*args.lifecycle_rules, abort_multipart_rule()],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.versioning]))
+        statements = [*(make(self.arn) for make in args.policy_statements), deny_insecure_transport(self.arn)]
+        document = aws.iam.get_policy_document_output(statements=statements,
+                                                      opts=pulumi.InvokeOutputOptions(parent=self))
+        self.policy = aws.s3.BucketPolicy(
+            f"{name}-policy", bucket=self.name, policy=document.json,
+            # A policy is public-looking to S3 until the block is in place; put the block first.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.public_access_block]))
+        self.access_logging = None
+        if args.access_log_bucket is not None:
+            self.access_logging = aws.s3.BucketLogging(
+                f"{name}-access-logging", bucket=self.name, target_bucket=args.access_log_bucket,
+                target_prefix=args.access_log_prefix, opts=child)
+        self.register_outputs({"arn": self.arn, "name": self.name})

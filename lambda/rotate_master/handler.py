@@ -1,0 +1,171 @@
+"""Secrets Manager rotation for the RDS master secret ``cruddur/<stack>/rds/master`` (single user, PostgreSQL).
+
+Secrets Manager invokes this function four times per rotation, each with ``{"SecretId", "ClientRequestToken",
+"Step"}`` (https://docs.aws.amazon.com/secretsmanager/latest/userguide/rotate-secrets_lambda-functions.html):
+
+``createSecret``  a new password (``get_random_password``, URL-safe) as a new version labelled AWSPENDING, the
+                  rest of the standard RDS JSON (engine, host, port, username, dbname) copied from AWSCURRENT;
+``setSecret``     ``ALTER ROLE <master> PASSWORD <SCRAM verifier>``, logged in with AWSCURRENT (or already done:
+                  AWSPENDING logs in; or a retried rotation: AWSPREVIOUS logs in). The verifier is computed
+                  client-side, so no plaintext reaches SQL text, pg_stat_activity or the DDL log;
+``testSecret``    AWSPENDING logs in and runs ``SELECT 1``;
+``finishSecret``  AWSCURRENT moves to the new version (the old one becomes AWSPREVIOUS).
+
+Every step is idempotent: Secrets Manager retries a failed step. Readers that connect with the master password (the
+migrator, operators through ``cruddur -s STACK``) fetch AWSCURRENT when they connect and retry once with AWSPENDING
+on an authentication failure, which covers the window between ``setSecret`` and ``finishSecret``; sessions already
+open are never affected (PostgreSQL checks the password only at login).
+
+The function runs in the private subnets: it reaches Secrets Manager through the VPC's interface endpoint and the
+database through its security group; TLS ``verify-full`` against the RDS CA bundle shipped beside this file
+(``DB_SSLROOTCERT`` overrides the path; ``DB_SSLMODE`` overrides ``verify-full`` for tests against a local server
+without TLS, never set on AWS). Nothing secret is ever logged.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import boto3
+import psycopg2
+from aws_lambda_powertools import Logger
+from psycopg2 import sql
+from psycopg2.extensions import encrypt_password
+
+SERVICE = "cruddur-rotate-master"
+DEFAULT_CA_BUNDLE = Path(__file__).resolve().parent / "global-bundle.pem"
+REQUIRED_FIELDS = ("host", "port", "username", "password", "dbname")
+STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")
+# URL-safe passwords: the secret's readers put it in libpq URLs and RDS refuses / " @ in master passwords.
+EXCLUDE_CHARACTERS = "/@\"'\\:?#[]%&+=;,`~^<>{}|$!*() "
+PASSWORD_LENGTH = 40
+
+logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", SERVICE))
+
+
+class RotationError(Exception):
+    """A rotation step cannot proceed; the message says why (never a secret value)."""
+
+
+def handler(event: dict[str, Any], context: Any, client=None) -> None:
+    if not isinstance(event, dict):
+        raise RotationError("the rotation event must be a JSON object with SecretId, ClientRequestToken and Step")
+    arn, token, step = (event.get(k) for k in ("SecretId", "ClientRequestToken", "Step"))
+    if not (isinstance(arn, str) and isinstance(token, str) and step in STEPS):
+        raise RotationError(f"the rotation event needs SecretId, ClientRequestToken and Step (one of {', '.join(STEPS)})")
+    client = client or boto3.client("secretsmanager")
+    metadata = client.describe_secret(SecretId=arn)
+    if not metadata.get("RotationEnabled"):
+        raise RotationError(f"rotation is not enabled on {arn}")
+    stages = metadata.get("VersionIdsToStages", {})
+    if token not in stages:
+        raise RotationError(f"version {token} is not a version of {arn}")
+    if "AWSCURRENT" in stages[token]:
+        logger.info("version already current; nothing to do", extra={"step": step, "version": token})
+        return
+    if "AWSPENDING" not in stages[token]:
+        raise RotationError(f"version {token} of {arn} is not labelled AWSPENDING")
+    logger.info("rotation step", extra={"step": step, "version": token})
+    {"createSecret": create_secret, "setSecret": set_secret, "testSecret": test_secret,
+     "finishSecret": finish_secret}[step](client, arn, token)
+
+
+def create_secret(client, arn: str, token: str) -> None:
+    current = _get(client, arn, "AWSCURRENT")
+    try:
+        _get(client, arn, "AWSPENDING", token)
+        return  # created by an earlier attempt of this rotation
+    except client.exceptions.ResourceNotFoundException:
+        pass
+    password = client.get_random_password(PasswordLength=PASSWORD_LENGTH, ExcludeCharacters=EXCLUDE_CHARACTERS)[
+        "RandomPassword"]
+    client.put_secret_value(SecretId=arn, ClientRequestToken=token, SecretString=json.dumps({**current, "password": password}),
+                            VersionStages=["AWSPENDING"])
+
+
+def set_secret(client, arn: str, token: str) -> None:
+    pending = _get(client, arn, "AWSPENDING", token)
+    if _try_connect(pending) is not None:
+        return  # the database already has the pending password
+    current = _get(client, arn, "AWSCURRENT")
+    candidates = [current]
+    try:
+        candidates.append(_get(client, arn, "AWSPREVIOUS"))
+    except client.exceptions.ResourceNotFoundException:
+        pass
+    for secret in candidates:
+        for key in ("host", "port", "username", "dbname"):
+            if str(secret[key]) != str(pending[key]):
+                raise RotationError(f"the pending version's {key} differs from the current one; refusing to rotate")
+        conn = _try_connect(secret)
+        if conn is None:
+            continue
+        try:
+            with conn.cursor() as cur:
+                verifier = encrypt_password(pending["password"], pending["username"], conn, "scram-sha-256")
+                cur.execute(sql.SQL("ALTER ROLE {} WITH PASSWORD {}").format(
+                    sql.Identifier(pending["username"]), sql.Literal(verifier)))
+            conn.commit()
+        finally:
+            conn.close()
+        logger.info("password set on the database", extra={"user": pending["username"]})
+        return
+    raise RotationError(f"cannot log in to {pending['host']} as {pending['username']} with the current or previous "
+                        "password: set the secret's AWSCURRENT value to the database's password (runbooks/"
+                        "rotate-master-password.md)")
+
+
+def test_secret(client, arn: str, token: str) -> None:
+    pending = _get(client, arn, "AWSPENDING", token)
+    conn = _try_connect(pending)
+    if conn is None:
+        raise RotationError(f"the pending password does not log in to {pending['host']} as {pending['username']}")
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1")
+    finally:
+        conn.close()
+
+
+def finish_secret(client, arn: str, token: str) -> None:
+    stages = client.describe_secret(SecretId=arn)["VersionIdsToStages"]
+    current = next((v for v, labels in stages.items() if "AWSCURRENT" in labels), None)
+    if current == token:
+        return
+    client.update_secret_version_stage(SecretId=arn, VersionStage="AWSCURRENT", MoveToVersionId=token,
+                                       RemoveFromVersionId=current)
+    logger.info("rotation finished", extra={"version": token})
+
+
+def _get(client, arn: str, stage: str, token: str | None = None) -> dict[str, Any]:
+    kwargs = {"SecretId": arn, "VersionStage": stage}
+    if token:
+        kwargs["VersionId"] = token
+    value = client.get_secret_value(**kwargs)
+    try:
+        secret = json.loads(value["SecretString"])
+    except (KeyError, TypeError, json.JSONDecodeError):
+        raise RotationError(f"the {stage} version of {arn} is not a JSON object") from None
+    missing = [k for k in REQUIRED_FIELDS if not secret.get(k)] if isinstance(secret, dict) else list(REQUIRED_FIELDS)
+    if missing:
+        raise RotationError(f"the {stage} version of {arn} lacks {', '.join(missing)} (standard RDS secret JSON)")
+    return secret
+
+
+def _try_connect(secret: dict[str, Any]):
+    """A connection with the secret's credentials, or None when the password is refused."""
+    try:
+        return psycopg2.connect(
+            host=secret["host"], port=int(secret["port"]), dbname=secret["dbname"], user=secret["username"],
+            password=secret["password"], connect_timeout=5, application_name=SERVICE,
+            sslmode=os.environ.get("DB_SSLMODE", "verify-full"),
+            sslrootcert=os.environ.get("DB_SSLROOTCERT", str(DEFAULT_CA_BUNDLE)),
+        )
+    except psycopg2.OperationalError as exc:
+        if "password authentication failed" in str(exc):
+            return None
+        raise RotationError(f"cannot reach {secret['host']}:{secret['port']}: "
+                            f"{' '.join(str(exc).split())[:200]}") from None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from typing import Annotated
 
+import psycopg2
 import typer
 from rich.table import Table
 
@@ -13,6 +14,7 @@ from ops.cli.safety import confirm_destructive
 from ops.cli.targets import Target, resolve
 from ops.db import databases, migrations, seed as seeding, sessions as sess
 from ops.db.connections import connect as open_connection, cursor, dsn_params
+from ops.db.health import XID_WRAPAROUND, Thresholds, collect, judge
 from ops.errors import CruddurError
 from ops.local.server import bin_path
 from ops.urls import redact
@@ -248,3 +250,66 @@ def role_password(
     path = env_file(local_dir)
     dotenv.merge(path, {var: role_url})
     out.print(f"set a new password for {role}; {var} written to {path} ({redact(role_url)})")
+
+
+@app.command()
+def health(
+    url: UrlOption = None, stack: StackOption = None, tunnel_port: TunnelOption = None,
+    local_dir: LocalDirOption = None,
+    connections_pct: Annotated[float, typer.Option(min=1, max=100, help="Breach: % of usable connections in use.")]
+    = Thresholds.connections_pct,
+    idle_in_transaction: Annotated[int, typer.Option("--idle-in-transaction-seconds", min=1,
+                                                     help="Breach: a session idle in a transaction this long.")]
+    = Thresholds.idle_in_transaction_seconds,
+    long_transaction: Annotated[int, typer.Option("--long-transaction-seconds", min=1,
+                                                  help="Breach: a transaction open this long.")]
+    = Thresholds.long_transaction_seconds,
+    lock_wait: Annotated[int, typer.Option("--lock-wait-seconds", min=1, help="Breach: waiting on a lock this long.")]
+    = Thresholds.lock_wait_seconds,
+    xid_age: Annotated[int, typer.Option(min=1, help="Breach: the database's transaction-ID age.")] = Thresholds.xid_age,
+) -> None:
+    """The numbers to look at first: connections, largest tables, vacuum, xid age, long transactions, locks,
+    migrations. Exits 1 when something is over its threshold."""
+    t = _target(url, stack, tunnel_port, local_dir)
+    limits = Thresholds(connections_pct=connections_pct, idle_in_transaction_seconds=idle_in_transaction,
+                        long_transaction_seconds=long_transaction, lock_wait_seconds=lock_wait, xid_age=xid_age)
+    conn = open_connection(t.db)
+    try:
+        report = collect(conn, [m.id for m in migrations.read()])
+    except psycopg2.Error as exc:
+        raise CruddurError(f"cannot read health of {t.shown}: {' '.join(str(exc).split())[:200]}") from None
+    finally:
+        conn.close()
+    summary = Table(show_header=False, box=None)
+    summary.add_row("target", t.shown)
+    summary.add_row("server", f"PostgreSQL {report.server_version}")
+    summary.add_row("connections", f"{report.connections} of {report.usable_connections} usable "
+                                   f"({report.connections_pct:.0f}%; max_connections {report.max_connections}, "
+                                   f"{report.reserved_connections} reserved)")
+    summary.add_row("xid age", f"{report.xid_age:,} ({100 * report.xid_age / XID_WRAPAROUND:.1f}% of wraparound)")
+    summary.add_row("migrations", f"{len(report.applied_migrations)} applied, {len(report.pending_migrations)} "
+                                  f"pending, {len(report.available_migrations)} in this checkout")
+    out.print(summary)
+    tables = Table(title="largest tables", title_justify="left")
+    for col in ("table", "size", "live", "dead", "dead %", "last vacuum"):
+        tables.add_column(col, justify="left" if col in ("table", "last vacuum") else "right")
+    for s in report.tables:
+        tables.add_row(s.name, f"{s.total_bytes / 1024:,.0f} KiB", f"{s.live_tuples:,}", f"{s.dead_tuples:,}",
+                       f"{s.dead_pct:.0f}", s.last_vacuum or "never")
+    out.print(tables)
+    slow = [("long transaction", s) for s in report.long_transactions] + \
+           [("idle in transaction", s) for s in report.idle_in_transaction] + \
+           [("waiting on a lock", s) for s in report.lock_waits]
+    if slow:
+        held = Table(title="sessions to look at", title_justify="left")
+        for col in ("pid", "user", "what", "seconds", "query"):
+            held.add_column(col, overflow="fold")
+        for what, s in slow:
+            held.add_row(str(s.pid), s.user or "", what, str(s.seconds), redact(" ".join(s.query.split()))[:80])
+        out.print(held)
+    findings = judge(report, limits)
+    for f in findings:
+        (err if f.breach else out).print(f"{'BREACH' if f.breach else 'note'}: {f.message}")
+    if any(f.breach for f in findings):
+        raise typer.Exit(1)
+    out.print("healthy: nothing over its threshold")

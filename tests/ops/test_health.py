@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 import psycopg2
@@ -119,3 +120,42 @@ def test_dead_tuples_are_a_warning_not_a_breach(conn):
     findings = [f for f in judge(report) if f.check == "dead-tuples"]
     assert len(findings) == 1 and findings[0].breach is False
     assert findings[0].message.startswith("public.churn is 67% dead rows (2,000); last vacuum ")
+
+
+# -- `cruddur db health` ---------------------------------------------------------------------------------------------
+def test_health_command_on_a_healthy_database(cli, migrated_database_url):
+    result = cli("db", "health", "--url", migrated_database_url)
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert "postgresql://postgres:***@" in result.stdout
+    assert re.search(rf"migrations +{len(AVAILABLE)} applied, 0 pending, {len(AVAILABLE)} in this checkout", result.stdout)
+    assert "public.users" in result.stdout and "public.activities" in result.stdout
+    assert result.stdout.rstrip().endswith("healthy: nothing over its threshold")
+
+
+def test_health_command_exits_1_on_a_held_transaction(cli, migrated_database_url):
+    holder = psycopg2.connect(migrated_database_url)
+    try:
+        with holder.cursor() as cur:
+            cur.execute("SELECT count(*) FROM activities")
+        time.sleep(1.1)
+        calm = cli("db", "health", "--url", migrated_database_url)
+        assert calm.exit_code == 0, calm.stderr
+        tight = cli("db", "health", "--url", migrated_database_url, "--idle-in-transaction-seconds", "1")
+        assert tight.exit_code == 1
+        assert f"BREACH: pid {holder.get_backend_pid()} (postgres) is idle in transaction for" in tight.stderr
+        assert "idle in transaction" in tight.stdout and "healthy" not in tight.stdout
+    finally:
+        holder.close()
+
+
+def test_health_command_on_a_down_server_is_one_line(cli, down_database_url):
+    result = cli("db", "health", "--url", down_database_url)
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: cannot connect to postgresql://")
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_health_command_rejects_a_bad_threshold(cli, migrated_database_url):
+    result = cli("db", "health", "--url", migrated_database_url, "--connections-pct", "0")
+    assert result.exit_code == 2
+    assert "--connections-pct" in result.stderr

@@ -7,7 +7,8 @@ from pathlib import Path
 from bench.common import BENCH_DIR, load_result, markdown_table, ms, ratio, verdict
 from bench.feed import QUERIES, load_rows
 from bench.runbooks import LABELS
-from bench.trigger import CONFIG_NAMES, cold_rows
+from bench.budget import BUDGET_HEADERS, budget_rows
+from bench.trigger import cold_rows, warm_rows
 
 
 def _load(result: dict) -> str:
@@ -66,12 +67,7 @@ def _targets(results: dict) -> list[str]:
 
 
 def _trigger(w: dict) -> list[str]:
-    rows = []
-    for key, config in w["configs"].items():
-        s = config["stats"]
-        for name in ("floor", "handler", "seed"):
-            rows.append([CONFIG_NAMES[key], name, s[name]["n"], ms(s[name]["p50"]), ms(s[name]["p95"]),
-                         ms(s[name]["p99"]), ratio(s[name]["p50"] / s["floor"]["p50"])])
+    rows = warm_rows(w)
     j, nf = w["configs"]["durable_tcp"], w["configs"].get("nofsync_tcp")
     tls = w["tls_handshake"]
     lines = [

@@ -7,7 +7,8 @@ from pathlib import Path
 from bench.common import BENCH_DIR, load_result, markdown_table, ms, ratio, verdict
 from bench.feed import QUERIES, load_rows
 from bench.runbooks import LABELS
-from bench.trigger import CONFIG_NAMES, cold_rows
+from bench.budget import BUDGET_HEADERS, budget_rows
+from bench.trigger import cold_rows, warm_rows
 
 
 def _load(result: dict) -> str:
@@ -41,6 +42,7 @@ def _header(results: dict) -> list[str]:
 def _targets(results: dict) -> list[str]:
     rows = []
     w, c, b, f, rb = (results.get(k) for k in ("trigger", "cold", "burst", "feed", "runbooks"))
+    bg = results.get("budget")
     if w:
         j = w["configs"]["durable_tcp"]
         rows.append(["1. warm: handler p50 within 1.5x of the floor", f"{j['handler_over_floor_p50']:.2f}x",
@@ -62,16 +64,17 @@ def _targets(results: dict) -> list[str]:
     if rb:
         rows.append(["5. warm `cruddur local up` under 3 s", f"p95 {ms(rb['stats']['warm']['p95'])}",
                      verdict(rb["met"])])
+    if bg:
+        v = bg["variants"]["budgeted"]
+        rows.append(["7. budget: 0 lost users, exactly 1,000 rows, peak connections within the budget",
+                     f"{v['lost_users']} lost, {v['rows']} rows; peak {v['peak_connections_confirmation']} trigger "
+                     f"(budget {bg['budget']['confirmation']}), {v['peak_connections_all']} in all "
+                     f"(max_connections {bg['server']['max_connections']})", verdict(bg["met"])])
     return ["## Targets", "", markdown_table(["target", "measured", "verdict"], rows), ""]
 
 
 def _trigger(w: dict) -> list[str]:
-    rows = []
-    for key, config in w["configs"].items():
-        s = config["stats"]
-        for name in ("floor", "handler", "seed"):
-            rows.append([CONFIG_NAMES[key], name, s[name]["n"], ms(s[name]["p50"]), ms(s[name]["p95"]),
-                         ms(s[name]["p99"]), ratio(s[name]["p50"] / s["floor"]["p50"])])
+    rows = warm_rows(w)
     j, nf = w["configs"]["durable_tcp"], w["configs"].get("nofsync_tcp")
     tls = w["tls_handshake"]
     lines = [
@@ -175,7 +178,8 @@ def _burst(b: dict) -> list[str]:
         "multiplexes many client connections over a small pool to the database (the handler's single autocommit "
         "statement per invocation pins nothing, so it pools well), absorbs connection storms, keeps IAM auth and "
         "TLS at the proxy, and shortens failovers. It adds a hop (about a millisecond) and a per-vCPU cost, so it "
-        "is worth it only when bursts approach max_connections.",
+        "is worth it only when bursts approach max_connections. Section 7 measures the reserved-concurrency budget "
+        "(`components/connection_budget.py`).",
         "",
     ]
 
@@ -277,13 +281,58 @@ def _plan(p: dict) -> list[str]:
     ]
 
 
+def _budget(bg: dict) -> list[str]:
+    b, v = bg["budget"], bg["variants"]["budgeted"]
+    u = bg["variants"].get("unbudgeted")
+    lines = [
+        "## 7. Connection budget under a sign-up burst",
+        "",
+        f"A server with max_connections {bg['server']['max_connections']} split by "
+        f"`components/connection_budget.connection_budget(..., max_connections={b['max_connections']})`: "
+        f"{b['superuser_reserved']} reserved for superusers, {b['operators']} for operators (the benchmark's "
+        f"monitoring connection is one), **{b['app_pool']} for the app's pool, held open throughout** (the app at "
+        f"peak), **{b['confirmation']} for the confirmation function** (its reserved concurrency). "
+        f"{bg['distinct']:,} distinct confirmations plus 10% duplicate deliveries (racing their originals) from "
+        f"{bg['callers']} concurrent callers, more than the budget allows. **budgeted**: at most "
+        f"{b['confirmation']} containers (worker processes, each a fresh handler with its own connection); a call "
+        f"that finds them all busy is throttled, as Lambda throttles at the reserved concurrency, and retried as "
+        f"Cognito would (modelled: jittered exponential backoff from 100 ms, 1 s cap, at most "
+        f"{bg['throttle_attempts']} attempts; a sign-up throttled on every attempt would be lost). **unbudgeted**: "
+        f"one container per caller, as without reserved concurrency; a trigger that fails is not retried, so its "
+        f"user is lost until `cruddur users sync`. `bench/budget.py`. {_load(bg)}.",
+        "",
+        markdown_table(BUDGET_HEADERS, budget_rows(bg)),
+        "",
+        f"- **budgeted: {v['lost_users']} lost users, {v['rows']:,} rows ({v['distinct_rows']:,} distinct), "
+        f"{v['errors']} trigger errors; peak {v['peak_connections_confirmation']} trigger connections (budget "
+        f"{b['confirmation']}) and {v['peak_connections_all']} client connections in all (max_connections "
+        f"{bg['server']['max_connections']})**: {verdict(bg['met'])}. {v['throttles']:,} calls were throttled and "
+        "retried; p50/p95 are per delivery, from the first attempt to success, so they include those retries.",
+    ]
+    if u:
+        lines.append(
+            f"- unbudgeted: {u['containers']} containers want {u['containers']} connections but only "
+            f"{bg['server']['max_connections'] - b['superuser_reserved'] - b['app_pool'] - 1} are left; "
+            f"{u['peak_connections_confirmation']} got one, the others fail after the handler's bounded retries "
+            f"({', '.join(u['error_kinds']) or 'none'}; e.g. `{u['error_samples'][0] if u['error_samples'] else ''}`)"
+            f": **{u['errors']} trigger errors, {u['lost_users']} users lost** ({u['rows']:,} rows), and the server "
+            f"was full ({u['peak_connections_all']} connections), so an operator could not have connected either.")
+    lines += [
+        "- The handler's own retry (jittered backoff on \"too many clients\", \"starting up\", connection "
+        "refused, inside its 3.5 s budget) rides out a short shortage (tests/lambda/test_handler_limits.py); the "
+        "budget is what keeps a burst from causing one.",
+        "",
+    ]
+    return lines
+
+
 def write(path: Path | None = None) -> Path:
-    names = ("trigger", "cold", "burst", "feed", "runbooks", "plan")
+    names = ("trigger", "cold", "burst", "feed", "runbooks", "plan", "budget")
     results = {name: load_result(name) for name in names}
     missing = [n for n, r in results.items() if not r]
     lines = _header(results) + _targets(results)
     sections = {"trigger": _trigger, "cold": _cold, "burst": _burst, "feed": _feed, "runbooks": _runbooks,
-                "plan": _plan}
+                "plan": _plan, "budget": _budget}
     for name in names:
         if results[name]:
             lines += sections[name](results[name])

@@ -1,4 +1,4 @@
-"""Run the benchmarks: ``.venv/bin/python -m bench.run [all|trigger|cold|burst|feed|runbooks|plan|report]``.
+"""Run the benchmarks: ``.venv/bin/python -m bench.run [all|trigger|cold|burst|feed|runbooks|plan|budget|report]``.
 
 Each benchmark prints its table and saves bench/results/<name>.json; ``all`` (the default) runs every one, then
 writes bench/RESULTS.md from the saved results (``report`` rewrites it from them without running anything).
@@ -15,7 +15,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # `python bench/run.py`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import burst, feed, plan, runbooks, trigger  # noqa: E402
+from bench import budget, burst, feed, plan, runbooks, trigger  # noqa: E402
 from bench.common import machine, save_result  # noqa: E402
 
 BENCHMARKS = {
@@ -26,6 +26,7 @@ BENCHMARKS = {
              feed.print_result),
     "runbooks": (lambda q: runbooks.run(1, 3, 1, 2) if q else runbooks.run(), runbooks.print_result),
     "plan": (lambda q: plan.run(1, 1) if q else plan.run(), plan.print_result),
+    "budget": (lambda q: budget.run(distinct=100, callers=20) if q else budget.run(), budget.print_result),
 }
 
 

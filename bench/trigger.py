@@ -133,13 +133,20 @@ CONFIG_NAMES = {
 }
 
 
-def print_warm(result: dict) -> None:
+def warm_rows(result: dict) -> list[list]:
+    """The warm benchmark as table rows (server, method, n, p50, p95, p99, p50 vs floor); the console and RESULTS.md
+    both use them."""
     rows = []
     for key, config in result["configs"].items():
         s = config["stats"]
         for name in ("floor", "handler", "seed"):
             rows.append([CONFIG_NAMES[key], name, s[name]["n"], ms(s[name]["p50"]), ms(s[name]["p95"]),
                          ms(s[name]["p99"]), ratio(s[name]["p50"] / s["floor"]["p50"])])
+    return rows
+
+
+def print_warm(result: dict) -> None:
+    rows = warm_rows(result)
     print_table("1. Confirmation trigger, warm (per invocation)",
                 ["server", "method", "n", "p50", "p95", "p99", "p50 vs floor"], rows)
     print(f"TLS handshake alone (loopback, RSA-2048, verify-full): p50 {ms(result['tls_handshake']['p50'])}, "

@@ -26,7 +26,7 @@ HANDLER_PATH = PROJECT_DIR / "lambda" / "post_confirmation" / "handler.py"
 FIXTURES = Path(__file__).resolve().parent / "lambda" / "fixtures"
 # Every variable the handler reads: cleared for each test so the developer's shell never leaks in.
 HANDLER_ENV = ("CONNECTION_URL", "DB_HOST", "DB_PORT", "DB_NAME", "DB_USER", "DB_SSLROOTCERT",
-               "DB_STATEMENT_TIMEOUT_MS", "DB_CONNECT_TIMEOUT_S", "DB_TCP_USER_TIMEOUT_MS")
+               "DB_STATEMENT_TIMEOUT_MS", "DB_CONNECT_TIMEOUT_S", "DB_TCP_USER_TIMEOUT_MS", "DB_BUDGET_MS")
 _counter = itertools.count()
 
 

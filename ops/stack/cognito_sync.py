@@ -1,13 +1,19 @@
 """Repair path for a failed confirmation trigger: insert confirmed Cognito users missing from ``users``.
 
-Same mapping as the post-confirmation Lambda: display_name <- name, handle <- preferred_username,
-email <- email, cognito_user_id <- sub. Parameterized SQL, one savepoint per user so one bad user
+The SAME mapping and handle normalisation as the post-confirmation Lambda, taken from it: ``confirmation_rules()``
+loads ``lambda/post_confirmation/handler.py`` by path (the Lambda package must stay self-contained) and this module
+uses its ``ATTRIBUTES`` (display_name <- name, handle <- preferred_username, email <- email, cognito_user_id <- sub),
+``user_from_attributes`` (NFKC handles, invisible and mixed-script handles refused) and ``INSERT_USER``, so
+``users sync`` and the trigger always write the same row. Parameterized SQL, one savepoint per user so one bad user
 (e.g. a handle already taken) is reported without stopping the run. Reports identify users by ``sub``,
 never by email or name.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib.util
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,9 +23,10 @@ import psycopg2
 from ops.db.connections import connect
 from ops.db.target import DbTarget
 from ops.errors import CruddurError
+from ops.paths import PROJECT_ROOT
 from ops.urls import scrub
 
-REQUIRED = (("name", "display_name"), ("preferred_username", "handle"), ("email", "email"), ("sub", "cognito_user_id"))
+CONFIRMATION_HANDLER = PROJECT_ROOT / "lambda" / "post_confirmation" / "handler.py"
 PAGE_SIZE = 60  # list_users' maximum
 
 
@@ -33,6 +40,17 @@ class SyncReport:
     inserted: int = 0
     incomplete: list[tuple[str, list[str]]] = field(default_factory=list)  # (label, missing attributes)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (sub, reason)
+
+
+@functools.cache
+def confirmation_rules():
+    """The post-confirmation handler module (loaded once, by path): the one source of the attribute mapping."""
+    name = "cruddur_post_confirmation_handler"
+    spec = importlib.util.spec_from_file_location(name, CONFIRMATION_HANDLER)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def list_cognito_users(client, user_pool_id: str) -> Iterator[dict[str, Any]]:
@@ -50,8 +68,9 @@ def _label(user: dict[str, Any], attrs: dict[str, str]) -> str:
 
 
 def sync(client, user_pool_id: str, target: DbTarget, *, dry_run: bool = False) -> SyncReport:
+    rules = confirmation_rules()
     report = SyncReport(dry_run=dry_run)
-    candidates: list[tuple[str, dict[str, str]]] = []
+    candidates: list[tuple[str, Any]] = []  # (sub, the handler's NewUser)
     try:
         for user in list_cognito_users(client, user_pool_id):
             report.listed += 1
@@ -60,11 +79,16 @@ def sync(client, user_pool_id: str, target: DbTarget, *, dry_run: bool = False) 
                 continue
             report.confirmed += 1
             attrs = {a["Name"]: a.get("Value", "") for a in user.get("Attributes", [])}
-            missing = [name for name, _ in REQUIRED if not (attrs.get(name) or "").strip()]
+            missing = [name for name, _ in rules.ATTRIBUTES if not (attrs.get(name) or "").strip()]
             if missing:
                 report.incomplete.append((_label(user, attrs), missing))
                 continue
-            candidates.append((attrs["sub"], attrs))
+            try:
+                row = rules.user_from_attributes(attrs)
+            except rules.InvalidAttributeError as exc:  # the reason never quotes the value
+                report.failed.append((_label(user, attrs), f"{exc.attribute} {exc.reason}"))
+                continue
+            candidates.append((attrs["sub"], row))
     except Exception as exc:  # botocore errors: credentials, network, unknown pool
         if isinstance(exc, CruddurError):
             raise
@@ -79,7 +103,7 @@ def sync(client, user_pool_id: str, target: DbTarget, *, dry_run: bool = False) 
                 cur.execute("SELECT cognito_user_id FROM users WHERE cognito_user_id = ANY(%s)", (subs,))
                 present = {row[0] for row in cur.fetchall()}
                 report.already_present = len(present)
-                for sub, attrs in candidates:
+                for sub, row in candidates:
                     if sub in present:
                         continue
                     if dry_run:
@@ -87,11 +111,7 @@ def sync(client, user_pool_id: str, target: DbTarget, *, dry_run: bool = False) 
                         continue
                     cur.execute("SAVEPOINT sync_user")
                     try:
-                        cur.execute(
-                            "INSERT INTO users (display_name, handle, email, cognito_user_id) VALUES (%s, %s, %s, %s) "
-                            "ON CONFLICT (cognito_user_id) DO NOTHING",
-                            (attrs["name"], attrs["preferred_username"], attrs["email"], sub),
-                        )
+                        cur.execute(rules.INSERT_USER, row.row())
                         report.inserted += cur.rowcount
                         cur.execute("RELEASE SAVEPOINT sync_user")
                     except psycopg2.IntegrityError as exc:

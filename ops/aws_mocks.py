@@ -270,7 +270,14 @@ class AwsMocks(Mocks):
                          invokeArn=f"arn:{PARTITION}:apigateway:{region}:lambda:path/2015-03-31/functions/"
                                    f"{arn('lambda', f'function:{physical}')}/invocations",
                          qualifiedArn=arn("lambda", f"function:{physical}:$LATEST"), version="$LATEST")
+            if unwrap(state.get("publish")):  # a published function's first version, as Lambda numbers them
+                state.update(qualifiedArn=arn("lambda", f"function:{physical}:1"), version="1")
             rid = physical
+        elif typ == "aws:ec2/vpcEndpoint:VpcEndpoint":
+            rid = f"vpce-{digest}"
+            state.update(arn=arn("ec2", f"vpc-endpoint/{rid}"), ownerId=account, state="available",
+                         dnsEntries=[{"dnsName": f"{rid}.{unwrap(state.get('serviceName', '')).split('.')[-1]}"
+                                                 f".{region}.vpce.amazonaws.com", "hostedZoneId": "Z7HUB22UULQXV"}])
         elif typ == "aws:cognito/userPool:UserPool":
             rid = f"{region}_{_digest('pool', name, length=9)}"
             state.update(arn=arn("cognito-idp", f"userpool/{rid}"),

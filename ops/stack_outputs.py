@@ -1,6 +1,7 @@
 """A stack's outputs from ``pulumi stack output --json --show-secrets --stack STACK``.
 
-The Pulumi program exports (see __main__.py): connectionUrl (secret), dbHost, dbPort, dbName, region,
+The Pulumi program exports (see __main__.py): masterConnectionUrl (secret, operators only: ``cruddur db -s``),
+appConnectionUrl (secret, the app's: ``cruddur stack env``), appSecretArn, appSecurityGroupId, dbHost, dbPort, dbName, region,
 operatorEndpointId, dbSecurityGroupId, masterSecretArn, userPoolId, userPoolClientId, userPoolArn,
 confirmationFunctionName.
 """

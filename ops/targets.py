@@ -69,7 +69,8 @@ def resolve(
         from ops.stack_outputs import fetch, require
 
         outputs = fetch(stack)
-        stack_url = str(require(outputs, "connectionUrl", stack))
+        # Operators act as the master user (through the tunnel); the app's URL is appConnectionUrl.
+        stack_url = str(require(outputs, "masterConnectionUrl", stack))
         parse(stack_url)
         return Target(stack_url, "stack", stack, outputs, tunnel_port)
     if url:

@@ -53,7 +53,7 @@ MEMORY_MB = 256
 SERVICE_NAME = "cruddur-migrator"
 
 
-def migrations_sha256(migrations_dir: Path = MIGRATIONS_DIR) -> str:
+def migrations_sha256(migrations_dir: Path) -> str:
     """The migration set's fingerprint: sha256 over each ``*.sql`` file, sorted by name, as
     ``name`` NUL ``content`` NUL (bytes as on disk). Pure Python, so ``pulumi preview`` knows it."""
     digest = hashlib.sha256()
@@ -63,8 +63,7 @@ def migrations_sha256(migrations_dir: Path = MIGRATIONS_DIR) -> str:
     return digest.hexdigest()
 
 
-def migrator_archive(source_dir: Path = FUNCTION_SOURCE, ca_bundle: Path = CA_BUNDLE_SOURCE,
-                     migrations_dir: Path = MIGRATIONS_DIR) -> pulumi.AssetArchive:
+def migrator_archive(source_dir: Path, ca_bundle: Path, migrations_dir: Path) -> pulumi.AssetArchive:
     """The function's package, file by file: handler, CA bundle, migrations (no caches, no test leftovers)."""
     handler = source_dir / "handler.py"
     if not handler.is_file():
@@ -95,9 +94,10 @@ class MigratorArgs:
     log_retention_days: int
     psycopg2_layer_arn: pulumi.Input[str]  # shared with the confirmation function (same pinned wheel)
     yoyo_layer: LayerArchive  # build_migrator_layer()
-    source_dir: Path = FUNCTION_SOURCE
-    ca_bundle: Path = CA_BUNDLE_SOURCE
-    migrations_dir: Path = MIGRATIONS_DIR
+    # What the package is made of; None: this repo's (the module constants, read when the component is built).
+    source_dir: Path | None = None
+    ca_bundle: Path | None = None
+    migrations_dir: Path | None = None
 
 
 class Migrator(pulumi.ComponentResource):
@@ -115,8 +115,10 @@ class Migrator(pulumi.ComponentResource):
         invoke = pulumi.InvokeOutputOptions(parent=self)
         region = aws.get_region_output(opts=invoke).region
         function_name = naming.physical_name("migrator")
-        code = migrator_archive(args.source_dir, args.ca_bundle, args.migrations_dir)
-        self.migrations_sha256 = migrations_sha256(args.migrations_dir)
+        migrations_dir = args.migrations_dir or MIGRATIONS_DIR
+        code = migrator_archive(args.source_dir or FUNCTION_SOURCE, args.ca_bundle or CA_BUNDLE_SOURCE,
+                                migrations_dir)
+        self.migrations_sha256 = migrations_sha256(migrations_dir)
 
         # -- network: own SG; egress PostgreSQL to the database and HTTPS to the Secrets Manager endpoint only --
         self.security_group = aws.ec2.SecurityGroup(

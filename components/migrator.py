@@ -10,7 +10,9 @@
   migration does;
 - its role: ``AWSLambdaVPCAccessExecutionRole`` (ENIs, and logs as the confirmation function has it) plus one
   inline policy: ``secretsmanager:GetSecretValue`` on exactly the master and the app secret, ``kms:Decrypt`` on the
-  stack's key only through Secrets Manager in this region (``kms:ViaService``), and the two X-Ray write actions;
+  stack's key only through Secrets Manager in this region (``kms:ViaService``), and the two X-Ray write actions.
+  (The environment needs no ``kms:Decrypt`` on the role: Lambda decrypts it through the KMS grant it creates for
+  the execution role when the deployer, whom the key policy lets use the key through IAM, creates the function);
 - the run: an ``aws.lambda_.Invocation`` of the published version, with the event
   ``{"migrations_sha256": ..., "app_secret_version": ...}``. Pulumi invokes synchronously (RequestResponse) and
   fails ``pulumi up`` when the handler raises; there is no asynchronous invocation and so no async destination.
@@ -230,7 +232,8 @@ class Migrator(pulumi.ComponentResource):
             },
             # The instance, the master secret and the database's SG rules (all of `db`), the app secret's value,
             # and the endpoint with its SG rules: everything the handler reaches must exist first.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[
+            # The handler returns a summary (never a secret); its result is kept secret in state all the same.
+            opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["result"], depends_on=[
                 db.instance, db, app.secret_version, args.secrets_endpoint]),
         )
 

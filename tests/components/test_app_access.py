@@ -106,16 +106,3 @@ def test_existing_app_security_groups_are_admitted_on_the_database_port_only(eva
         }
     # someone else's groups: this stack manages no rule on them
     assert [r for r in stack.of_type(EGRESS) if r.props["securityGroupId"] in (OTHER_SG, SHORT_SG)] == []
-
-
-@pytest.mark.parametrize("value", ["10.0.0.0/8", "0.0.0.0/0", "sg-XYZ", "sg-0123456", "sg-0123456789abcdef01",
-                                   "SG-0123456789ABCDEF0", "sg-*"])
-def test_app_security_group_ids_must_be_sg_ids_never_cidrs(config_problems, value):
-    problems = config_problems("dev", appSecurityGroupIds=[OTHER_SG, value])
-    assert problems == [f"cruddur-db:appSecurityGroupIds = {value!r}: must be an existing security group id (sg- and "
-                        "8 or 17 lower-case hex characters), never a CIDR: the database admits security groups only"]
-
-
-def test_app_security_group_ids_must_be_a_list(config_problems):
-    assert config_problems("prod", appSecurityGroupIds="sg-0123456789abcdef0") == [
-        "cruddur-db:appSecurityGroupIds = 'sg-0123456789abcdef0': must be a list of strings, e.g. [\"a\", \"b\"]"]

@@ -275,3 +275,17 @@ def test_parsers_name_what_is_allowed():
     with pytest.raises(settings.Invalid) as caught:
         settings.text_list(empty="name one")("[]")
     assert caught.value.problems == (([], "name one"),)
+
+
+# -- the app's network path ------------------------------------------------------------------------------
+@pytest.mark.parametrize("value", ["10.0.0.0/8", "0.0.0.0/0", "sg-XYZ", "sg-0123456", "sg-0123456789abcdef01",
+                                   "SG-0123456789ABCDEF0", "sg-*"])
+def test_app_security_group_ids_must_be_sg_ids_never_cidrs(config_problems, value):
+    problems = config_problems("dev", appSecurityGroupIds=["sg-0123456789abcdef0", value])
+    assert problems == [f"cruddur-db:appSecurityGroupIds = {value!r}: must be an existing security group id (sg- and "
+                        "8 to 17 lower-case hex characters), never a CIDR: the database admits security groups only"]
+
+
+def test_app_security_group_ids_must_be_a_list(config_problems):
+    assert config_problems("prod", appSecurityGroupIds="sg-0123456789abcdef0") == [
+        "cruddur-db:appSecurityGroupIds = 'sg-0123456789abcdef0': must be a list of strings, e.g. [\"a\", \"b\"]"]

@@ -16,8 +16,9 @@
 - the run: an ``aws.lambda_.Invocation`` of the published version, with the event
   ``{"migrations_sha256": ..., "app_secret_version": ...}``. Pulumi invokes synchronously (RequestResponse) and
   fails ``pulumi up`` when the handler raises; there is no asynchronous invocation and so no async destination.
-  ``triggers`` hold the migrations' hash, the function version and the app secret's version, so ``pulumi up``
-  re-runs it exactly when one of those changes, and never for an unchanged migration set.
+  ``triggers`` hold the migrations' hash, the function version, the app secret's version and the instance's
+  resource id (a replaced instance is empty), so ``pulumi up`` re-runs it exactly when one of those changes, and
+  never for an unchanged migration set.
 
 The handler (E1's contract): reads the master secret, applies the pending migrations with yoyo (its lock makes a
 concurrent run wait), sets ``APP_ROLE``'s password from the app secret, and raises on any failure.
@@ -229,6 +230,8 @@ class Migrator(pulumi.ComponentResource):
                 "migrations_sha256": self.migrations_sha256,
                 "function_version": self.function.version,
                 "app_secret_version": app.secret_version.version_id,
+                # a replaced instance (same name, new resource id) is an empty database: migrate it
+                "db_resource_id": db.instance.resource_id,
             },
             # The instance, the master secret and the database's SG rules (all of `db`), the app secret's value,
             # and the endpoint with its SG rules: everything the handler reaches must exist first.

@@ -205,7 +205,8 @@ def test_invocation_runs_the_published_version_with_the_event_contract(stack):
     assert run.props["qualifier"] == function.outputs["version"] == "1"
     assert json.loads(run.props["input"]) == {"migrations_sha256": digest, "app_secret_version": app_version}
     assert run.props["triggers"] == {"migrations_sha256": digest, "function_version": "1",
-                                     "app_secret_version": app_version}
+                                     "app_secret_version": app_version,
+                                     "db_resource_id": stack.one("aws:rds/instance:Instance").outputs["resourceId"]}
     assert "lifecycleScope" not in run.props  # CREATE_ONLY: invoked on create or replace (a trigger change)
     assert stack.outputs["migrationsSha256"] == digest
 

@@ -62,6 +62,7 @@ class RecordedResource:
     id: str = ""
     provider: str = ""  # "<provider urn>::<provider id>", empty for the default provider
     dependencies: list[str] = field(default_factory=list)  # URNs this resource explicitly depends on
+    additional_secret_outputs: list[str] = field(default_factory=list)  # outputs kept secret in state
 
     @property
     def props(self) -> dict:
@@ -92,6 +93,7 @@ class RecordingMonitor(MockMonitor):
                 state=dict(registration.state) if registration else {},
                 id=registration.id if registration else "",
                 provider=request.provider, dependencies=list(request.dependencies),
+                additional_secret_outputs=list(request.additionalSecretOutputs),
             ))
         return response
 

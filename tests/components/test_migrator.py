@@ -208,6 +208,7 @@ def test_invocation_runs_the_published_version_with_the_event_contract(stack):
                                      "app_secret_version": app_version,
                                      "db_resource_id": stack.one("aws:rds/instance:Instance").outputs["resourceId"]}
     assert "lifecycleScope" not in run.props  # CREATE_ONLY: invoked on create or replace (a trigger change)
+    assert run.additional_secret_outputs == ["result"]  # whatever the handler returns stays secret in state
     assert stack.outputs["migrationsSha256"] == digest
 
 

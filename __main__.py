@@ -96,9 +96,8 @@ pulumi.export("confirmationFunctionName", confirmation.function.name)
 # The app's path (issue 11): its own role's credentials and security group, and the migrator that `pulumi up`
 # invokes to apply sql/migrations and set that role's password, reaching Secrets Manager through a VPC endpoint.
 app_access = AppAccess("app", AppAccessArgs(
-    naming=settings.naming, database=database, db_name=settings.database.name, db_port=settings.database.port,
-    vpc_id=network.vpc.id, kms_key_arn=data_key.arn,
-    extra_security_group_ids=settings.app_access.security_group_ids,
+    settings=settings.app_access, naming=settings.naming, database=database, db_name=settings.database.name,
+    db_port=settings.database.port, vpc_id=network.vpc.id, kms_key_arn=data_key.arn,
 ), opts=pinned)
 secrets_endpoint = SecretsEndpoint("secrets-endpoint", SecretsEndpointArgs(
     naming=settings.naming, vpc_id=network.vpc.id, subnet_ids=network.private_subnet_ids,

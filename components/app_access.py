@@ -13,8 +13,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Sequence
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
@@ -22,20 +21,20 @@ import pulumi_random as random
 
 from components.database import PASSWORD_LENGTH, PASSWORD_SPECIALS, Database, connection_url
 from components.naming import Naming
+from components.settings import AppAccessSettings
 
 APP_ROLE = "cruddur_app"
 
 
 @dataclass
 class AppAccessArgs:
+    settings: AppAccessSettings  # appSecurityGroupIds: existing groups (validated sg- ids) the database admits too
     naming: Naming
     database: Database
     db_name: str
     db_port: int
     vpc_id: pulumi.Input[str]
     kms_key_arn: pulumi.Input[str]
-    # appSecurityGroupIds: existing security groups (validated sg- ids) the database admits too.
-    extra_security_group_ids: Sequence[str] = field(default_factory=tuple)
 
 
 class AppAccess(pulumi.ComponentResource):
@@ -90,7 +89,7 @@ class AppAccess(pulumi.ComponentResource):
             opts=child,
         )
         db.allow_from("app", self.security_group, "the Cruddur backend (appSecurityGroupId)")
-        for sg_id in args.extra_security_group_ids:
+        for sg_id in args.settings.security_group_ids:
             aws.vpc.SecurityGroupIngressRule(
                 f"{name}-db-in-from-{sg_id}",
                 security_group_id=db.security_group.id,

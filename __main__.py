@@ -96,17 +96,17 @@ pulumi.export("confirmationFunctionName", confirmation.function.name)
 # The app's path (issue 11): its own role's credentials and security group, and the migrator that `pulumi up`
 # invokes to apply sql/migrations and set that role's password, reaching Secrets Manager through a VPC endpoint.
 app_access = AppAccess("app", AppAccessArgs(
-    settings=settings.app_access, naming=settings.naming, database=database, db_name=settings.database.name,
+    settings=settings.app_access, naming=naming, database=database, db_name=settings.database.name,
     db_port=settings.database.port, vpc_id=network.vpc.id, kms_key_arn=data_key.arn,
 ), opts=pinned)
 secrets_endpoint = SecretsEndpoint("secrets-endpoint", SecretsEndpointArgs(
-    naming=settings.naming, vpc_id=network.vpc.id, subnet_ids=network.private_subnet_ids,
+    naming=naming, aws_context=context, vpc_id=network.vpc.id, subnet_ids=network.private_subnet_ids,
     secret_arns=[database.secret.arn, app_access.secret.arn],
 ), opts=pinned)
 migrator = Migrator("migrator", MigratorArgs(
-    naming=settings.naming, database=database, db_name=settings.database.name, app_access=app_access,
+    naming=naming, aws_context=context, database=database, db_name=settings.database.name, app_access=app_access,
     secrets_endpoint=secrets_endpoint, vpc_id=network.vpc.id, subnet_ids=network.private_subnet_ids,
-    kms_key_arn=data_key.arn, log_retention_days=settings.log_retention_days,
+    kms_key_arn=data_key.arn, log_retention_days=log_days,
     psycopg2_layer_arn=confirmation.psycopg2_layer.arn, yoyo_layer=build_migrator_layer(),
 ), opts=pinned)
 pulumi.export("appConnectionUrl", app_access.connection_url)

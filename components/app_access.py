@@ -89,7 +89,7 @@ class AppAccess(pulumi.ComponentResource):
             opts=child,
         )
         db.allow_from("app", self.security_group, "the Cruddur backend (appSecurityGroupId)")
-        for sg_id in args.settings.security_group_ids:
+        for sg_id in dict.fromkeys(args.settings.security_group_ids):  # a repeated id is admitted once
             aws.vpc.SecurityGroupIngressRule(
                 f"{name}-db-in-from-{sg_id}",
                 security_group_id=db.security_group.id,

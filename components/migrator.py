@@ -38,7 +38,8 @@ import pulumi_aws as aws
 from components.app_access import APP_ROLE, AppAccess
 from components.confirmation import ARCHITECTURE, RUNTIME, PackagingError, powertools_layer_parameter
 from components.database import Database
-from components.iam import aws_managed_policy_arn, service_trust_policy
+from components.aws_context import AwsContext
+from components.iam import service_trust_policy
 from components.naming import Naming
 from components.psycopg2_layer import LayerArchive
 from components.secrets_endpoint import SecretsEndpoint
@@ -87,6 +88,7 @@ def migrator_archive(source_dir: Path, ca_bundle: Path, migrations_dir: Path) ->
 @dataclass
 class MigratorArgs:
     naming: Naming
+    aws_context: AwsContext
     database: Database
     db_name: str
     app_access: AppAccess  # the app secret (ARN, version) and the role whose password the migrator sets
@@ -116,7 +118,7 @@ class Migrator(pulumi.ComponentResource):
         naming, db, app = args.naming, args.database, args.app_access
         child = pulumi.ResourceOptions(parent=self)
         invoke = pulumi.InvokeOutputOptions(parent=self)
-        region = aws.get_region_output(opts=invoke).region
+        region = args.aws_context.region
         function_name = naming.physical_name("migrator")
         migrations_dir = args.migrations_dir or MIGRATIONS_DIR
         code = migrator_archive(args.source_dir or FUNCTION_SOURCE, args.ca_bundle or CA_BUNDLE_SOURCE,
@@ -145,7 +147,7 @@ class Migrator(pulumi.ComponentResource):
         vpc_access = aws.iam.RolePolicyAttachment(
             f"{name}-vpc-access",
             role=self.role.name,
-            policy_arn=aws_managed_policy_arn("service-role/AWSLambdaVPCAccessExecutionRole", invoke),
+            policy_arn=args.aws_context.managed_policy_arn("service-role/AWSLambdaVPCAccessExecutionRole"),
             opts=child,
         )
         inline = aws.iam.get_policy_document_output(statements=[
@@ -154,7 +156,7 @@ class Migrator(pulumi.ComponentResource):
             {"sid": "DecryptSecretsThroughSecretsManager", "actions": ["kms:Decrypt"],
              "resources": [args.kms_key_arn],
              "conditions": [{"test": "StringEquals", "variable": "kms:ViaService",
-                             "values": [region.apply(lambda r: f"secretsmanager.{r}.amazonaws.com")]}]},
+                             "values": [f"secretsmanager.{region}.amazonaws.com"]}]},
             # Active tracing: the function's role must be able to send segments (X-Ray has no resource scoping).
             {"sid": "XRayTracing", "actions": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
              "resources": ["*"]},

@@ -24,6 +24,7 @@ from typing import Sequence
 import pulumi
 import pulumi_aws as aws
 
+from components.aws_context import AwsContext
 from components.naming import Naming
 
 HTTPS = 443
@@ -33,6 +34,7 @@ READ_SECRET_VALUE = ("secretsmanager:GetSecretValue",)
 @dataclass
 class SecretsEndpointArgs:
     naming: Naming
+    aws_context: AwsContext
     vpc_id: pulumi.Input[str]
     subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
     # The secrets callers may reach through the endpoint, and what they may do with them.
@@ -49,8 +51,7 @@ class SecretsEndpoint(pulumi.ComponentResource):
         self._name = name
         child = pulumi.ResourceOptions(parent=self)
         invoke = pulumi.InvokeOutputOptions(parent=self)
-        region = aws.get_region_output(opts=invoke).region
-        account_id = aws.get_caller_identity_output(opts=invoke).account_id
+        region, account_id = args.aws_context.region, args.aws_context.account_id
 
         self.security_group = aws.ec2.SecurityGroup(
             f"{name}-sg",
@@ -69,7 +70,7 @@ class SecretsEndpoint(pulumi.ComponentResource):
         self.endpoint = aws.ec2.VpcEndpoint(
             f"{name}-endpoint",
             vpc_id=args.vpc_id,
-            service_name=region.apply(lambda r: f"com.amazonaws.{r}.secretsmanager"),
+            service_name=f"com.amazonaws.{region}.secretsmanager",
             vpc_endpoint_type="Interface",
             subnet_ids=args.subnet_ids,
             security_group_ids=[self.security_group.id],

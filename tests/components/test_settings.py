@@ -245,6 +245,7 @@ def test_log_retention_is_one_stack_level_setting_for_database_flow_and_lambda_l
         "/aws/rds/instance/cruddur-dev-db/upgrade": 60,
         "/cruddur/dev/vpc-flow-logs": 60,
         "/aws/lambda/cruddur-dev-post-confirmation": 60,
+        "/aws/lambda/cruddur-dev-migrator": 60,
         "/cruddur/dev/cloudtrail": 30,  # the trail keeps its own retention (trailLogRetentionDays)
     }
 

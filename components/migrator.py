@@ -27,7 +27,6 @@ concurrent run wait), sets ``APP_ROLE``'s password from the app secret, and rais
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -36,9 +35,9 @@ import pulumi
 import pulumi_aws as aws
 
 from components.app_access import APP_ROLE, AppAccess
+from components.aws_context import AwsContext
 from components.confirmation import ARCHITECTURE, RUNTIME, PackagingError, powertools_layer_parameter
 from components.database import Database
-from components.aws_context import AwsContext
 from components.iam import service_trust_policy
 from components.naming import Naming
 from components.psycopg2_layer import LayerArchive

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 from urllib.parse import parse_qs, urlsplit
 
-import pytest
-
 from ops.aws_mocks import is_secret
 
 PASSWORD = "random:index/randomPassword:RandomPassword"

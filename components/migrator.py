@@ -60,7 +60,7 @@ def migrations_sha256(migrations_dir: Path) -> str:
     """The migration set's fingerprint: sha256 over each ``*.sql`` file, sorted by name, as
     ``name`` NUL ``content`` NUL (bytes as on disk). Pure Python, so ``pulumi preview`` knows it."""
     digest = hashlib.sha256()
-    for path in sorted(migrations_dir.glob("*.sql"), key=lambda p: p.name):
+    for path in sorted((p for p in migrations_dir.glob("*.sql") if p.is_file()), key=lambda p: p.name):
         digest.update(path.name.encode("utf-8") + b"\0")
         digest.update(path.read_bytes() + b"\0")
     return digest.hexdigest()
@@ -76,7 +76,7 @@ def migrator_archive(source_dir: Path, ca_bundle: Path, migrations_dir: Path) ->
             f"{ca_bundle} is missing: the migrator verifies the database's TLS certificate (verify-full) against "
             "the Amazon RDS CA bundle it ships (https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem; "
             "see README, 'Sign-up confirmation') and run again.")
-    migrations = sorted(migrations_dir.glob("*.sql"), key=lambda p: p.name)
+    migrations = sorted((p for p in migrations_dir.glob("*.sql") if p.is_file()), key=lambda p: p.name)
     if not migrations:
         raise PackagingError(f"no migrations (*.sql) in {migrations_dir}: the migrator has nothing to apply")
     assets: dict = {"handler.py": pulumi.FileAsset(str(handler)), CA_BUNDLE: pulumi.FileAsset(str(ca_bundle))}

@@ -3,14 +3,18 @@
 import pulumi
 import pulumi_aws as aws
 
+from components.app_access import AppAccess, AppAccessArgs
 from components.audit import Audit, AuditArgs
 from components.aws_context import AwsContext
 from components.confirmation import Confirmation, ConfirmationArgs
 from components.database import Database, DatabaseArgs
 from components.guardrails import Guardrails, GuardrailsArgs
 from components.kms import KmsKey, KmsKeyArgs, logs_statement
+from components.migrator import Migrator, MigratorArgs
+from components.migrator_standin import build_migrator_layer  # STAND-IN until E1's psycopg2_layer.build_migrator_layer
 from components.network import Network, NetworkArgs
 from components.psycopg2_layer import build_layer
+from components.secrets_endpoint import SecretsEndpoint, SecretsEndpointArgs
 from components.settings import Settings
 
 settings = Settings.load()
@@ -50,7 +54,7 @@ confirmation = Confirmation("confirmation", ConfirmationArgs(
 ), opts=pinned)
 
 pulumi.export("region", settings.region)
-pulumi.export("connectionUrl", database.connection_url)
+pulumi.export("masterConnectionUrl", database.connection_url)  # operators only (cruddur db -s STACK)
 pulumi.export("dbHost", database.instance.address)
 pulumi.export("dbPort", database.instance.port)
 pulumi.export("dbName", database.instance.db_name)
@@ -88,3 +92,26 @@ pulumi.export("userPoolId", confirmation.user_pool.id)
 pulumi.export("userPoolArn", confirmation.user_pool.arn)
 pulumi.export("userPoolClientId", confirmation.user_pool_client.id)
 pulumi.export("confirmationFunctionName", confirmation.function.name)
+
+# The app's path (issue 11): its own role's credentials and security group, and the migrator that `pulumi up`
+# invokes to apply sql/migrations and set that role's password, reaching Secrets Manager through a VPC endpoint.
+app_access = AppAccess("app", AppAccessArgs(
+    settings=settings.app_access, naming=naming, database=database, db_name=settings.database.name,
+    db_port=settings.database.port, vpc_id=network.vpc.id, kms_key_arn=data_key.arn,
+), opts=pinned)
+secrets_endpoint = SecretsEndpoint("secrets-endpoint", SecretsEndpointArgs(
+    naming=naming, aws_context=context, vpc_id=network.vpc.id, subnet_ids=network.private_subnet_ids,
+    secret_arns=[database.secret.arn, app_access.secret.arn],
+), opts=pinned)
+migrator = Migrator("migrator", MigratorArgs(
+    naming=naming, aws_context=context, database=database, db_name=settings.database.name, app_access=app_access,
+    secrets_endpoint=secrets_endpoint, vpc_id=network.vpc.id, subnet_ids=network.private_subnet_ids,
+    kms_key_arn=data_key.arn, log_retention_days=log_days,
+    psycopg2_layer_arn=confirmation.psycopg2_layer.arn, yoyo_layer=build_migrator_layer(),
+), opts=pinned)
+pulumi.export("appConnectionUrl", app_access.connection_url)
+pulumi.export("appSecretArn", app_access.secret.arn)
+pulumi.export("appSecurityGroupId", app_access.security_group.id)
+pulumi.export("secretsEndpointId", secrets_endpoint.endpoint.id)
+pulumi.export("migratorFunctionName", migrator.function.name)
+pulumi.export("migrationsSha256", migrator.migrations_sha256)

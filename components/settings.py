@@ -65,6 +65,7 @@ _REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d+$")
 _INSTANCE_CLASS = re.compile(r"^db\.[a-z][a-z0-9-]*\.[a-z0-9]+$")
 _IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _DETECTOR_ID_OR_EMPTY = re.compile(r"^([0-9a-f]{32})?$")
+_SG_ID = re.compile(r"^sg-[0-9a-f]{8,17}$")
 
 # Organizations: a policy target is an account id, an OU id or the root id (the pattern AWS's TargetId accepts).
 _ORG_TARGET = re.compile(r"^(\d{12}|ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}|r-[0-9a-z]{4,32})$")
@@ -321,6 +322,15 @@ ORGANIZATION_KEYS = tuple(spec.key for _, spec in declared(OrganizationSettings)
 
 
 @dataclass(frozen=True)
+class AppAccessSettings:
+    """The app's network path: existing security groups of the backend the database admits too (SG ids only)."""
+    security_group_ids: tuple[str, ...] = setting(
+        "appSecurityGroupIds", text_list(text(_SG_ID, "must be an existing security group id (sg- and 8 to 17 "
+                                                      "lower-case hex characters), never a CIDR: the database "
+                                                      "admits security groups only")))
+
+
+@dataclass(frozen=True)
 class ConfirmationSettings:
     """The sign-up confirmation (Cognito user pool + post-confirmation Lambda); derived, no keys of its own."""
     user_pool_deletion_protection: bool  # prod: always on
@@ -342,6 +352,7 @@ class Settings:
     network: NetworkSettings
     database: DatabaseSettings
     audit: AuditSettings
+    app_access: AppAccessSettings
     organization: OrganizationSettings
     confirmation: ConfirmationSettings
     tags: dict[str, str] = field(hash=False)
@@ -366,7 +377,8 @@ class Settings:
 
 
 # The sections read from top-level keys, by the Settings field each fills (Settings' own keys are read first).
-SECTIONS = {"network": NetworkSettings, "database": DatabaseSettings, "audit": AuditSettings}
+SECTIONS = {"network": NetworkSettings, "database": DatabaseSettings, "audit": AuditSettings,
+            "app_access": AppAccessSettings}
 
 
 class _Loader:

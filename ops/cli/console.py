@@ -54,7 +54,7 @@ UrlOption = Annotated[
 ]
 StackOption = Annotated[
     str | None,
-    typer.Option("--stack", "-s", show_default=False, help="Target a Pulumi stack's database (its connectionUrl output)."),
+    typer.Option("--stack", "-s", show_default=False, help="Target a Pulumi stack's database (its masterConnectionUrl output, as the master user)."),
 ]
 TunnelOption = Annotated[
     int | None,

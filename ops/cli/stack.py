@@ -9,7 +9,7 @@ import typer
 
 from ops.cli.console import err
 from ops.errors import CruddurError
-from ops.stack.app_env import FORMATS, app_env, render
+from ops.stack.app_env import FORMATS, RDS_CA_BUNDLE, app_env, render
 from ops.stack.outputs import fetch
 
 app = typer.Typer(help="Read a Pulumi stack's outputs.", no_args_is_help=True)
@@ -30,12 +30,17 @@ def stdout_is_tty() -> bool:
 def env(
     stack: Annotated[str, typer.Option("--stack", "-s", help="The Pulumi stack, e.g. dev.")],
     fmt: Annotated[str, typer.Option("--format", "-f", help=f"One of: {', '.join(FORMATS)}.")] = "dotenv",
+    ca_bundle: Annotated[str, typer.Option(
+        "--ca-bundle", show_default=False,
+        help="PGSSLROOTCERT: the RDS CA bundle's path where the app runs (e.g. in its container); "
+             "default: lambda/post_confirmation/global-bundle.pem in this checkout.")] = str(RDS_CA_BUNDLE),
 ) -> None:
-    """Print the app's variables (CONNECTION_URL, Cognito ids, region) for a stack. Contains a secret:
-    redirect into a file, e.g. `cruddur stack env -s dev > .env.dev`."""
+    """Print the app's variables (CONNECTION_URL as the app's own role cruddur_app, never the master; PGSSLROOTCERT;
+    Cognito ids; region) for a stack. Contains a secret: redirect into a file, e.g.
+    `cruddur stack env -s dev > .env.dev`."""
     if fmt not in FORMATS:
         raise CruddurError(f"unknown format {fmt!r}; use one of: {', '.join(FORMATS)}")
-    values = app_env(fetch(stack), stack)
+    values = app_env(fetch(stack), stack, ca_bundle)
     if stdout_is_tty():
         err.print("[yellow]warning:[/yellow] CONNECTION_URL contains a password; redirect stdout into a file "
                   "instead of showing it on screen")

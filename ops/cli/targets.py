@@ -55,7 +55,8 @@ def resolve(
         from ops.stack.outputs import fetch, require
 
         outputs = fetch(stack)
-        stack_url = str(require(outputs, "connectionUrl", stack))
+        # Operators act as the master user (through the tunnel); the app's URL is appConnectionUrl.
+        stack_url = str(require(outputs, "masterConnectionUrl", stack))
         db = DbTarget(stack_url, tunnel_port=tunnel_port, endpoint_id=outputs.get("operatorEndpointId"))
         return Target(db, "stack", stack, outputs)
     if url:

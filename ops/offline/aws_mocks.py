@@ -62,6 +62,7 @@ class RecordedResource:
     id: str = ""
     provider: str = ""  # "<provider urn>::<provider id>", empty for the default provider
     dependencies: list[str] = field(default_factory=list)  # URNs this resource explicitly depends on
+    additional_secret_outputs: list[str] = field(default_factory=list)  # outputs kept secret in state
 
     @property
     def props(self) -> dict:
@@ -92,6 +93,7 @@ class RecordingMonitor(MockMonitor):
                 state=dict(registration.state) if registration else {},
                 id=registration.id if registration else "",
                 provider=request.provider, dependencies=list(request.dependencies),
+                additional_secret_outputs=list(request.additionalSecretOutputs),
             ))
         return response
 
@@ -270,7 +272,14 @@ class AwsMocks(Mocks):
                          invokeArn=f"arn:{PARTITION}:apigateway:{region}:lambda:path/2015-03-31/functions/"
                                    f"{arn('lambda', f'function:{physical}')}/invocations",
                          qualifiedArn=arn("lambda", f"function:{physical}:$LATEST"), version="$LATEST")
+            if unwrap(state.get("publish")):  # a published function's first version, as Lambda numbers them
+                state.update(qualifiedArn=arn("lambda", f"function:{physical}:1"), version="1")
             rid = physical
+        elif typ == "aws:ec2/vpcEndpoint:VpcEndpoint":
+            rid = f"vpce-{digest}"
+            state.update(arn=arn("ec2", f"vpc-endpoint/{rid}"), ownerId=account, state="available",
+                         dnsEntries=[{"dnsName": f"{rid}.{unwrap(state.get('serviceName', '')).split('.')[-1]}"
+                                                 f".{region}.vpce.amazonaws.com", "hostedZoneId": "Z7HUB22UULQXV"}])
         elif typ == "aws:cognito/userPool:UserPool":
             rid = f"{region}_{_digest('pool', name, length=9)}"
             state.update(arn=arn("cognito-idp", f"userpool/{rid}"),

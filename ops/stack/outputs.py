@@ -3,7 +3,8 @@
 ``STACK_OUTPUTS`` lists every output the Pulumi program (``__main__.py``) exports; a test checks it against the
 program's ``pulumi.export`` calls and against what the dev and prod stacks export. ``CONDITIONAL_OUTPUTS`` only
 exist when the stack enables their part (audit, GuardDuty RDS protection, organization guardrails). The CLI reads
-connectionUrl (secret), region, operatorEndpointId, userPoolId and userPoolClientId.
+masterConnectionUrl (secret, operators only: ``cruddur db -s``), appConnectionUrl (secret, the app's:
+``cruddur stack env``), region, operatorEndpointId, userPoolId and userPoolClientId.
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ from ops.paths import PROJECT_ROOT
 from ops.urls import redact
 
 STACK_OUTPUTS = (
-    "region", "connectionUrl", "dbHost", "dbPort", "dbName", "dbInstanceId", "dbResourceId", "masterSecretArn",
+    "region", "masterConnectionUrl", "dbHost", "dbPort", "dbName", "dbInstanceId", "dbResourceId", "masterSecretArn",
     "kmsKeyArn", "vpcId", "privateSubnetIds", "dbSecurityGroupId", "operatorSecurityGroupId", "operatorEndpointId",
     "operatorPolicyArn", "auditTrailArn", "auditBucketName", "auditLogGroupName", "auditKmsKeyArn",
     "guardDutyDetectorId", "guardrailPolicyIds", "userPoolId", "userPoolArn", "userPoolClientId",
-    "confirmationFunctionName",
+    "confirmationFunctionName", "appConnectionUrl", "appSecretArn", "appSecurityGroupId", "secretsEndpointId",
+    "migratorFunctionName", "migrationsSha256",
 )
 CONDITIONAL_OUTPUTS = (
     "auditTrailArn", "auditBucketName", "auditLogGroupName", "auditKmsKeyArn", "guardDutyDetectorId",

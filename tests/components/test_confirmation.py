@@ -88,7 +88,7 @@ def test_pool_deletion_protection_is_active_in_prod_only(dev, prod):
 
 
 def test_pool_triggers_the_function_after_confirmation(stack):
-    function = stack.one(FUNCTION)
+    function = stack.one(FUNCTION, "confirmation-function")
     assert stack.one(POOL).props["lambdaConfig"] == {"postConfirmation": function.outputs["arn"]}
 
 
@@ -96,7 +96,7 @@ def test_only_this_pool_may_invoke_the_function(stack):
     permission = stack.one(PERMISSION).props
     assert permission == {
         "action": "lambda:InvokeFunction",
-        "function": stack.one(FUNCTION).outputs["name"],
+        "function": stack.one(FUNCTION, "confirmation-function").outputs["name"],
         "principal": "cognito-idp.amazonaws.com",
         "sourceArn": stack.one(POOL).outputs["arn"],
     }
@@ -113,7 +113,7 @@ def test_frontend_client_is_public_srp_only_and_hides_user_existence(stack):
 
 # -- the function ----------------------------------------------------------------------------------------------------
 def test_function_runtime_architecture_timeout_and_tracing(stack):
-    function = stack.one(FUNCTION).props
+    function = stack.one(FUNCTION, "confirmation-function").props
     assert function["name"] == f"cruddur-{stack.stack}-post-confirmation"
     assert function["runtime"] == "python3.13"
     assert function["architectures"] == ["arm64"]
@@ -124,7 +124,7 @@ def test_function_runtime_architecture_timeout_and_tracing(stack):
 
 
 def test_function_package_is_the_handler_and_the_rds_ca_bundle_only(stack):
-    code = stack.one(FUNCTION).props["code"]
+    code = stack.one(FUNCTION, "confirmation-function").props["code"]
     assert sorted(code.assets) == ["global-bundle.pem", "handler.py"]
     source = Path(conf.FUNCTION_SOURCE)
     assert {name: Path(asset.path) for name, asset in code.assets.items()} == {
@@ -132,7 +132,7 @@ def test_function_package_is_the_handler_and_the_rds_ca_bundle_only(stack):
 
 
 def test_function_environment_names_the_database_and_role_but_holds_no_secret(stack):
-    variables = stack.one(FUNCTION).props["environment"]["variables"]
+    variables = stack.one(FUNCTION, "confirmation-function").props["environment"]["variables"]
     instance = stack.one("aws:rds/instance:Instance")
     assert variables["DB_HOST"] == instance.outputs["address"]
     assert variables["DB_PORT"] == "5432"
@@ -145,17 +145,17 @@ def test_function_environment_names_the_database_and_role_but_holds_no_secret(st
 
 
 def test_function_runs_in_the_private_subnets_with_its_own_security_group(stack):
-    vpc_config = stack.one(FUNCTION).props["vpcConfig"]
+    vpc_config = stack.one(FUNCTION, "confirmation-function").props["vpcConfig"]
     private = sorted(s.id for s in stack.of_type("aws:ec2/subnet:Subnet"))
     assert sorted(vpc_config["subnetIds"]) == private
     assert vpc_config["securityGroupIds"] == [stack.one(SG, "confirmation-sg").id]
 
 
 def test_function_layers_are_psycopg2_and_the_public_powertools_layer(stack):
-    layers = stack.one(FUNCTION).props["layers"]
+    layers = stack.one(FUNCTION, "confirmation-function").props["layers"]
     # The Powertools layer is whatever AWS's public parameter for the pinned release names (the mocks answer
     # as SSM would, with the regional layer ARN).
-    assert layers[0] == stack.one(LAYER).outputs["arn"]
+    assert layers[0] == stack.one(LAYER, "confirmation-psycopg2").outputs["arn"]
     assert len(layers) == 2
     assert layers[1].startswith(
         f"arn:aws:lambda:{region(stack)}:017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-arm64:")
@@ -166,13 +166,13 @@ def test_function_logs_go_to_an_encrypted_log_group_with_the_stacks_retention(st
     assert group["name"] == f"/aws/lambda/cruddur-{stack.stack}-post-confirmation"
     assert group["retentionInDays"] == RETENTION[stack.stack]
     assert group["kmsKeyId"] == stack.one("aws:kms/key:Key", "data-key").outputs["arn"]
-    logging = stack.one(FUNCTION).props["loggingConfig"]
+    logging = stack.one(FUNCTION, "confirmation-function").props["loggingConfig"]
     assert logging["logGroup"] == group["name"] and logging["logFormat"] == "JSON"
 
 
 # -- the psycopg2 layer ----------------------------------------------------------------------------------------------
 def test_layer_is_the_cached_build_for_python313_arm64(stack):
-    layer = stack.one(LAYER).props
+    layer = stack.one(LAYER, "confirmation-psycopg2").props
     built = build_layer()  # a cache hit: the evaluation already built it
     assert layer["code"].path == str(built.path)
     assert layer["sourceCodeHash"] == built.source_code_hash

@@ -44,7 +44,7 @@ def test_key_encrypts_storage_insights_secret_and_logs(prod):
     db = instance(prod).props
     assert db["kmsKeyId"] == arn
     assert db["performanceInsightsKmsKeyId"] == arn
-    assert prod.one("aws:secretsmanager/secret:Secret").props["kmsKeyId"] == arn
+    assert prod.one("aws:secretsmanager/secret:Secret", "db-master-secret").props["kmsKeyId"] == arn
     # The database's and the network's log groups (the audit trail's group has the audit key: test_audit.py).
     groups = [g for g in prod.of_type("aws:cloudwatch/logGroup:LogGroup") if not g.name.startswith("audit-")]
     assert groups and all(g.props["kmsKeyId"] == arn for g in groups)
@@ -52,7 +52,7 @@ def test_key_encrypts_storage_insights_secret_and_logs(prod):
 
 # -- password and secret ------------------------------------------------------------------------------------------
 def test_password_is_generated_long_and_url_safe(stack):
-    password = stack.one("random:index/randomPassword:RandomPassword").props
+    password = stack.one("random:index/randomPassword:RandomPassword", "db-master-password").props
     assert password["length"] == PASSWORD_LENGTH >= 32
     assert password["special"] is True
     assert password["overrideSpecial"] == "-_"
@@ -60,15 +60,15 @@ def test_password_is_generated_long_and_url_safe(stack):
 
 
 def test_rds_gets_the_generated_password_as_a_secret(stack):
-    generated = stack.one("random:index/randomPassword:RandomPassword").outputs["result"]
+    generated = stack.one("random:index/randomPassword:RandomPassword", "db-master-password").outputs["result"]
     raw = instance(stack).inputs["password"]
     assert is_secret(raw)
     assert unwrap(raw) == generated
 
 
 def test_secret_holds_the_standard_rds_json(stack):
-    secret = stack.one("aws:secretsmanager/secret:Secret")
-    version = stack.one("aws:secretsmanager/secretVersion:SecretVersion")
+    secret = stack.one("aws:secretsmanager/secret:Secret", "db-master-secret")
+    version = stack.one("aws:secretsmanager/secretVersion:SecretVersion", "db-master-secret-value")
     db = instance(stack)
     assert secret.props["name"] == f"cruddur/{stack.stack}/rds/master"
     assert secret.props["recoveryWindowInDays"] == (30 if stack.stack == "prod" else 7)
@@ -80,7 +80,7 @@ def test_secret_holds_the_standard_rds_json(stack):
         "host": db.outputs["address"],
         "port": 5432,
         "username": "cruddur_admin",
-        "password": stack.one("random:index/randomPassword:RandomPassword").outputs["result"],
+        "password": stack.one("random:index/randomPassword:RandomPassword", "db-master-password").outputs["result"],
         "dbname": "cruddur",
         "dbInstanceIdentifier": f"cruddur-{stack.stack}-db",
     }
@@ -215,5 +215,5 @@ def test_monitoring_off_declares_no_role(evaluate_with):
 def test_database_children_are_parented_to_the_component(stack):
     database = stack.one("cruddur:database:Database")
     assert stack.parent_of(instance(stack)) is database
-    assert stack.parent_of(stack.one("aws:secretsmanager/secret:Secret")) is database
-    assert stack.parent_of(stack.one("random:index/randomPassword:RandomPassword")) is database
+    assert stack.parent_of(stack.one("aws:secretsmanager/secret:Secret", "db-master-secret")) is database
+    assert stack.parent_of(stack.one("random:index/randomPassword:RandomPassword", "db-master-password")) is database

@@ -246,6 +246,7 @@ def test_log_retention_is_one_stack_level_setting_for_database_flow_and_lambda_l
         "/aws/rds/instance/cruddur-dev-db/upgrade": 60,
         "/cruddur/dev/vpc-flow-logs": 60,
         "/aws/lambda/cruddur-dev-post-confirmation": 60,
+        "/aws/lambda/cruddur-dev-migrator": 60,
         "/cruddur/dev/cloudtrail": 30,  # the trail keeps its own retention (trailLogRetentionDays)
     }
 
@@ -276,3 +277,17 @@ def test_parsers_name_what_is_allowed():
     with pytest.raises(settings.Invalid) as caught:
         settings.text_list(empty="name one")("[]")
     assert caught.value.problems == (([], "name one"),)
+
+
+# -- the app's network path ------------------------------------------------------------------------------
+@pytest.mark.parametrize("value", ["10.0.0.0/8", "0.0.0.0/0", "sg-XYZ", "sg-0123456", "sg-0123456789abcdef01",
+                                   "SG-0123456789ABCDEF0", "sg-*"])
+def test_app_security_group_ids_must_be_sg_ids_never_cidrs(config_problems, value):
+    problems = config_problems("dev", appSecurityGroupIds=["sg-0123456789abcdef0", value])
+    assert problems == [f"cruddur-db:appSecurityGroupIds = {value!r}: must be an existing security group id (sg- and "
+                        "8 to 17 lower-case hex characters), never a CIDR: the database admits security groups only"]
+
+
+def test_app_security_group_ids_must_be_a_list(config_problems):
+    assert config_problems("prod", appSecurityGroupIds="sg-0123456789abcdef0") == [
+        "cruddur-db:appSecurityGroupIds = 'sg-0123456789abcdef0': must be a list of strings, e.g. [\"a\", \"b\"]"]

@@ -5,6 +5,8 @@ import re
 from pathlib import Path
 from urllib.parse import urlsplit, parse_qs
 
+import pytest
+
 from ops.offline.aws_mocks import is_secret
 
 
@@ -34,7 +36,11 @@ def test_outputs_feed_the_app(stack):
     assert outputs["dbName"] == "cruddur"
     assert outputs["dbInstanceId"] == f"cruddur-{stack.stack}-db"
     assert outputs["dbResourceId"] == db.outputs["resourceId"]
-    assert outputs["masterSecretArn"] == stack.one("aws:secretsmanager/secret:Secret").outputs["arn"]
+    assert outputs["masterSecretArn"] == stack.one("aws:secretsmanager/secret:Secret", "db-master-secret").outputs["arn"]
+    assert outputs["appSecretArn"] == stack.one("aws:secretsmanager/secret:Secret", "app-secret").outputs["arn"]
+    assert outputs["appSecurityGroupId"] == stack.one("aws:ec2/securityGroup:SecurityGroup", "app-sg").id
+    assert outputs["migratorFunctionName"] == f"cruddur-{stack.stack}-migrator"
+    assert outputs["secretsEndpointId"] == stack.one("aws:ec2/vpcEndpoint:VpcEndpoint").id
     assert outputs["kmsKeyArn"] == stack.one("aws:kms/key:Key", "data-key").outputs["arn"]
     assert outputs["dbSecurityGroupId"] == stack.one("aws:ec2/securityGroup:SecurityGroup", "db-sg").id
     assert outputs["operatorSecurityGroupId"] == stack.one("aws:ec2/securityGroup:SecurityGroup", "network-operator-sg").id
@@ -43,10 +49,11 @@ def test_outputs_feed_the_app(stack):
     assert len(outputs["privateSubnetIds"]) == len(stack.of_type("aws:ec2/subnet:Subnet"))
 
 
-def test_connection_url_is_a_secret_with_verify_full(stack):
-    assert "connectionUrl" in stack.secret_outputs
-    password = stack.one("random:index/randomPassword:RandomPassword").outputs["result"]
-    url = urlsplit(stack.outputs["connectionUrl"])
+def test_master_connection_url_is_a_secret_with_verify_full(stack):
+    assert "masterConnectionUrl" in stack.secret_outputs
+    assert "connectionUrl" not in stack.outputs  # renamed: the name says it is the master's
+    password = stack.one("random:index/randomPassword:RandomPassword", "db-master-password").outputs["result"]
+    url = urlsplit(stack.outputs["masterConnectionUrl"])
     assert url.scheme == "postgresql"
     assert url.username == "cruddur_admin" and url.password == password
     assert url.hostname == stack.outputs["dbHost"] and url.port == 5432
@@ -54,9 +61,10 @@ def test_connection_url_is_a_secret_with_verify_full(stack):
     assert parse_qs(url.query) == {"sslmode": ["verify-full"]}
 
 
-def test_password_appears_only_where_marked_secret(stack):
-    password = stack.one("random:index/randomPassword:RandomPassword").outputs["result"]
-    assert stack.secret_outputs == {"connectionUrl"}
+@pytest.mark.parametrize("password_name", ["db-master-password", "app-password"])
+def test_password_appears_only_where_marked_secret(stack, password_name):
+    password = stack.one("random:index/randomPassword:RandomPassword", password_name).outputs["result"]
+    assert stack.secret_outputs == {"masterConnectionUrl", "appConnectionUrl"}
     for key, value in stack.outputs.items():
         if key not in stack.secret_outputs:
             assert password not in repr(value), key

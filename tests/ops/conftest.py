@@ -22,12 +22,13 @@ from ops.cli import app
 
 FIXTURES = Path(__file__).parent / "fixtures"
 RECORDED_OUTPUTS = FIXTURES / "stack-output-dev.json"
-FAKE_STACK_PASSWORD = "Fake-Passw0rd_for.tests~only"  # the password inside the recorded outputs (fake)
+FAKE_STACK_PASSWORD = "Fake-Passw0rd_for.tests~only"  # the master password inside the recorded outputs (fake)
+FAKE_APP_PASSWORD = "Fake-App-Passw0rd_for.tests~only"  # cruddur_app's password inside the recorded outputs (fake)
 
 
 @pytest.fixture
 def secrets(pg_server) -> list[str]:
-    return [pg_server.password, FAKE_STACK_PASSWORD, "not-the-password-xyz"]
+    return [pg_server.password, FAKE_STACK_PASSWORD, FAKE_APP_PASSWORD, "not-the-password-xyz"]
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ops.local.server import free_port
 from ops.urls import parse, with_database
-from tests.ops.conftest import FAKE_STACK_PASSWORD
+from tests.ops.conftest import FAKE_APP_PASSWORD, FAKE_STACK_PASSWORD
 
 
 def test_no_command_prints_a_password(cli, pg_server, empty_database_url, fake_pulumi, project_dir, secrets):
@@ -39,6 +39,7 @@ def test_no_command_prints_a_password(cli, pg_server, empty_database_url, fake_p
     combined = "\n".join(r.stdout + r.stderr for r in results)
     assert secrets and all(s not in combined for s in secrets)
     assert pg_server.password not in combined and FAKE_STACK_PASSWORD not in combined
+    assert FAKE_APP_PASSWORD not in combined
     assert combined.count(":***@") >= 10  # URLs were shown, redacted
     assert [r.exit_code for r in results].count(2) >= 10  # the failures failed cleanly
     assert all("Traceback" not in r.stderr for r in results)
@@ -46,7 +47,8 @@ def test_no_command_prints_a_password(cli, pg_server, empty_database_url, fake_p
 
 
 def test_stack_env_keeps_the_secret_off_stderr(cli, fake_pulumi, secrets):
-    secrets.remove(FAKE_STACK_PASSWORD)
+    secrets.remove(FAKE_APP_PASSWORD)
     result = cli("stack", "env", "-s", "dev")
-    assert FAKE_STACK_PASSWORD in result.stdout  # the purpose of the command
-    assert FAKE_STACK_PASSWORD not in result.stderr
+    assert FAKE_APP_PASSWORD in result.stdout  # the purpose of the command: the app's own credentials
+    assert FAKE_APP_PASSWORD not in result.stderr
+    assert FAKE_STACK_PASSWORD not in result.stdout + result.stderr  # never the master's

@@ -9,13 +9,13 @@ import pytest
 
 from ops.cli import stack as stack_cmd
 from ops.errors import CruddurError
-from ops.stack.app_env import app_env, render
+from ops.stack.app_env import RDS_CA_BUNDLE, app_env, render
 from ops.stack.outputs import parse_outputs
-from tests.ops.conftest import FAKE_STACK_PASSWORD, RECORDED_OUTPUTS
+from tests.ops.conftest import FAKE_APP_PASSWORD, FAKE_STACK_PASSWORD, RECORDED_OUTPUTS
 
 RECORDED = json.loads(RECORDED_OUTPUTS.read_text())
 EXPECTED = {
-    "CONNECTION_URL": RECORDED["connectionUrl"],
+    "CONNECTION_URL": RECORDED["appConnectionUrl"],
     "AWS_COGNITO_USER_POOL_ID": "eu-west-1_AbCdEfGhI",
     "AWS_COGNITO_USER_POOL_CLIENT_ID": "4f8l2k9qv1example7clientid",
     "AWS_DEFAULT_REGION": "eu-west-1",
@@ -23,13 +23,15 @@ EXPECTED = {
     "REACT_APP_AWS_COGNITO_REGION": "eu-west-1",
     "REACT_APP_AWS_USER_POOLS_ID": "eu-west-1_AbCdEfGhI",
     "REACT_APP_CLIENT_ID": "4f8l2k9qv1example7clientid",
+    "PGSSLROOTCERT": str(RDS_CA_BUNDLE),
 }
 
 
 @pytest.fixture
 def stack_cli(cli, secrets):
-    """stack env writes the secret URL to stdout on purpose: allow the fake stack password in stdout only."""
-    secrets.remove(FAKE_STACK_PASSWORD)
+    """stack env writes the app's secret URL to stdout on purpose: allow the fake app password in stdout only
+    (the master's stays forbidden everywhere)."""
+    secrets.remove(FAKE_APP_PASSWORD)
     return cli
 
 
@@ -38,6 +40,38 @@ def test_json_format(stack_cli, fake_pulumi):
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout) == EXPECTED
     assert FAKE_STACK_PASSWORD not in result.stderr and result.stderr == ""
+    assert FAKE_APP_PASSWORD not in result.stderr
+
+
+def test_env_has_the_app_url_never_the_masters(stack_cli, fake_pulumi):
+    for fmt in ("dotenv", "json", "shell"):
+        result = stack_cli("stack", "env", "-s", "dev", "--format", fmt)
+        assert result.exit_code == 0, result.output
+        assert "cruddur_admin" not in result.stdout and FAKE_STACK_PASSWORD not in result.stdout
+        assert "postgresql://cruddur_app:" in result.stdout and FAKE_APP_PASSWORD in result.stdout
+    env = json.loads(stack_cli("stack", "env", "-s", "dev", "--format", "json").stdout)
+    assert env["CONNECTION_URL"] == RECORDED["appConnectionUrl"] != RECORDED["masterConnectionUrl"]
+    assert env["CONNECTION_URL"].endswith("?sslmode=verify-full")
+    assert env["PGSSLROOTCERT"] == str(RDS_CA_BUNDLE) and RDS_CA_BUNDLE.is_file()
+    assert RDS_CA_BUNDLE.read_text().startswith("-----BEGIN CERTIFICATE-----")
+
+
+def test_ca_bundle_path_can_name_where_the_app_runs(stack_cli, fake_pulumi):
+    result = stack_cli("stack", "env", "-s", "dev", "--format", "json", "--ca-bundle", "/app/rds-ca.pem")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["PGSSLROOTCERT"] == "/app/rds-ca.pem"
+
+
+def test_refuses_an_app_url_that_is_the_masters():
+    stale = {**RECORDED, "appConnectionUrl": RECORDED["masterConnectionUrl"]}
+    with pytest.raises(CruddurError, match=r"^stack dev's appConnectionUrl does not name the app's own role; the app "
+                                           r"never gets the master credentials: run `pulumi up -s dev` with this "
+                                           r"version of the program$"):
+        app_env(stale, "dev")
+    old_stack = {k: v for k, v in RECORDED.items() if k not in ("appConnectionUrl", "masterConnectionUrl")}
+    old_stack["connectionUrl"] = RECORDED["masterConnectionUrl"]  # a stack deployed before the app's own role
+    with pytest.raises(CruddurError, match="stack dev has no output 'appConnectionUrl'; has `pulumi up -s dev` completed"):
+        app_env(old_stack, "dev")
 
 
 def test_dotenv_format_is_the_default(stack_cli, fake_pulumi):
@@ -73,7 +107,7 @@ def test_warns_when_stdout_is_a_terminal(stack_cli, fake_pulumi, monkeypatch):
     result = stack_cli("stack", "env", "-s", "dev")
     assert result.exit_code == 0
     assert "warning: CONNECTION_URL contains a password; redirect stdout into a file" in result.stderr
-    assert FAKE_STACK_PASSWORD not in result.stderr
+    assert FAKE_STACK_PASSWORD not in result.stderr and FAKE_APP_PASSWORD not in result.stderr
 
 
 def test_errors(stack_cli, fake_pulumi, monkeypatch, tmp_path):
@@ -94,3 +128,8 @@ def test_missing_outputs_name_the_key():
     with pytest.raises(CruddurError, match="invalid JSON"):
         parse_outputs("{not json", "dev")
     assert app_env(RECORDED, "dev") == EXPECTED
+
+
+def test_the_default_ca_bundle_is_the_rds_bundle_shipped_in_the_repo():
+    assert RDS_CA_BUNDLE.is_file()
+    assert RDS_CA_BUNDLE.read_text().count("BEGIN CERTIFICATE") > 100  # AWS's global bundle: every region's CAs

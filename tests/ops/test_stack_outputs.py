@@ -10,7 +10,7 @@ from ops.stack.outputs import CONDITIONAL_OUTPUTS, STACK_OUTPUTS
 from tests.components.conftest import dev, prod  # noqa: F401 - the committed stacks' evaluations
 from tests.ops.conftest import RECORDED_OUTPUTS
 
-READ_BY_THE_CLI = {"connectionUrl", "region", "operatorEndpointId", "userPoolId", "userPoolClientId"}
+READ_BY_THE_CLI = {"masterConnectionUrl", "appConnectionUrl", "region", "operatorEndpointId", "userPoolId", "userPoolClientId"}
 
 
 def _exports() -> tuple[list[str], set[str]]:

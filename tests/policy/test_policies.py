@@ -161,7 +161,7 @@ def test_sg_inline_rules_open_to_the_world(prod):
 # -- secrets and keys ---------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("key", [REMOVE, "alias/aws/secretsmanager", ""])
 def test_secret_encrypted_with_cmk(prod, key):
-    secret = prod.one("aws:secretsmanager/secret:Secret")
+    secret = prod.one("aws:secretsmanager/secret:Secret", "db-master-secret")
     assert resource_violations("secrets-encrypted-with-cmk", prod, changed(secret, kmsKeyId=key)) == [
         "secretsmanager Secret 'db-master-secret' is encrypted with the AWS-managed aws/secretsmanager key; set "
         "kms_key_id to the stack's customer-managed KMS key"]

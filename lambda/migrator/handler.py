@@ -355,6 +355,9 @@ def open_backend(config: Config, kwargs: dict[str, Any], applied_by: str):
         raise DatabaseUnavailable(f"cannot connect to {config.host}:{config.port}/{config.dbname} as the master "
                                   f"user: {_first_line(exc)}; check the database's security group admits the "
                                   "migrator's, and the master secret is current") from None
+    except psycopg2.Error as exc:
+        raise MigrationFailed(f"cannot prepare yoyo's tables in {config.dbname} as the master user: "
+                              f"{_first_line(exc)} (SQLSTATE {exc.pgcode}); nothing was applied") from None
     return backend
 
 
@@ -474,6 +477,9 @@ def handler(event: Any, context: Any) -> dict:
         result = run(config, master, app, context)
     except MigratorError as exc:
         logger.error("migration run failed", error_type=type(exc).__name__, error=str(exc))
+        raise
+    except Exception as exc:  # a bug, or a failure nobody foresaw: its type only (its text may quote anything)
+        logger.exception("migration run failed unexpectedly", error_type=type(exc).__name__)
         raise
     logger.info("migration run done", **result)
     return result

@@ -13,6 +13,9 @@ import pytest
 from ops.urls import build_url, parse, with_database, with_params
 from tests.conftest import drop_database
 
+# every migration in sql/migrations, as `db migrate` lists them and `db status` counts them
+MIGRATION_IDS = sorted(path.stem for path in (Path(__file__).resolve().parents[2] / "sql" / "migrations").glob("*.sql"))
+ALL_APPLIED = f"{len(MIGRATION_IDS)} applied, 0 pending"
 RDS_HOST = "cruddur-dev-db.c9akciq32xyz.eu-west-1.rds.amazonaws.com"
 
 
@@ -68,16 +71,17 @@ def test_migrate_setup_seed_status(cli, pg_server, new_db_url):
     assert seed.exit_code == 0 and "0 new users, 0 new activities" in seed.stdout
     status = cli("db", "status", "--url", new_db_url)
     assert status.exit_code == 0
-    assert "PostgreSQL 18" in status.stdout and "2 applied, 0 pending" in status.stdout
+    assert "PostgreSQL 18" in status.stdout and ALL_APPLIED in status.stdout
     assert "users 4, activities 4" in status.stdout
 
 
 def test_migrate_applies_to_an_empty_database(cli, empty_database_url):
     result = cli("db", "migrate", "--url", empty_database_url)
     assert result.exit_code == 0
-    assert "applied 2 migration(s)" in result.stdout and "0001_schema, 0002_roles" in result.stdout
+    assert f"applied {len(MIGRATION_IDS)} migration(s)" in result.stdout
+    assert ", ".join(MIGRATION_IDS) in result.stdout and MIGRATION_IDS[:2] == ["0001_schema", "0002_roles"]
     status = cli("db", "status", "--url", empty_database_url)
-    assert "2 applied, 0 pending" in status.stdout
+    assert ALL_APPLIED in status.stdout
 
 
 def test_status_of_missing_database(cli, new_db_url):
@@ -244,7 +248,7 @@ def test_tunnel_port_connects_through_localhost_keeping_the_rds_name(cli, pg_ser
     url = build_url(info.user, info.password, RDS_HOST, 5432, info.database, sslmode="disable")
     result = cli("db", "status", "--url", url, "--tunnel-port", str(pg_server.port))
     assert result.exit_code == 0, result.output
-    assert f"via tunnel 127.0.0.1:{pg_server.port}" in result.stdout and "2 applied, 0 pending" in result.stdout
+    assert f"via tunnel 127.0.0.1:{pg_server.port}" in result.stdout and ALL_APPLIED in result.stdout
     closed = cli("db", "status", "--url", url, "--tunnel-port", "1")
     assert closed.exit_code == 2 and "Is the tunnel open on 127.0.0.1:1?" in closed.stderr
 

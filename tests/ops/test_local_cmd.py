@@ -10,7 +10,10 @@ import psycopg2
 import pytest
 
 from ops.local_server import LocalServer, free_port
+from ops.paths import MIGRATIONS_DIR
 from ops.urls import parse
+
+MIGRATION_IDS = sorted(path.stem for path in MIGRATIONS_DIR.glob("*.sql"))
 
 
 def read_env(path):
@@ -24,7 +27,7 @@ def test_local_up_warm_up_status_down_destroy(cli, project_dir, secrets):
         cold = cli("local", "up", env=env)
         assert cold.exit_code == 0, cold.output
         assert f"local database ready: postgresql://postgres:***@127.0.0.1:{port}/cruddur" in cold.stdout
-        assert "applied migrations: 0001_schema, 0002_roles" in cold.stderr
+        assert f"applied migrations: {', '.join(MIGRATION_IDS)}" in cold.stderr
         assert "seeded 3 users, 4 activities" in cold.stderr
 
         dotenv = project_dir / ".env"
@@ -66,7 +69,7 @@ def test_local_up_warm_up_status_down_destroy(cli, project_dir, secrets):
 
         db_status = cli("db", "status")  # default target: the local database
         assert db_status.exit_code == 0, db_status.output
-        assert "2 applied, 0 pending" in db_status.stdout and "users 3, activities 4" in db_status.stdout
+        assert f"{len(MIGRATION_IDS)} applied, 0 pending" in db_status.stdout and "users 3, activities 4" in db_status.stdout
 
         down = cli("local", "down", env=env)
         assert down.exit_code == 0 and "stopped the local server" in down.stdout

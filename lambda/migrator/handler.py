@@ -478,8 +478,9 @@ def handler(event: Any, context: Any) -> dict:
     except MigratorError as exc:
         logger.error("migration run failed", error_type=type(exc).__name__, error=str(exc))
         raise
-    except Exception as exc:  # a bug, or a failure nobody foresaw: its type only (its text may quote anything)
-        logger.exception("migration run failed unexpectedly", error_type=type(exc).__name__)
+    except Exception as exc:  # a bug, or a failure nobody foresaw: logged by type only (its text may quote
+        # anything); Lambda reports the exception itself to the Invocation
+        logger.error("migration run failed unexpectedly", error_type=type(exc).__name__)
         raise
     logger.info("migration run done", **result)
     return result

@@ -267,6 +267,25 @@ def test_a_failing_migration_is_rolled_back_entirely_and_the_next_good_run_succe
     assert lock_rows(migrated_database_url) == 0
 
 
+def test_a_migration_and_its_bookkeeping_commit_together_or_not_at_all(migrated_database_url, deploy, invoke,
+                                                                         migrator, pg_server, tmp_path):
+    """The migration below succeeds but makes its own ``_yoyo_migration`` row fail to insert: the migration is rolled
+    back with it (yoyo alone commits the migration, then marks it in a second transaction)."""
+    package = copy_migrations(tmp_path / "migrations")
+    (package / "0900_marked_early.sql").write_text(
+        "CREATE TABLE marked_early (id int);\n"
+        "INSERT INTO _yoyo_migration (migration_hash, migration_id, applied_at_utc) "
+        "VALUES (encode(sha256('0900_marked_early'::bytea), 'hex'), 'squatter', now());\n")
+    deploy(migrated_database_url, shared_app_password(pg_server), package)
+    with pytest.raises(migrator.MigrationFailed, match=r"^migration 0900_marked_early failed and was rolled back, "
+                                                       r"nothing of it is applied \(duplicate key value violates "
+                                                       r"unique constraint .*SQLSTATE 23505\)"):
+        invoke()
+    assert query(migrated_database_url, "SELECT to_regclass('public.marked_early')")[0][0] is None
+    assert [r[0] for r in applied_rows(migrated_database_url)] == EXPECTED
+    assert lock_rows(migrated_database_url) == 0
+
+
 def test_a_failure_after_good_migrations_keeps_them_and_says_which(empty_database_url, deploy, invoke, migrator,
                                                                    pg_server, tmp_path):
     package = copy_migrations(tmp_path / "migrations")

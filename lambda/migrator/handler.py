@@ -424,7 +424,11 @@ def run(config: Config, master: dict, app: dict, context: Any) -> dict:
                         f"the database has applied migrations this package does not have ({', '.join(unknown)}): "
                         "an older commit is being deployed over a newer schema; nothing was applied. Deploy the "
                         "commit that added them (or a later one); migrations are forward-only")
-                pending = backend.to_apply(migrations)
+                try:
+                    pending = backend.to_apply(migrations)  # loads each file and orders them by `-- depends:`
+                except BadMigration as exc:
+                    raise MigrationFailed(f"the packaged migrations cannot be read ({exc}); nothing was applied. "
+                                          "Fix them in a new commit and run pulumi up again") from None
                 logger.info("migrations to apply", pending=[m.id for m in pending], already_applied=len(before))
                 for migration in pending:
                     try:
@@ -445,9 +449,9 @@ def run(config: Config, master: dict, app: dict, context: Any) -> dict:
                                                  master["username"])
     except LockTimeout:
         raise MigrationLocked(
-            f"another migration run holds yoyo's lock on {config.dbname} (waited {lock_timeout_s} s); "
-            f"applied before the wait: none. If no migration is running (a run that was killed leaves its row), "
-            "clear it through the operator tunnel: DELETE FROM yoyo_lock; then run pulumi up again") from None
+            f"another migration run holds yoyo's lock on {config.dbname} (waited {lock_timeout_s} s); nothing was "
+            "applied. If no migration is running (a run that was killed leaves its row), clear it through the "
+            "operator tunnel: DELETE FROM yoyo_lock; then run pulumi up again") from None
     except psycopg2.Error as exc:
         raise DatabaseUnavailable(f"the database connection failed during the migration: {_first_line(exc)}"
                                   + (f"; applied: {', '.join(applied)}" if applied else "")) from None

@@ -231,9 +231,9 @@ def test_a_run_waits_for_the_lock_and_says_how_to_clear_a_stale_one(migrated_dat
     with pytest.raises(migrator.MigrationLocked) as caught:
         invoke()
     assert str(caught.value) == (
-        f"another migration run holds yoyo's lock on {parse(migrated_database_url).database} (waited 1 s); applied "
-        "before the wait: none. If no migration is running (a run that was killed leaves its row), clear it through "
-        "the operator tunnel: DELETE FROM yoyo_lock; then run pulumi up again")
+        f"another migration run holds yoyo's lock on {parse(migrated_database_url).database} (waited 1 s); nothing "
+        "was applied. If no migration is running (a run that was killed leaves its row), clear it through the "
+        "operator tunnel: DELETE FROM yoyo_lock; then run pulumi up again")
     assert query(migrated_database_url, "SELECT pid FROM yoyo_lock") == [(4242,)]  # someone else's row: left alone
 
 
@@ -296,6 +296,18 @@ def test_a_failure_after_good_migrations_keeps_them_and_says_which(empty_databas
         invoke()
     assert [r[0] for r in applied_rows(empty_database_url)] == EXPECTED
     assert lock_rows(empty_database_url) == 0
+
+
+def test_a_migration_depending_on_one_that_is_not_packaged_is_refused(migrated_database_url, deploy, invoke,
+                                                                        migrator, pg_server, tmp_path):
+    package = copy_migrations(tmp_path / "migrations")
+    (package / "0900_orphan.sql").write_text("-- depends: 0899_missing\nCREATE TABLE orphan (id int);\n")
+    deploy(migrated_database_url, shared_app_password(pg_server), package)
+    with pytest.raises(migrator.MigrationFailed, match=r"^the packaged migrations cannot be read \(Could not resolve "
+                                                       r"dependencies in .*0900_orphan\.sql\); nothing was applied"):
+        invoke()
+    assert query(migrated_database_url, "SELECT to_regclass('public.orphan')")[0][0] is None
+    assert lock_rows(migrated_database_url) == 0
 
 
 def test_a_database_newer_than_the_package_is_refused_before_anything_is_applied(

@@ -11,8 +11,8 @@ offline stack evaluation), and are cached on disk by content:
   the sha256 of its requirements file (every version and hash);
 - a hit (the zip is there and is a valid layer) costs one sha256 of the zip and never touches the network;
 - a miss downloads the pinned wheels with ``pip download --require-hashes`` (so a tampered or different wheel
-  fails), then writes the zip reproducibly (sorted entries, fixed timestamps and modes) and atomically under a file lock
-  (parallel test workers and concurrent ``pulumi`` runs share the cache safely).
+  fails), then writes the zip reproducibly (sorted entries, fixed timestamps and modes) and atomically under a
+  file lock (parallel test workers and concurrent ``pulumi`` runs share the cache safely).
 
 Because the zip is reproducible, the same inputs give the same bytes and so the same ``source_code_hash``: an
 unchanged layer is neither rebuilt nor re-uploaded, even from a fresh clone.

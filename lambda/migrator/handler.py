@@ -386,7 +386,8 @@ def set_role_password(connection, role: str, password: str, master_user: str) ->
             cursor.execute(sql.SQL("ALTER ROLE {} WITH PASSWORD {}").format(sql.Identifier(role),
                                                                             sql.Literal(verifier)))
     except psycopg2.Error as exc:
-        raise AppPasswordFailed(f"could not set {role}'s password: {_first_line(exc)} (SQLSTATE {exc.pgcode})") from None
+        raise AppPasswordFailed(f"could not set {role}'s password: {_first_line(exc)} "
+                                f"(SQLSTATE {exc.pgcode})") from None
     return True
 
 

@@ -257,7 +257,8 @@ def test_a_failing_migration_is_rolled_back_entirely_and_the_next_good_run_succe
         "pulumi up again")
     assert query(migrated_database_url, "SELECT to_regclass('public.half_done')")[0][0] is None
     assert applied_rows(migrated_database_url) == before
-    assert query(migrated_database_url, "SELECT count(*) FROM _yoyo_log WHERE migration_id = '0900_half_done'") == [(0,)]
+    assert query(migrated_database_url,
+                 "SELECT count(*) FROM _yoyo_log WHERE migration_id = '0900_half_done'") == [(0,)]
     assert lock_rows(migrated_database_url) == 0
     assert migrations.pending(migrated_database_url, directory=package) == ["0900_half_done"]
 

@@ -27,7 +27,8 @@ def object_json(template: str) -> str:
 
 
 def array_json(template: str) -> str:
-    return f"(SELECT COALESCE(array_to_json(array_agg(row_to_json(array_row))), '[]'::json) FROM (\n{template}\n) array_row);"
+    return (f"(SELECT COALESCE(array_to_json(array_agg(row_to_json(array_row))), '[]'::json) FROM (\n{template}\n)"
+            " array_row);")
 
 
 ACTIVITIES_HOME = """

@@ -223,6 +223,28 @@ def test_two_concurrent_invocations_apply_each_migration_once(empty_database_url
         sys.modules.pop(module.__name__, None)
 
 
+def test_the_migrator_and_cruddur_db_migrate_share_the_lock(empty_database_url, deploy, invoke, pg_server):
+    deploy(empty_database_url, shared_app_password(pg_server))
+    results, errors = {}, []
+
+    def run(name, work):
+        try:
+            results[name] = work()
+        except Exception as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=("operator", lambda: migrations.apply(empty_database_url))),
+               threading.Thread(target=run, args=("function", lambda: invoke()["applied"]))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert errors == []
+    assert sorted(results.values()) == [[], EXPECTED]  # one of them applied everything, the other nothing
+    assert [r[0] for r in applied_rows(empty_database_url)] == EXPECTED
+    assert lock_rows(empty_database_url) == 0
+
+
 def test_a_run_waits_for_the_lock_and_says_how_to_clear_a_stale_one(migrated_database_url, deploy, invoke, migrator,
                                                                     pg_server, monkeypatch):
     deploy(migrated_database_url, shared_app_password(pg_server))
@@ -235,6 +257,15 @@ def test_a_run_waits_for_the_lock_and_says_how_to_clear_a_stale_one(migrated_dat
         "was applied. If no migration is running (a run that was killed leaves its row), clear it through the "
         "operator tunnel: DELETE FROM yoyo_lock; then run pulumi up again")
     assert query(migrated_database_url, "SELECT pid FROM yoyo_lock") == [(4242,)]  # someone else's row: left alone
+
+
+def test_the_lock_wait_ends_well_before_lambda_would_kill_the_invocation(migrated_database_url, deploy, invoke,
+                                                                          migrator, pg_server):
+    deploy(migrated_database_url, shared_app_password(pg_server))
+    query(migrated_database_url, "INSERT INTO yoyo_lock (locked, ctime, pid) VALUES (1, now(), 4242)")
+    # 32 s left: wait at most 32 - 2 x 15 = 2 s, not the configured 120 s
+    with pytest.raises(migrator.MigrationLocked, match=r"\(waited 2 s\); nothing was applied"):
+        invoke(context=LambdaContext(remaining_ms=32_000))
 
 
 # -- failures: nothing half-applied ---------------------------------------------------------------------------------
@@ -543,6 +574,28 @@ def test_configuration_errors_name_what_to_fix(empty_database_url, deploy, invok
     with pytest.raises(migrator.ConfigurationError) as caught:
         invoke()
     assert str(caught.value) == message
+
+
+def test_on_aws_the_connection_is_verify_full_against_the_packaged_bundle_with_bounded_waits(migrator, monkeypatch,
+                                                                                             tmp_path):
+    bundle = tmp_path / "global-bundle.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\n")
+    for name in MIGRATOR_ENV:
+        monkeypatch.delenv(name, raising=False)
+    host = "cruddur-dev.abc123.eu-west-1.rds.amazonaws.com"
+    for name, value in {"MASTER_SECRET_ARN": "arn:master", "APP_SECRET_ARN": "arn:app", "DB_HOST": host,
+                        "DB_PORT": "5432", "DB_NAME": "cruddur", "DB_SSLROOTCERT": str(bundle),
+                        "MIGRATIONS_DIR": str(MIGRATIONS_DIR)}.items():
+        monkeypatch.setenv(name, value)
+    config = migrator.load_config()
+    kwargs = migrator.connect_kwargs(config, {"username": "cruddur_admin", "password": "pw"}, 285_000)
+    assert kwargs == {"host": host, "port": 5432, "dbname": "cruddur", "user": "cruddur_admin", "password": "pw",
+                      "connect_timeout": 10, "application_name": "cruddur-migrator", "keepalives": 1,
+                      "keepalives_idle": 30, "sslmode": "verify-full", "sslrootcert": str(bundle),
+                      "options": "-c statement_timeout=285000"}
+    assert (config.app_role, config.lock_timeout_s) == ("cruddur_app", 120)
+    assert migrator.DEFAULT_CA_BUNDLE == migrator.HERE / "global-bundle.pem"  # where the package puts it
+    assert migrator.DEFAULT_MIGRATIONS_DIR == migrator.HERE / "migrations"
 
 
 def test_verify_full_is_the_default_and_needs_the_packaged_ca_bundle(empty_database_url, deploy, invoke, migrator,

@@ -11,9 +11,9 @@ from components.database import Database, DatabaseArgs
 from components.guardrails import Guardrails, GuardrailsArgs
 from components.kms import KmsKey, KmsKeyArgs, logs_statement
 from components.migrator import Migrator, MigratorArgs
-from components.migrator_standin import build_migrator_layer  # STAND-IN until E1's psycopg2_layer.build_migrator_layer
+
 from components.network import Network, NetworkArgs
-from components.psycopg2_layer import build_layer
+from components.psycopg2_layer import build_layer, build_migrator_layer
 from components.secrets_endpoint import SecretsEndpoint, SecretsEndpointArgs
 from components.settings import Settings
 

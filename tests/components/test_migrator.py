@@ -293,3 +293,14 @@ def test_package_errors_name_what_is_missing(tmp_path):
     empty.mkdir()
     with pytest.raises(PackagingError, match=r"no migrations \(\*\.sql\) in .*empty: the migrator has nothing to apply"):
         mig.migrator_archive(tmp_path, bundle, empty)
+
+
+def test_the_component_and_the_handler_hash_the_migrations_the_same_way(tmp_path):
+    """The invocation's event carries the component's hash; the handler refuses a package whose own hash differs."""
+    from components.migrator import migrations_sha256 as component_hash
+    from tests.migrator_support import load_migrator_module
+
+    handler_hash = load_migrator_module().migrations_sha256
+    assert component_hash(paths.MIGRATIONS_DIR) == handler_hash(paths.MIGRATIONS_DIR)
+    (tmp_path / "0001_a.sql").write_text("SELECT 1;\n")
+    assert component_hash(tmp_path) == handler_hash(tmp_path) != component_hash(paths.MIGRATIONS_DIR)

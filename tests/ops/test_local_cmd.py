@@ -13,6 +13,8 @@ from ops.local.server import LocalServer, free_port
 from ops.paths import MIGRATIONS_DIR
 from ops.urls import parse
 
+MIGRATION_IDS = sorted(path.stem for path in MIGRATIONS_DIR.glob("*.sql"))
+
 
 def read_env(path):
     return dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
@@ -25,7 +27,7 @@ def test_local_up_warm_up_status_down_destroy(cli, project_dir, secrets):
         cold = cli("local", "up", env=env)
         assert cold.exit_code == 0, cold.output
         assert f"local database ready: postgresql://postgres:***@127.0.0.1:{port}/cruddur" in cold.stdout
-        assert "applied migrations: 0001_schema, 0002_roles" in cold.stderr
+        assert f"applied migrations: {', '.join(MIGRATION_IDS)}" in cold.stderr
         assert "seeded 3 users, 4 activities" in cold.stderr
 
         dotenv = project_dir / ".env"

@@ -7,6 +7,7 @@ import sys
 import threading
 
 import psycopg2
+import psycopg2.errors
 import pytest
 
 from ops.db import migrations, seed
@@ -42,8 +43,10 @@ def test_apply_on_empty_database_creates_the_schema(empty_database_url):
     )
     assert [(t, c) for t, c, _, _ in columns if t == "users"] == [
         ("users", "uuid"), ("users", "display_name"), ("users", "handle"), ("users", "email"),
-        ("users", "cognito_user_id"), ("users", "created_at"),
+        ("users", "cognito_user_id"), ("users", "created_at"), ("users", "bio"),
     ]
+    user = {c: (d, n) for t, c, d, n in columns if t == "users"}
+    assert user["bio"] == ("text", "YES")  # 0003_users_bio
     activity = {c: (d, n) for t, c, d, n in columns if t == "activities"}
     assert list(activity) == [
         "uuid", "user_uuid", "message", "replies_count", "reposts_count", "likes_count",
@@ -70,8 +73,8 @@ def test_existing_rows_are_kept_when_new_migrations_arrive(migrated_database_url
     folder.mkdir()
     for path in MIGRATIONS_DIR.glob("*.sql"):
         (folder / path.name).write_text(path.read_text())
-    (folder / "9999_bio.sql").write_text("ALTER TABLE users ADD COLUMN bio text;\n")
-    assert migrations.apply(DbTarget(migrated_database_url), directory=folder) == ["9999_bio"]
+    (folder / "9999_location.sql").write_text("ALTER TABLE users ADD COLUMN location text;\n")
+    assert migrations.apply(DbTarget(migrated_database_url), directory=folder) == ["9999_location"]
     assert query(migrated_database_url, "SELECT uuid, handle FROM users ORDER BY handle") == rows_before
     assert query(migrated_database_url, "SELECT count(*) FROM activities")[0][0] == 4
 
@@ -172,7 +175,7 @@ def test_roles_have_exactly_their_privileges(migrated_database_url):
                      ("cruddur_confirmation", True, False, False, False, False)]
 
 
-def test_rds_iam_is_granted_only_where_it_exists(own_server):
+def test_rds_iam_is_granted_only_where_it_exists(own_server, tmp_path):
     admin = own_server.admin_url("postgres")
     query(admin, "SELECT 1")
     conn = psycopg2.connect(admin)
@@ -184,12 +187,61 @@ def test_rds_iam_is_granted_only_where_it_exists(own_server):
     member = "SELECT pg_has_role(%s, 'rds_iam', 'MEMBER')"
     with conn.cursor() as cur:
         cur.execute("SELECT count(*) FROM pg_roles WHERE rolname = 'rds_iam'")
-        assert cur.fetchone()[0] == 0  # locally there is no rds_iam and the migration still ran
+        assert cur.fetchone()[0] == 0  # locally there is no rds_iam and the migrations still ran
         cur.execute("CREATE ROLE rds_iam")  # what RDS provides
     conn.close()
-    migrations.apply(DbTarget(own_server.admin_url("on_rds")))
+    # 0002_roles grants rds_iam to both roles ...
+    up_to_roles = tmp_path / "up_to_roles"
+    up_to_roles.mkdir()
+    for name in ("0001_schema.sql", "0002_roles.sql"):
+        (up_to_roles / name).write_text((MIGRATIONS_DIR / name).read_text())
+    migrations.apply(DbTarget(own_server.admin_url("on_rds")), directory=up_to_roles)
     for role in ("cruddur_app", "cruddur_confirmation"):
         assert query(own_server.admin_url("on_rds"), member, (role,)) == [(True,)]
+    # ... and 0004_app_password_login takes it back from the app, which logs in with its password
+    assert "0004_app_password_login" in migrations.apply(DbTarget(own_server.admin_url("on_rds")))
+    assert query(own_server.admin_url("on_rds"), member, ("cruddur_app",)) == [(False,)]
+    assert query(own_server.admin_url("on_rds"), member, ("cruddur_confirmation",)) == [(True,)]
+
+
+def test_app_password_login_refuses_an_rds_iam_membership_it_cannot_revoke(own_server, tmp_path):
+    """rds_iam held through another role survives REVOKE rds_iam FROM cruddur_app: the migration stops, says how
+    to fix it, and leaves nothing applied."""
+    admin = own_server.admin_url("postgres")
+    query(admin, "SELECT 1")
+    conn = psycopg2.connect(admin)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("CREATE DATABASE on_rds")
+        cur.execute("CREATE ROLE rds_iam")
+        cur.execute("CREATE ROLE iam_users")
+        cur.execute("GRANT rds_iam TO iam_users")
+    url = own_server.admin_url("on_rds")
+    up_to_roles = tmp_path / "up_to_roles"
+    up_to_roles.mkdir()
+    for name in ("0001_schema.sql", "0002_roles.sql"):
+        (up_to_roles / name).write_text((MIGRATIONS_DIR / name).read_text())
+    migrations.apply(DbTarget(url), directory=up_to_roles)
+    with conn.cursor() as cur:
+        cur.execute("GRANT iam_users TO cruddur_app")
+    conn.close()
+    from ops.errors import CruddurError
+
+    with pytest.raises(CruddurError, match="cruddur_app is still a member of rds_iam after REVOKE rds_iam FROM "
+                                           "cruddur_app, so it cannot log in with its password"):
+        migrations.apply(DbTarget(url))
+    assert "0004_app_password_login" in migrations.pending(DbTarget(url))
+    assert query(url, "SELECT pg_has_role('cruddur_app', 'rds_iam', 'MEMBER')") == [(True,)]
+
+
+def test_users_bio_is_bounded_and_optional(migrated_database_url):
+    insert = ("INSERT INTO users (display_name, handle, email, cognito_user_id, bio) VALUES (%s, %s, %s, %s, %s) "
+              "RETURNING bio")
+    assert query(migrated_database_url, insert, ("A", "a", "a@x", "sub-a", None)) == [(None,)]
+    assert query(migrated_database_url, insert, ("B", "b", "b@x", "sub-b", "")) == [("",)]
+    assert query(migrated_database_url, insert, ("C", "c", "c@x", "sub-c", "é" * 1000)) == [("é" * 1000,)]
+    with pytest.raises(psycopg2.errors.CheckViolation, match="users_bio_length"):
+        query(migrated_database_url, insert, ("D", "d", "d@x", "sub-d", "x" * 1001))
 
 
 def test_migrations_do_not_need_uuid_ossp(migrated_database_url):

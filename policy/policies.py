@@ -79,6 +79,9 @@ RDS_LOG_EXPORTS = ("postgresql", "upgrade")
 SUPPORTED_RUNTIMES = ("python3.12", "python3.13", "python3.14", "nodejs22.x", "nodejs24.x", "java21",
                       "provided.al2023")
 GUARDDUTY_RDS_FEATURE = "RDS_LOGIN_EVENTS"
+# The Cognito user pool's password policy floor (components/confirmation.py sets at least this).
+COGNITO_MIN_PASSWORD_LENGTH = 12
+COGNITO_MAX_TEMPORARY_PASSWORD_DAYS = 7
 
 RDS_INSTANCE = "aws:rds/instance:Instance"
 RDS_CLUSTER = "aws:rds/cluster:Cluster"
@@ -97,6 +100,8 @@ SG_EGRESS_RULE = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
 MANAGED_PREFIX_LIST = "aws:ec2/managedPrefixList:ManagedPrefixList"
 SECRET = "aws:secretsmanager/secret:Secret"
 SECRET_POLICY = "aws:secretsmanager/secretPolicy:SecretPolicy"
+SECRET_VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
+COGNITO_USER_POOL = "aws:cognito/userPool:UserPool"
 KMS_KEY = "aws:kms/key:Key"
 KMS_KEY_POLICY = "aws:kms/keyPolicy:KeyPolicy"
 TRAIL = "aws:cloudtrail/trail:Trail"
@@ -979,6 +984,43 @@ def lambda_supported_runtime(r: Subject) -> list[str]:
     return []
 
 
+@resource_rule("cognito-password-policy", types=(COGNITO_USER_POOL,),
+               description=f"Cognito user pools require passwords of at least {COGNITO_MIN_PASSWORD_LENGTH} "
+                           "characters with lower- and upper-case letters, numbers and symbols, and temporary "
+                           f"passwords that live at most {COGNITO_MAX_TEMPORARY_PASSWORD_DAYS} days.",
+               practices=("strong-auth",))
+def cognito_password_policy(r: Subject) -> list[str]:
+    policy = r.props.get("passwordPolicy")
+    if not known(policy):
+        return []
+    if policy is None:
+        policy = {"minimumLength": 8, "requireLowercase": True, "requireNumbers": True, "requireSymbols": True,
+                  "requireUppercase": True}  # what Cognito applies without a policy
+    if not isinstance(policy, dict):
+        return []
+    problems = []
+    length = policy.get("minimumLength", 8)
+    if known(length):
+        number = _number(length)
+        if number is None or number < COGNITO_MIN_PASSWORD_LENGTH:
+            shown = repr(length) if number is None else (int(number) if number.is_integer() else number)
+            problems.append(f"{r.label} accepts passwords of {shown} characters; set password_policy.minimum_length "
+                            f">= {COGNITO_MIN_PASSWORD_LENGTH}")
+    classes = ("lowercase", "numbers", "symbols", "uppercase")
+    missing = [c for c in classes if known(policy.get(f"require{c.capitalize()}"))
+               and not _truthy(policy.get(f"require{c.capitalize()}"))]
+    if missing:
+        problems.append(f"{r.label} password policy does not require {', '.join(missing)}; set "
+                        f"{', '.join('require_' + c for c in missing)}=True")
+    days = policy.get("temporaryPasswordValidityDays", COGNITO_MAX_TEMPORARY_PASSWORD_DAYS)
+    number = _number(days) if known(days) else 0
+    if number is None or number > COGNITO_MAX_TEMPORARY_PASSWORD_DAYS:
+        shown = repr(days) if number is None else (int(number) if number.is_integer() else number)
+        problems.append(f"{r.label} lets temporary passwords live {shown} days; set "
+                        f"password_policy.temporary_password_validity_days <= {COGNITO_MAX_TEMPORARY_PASSWORD_DAYS}")
+    return problems
+
+
 # -- stack rules --------------------------------------------------------------------------------------------------
 def _of_type(args, typ: str) -> list[tuple[Any, dict]]:
     found = [(r, plain(r.props) or {}) for r in args.resources if r.resource_type == typ]
@@ -989,13 +1031,10 @@ _TLS_LINKS = ((RDS_INSTANCE, "parameterGroupName", RDS_PARAMETER_GROUP),
               (RDS_CLUSTER, "dbClusterParameterGroupName", RDS_CLUSTER_PARAMETER_GROUP))
 
 
-@stack_rule("rds-tls-enforced", types=(RDS_INSTANCE, RDS_CLUSTER),
-            description="Each RDS instance (and cluster) links a parameter group of this stack that forces TLS "
-                        "(rds.force_ssl=1).",
-            practices=("encryption-in-transit",))
-def rds_tls_parameter_group(args) -> list[str]:
-    """Each RDS instance/cluster links a parameter group declared in this stack that sets rds.force_ssl=1."""
-    problems = []
+def _parameter_links(args) -> list[tuple[str, str, Any, list[tuple[str, dict]]]]:
+    """For each RDS instance (cluster) whose link is known: (label, "default" | "undeclared" | "linked", the
+    linked name, [(group name, {parameter: value})] of the linked groups whose parameters are all known)."""
+    links = []
     for database_type, link, group_type in _TLS_LINKS:
         groups = _of_type(args, group_type)
         for database, p in _of_type(args, database_type):
@@ -1004,26 +1043,84 @@ def rds_tls_parameter_group(args) -> list[str]:
             if not known(linked):
                 continue
             if not linked:
-                problems.append(f"{label} uses the engine's default parameter group; link a parameter group that "
-                                "sets rds.force_ssl=1 (parameter_group_name)")
+                links.append((label, "default", linked, []))
                 continue
             matching = [(g, gp) for g, gp in groups if gp.get("name") == linked]
             if not matching:
-                if any(not known(gp.get("name")) for _, gp in groups):
-                    continue  # a group whose name is not known yet may be the linked one
-                problems.append(f"{label} links parameter group '{linked}', which this stack does not declare; "
-                                "declare it here with rds.force_ssl=1 so TLS is enforced by code")
-                continue
+                if not any(not known(gp.get("name")) for _, gp in groups):
+                    links.append((label, "undeclared", linked, []))
+                continue  # else: a group whose name is not known yet may be the linked one
+            found = []
             for group, gp in matching:
                 parameters = gp.get("parameters")
-                if not known(parameters):
+                if not known(parameters) or _has_unknown(parameters):
                     continue
-                values = {prm.get("name"): prm.get("value") for prm in _as_list(parameters) if isinstance(prm, dict)}
-                if values.get("rds.force_ssl") is UNKNOWN or UNKNOWN in values or UNKNOWN in _as_list(parameters):
-                    continue
-                if str(values.get("rds.force_ssl")) != "1":
-                    problems.append(f"{label} links parameter group '{group.name}' without rds.force_ssl=1; add "
-                                    "{name: rds.force_ssl, value: '1'} so the server refuses non-TLS connections")
+                found.append((group.name, {prm.get("name"): prm.get("value") for prm in _as_list(parameters)
+                                           if isinstance(prm, dict)}))
+            links.append((label, "linked", linked, found))
+    return links
+
+
+@stack_rule("rds-tls-enforced", types=(RDS_INSTANCE, RDS_CLUSTER),
+            description="Each RDS instance (and cluster) links a parameter group of this stack that forces TLS "
+                        "(rds.force_ssl=1).",
+            practices=("encryption-in-transit",))
+def rds_tls_parameter_group(args) -> list[str]:
+    """Each RDS instance/cluster links a parameter group declared in this stack that sets rds.force_ssl=1."""
+    problems = []
+    for label, state, linked, groups in _parameter_links(args):
+        if state == "default":
+            problems.append(f"{label} uses the engine's default parameter group; link a parameter group that "
+                            "sets rds.force_ssl=1 (parameter_group_name)")
+        elif state == "undeclared":
+            problems.append(f"{label} links parameter group '{linked}', which this stack does not declare; "
+                            "declare it here with rds.force_ssl=1 so TLS is enforced by code")
+        for name, values in groups:
+            if str(values.get("rds.force_ssl")) != "1":
+                problems.append(f"{label} links parameter group '{name}' without rds.force_ssl=1; add "
+                                "{name: rds.force_ssl, value: '1'} so the server refuses non-TLS connections")
+    return problems
+
+
+@stack_rule("rds-scram-passwords", types=(RDS_INSTANCE, RDS_CLUSTER),
+            description="The parameter group each RDS instance (cluster) links stores passwords as SCRAM "
+                        "(password_encryption=scram-sha-256), never md5.",
+            practices=("strong-auth",))
+def rds_scram_passwords(args) -> list[str]:
+    """Unlinked or undeclared groups are rds-tls-enforced's to report; this rule judges the groups it can see."""
+    return [f"{label} links parameter group '{name}' without password_encryption=scram-sha-256; add "
+            "{name: password_encryption, value: 'scram-sha-256'} so no password is stored as md5"
+            for label, _, _, groups in _parameter_links(args) for name, values in groups
+            if str(values.get("password_encryption")) != "scram-sha-256"]
+
+
+@stack_rule("rds-master-password-in-secrets-manager", types=(RDS_INSTANCE, RDS_CLUSTER),
+            description="Each RDS instance's (cluster's) master password is kept in a Secrets Manager secret of "
+                        "this stack (a SecretVersion whose JSON secret_string has it as \"password\"), or managed "
+                        "by RDS (manage_master_user_password).",
+            practices=("secrets",))
+def rds_master_password_in_secrets_manager(args) -> list[str]:
+    """Compares values in memory only: no message ever contains a password."""
+    held, undecided = [], False
+    for _, p in _of_type(args, SECRET_VERSION):
+        secret_string = p.get("secretString")
+        if not known(secret_string):
+            undecided = True
+            continue
+        document = _json(secret_string)
+        if isinstance(document, dict) and isinstance(document.get("password"), str):
+            held.append(document["password"])
+    problems = []
+    for database_type, key in ((RDS_INSTANCE, "password"), (RDS_CLUSTER, "masterPassword")):
+        for database, p in _of_type(args, database_type):
+            if _truthy(p.get("manageMasterUserPassword")):
+                continue
+            password = p.get(key)
+            if not isinstance(password, str) or not password or undecided or password in held:
+                continue
+            problems.append(f"{_short(database_type)} '{database.name}' has a master password that no Secrets "
+                            "Manager secret of this stack holds; keep it in one (a SecretVersion whose secret_string "
+                            "has it as \"password\") or set manage_master_user_password=True")
     return problems
 
 

@@ -721,6 +721,8 @@ def _narrowed(condition: Any) -> bool:
     for operator, pairs in condition.items():
         if not isinstance(operator, str) or not isinstance(pairs, dict) or operator.endswith("IfExists"):
             continue
+        if operator.startswith("ForAllValues:"):
+            continue  # true when the key is absent: it narrows nothing
         if operator.split(":")[-1] in ("Null", "StringNotEquals", "StringNotLike", "ArnNotEquals", "ArnNotLike",
                                        "NotIpAddress", "StringNotEqualsIgnoreCase"):
             continue
@@ -894,7 +896,7 @@ def _denies_without_tls(statement: dict, bucket: Any) -> bool:
         return False
     if not _is_everyone(statement.get("Principal")):
         return False
-    if not any(a in ("s3:*", "*") for a in _as_list(statement.get("Action"))):
+    if not any(isinstance(a, str) and a.lower() in ("s3:*", "*") for a in _as_list(statement.get("Action"))):
         return False
     if isinstance(bucket, str) and bucket:
         resources = _as_list(statement.get("Resource"))
@@ -906,9 +908,11 @@ def _denies_without_tls(statement: dict, bucket: Any) -> bool:
         return False
     for operator in ("Bool", "BoolIfExists"):
         pairs = condition.get(operator)
-        if isinstance(pairs, dict):
-            values = _as_list(pairs.get("aws:SecureTransport"))
-            if any(str(v).lower() == "false" for v in values):
+        if not isinstance(pairs, dict):
+            continue
+        for key, values in pairs.items():  # condition keys are case-insensitive
+            if isinstance(key, str) and key.lower() == "aws:securetransport" and any(
+                    str(v).lower() == "false" for v in _as_list(values)):
                 return True
     return False
 

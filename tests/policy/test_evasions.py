@@ -186,6 +186,10 @@ def test_public_principal_with_a_narrowing_condition_passes():
     assert check("resource-policy-not-public", BUCKET_POLICY, {"bucket": "b", "policy": _policy(if_exists)})
     wildcard = dict(PUBLIC_READ, Condition={"StringLike": {"aws:PrincipalOrgID": "*"}})
     assert check("resource-policy-not-public", BUCKET_POLICY, {"bucket": "b", "policy": _policy(wildcard)})
+    for_all_values = dict(PUBLIC_READ, Condition={"ForAllValues:StringEquals": {"aws:PrincipalOrgID": "o-abc123"}})
+    assert check("resource-policy-not-public", BUCKET_POLICY, {"bucket": "b", "policy": _policy(for_all_values)})
+    negated = dict(PUBLIC_READ, Condition={"StringNotEquals": {"aws:PrincipalOrgID": "o-abc123"}})
+    assert check("resource-policy-not-public", BUCKET_POLICY, {"bucket": "b", "policy": _policy(negated)})
     not_a_narrowing_key = dict(PUBLIC_READ, Condition={"Bool": {"aws:SecureTransport": "true"}})
     assert check("resource-policy-not-public", BUCKET_POLICY, {"bucket": "b", "policy": _policy(not_a_narrowing_key)})
 
@@ -353,6 +357,17 @@ def test_tls_deny_with_bool_if_exists_and_wildcard_resources_passes():
     deny = dict(TLS_DENY, Resource="arn:aws:s3:::b*", Condition={"BoolIfExists": {"aws:SecureTransport": "false"}})
     assert check("s3-bucket-policy-denies-insecure-transport", BUCKET_POLICY,
                  {"bucket": "b", "policy": _policy(deny)}) == []
+    # condition keys and actions are case-insensitive in IAM
+    deny = dict(TLS_DENY, Action="S3:*", Condition={"Bool": {"aws:securetransport": False}})
+    assert check("s3-bucket-policy-denies-insecure-transport", BUCKET_POLICY,
+                 {"bucket": "b", "policy": _policy(deny)}) == []
+
+
+def test_allow_to_everyone_but_some_is_public():
+    everyone_but = {k: v for k, v in dict(PUBLIC_READ, NotPrincipal={"AWS": "arn:aws:iam::1:root"}).items()
+                    if k != "Principal"}
+    assert check("resource-policy-not-public", BUCKET_POLICY, {"bucket": "b", "policy": _policy(everyone_but)}) == [
+        f"s3 BucketPolicy 'x' policy lets anyone (Principal '*') s3:GetObject (statement 'PublicRead'); {PUBLIC_FIX}"]
 
 
 def test_trail_bucket_policy_scoped_to_another_bucket(prod):

@@ -63,8 +63,8 @@ HALVES_V6 = ["::/1", "8000::/1"]
 
 
 def _pieces(label: str, direction: str, cidrs: list[str], version: int, share: str) -> str:
-    return (f"{label} has {direction} rules whose ranges ({', '.join(cidrs)}) together cover {share} of the IPv{version} "
-            f"address space (the limit is less than 1/256); {WORLD_FIX}")
+    return (f"{label} has {direction} rules whose ranges ({', '.join(cidrs)}) together cover {share} of the "
+            f"IPv{version} address space (the limit is less than 1/256); {WORLD_FIX}")
 
 
 def test_inline_ingress_in_halves_is_world_open():
@@ -96,24 +96,38 @@ def test_ingress_rule_resources_each_holding_a_half_are_world_open(key, cidr, ve
         _pieces("vpc SecurityGroupIngressRule 'half'", "ingress", [cidr], version, "50%")]
 
 
-def test_ingress_rule_resources_in_small_pieces_are_judged_per_security_group(prod):
-    """256 /8 rules on one group: each is small, together they are the whole IPv4 space."""
-    base = stack_args(prod)
-    extra = [PolicyResource(SG_INGRESS, unknown_checking_proxy(
-        {"securityGroupId": "sg-db", "ipProtocol": "tcp", "fromPort": 5432, "toPort": 5432,
-         "cidrIpv4": f"{i}.0.0.0/8"}), f"urn:pulumi:prod::cruddur-db::{SG_INGRESS}::p{i}", f"p{i}", None, None, None,
-        [], {}) for i in range(0, 256)]
-    # each piece alone is a /8, exactly the limit: still too wide
-    assert policies.rule("sg-no-world-open-rules").run(args_for(SG_INGRESS, {"cidrIpv4": "10.0.0.0/8"}, "p")) == [
+def _rule_resources(prefix: str, cidrs: list[str], group: str = "sg-db") -> list[PolicyResource]:
+    return [PolicyResource(SG_INGRESS, unknown_checking_proxy(
+        {"securityGroupId": group, "ipProtocol": "tcp", "fromPort": 5432, "toPort": 5432, "cidrIpv4": cidr}),
+        f"urn:pulumi:prod::cruddur-db::{SG_INGRESS}::{prefix}{i}", f"{prefix}{i}", None, None, None, [], {})
+        for i, cidr in enumerate(cidrs)]
+
+
+def test_a_slash_8_is_already_too_wide():
+    assert check("sg-no-world-open-rules", SG_INGRESS, {"cidrIpv4": "10.0.0.0/8"}, "p") == [
         _pieces("vpc SecurityGroupIngressRule 'p'", "ingress", ["10.0.0.0/8"], 4, "0.39%")]
-    smaller = [PolicyResource(SG_INGRESS, unknown_checking_proxy(
-        {"securityGroupId": "sg-db", "cidrIpv4": f"10.{i}.0.0/16"}),
-        f"urn:pulumi:prod::cruddur-db::{SG_INGRESS}::s{i}", f"s{i}", None, None, None, [], {}) for i in range(256)]
-    (message,) = policies.rule("sg-rules-union-not-world-open").run(StackValidationArgs([*base.resources, *smaller]))
-    assert message == ("security group 'sg-db' has ingress rules (s0, s1, s2, ... 256 resources) that together cover "
-                       "0.39% of the IPv4 address space (the limit is less than 1/256); " + WORLD_FIX)
-    assert len(policies.rule("sg-rules-union-not-world-open").run(StackValidationArgs([*base.resources, *extra]))) == 1
-    assert policies.rule("sg-rules-union-not-world-open").run(base) == []
+    assert check("sg-no-world-open-rules", SG_INGRESS, {"cidrIpv4": "10.0.0.0/9"}, "p") == []
+
+
+def test_rule_resources_in_small_pieces_are_judged_per_security_group(prod):
+    """256 /16 rule resources on one group: each passes alone, together they are a /8."""
+    base = stack_args(prod)
+    pieces = _rule_resources("s", [f"10.{i}.0.0/16" for i in range(256)])
+    assert all(check("sg-no-world-open-rules", SG_INGRESS, dict(p.props), p.name) == [] for p in pieces)
+    rule = policies.rule("sg-rules-union-not-world-open")
+    assert rule.run(StackValidationArgs([*base.resources, *pieces])) == [
+        "security group 'sg-db' has ingress rules (s0, s1, s2, ... 256 resources) that together cover 0.39% of the "
+        "IPv4 address space (the limit is less than 1/256); " + WORLD_FIX]
+    halves = _rule_resources("h", HALVES_V4)
+    assert rule.run(StackValidationArgs([*base.resources, *halves])) == [
+        "security group 'sg-db' has ingress rules (h0, h1) that together cover 100% of the IPv4 address space (the "
+        "limit is less than 1/256); " + WORLD_FIX]
+    # the same pieces spread over two groups, or fewer of them, pass
+    split = _rule_resources("a", [f"10.{i}.0.0/16" for i in range(128)], "sg-a") + _rule_resources(
+        "b", [f"10.{i}.0.0/16" for i in range(128, 256)], "sg-b")
+    assert rule.run(StackValidationArgs([*base.resources, *split])) == []
+    assert rule.run(StackValidationArgs([*base.resources, *pieces[:255]])) == []
+    assert rule.run(base) == []
 
 
 def test_managed_prefix_list_holding_the_world():
@@ -218,7 +232,8 @@ SECRET_READ = {"Sid": "Read", "Effect": "Allow", "Principal": {"AWS": "*"}, "Act
 
 @pytest.mark.parametrize("resource_type, label, props", [
     (SECRET_POLICY, "secretsmanager SecretPolicy 's'", {"secretArn": "arn:s", "policy": _policy(SECRET_READ)}),
-    (SECRET, "secretsmanager Secret 's'", {"kmsKeyId": "arn:aws:kms:eu-west-1:1:key/k", "policy": _policy(SECRET_READ)}),
+    (SECRET, "secretsmanager Secret 's'",
+     {"kmsKeyId": "arn:aws:kms:eu-west-1:1:key/k", "policy": _policy(SECRET_READ)}),
 ])
 def test_secret_policy_allowing_everyone(resource_type, label, props):
     assert check("resource-policy-not-public", resource_type, props, "s") == [
@@ -490,10 +505,12 @@ def test_key_rotation_spelled_as_a_string_passes():
     ("sg-no-world-open-rules", SG_RULE, {"type": "ingress", "cidrBlocks": [UNKNOWN_STRING_VALUE, "10.1.0.0/16"]}),
     ("prefix-list-not-world-open", PREFIX_LIST, {"entries": UNKNOWN_ARRAY_VALUE}),
     ("rds-snapshot-not-public", SNAPSHOT, {"sharedAccounts": UNKNOWN_ARRAY_VALUE}),
-    ("s3-bucket-acl-not-public", BUCKET_ACL_V2, {"acl": UNKNOWN_STRING_VALUE, "accessControlPolicy": UNKNOWN_ARRAY_VALUE}),
+    ("s3-bucket-acl-not-public", BUCKET_ACL_V2,
+     {"acl": UNKNOWN_STRING_VALUE, "accessControlPolicy": UNKNOWN_ARRAY_VALUE}),
     ("resource-policy-not-public", BUCKET_POLICY, {"policy": UNKNOWN_STRING_VALUE}),
     ("lambda-function-url-authenticated", FUNCTION_URL, {"authorizationType": UNKNOWN_STRING_VALUE}),
-    ("lambda-permission-source-arn", PERMISSION, {"principal": UNKNOWN_STRING_VALUE, "sourceArn": UNKNOWN_STRING_VALUE}),
+    ("lambda-permission-source-arn", PERMISSION,
+     {"principal": UNKNOWN_STRING_VALUE, "sourceArn": UNKNOWN_STRING_VALUE}),
     ("rds-proxy-requires-tls", PROXY, {"requireTls": UNKNOWN_STRING_VALUE}),
     ("cloudtrail-hardened", TRAIL, {"isMultiRegionTrail": True, "includeGlobalServiceEvents": True,
                                     "enableLogFileValidation": True, "kmsKeyId": "k",

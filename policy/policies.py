@@ -42,10 +42,11 @@ from __future__ import annotations
 import fnmatch
 import ipaddress
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
+from cidrs import MAX_SHARE_TEXT, percent, too_wide
 from pulumi_policy import (
     EnforcementLevel,
     PolicyConfigSchema,
@@ -63,8 +64,6 @@ from pulumi_policy.proxy import (
     UnknownValueError,
 )
 from pulumi_policy.secret import Secret
-
-from cidrs import MAX_SHARE_TEXT, percent, too_wide
 from stack_names import is_production_stack_name
 
 PACK_NAME = "cruddur-db-guardrails"
@@ -98,9 +97,9 @@ SECURITY_GROUP_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
 SG_INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 SG_EGRESS_RULE = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
 MANAGED_PREFIX_LIST = "aws:ec2/managedPrefixList:ManagedPrefixList"
-SECRET = "aws:secretsmanager/secret:Secret"
-SECRET_POLICY = "aws:secretsmanager/secretPolicy:SecretPolicy"
-SECRET_VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
+SECRET = "aws:secretsmanager/secret:Secret"  # noqa: S105 - a type token, not a password
+SECRET_POLICY = "aws:secretsmanager/secretPolicy:SecretPolicy"  # noqa: S105 - a type token, not a password
+SECRET_VERSION = "aws:secretsmanager/secretVersion:SecretVersion"  # noqa: S105 - a type token, not a password
 COGNITO_USER_POOL = "aws:cognito/userPool:UserPool"
 KMS_KEY = "aws:kms/key:Key"
 KMS_KEY_POLICY = "aws:kms/keyPolicy:KeyPolicy"

@@ -10,7 +10,7 @@ import pytest
 from google.protobuf import struct_pb2
 from pulumi.runtime.proto import analyzer_pb2
 
-from ops.plan import check, resource_args, stack_args
+from ops.offline.verdicts import check, resource_args, stack_args
 from tests.policy.conftest import changed, policies
 from tests.policy.test_pack import analyzer  # noqa: F401 - the pack process fixture
 

@@ -10,7 +10,7 @@ import pytest
 from pulumi_policy import PolicyResource, ResourceValidationArgs, StackValidationArgs
 from pulumi_policy.proxy import UNKNOWN_ARRAY_VALUE, UNKNOWN_STRING_VALUE, unknown_checking_proxy
 
-from ops.plan import stack_args
+from ops.offline.verdicts import stack_args
 from tests.policy.conftest import REMOVE, changed, document, policies, replaced, stack_violations
 
 SG = "aws:ec2/securityGroup:SecurityGroup"

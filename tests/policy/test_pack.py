@@ -4,7 +4,6 @@ shares with the program kept equal."""
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 import sys
@@ -75,7 +74,7 @@ def test_build_policies_wraps_every_rule_with_its_level():
     built = policies.build_policies()
     assert [p.name for p in built] == [r.name for r in policies.RULES]
     assert len({p.name for p in built}) == len(built)
-    for policy, rule in zip(built, policies.RULES):
+    for policy, rule in zip(built, policies.RULES, strict=True):
         assert policy.enforcement_level == rule.enforcement
         assert isinstance(policy, ResourceValidationPolicy if rule.kind == "resource" else StackValidationPolicy)
         assert policy.description == rule.description

@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import re
 from fractions import Fraction
-from pathlib import Path
 
 import pytest
 from pulumi_policy import PolicyProviderResource, ResourceValidationArgs
 from pulumi_policy.proxy import unknown_checking_proxy
 
 import components.cidrs as cidrs
-from ops.plan import POLICY_DIR
+from ops.paths import POLICY_DIR, PROJECT_ROOT
 from tests.policy.conftest import policies
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = PROJECT_ROOT
 RESOURCE_RULES = [r for r in policies.RULES if r.kind == "resource"]
 
 

@@ -21,10 +21,10 @@ the README's table).
 
 Which stacks are dev: a stack is dev only when BOTH its name is not production-looking under the one rule of
 ``components/stack_names.py`` (``is_production_stack_name``: ``prod``, ``Prod``, ``eu-prod``, ``prodlike``,
-``live``, ``prd``... never are) AND its AWS provider's default tags say ``Environment: dev``. The stack name is read
-from the resources' URNs (``urn:pulumi:<stack>::<project>::...``), which the engine writes and a program cannot
-choose; a program can set its own tags, so tags alone never relax a rule on a production-looking stack. Without
-a readable URN the tags decide, as before; without either, the stack is prod.
+``live``, ``prd``... are production-looking) AND its AWS provider's default tags say ``Environment: dev``. The
+stack name is read from the resources' URNs (``urn:pulumi:<stack>::<project>::...``), which the engine writes and a
+program cannot choose; a program can set its own tags, so tags alone never relax a rule on a production-looking
+stack. Without a readable URN the tags decide, as before; without either, the stack is prod.
 
 Unknown values (during ``pulumi preview`` a property computed from another resource's output is not known yet)
 are never violations: props are read through ``plain()``, which turns the engine's unknown markers into

@@ -7,14 +7,27 @@ import json
 from pathlib import Path
 
 import pytest
-from pulumi_policy import PolicyProviderResource, ResourceValidationArgs, StackValidationArgs, PolicyResource
-from pulumi_policy.proxy import (UNKNOWN_BOOLEAN_VALUE, UNKNOWN_NUMBER_VALUE, UNKNOWN_STRING_VALUE,
-                                 UNKNOWN_ARRAY_VALUE, unknown_checking_proxy)
+from pulumi_policy import PolicyProviderResource, PolicyResource, ResourceValidationArgs, StackValidationArgs
+from pulumi_policy.proxy import (
+    UNKNOWN_ARRAY_VALUE,
+    UNKNOWN_BOOLEAN_VALUE,
+    UNKNOWN_NUMBER_VALUE,
+    UNKNOWN_STRING_VALUE,
+    unknown_checking_proxy,
+)
 
 from ops.offline.stack_eval import evaluate
 from ops.offline.verdicts import resource_args, stack_args
-from tests.policy.conftest import (REMOVE, changed, document, policies, replaced, resource_violations,
-                                   stack_violations, violations)
+from tests.policy.conftest import (
+    REMOVE,
+    changed,
+    document,
+    policies,
+    replaced,
+    resource_violations,
+    stack_violations,
+    violations,
+)
 
 INSTANCE = "aws:rds/instance:Instance"
 MANDATORY = [r.name for r in policies.RULES if r.enforcement.value == "mandatory"]
@@ -97,7 +110,8 @@ def test_rds_log_exports(dev):
     (message,) = resource_violations("rds-log-exports", dev,
                                      changed(instance(dev), enabledCloudwatchLogsExports=["postgresql"]))
     assert message.startswith("rds Instance 'db-instance' does not export its upgrade log(s) to CloudWatch Logs")
-    (message,) = resource_violations("rds-log-exports", dev, changed(instance(dev), enabledCloudwatchLogsExports=REMOVE))
+    (message,) = resource_violations("rds-log-exports", dev,
+                                     changed(instance(dev), enabledCloudwatchLogsExports=REMOVE))
     assert "postgresql, upgrade" in message
 
 
@@ -229,7 +243,8 @@ def test_trail_bucket_must_deny_non_tls(prod):
 
 def test_trail_bucket_never_force_destroyed_in_prod(prod):
     bucket = prod.one("aws:s3/bucket:Bucket")
-    assert stack_violations("cloudtrail-bucket-retained", replaced(prod, bucket, changed(bucket, forceDestroy=True))) == [
+    destroyable = replaced(prod, bucket, changed(bucket, forceDestroy=True))
+    assert stack_violations("cloudtrail-bucket-retained", destroyable) == [
         "s3 Bucket 'audit-bucket' holds CloudTrail log files and has force_destroy on; set force_destroy=False "
         "(cruddur-db:trailBucketForceDestroy false)"]
 
@@ -261,7 +276,8 @@ def test_s3_bucket_policy_denies_insecure_transport(dev, edit):
 # -- GuardDuty ----------------------------------------------------------------------------------------------------
 def test_guardduty_feature_must_be_enabled(prod):
     feature = prod.one("aws:guardduty/detectorFeature:DetectorFeature")
-    assert stack_violations("guardduty-rds-protection", replaced(prod, feature, changed(feature, status="DISABLED"))) == [
+    disabled = replaced(prod, feature, changed(feature, status="DISABLED"))
+    assert stack_violations("guardduty-rds-protection", disabled) == [
         "guardduty DetectorFeature 'audit-rds-protection' (RDS_LOGIN_EVENTS) is DISABLED; set status='ENABLED'"]
 
 
@@ -435,7 +451,8 @@ def test_unknown_stack_values_are_not_violations(prod, rule_name, unknowns):
 
 def test_the_same_stack_values_known_and_wrong_are_violations(prod):
     """Control for the test above: the known-but-wrong counterpart is reported."""
-    args = _stack_of(prod, audit_bucket_policy={"policy": "{}"}, audit_bucket_public_access={"blockPublicPolicy": False})
+    args = _stack_of(prod, audit_bucket_policy={"policy": "{}"},
+                     audit_bucket_public_access={"blockPublicPolicy": False})
     assert len(policies.rule("cloudtrail-bucket-protected").run(args)) == 2
 
 

@@ -49,7 +49,7 @@ def test_rds_scram_passwords_leaves_unlinked_groups_to_the_tls_rule(prod):
 
 # -- the master password is kept in Secrets Manager ------------------------------------------------------------------
 def test_master_password_kept_in_no_secret(prod):
-    version = prod.one(SECRET_VERSION)
+    version = prod.one(SECRET_VERSION, "db-master-secret-value")
     doc = json.loads(version.outputs["secretString"])
     doc["password"] = "something-else"
     broken = replaced(prod, version, changed(version, secretString=json.dumps(doc)))
@@ -62,7 +62,7 @@ def test_master_password_kept_in_no_secret(prod):
 
 
 def test_master_password_managed_by_rds_or_unknown_passes(prod):
-    version = prod.one(SECRET_VERSION)
+    version = prod.one(SECRET_VERSION, "db-master-secret-value")
     db = prod.one(INSTANCE)
     without_secret = replaced(prod, version)
     managed = replaced(without_secret, db, changed(db, password=REMOVE, manageMasterUserPassword=True))
@@ -75,7 +75,7 @@ def test_master_password_managed_by_rds_or_unknown_passes(prod):
 
 
 def test_secret_string_that_is_not_json_does_not_crash(prod):
-    version = prod.one(SECRET_VERSION)
+    version = prod.one(SECRET_VERSION, "db-master-secret-value")
     broken = replaced(prod, version, changed(version, secretString="not json"))
     assert len(stack_violations("rds-master-password-in-secrets-manager", broken)) == 1
 

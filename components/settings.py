@@ -84,7 +84,7 @@ _REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d+$")
 # RDS instance classes: db.<family><generation><attributes>.<size>, e.g. db.t4g.micro, db.m7g.large, db.r6gd.xlarge,
 # db.m5.24xlarge, db.x2iedn.2xlarge, db.z1d.large. (db.serverless is Aurora's, not an RDS instance's.)
 _INSTANCE_CLASS = re.compile(r"db\.[a-z]{1,2}[1-9][0-9]?[a-z-]{0,6}\."
-                             r"(nano|micro|small|medium|large|[1-9]?[0-9]?xlarge)")
+                             r"(nano|micro|small|medium|large|([1-9][0-9]?)?xlarge)")
 _IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _DETECTOR_ID_OR_EMPTY = re.compile(r"^([0-9a-f]{32})?$")
 _SG_ID = re.compile(r"^sg-[0-9a-f]{8,17}$")

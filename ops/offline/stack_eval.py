@@ -23,7 +23,53 @@ SECRET_PLACEHOLDER = "[secret]"
 
 
 class StackFileError(Exception):
-    """A stack file or Pulumi.yaml that cannot be read."""
+    """A stack file or Pulumi.yaml that cannot be read; the message is one line naming the file and the problem."""
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a mapping that names a key twice (YAML keeps the later one, silently)."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):  # aliases can multiply a small file into a huge value
+            raise yaml.composer.ComposerError(None, None, "uses a YAML alias (*name); write the value out",
+                                              self.peek_event().start_mark)
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node, deep=False):
+        seen: set = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                duplicate = key in seen
+                seen.add(key)
+            except TypeError:  # an unhashable key: the base class reports it
+                continue
+            if duplicate:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"{key!r} is set twice (the later value would silently win)", key_node.start_mark)
+        return super().construct_mapping(node, deep)
+
+
+def _type_name(value: Any) -> str:
+    return {list: "a list", str: "a string", dict: "a mapping"}.get(type(value), type(value).__name__)
+
+
+def load_yaml_file(path: Path) -> Any:
+    """A YAML file's document, or ``StackFileError`` with one line: not UTF-8, not YAML, a key set twice."""
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except OSError as exc:
+        raise StackFileError(f"cannot read {path.name}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise StackFileError(f"{path.name} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
+                             f"{exc.start}); save it as UTF-8") from None
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        what = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise StackFileError(f"cannot parse {path.name}{where}: {what}") from None
 
 
 def _as_config_string(value: Any) -> str:
@@ -47,17 +93,26 @@ def stack_config(stack: str, overrides: dict[str, Any] | None = None,
     """
     project_file = project_dir / "Pulumi.yaml"
     stack_file = project_dir / f"Pulumi.{stack}.yaml"
-    try:
-        project = yaml.safe_load(project_file.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise StackFileError(f"cannot read {project_file}: {exc}") from exc
+    project = load_yaml_file(project_file)
+    if not isinstance(project, dict) or not isinstance(project.get("name"), str) \
+            or not isinstance(project.get("config") or {}, dict):
+        raise StackFileError(f"{project_file.name} must be a mapping with a name and a config mapping")
     if not stack_file.exists():
         stacks = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml"))
         raise StackFileError(f"no stack file {stack_file.name}; known stacks: {', '.join(stacks) or 'none'}")
-    try:
-        stack_doc = yaml.safe_load(stack_file.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise StackFileError(f"cannot parse {stack_file.name}: {exc}") from exc
+    stack_doc = load_yaml_file(stack_file)
+    stack_doc = {} if stack_doc is None else stack_doc
+    if not isinstance(stack_doc, dict):
+        raise StackFileError(f"{stack_file.name} is {_type_name(stack_doc)}; a stack file is a mapping with a "
+                             "config: mapping of key: value")
+    stack_settings = {} if stack_doc.get("config") is None else stack_doc["config"]
+    if not isinstance(stack_settings, dict):
+        raise StackFileError(f"{stack_file.name}: config is {_type_name(stack_settings)}; it must be a mapping of "
+                             "key: value (e.g. cruddur-db:multiAz: true)")
+    for key in stack_settings:
+        if not isinstance(key, str):
+            raise StackFileError(f"{stack_file.name}: config key {key!r} is not a name; keys look like "
+                                 "cruddur-db:multiAz")
 
     name = project["name"]
     config: dict[str, str] = {}
@@ -67,7 +122,7 @@ def stack_config(stack: str, overrides: dict[str, Any] | None = None,
             config[_full_key(name, key)] = _as_config_string(declaration["default"])
         elif isinstance(declaration, dict) and "value" in declaration:
             config[_full_key(name, key)] = _as_config_string(declaration["value"])
-    for key, value in (stack_doc.get("config") or {}).items():
+    for key, value in stack_settings.items():
         full = _full_key(name, key)
         if isinstance(value, dict) and set(value) == {"secure"}:
             config[full] = SECRET_PLACEHOLDER

@@ -91,7 +91,7 @@ _SG_ID = re.compile(r"^sg-[0-9a-f]{8,17}$")
 
 # Organizations: a policy target is an account id, an OU id or the root id (the pattern AWS's TargetId accepts).
 _ORG_TARGET = re.compile(r"^(\d{12}|ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}|r-[0-9a-z]{4,32})$")
-_IAM_ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")  # IAM's role-name charset: no wildcards, no paths
+_IAM_ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}$", re.ASCII)  # IAM's role-name charset: no wildcards, no paths
 _IAM_ACTION = re.compile(r"^[a-z0-9-]+:[A-Za-z0-9*]+$")  # service:Action, service:Prefix* or service:*
 
 

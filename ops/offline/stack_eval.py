@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextvars
 import json
+import re
 import runpy
 import sys
 from dataclasses import dataclass, field
@@ -50,6 +51,33 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep)
 
 
+# Plain scalars are resolved the YAML 1.2 way, as the Pulumi CLI (Go, yaml.v3) reads a stack file, not YAML 1.1's
+# (PyYAML's default): yes/no/on/off stay text, 1_4 and 0b101 are not numbers, 014 is fourteen, a date is text.
+_UniqueKeyLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag not in (
+        "tag:yaml.org,2002:bool", "tag:yaml.org,2002:int", "tag:yaml.org,2002:timestamp")]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_UniqueKeyLoader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                                       list("tTfF"))
+_UniqueKeyLoader.add_implicit_resolver("tag:yaml.org,2002:int", re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"),
+                                       list("-+0123456789"))
+
+
+def _yaml12_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
+    text = loader.construct_scalar(node)
+    if text.startswith(("0o", "0x")):
+        return int(text[2:], 8 if text[1] == "o" else 16)
+    return int(text, 10)
+
+
+def _yaml12_bool(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> bool:
+    return loader.construct_scalar(node).lower() == "true"
+
+
+_UniqueKeyLoader.add_constructor("tag:yaml.org,2002:int", _yaml12_int)
+_UniqueKeyLoader.add_constructor("tag:yaml.org,2002:bool", _yaml12_bool)
+
+
 def _type_name(value: Any) -> str:
     return {list: "a list", str: "a string", dict: "a mapping"}.get(type(value), type(value).__name__)
 
@@ -63,20 +91,29 @@ def load_yaml_file(path: Path) -> Any:
     except UnicodeDecodeError as exc:
         raise StackFileError(f"{path.name} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
                              f"{exc.start}); save it as UTF-8") from None
+    return parse_yaml(text, path.name)
+
+
+def parse_yaml(text: str, name: str) -> Any:
+    """YAML text as a stack file is read (safe, no key twice, no aliases), or ``StackFileError`` naming ``name``."""
     try:
         return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         what = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise StackFileError(f"cannot parse {path.name}{where}: {what}") from None
+        raise StackFileError(f"cannot parse {name}{where}: {what}") from None
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits
+        raise StackFileError(f"cannot parse {name}: {str(exc).splitlines()[0][:200]}") from None
+    except RecursionError:
+        raise StackFileError(f"cannot parse {name}: it nests too deeply") from None
 
 
 def _as_config_string(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (list, dict)):
-        return json.dumps(value)
+        return json.dumps(value, default=str)  # YAML dates and the like, as the text they were written as
     return str(value)
 
 

@@ -29,7 +29,13 @@ How to add a setting
 
 Parsers: ``text(pattern_or_choices, allowed)``, ``integer(lo, hi, choices, allowed)``, ``boolean()``,
 ``text_list(item_parser, shape, empty)``, or any function ``raw -> value`` that raises
-``Invalid((shown_value, why), ...)`` (see ``_vpc_cidr``).
+``Invalid((shown_value, why), ...)`` (see ``_vpc_cidr``). ``text`` refuses surrounding whitespace and matches the
+whole value; ``integer`` takes ASCII digits only (one spelling for every key). Error lines show values through
+``shown`` (long ones cut), in ``_Loader._bad`` only.
+
+A key in the ``cruddur-db`` namespace that is not declared, or a key in a look-alike namespace, is a problem too
+(``_Loader._unknown_keys``): declaring a setting is all it takes for its key to be known. tests/components/
+test_settings_fuzz.py feeds every declared key odd values, so a new one is fuzzed as soon as it is declared.
 """
 
 from __future__ import annotations
@@ -510,7 +516,7 @@ class _Loader:
         self.problems: list[str] = []
 
     def _bad(self, key: str, value: Any, allowed: str) -> None:
-        self.problems.append(f"{PROJECT}:{key} = {shown(value)}: {allowed}")
+        self.problems.append(f"{_key(f'{PROJECT}:{key}')} = {shown(value)}: {allowed}")
 
     def _read(self, section: type, get: Callable[[str], Any], prefix: str = "") -> dict[str, Any]:
         """Each declared field of ``section``: its parsed value (None when bad), after the every-stack check."""

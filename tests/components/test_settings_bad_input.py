@@ -205,3 +205,9 @@ def test_no_stack_exempts_rds_from_the_region_guardrail(stack, action):
 def test_other_exemptions_stay_allowed():
     loaded = load("prod", {"organization": {**ORG_ON, "exemptRegionsServices": ["bedrock:*", "rdsdata:*"]}})
     assert loaded.organization.exempt_region_services == ("bedrock:*", "rdsdata:*")
+
+
+def test_a_long_unknown_organization_key_is_cut_too():
+    found = problems("dev", organization={"z" * 300: True})
+    assert found == [f"'cruddur-db:organization.{'z' * 56}'… (324 characters) = True: unknown key; allowed: "
+                     "manageGuardrails, targetId, breakGlassRoleName, exemptRegionsServices"]

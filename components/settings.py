@@ -466,6 +466,8 @@ SECTIONS = {"network": NetworkSettings, "database": DatabaseSettings, "audit": A
 
 
 TOP_LEVEL_KEYS = tuple(spec.key for cls in (Settings, *SECTIONS.values()) for _, spec in declared(cls))
+# Keys read as one object outside the declarations (``_organization``); a new one must be added here to be known.
+OBJECT_KEYS = ("organization",)
 
 
 def config_keys() -> set[str]:
@@ -584,7 +586,7 @@ class _Loader:
     def _unknown_keys(self) -> None:
         """Every key in this project's namespace must be a declared one, and no key may sit in a namespace that only
         looks like it (``cruddurdb:multiAz``): either would be silently ignored, with its protection."""
-        known = [*TOP_LEVEL_KEYS, "organization"]
+        known = [*TOP_LEVEL_KEYS, *OBJECT_KEYS]
         for full in sorted(config_keys()):
             namespace, _, key = full.partition(":")
             if namespace == PROJECT:

@@ -82,8 +82,9 @@ PG_RESERVED_WORDS = frozenset("""
 # The VPC's range: private only. AWS accepts RFC 1918 and 100.64.0.0/10 (shared address space) for a VPC, and also
 # publicly routable ranges you own; this project wants private addresses only, so those four are the whole list.
 VPC_RANGES = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10"))
-# AWS allows a VPC from /16 to /28; the network needs a /20-sized private subnet per AZ (up to 3) and room to grow,
-# so a /24 is the smallest this program takes.
+# AWS allows a VPC from /16 to /28. Each private subnet is a quarter of the VPC (network.subnet_cidrs, at most a
+# /20), one per AZ (up to 3): a /24 gives /26 subnets (59 usable addresses) for the instance, its Multi-AZ standby,
+# the endpoints and the Lambda ENIs; smaller VPCs leave too little, so a /24 is the smallest this program takes.
 VPC_PREFIXES = (16, 24)
 
 _REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d+$")

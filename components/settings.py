@@ -29,11 +29,18 @@ How to add a setting
 
 Parsers: ``text(pattern_or_choices, allowed)``, ``integer(lo, hi, choices, allowed)``, ``boolean()``,
 ``text_list(item_parser, shape, empty)``, or any function ``raw -> value`` that raises
-``Invalid((shown_value, why), ...)`` (see ``_vpc_cidr``).
+``Invalid((shown_value, why), ...)`` (see ``_vpc_cidr``). ``text`` refuses surrounding whitespace and matches the
+whole value; ``integer`` takes ASCII digits only (one spelling for every key). Error lines show values through
+``shown`` (long ones cut), in ``_Loader._bad`` only.
+
+A key in the ``cruddur-db`` namespace that is not declared, or a key in a look-alike namespace, is a problem too
+(``_Loader._unknown_keys``): declaring a setting is all it takes for its key to be known. tests/components/
+test_settings_fuzz.py feeds every declared key odd values, so a new one is fuzzed as soon as it is declared.
 """
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import json
 import re
@@ -42,6 +49,7 @@ from typing import Any, Callable, Collection
 
 import pulumi
 
+from components import cidrs
 from components.naming import Naming
 from components.stack_names import is_production_stack_name
 
@@ -61,15 +69,36 @@ PROD_MIN_TRAIL_LOG_DAYS = 365
 PROD_MIN_TRAIL_EXPIRE_DAYS = 365
 TRAIL_MAX_DAYS = 3653
 
+# PostgreSQL's reserved key words (``pg_get_keywords()`` with catcode 'R', PostgreSQL 17): RDS refuses them as the
+# master user name and as the database name. tests/components/test_settings_names.py holds this list to a real server.
+PG_RESERVED_WORDS = frozenset("""
+    all analyse analyze and any array as asc asymmetric both case cast check collate column constraint create
+    current_catalog current_date current_role current_time current_timestamp current_user default deferrable desc
+    distinct do else end except false fetch for foreign from grant group having in initially intersect into lateral
+    leading limit localtime localtimestamp not null offset on only or order placing primary references returning
+    select session_user some symmetric system_user table then to trailing true union unique user using variadic when
+    where window with""".split())
+
+# The VPC's range: private only. AWS accepts RFC 1918 and 100.64.0.0/10 (shared address space) for a VPC, and also
+# publicly routable ranges you own; this project wants private addresses only, so those four are the whole list.
+VPC_RANGES = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10"))
+# AWS allows a VPC from /16 to /28. Each private subnet is a quarter of the VPC (network.subnet_cidrs, at most a
+# /20), one per AZ (up to 3): a /24 gives /26 subnets (59 usable addresses) for the instance, its Multi-AZ standby,
+# the endpoints and the Lambda ENIs; smaller VPCs leave too little, so a /24 is the smallest this program takes.
+VPC_PREFIXES = (16, 24)
+
 _REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d+$")
-_INSTANCE_CLASS = re.compile(r"^db\.[a-z][a-z0-9-]*\.[a-z0-9]+$")
+# RDS instance classes: db.<family><generation><attributes>.<size>, e.g. db.t4g.micro, db.m7g.large, db.r6gd.xlarge,
+# db.m5.24xlarge, db.x2iedn.2xlarge, db.z1d.large. (db.serverless is Aurora's, not an RDS instance's.)
+_INSTANCE_CLASS = re.compile(r"db\.[a-z]{1,2}[1-9][0-9]?[a-z-]{0,6}\."
+                             r"(nano|micro|small|medium|large|([1-9][0-9]?)?xlarge)")
 _IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _DETECTOR_ID_OR_EMPTY = re.compile(r"^([0-9a-f]{32})?$")
 _SG_ID = re.compile(r"^sg-[0-9a-f]{8,17}$")
 
 # Organizations: a policy target is an account id, an OU id or the root id (the pattern AWS's TargetId accepts).
 _ORG_TARGET = re.compile(r"^(\d{12}|ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}|r-[0-9a-z]{4,32})$")
-_IAM_ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")  # IAM's role-name charset: no wildcards, no paths
+_IAM_ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}$", re.ASCII)  # IAM's role-name charset: no wildcards, no paths
 _IAM_ACTION = re.compile(r"^[a-z0-9-]+:[A-Za-z0-9*]+$")  # service:Action, service:Prefix* or service:*
 
 
@@ -92,11 +121,25 @@ class Invalid(ValueError):
 
 
 Parser = Callable[[Any], Any]
+SURROUNDING_SPACE = "has spaces or a line break around it; remove them"
 Rule = tuple[Callable[[Any], bool], str]  # (what a good value satisfies, why a bad one is refused)
 
 
 def _join(values: Collection) -> str:
     return ", ".join(map(str, values))
+
+
+SHOWN_CHARACTERS = 80  # an error line shows at most this much of a long value
+
+
+def shown(value: Any) -> str:
+    """A value as an error line shows it: its repr, cut after ``SHOWN_CHARACTERS`` characters of a long one."""
+    if isinstance(value, str) and len(value) > SHOWN_CHARACTERS:
+        return f"{value[:SHOWN_CHARACTERS]!r}… ({len(value)} characters)"
+    text = repr(value)
+    if len(text) > SHOWN_CHARACTERS + 20:
+        return f"{text[:SHOWN_CHARACTERS]}… ({len(text)} characters)"
+    return text
 
 
 def text(match: re.Pattern | Collection[str] | None = None, allowed: str = "") -> Parser:
@@ -106,20 +149,28 @@ def text(match: re.Pattern | Collection[str] | None = None, allowed: str = "") -
 
     def parse(raw: Any) -> str:
         value = str(raw) if isinstance(raw, int) and not isinstance(raw, bool) else raw  # YAML's all-digit ids
+        if isinstance(value, str) and value != value.strip():
+            raise Invalid((value, SURROUNDING_SPACE))
         good = isinstance(value, str) and (match is None or (
-            bool(match.match(value)) if isinstance(match, re.Pattern) else value in match))
+            bool(match.fullmatch(value)) if isinstance(match, re.Pattern) else value in match))
         if not good:
             raise Invalid((value, allowed))
         return value
     return parse
 
 
+# The one spelling of a whole number, for every key: ASCII digits with an optional leading minus (so that -1 gets the
+# bounds message). No "_", "+", inner spaces, non-ASCII digits (Python's int() takes "1_4" and "١٤"), 0x or 1e3.
+# Spaces around the number are dropped (they cannot change what it means); 19 digits is past any bound.
+_WHOLE_NUMBER = re.compile(r"-?[0-9]{1,19}")
+
+
 def integer(lo: int, hi: int, choices: Collection[int] = (), allowed: str = "") -> Parser:
     def parse(raw: Any) -> int:
-        try:
-            number = int(str(raw).strip())
-        except ValueError:
-            raise Invalid((raw, f"must be a whole number from {lo} to {hi}")) from None
+        text = str(raw).strip() if isinstance(raw, (int, str)) and not isinstance(raw, bool) else ""
+        if not _WHOLE_NUMBER.fullmatch(text):
+            raise Invalid((raw, f"must be a whole number from {lo} to {hi}"))
+        number = int(text)
         if not lo <= number <= hi:
             raise Invalid((number, f"must be from {lo} to {hi}"))
         if choices and number not in choices:
@@ -171,20 +222,59 @@ def _ip_network(raw: str, strict: bool, why: str) -> ipaddress.IPv4Network | ipa
         raise Invalid((raw, why)) from None
 
 
-def _vpc_cidr(raw: str) -> str:
+def _vpc_cidr(raw: Any) -> str:
+    raw = text(None, "is not an IPv4 CIDR, e.g. 10.40.0.0/16")(raw)
     net = _ip_network(raw, True, "is not an IPv4 CIDR, e.g. 10.40.0.0/16")
-    if net.version != 4 or not net.is_private or not 16 <= net.prefixlen <= 24:
+    private = net.version == 4 and any(net.subnet_of(r) for r in VPC_RANGES)  # type: ignore[arg-type]
+    if not private or not VPC_PREFIXES[0] <= net.prefixlen <= VPC_PREFIXES[1]:
         raise Invalid((raw, "must be a private IPv4 range from /16 to /24, e.g. 10.40.0.0/16"))
     return raw
 
 
 def _operator_cidr(raw: str) -> str:
+    raw = text(None, "is not a CIDR, e.g. 203.0.113.0/24")(raw)
     net = _ip_network(raw, False, "is not a CIDR, e.g. 203.0.113.0/24")
     if net.prefixlen == 0:
         raise Invalid((raw, "opens operator access to the whole internet; name your office or VPN range instead"))
     if str(net) != raw:
         raise Invalid((raw, f"has host bits set; did you mean {net}?"))
     return raw
+
+
+def _operator_cidrs(raw: Any) -> tuple[str, ...]:
+    """Each range a CIDR, and all of them together no wider than ``cidrs.MAX_SHARE`` of an address family."""
+    ranges = text_list(_operator_cidr)(raw)
+    for version, share in cidrs.too_wide(ranges)[:1]:
+        raise Invalid((list(ranges), f"together cover {cidrs.percent(share)} of the IPv{version} addresses (the limit "
+                                     f"is under {cidrs.MAX_SHARE_TEXT}); name your office or VPN range instead"))
+    return ranges
+
+
+def _pg_name(reserved: Collection[str] = ()) -> Parser:
+    """A lower-case identifier RDS accepts as a database or user name (not one of ``reserved``)."""
+    identifier = text(_IDENTIFIER, _IDENTIFIER_ALLOWED)
+
+    def parse(raw: Any) -> str:
+        name = identifier(raw)
+        if name in reserved:
+            raise Invalid((name, "is a default admin name attackers try first; use another, e.g. cruddur_admin"))
+        if reserved and name.startswith(("pg_", "rds")):
+            raise Invalid((name, f"starts with {name[:3]!r}, a prefix PostgreSQL (pg_) or Amazon RDS (rds) keeps for "
+                                 "its own roles; use another, e.g. cruddur_admin"))
+        if name in PG_RESERVED_WORDS:
+            raise Invalid((name, "is a PostgreSQL reserved word, which RDS refuses; use another"))
+        return name
+    return parse
+
+
+def _exempt_actions(raw: Any) -> tuple[str, ...]:
+    actions = text_list(text(_IAM_ACTION, "is not an IAM action pattern such as service:* or service:Action"),
+                        shape="must be a list of IAM actions, e.g. [\"bedrock:*\"]")(raw)
+    rds = [a for a in actions if a.split(":")[0] == "rds"]
+    if rds:
+        raise Invalid(*((a, "would let RDS run in any region; the region guardrail exists to keep the database in "
+                            "allowedRegions") for a in rds))
+    return actions
 
 
 CLOUDWATCH_RETENTION = integer(1, 3653, LOG_RETENTION_DAYS,
@@ -223,7 +313,7 @@ def declared(section: type) -> list[tuple[Any, Setting]]:
 class NetworkSettings:
     vpc_cidr: str = setting("vpcCidr", _vpc_cidr)
     availability_zones: int = setting("availabilityZones", integer(2, 3))
-    operator_cidrs: tuple[str, ...] = setting("operatorCidrs", text_list(_operator_cidr))
+    operator_cidrs: tuple[str, ...] = setting("operatorCidrs", _operator_cidrs)
 
 
 _IDENTIFIER_ALLOWED = "must be a lower-case identifier (letters, digits, _)"
@@ -231,11 +321,8 @@ _IDENTIFIER_ALLOWED = "must be a lower-case identifier (letters, digits, _)"
 
 @dataclass(frozen=True)
 class DatabaseSettings:
-    name: str = setting("dbName", text(_IDENTIFIER, _IDENTIFIER_ALLOWED))
-    master_username: str = setting(
-        "masterUsername", text(_IDENTIFIER, _IDENTIFIER_ALLOWED),
-        check=(lambda v: v not in RESERVED_USERNAMES,
-               "is a default admin name attackers try first; use another, e.g. cruddur_admin"))
+    name: str = setting("dbName", _pg_name())
+    master_username: str = setting("masterUsername", _pg_name(RESERVED_USERNAMES))
     engine_version: str = setting(
         "engineVersion", text(ENGINE_FAMILIES, "must be a supported RDS PostgreSQL major version: "
                                                f"{_join(ENGINE_FAMILIES)}"))
@@ -258,7 +345,9 @@ class DatabaseSettings:
     storage_encrypted: bool = setting(
         "storageEncrypted", boolean(),
         check=must_be(True, "must be true on every stack: storage is encrypted with the stack's KMS key"))
-    performance_insights: bool = setting("performanceInsights", boolean())
+    performance_insights: bool = setting(
+        "performanceInsights", boolean(),
+        prod=must_be(True, "prod must keep Performance Insights on (what a prod incident is diagnosed with)"))
     monitoring_interval_seconds: int = setting(
         "monitoringIntervalSeconds", integer(0, 60, MONITORING_INTERVALS),
         prod=at_least(1, "prod must keep enhanced monitoring on"))
@@ -311,11 +400,7 @@ class OrganizationSettings:
         "breakGlassRoleName", text(_IAM_ROLE_NAME, "must be an IAM role name (letters, digits and +=,.@_-, at "
                                                    "most 64; no wildcards, no path)"),
         default=None)
-    exempt_region_services: tuple[str, ...] = setting(
-        "exemptRegionsServices",
-        text_list(text(_IAM_ACTION, "is not an IAM action pattern such as service:* or service:Action"),
-                  shape="must be a list of IAM actions, e.g. [\"bedrock:*\"]"),
-        default=())
+    exempt_region_services: tuple[str, ...] = setting("exemptRegionsServices", _exempt_actions, default=())
 
 
 ORGANIZATION_KEYS = tuple(spec.key for _, spec in declared(OrganizationSettings))
@@ -381,6 +466,50 @@ SECTIONS = {"network": NetworkSettings, "database": DatabaseSettings, "audit": A
             "app_access": AppAccessSettings}
 
 
+TOP_LEVEL_KEYS = tuple(spec.key for cls in (Settings, *SECTIONS.values()) for _, spec in declared(cls))
+# Keys read as one object outside the declarations (``_organization``); a new one must be added here to be known.
+OBJECT_KEYS = ("organization",)
+
+
+def config_keys() -> set[str]:
+    """Every config key the program was given: the in-process config (``set_all_config``: tests, the offline plan,
+    automation) and the engine's (``PULUMI_CONFIG``, JSON, how ``pulumi up`` passes it), as ``pulumi.Config`` reads
+    them."""
+    from pulumi.runtime import config as runtime_config
+
+    keys = set(runtime_config.CONFIG.get())
+    try:
+        keys |= set(runtime_config.get_config_env())
+    except (ValueError, TypeError):  # not JSON or not an object: pulumi.Config would fail on its own terms
+        pass
+    return {k for k in keys if isinstance(k, str)}
+
+
+def _key(full: str) -> str:
+    """A config key as an error line names it: as is when short and printable, else quoted and cut."""
+    return full if full.isprintable() and len(full) <= SHOWN_CHARACTERS else shown(full)
+
+
+def _squash(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+def _edit_distance(a: str, b: str) -> int:
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        previous, row[0] = row[0], i
+        for j, cb in enumerate(b, 1):
+            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (ca != cb))
+    return row[-1]
+
+
+def _looks_like_project(namespace: str) -> bool:
+    """A namespace that is not ``cruddur-db`` but was meant to be: within two edits of it, the same but for case and
+    punctuation, or starting with "cruddur" (no provider's namespace does)."""
+    return namespace != PROJECT and (_edit_distance(namespace.lower(), PROJECT) <= 2
+                                     or _squash(namespace).startswith(_squash("cruddur")))
+
+
 class _Loader:
     """Reads every declared key, records a problem per bad value, applies the rules, and builds the settings."""
 
@@ -390,7 +519,7 @@ class _Loader:
         self.problems: list[str] = []
 
     def _bad(self, key: str, value: Any, allowed: str) -> None:
-        self.problems.append(f"{PROJECT}:{key} = {value!r}: {allowed}")
+        self.problems.append(f"{_key(f'{PROJECT}:{key}')} = {shown(value)}: {allowed}")
 
     def _read(self, section: type, get: Callable[[str], Any], prefix: str = "") -> dict[str, Any]:
         """Each declared field of ``section``: its parsed value (None when bad), after the every-stack check."""
@@ -415,6 +544,7 @@ class _Loader:
         return values
 
     def load(self) -> Settings:
+        self._unknown_keys()
         read = {cls: self._read(cls, self.config.get) for cls in (Settings, *SECTIONS.values())}
         top, database, audit = read[Settings], read[DatabaseSettings], read[AuditSettings]
 
@@ -454,6 +584,23 @@ class _Loader:
                         stack=self.stack, region=region, organization=organization, tags=tags,
                         confirmation=ConfirmationSettings(user_pool_deletion_protection=environment == "prod"))
 
+    def _unknown_keys(self) -> None:
+        """Every key in this project's namespace must be a declared one, and no key may sit in a namespace that only
+        looks like it (``cruddurdb:multiAz``): either would be silently ignored, with its protection."""
+        known = [*TOP_LEVEL_KEYS, *OBJECT_KEYS]
+        for full in sorted(config_keys()):
+            namespace, _, key = full.partition(":")
+            if namespace == PROJECT:
+                if key not in known:
+                    close = difflib.get_close_matches(key, known, n=1) or [
+                        k for k in known if k.lower() == key.lower()]
+                    hint = f"did you mean {close[0]}?" if close else "see the configuration keys in README.md"
+                    self.problems.append(f"{_key(full)} is not a setting of this project (a typo would be "
+                                         f"silently ignored); {hint}")
+            elif _looks_like_project(namespace):
+                self.problems.append(f"{_key(full)} is not in this project's namespace, so it would be silently "
+                                     f"ignored; did you mean {_key(PROJECT + ':' + key)}?")
+
     def _region(self, allowed: tuple[str, ...] | None) -> str | None:
         region = pulumi.Config("aws").get("region")
         if not region:
@@ -461,7 +608,7 @@ class _Loader:
                                  "(`pulumi config set aws:region eu-west-1`); there is no default")
             return None
         if allowed and region not in allowed:
-            self.problems.append(f"aws:region = {region!r}: not in {PROJECT}:allowedRegions "
+            self.problems.append(f"aws:region = {shown(region)}: not in {PROJECT}:allowedRegions "
                                  f"({', '.join(allowed)}); data must stay in the allowed regions")
             return None
         return region

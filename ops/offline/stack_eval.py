@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextvars
 import json
+import re
 import runpy
 import sys
 from dataclasses import dataclass, field
@@ -23,14 +24,96 @@ SECRET_PLACEHOLDER = "[secret]"
 
 
 class StackFileError(Exception):
-    """A stack file or Pulumi.yaml that cannot be read."""
+    """A stack file or Pulumi.yaml that cannot be read; the message is one line naming the file and the problem."""
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a mapping that names a key twice (YAML keeps the later one, silently)."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):  # aliases can multiply a small file into a huge value
+            raise yaml.composer.ComposerError(None, None, "uses a YAML alias (*name); write the value out",
+                                              self.peek_event().start_mark)
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node, deep=False):
+        seen: set = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                duplicate = key in seen
+                seen.add(key)
+            except TypeError:  # an unhashable key: the base class reports it
+                continue
+            if duplicate:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"{key!r} is set twice (the later value would silently win)", key_node.start_mark)
+        return super().construct_mapping(node, deep)
+
+
+# Plain scalars are resolved the YAML 1.2 way, as the Pulumi CLI (Go, yaml.v3) reads a stack file, not YAML 1.1's
+# (PyYAML's default): yes/no/on/off stay text, 1_4 and 0b101 are not numbers, 014 is fourteen, a date is text.
+_UniqueKeyLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag not in (
+        "tag:yaml.org,2002:bool", "tag:yaml.org,2002:int", "tag:yaml.org,2002:timestamp")]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_UniqueKeyLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+_UniqueKeyLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:int", re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"), list("-+0123456789"))
+
+
+def _yaml12_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
+    text = loader.construct_scalar(node)
+    if text.startswith(("0o", "0x")):
+        return int(text[2:], 8 if text[1] == "o" else 16)
+    return int(text, 10)
+
+
+def _yaml12_bool(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> bool:
+    return loader.construct_scalar(node).lower() == "true"
+
+
+_UniqueKeyLoader.add_constructor("tag:yaml.org,2002:int", _yaml12_int)
+_UniqueKeyLoader.add_constructor("tag:yaml.org,2002:bool", _yaml12_bool)
+
+
+def _type_name(value: Any) -> str:
+    return {list: "a list", str: "a string", dict: "a mapping"}.get(type(value), type(value).__name__)
+
+
+def load_yaml_file(path: Path) -> Any:
+    """A YAML file's document, or ``StackFileError`` with one line: not UTF-8, not YAML, a key set twice."""
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except OSError as exc:
+        raise StackFileError(f"cannot read {path.name}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise StackFileError(f"{path.name} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
+                             f"{exc.start}); save it as UTF-8") from None
+    return parse_yaml(text, path.name)
+
+
+def parse_yaml(text: str, name: str) -> Any:
+    """YAML text as a stack file is read (safe, no key twice, no aliases), or ``StackFileError`` naming ``name``."""
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        what = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise StackFileError(f"cannot parse {name}{where}: {what}") from None
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits
+        raise StackFileError(f"cannot parse {name}: {str(exc).splitlines()[0][:200]}") from None
+    except RecursionError:
+        raise StackFileError(f"cannot parse {name}: it nests too deeply") from None
 
 
 def _as_config_string(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (list, dict)):
-        return json.dumps(value)
+        return json.dumps(value, default=str)  # YAML dates and the like, as the text they were written as
     return str(value)
 
 
@@ -47,17 +130,26 @@ def stack_config(stack: str, overrides: dict[str, Any] | None = None,
     """
     project_file = project_dir / "Pulumi.yaml"
     stack_file = project_dir / f"Pulumi.{stack}.yaml"
-    try:
-        project = yaml.safe_load(project_file.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise StackFileError(f"cannot read {project_file}: {exc}") from exc
+    project = load_yaml_file(project_file)
+    if not isinstance(project, dict) or not isinstance(project.get("name"), str) \
+            or not isinstance(project.get("config") or {}, dict):
+        raise StackFileError(f"{project_file.name} must be a mapping with a name and a config mapping")
     if not stack_file.exists():
         stacks = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml"))
         raise StackFileError(f"no stack file {stack_file.name}; known stacks: {', '.join(stacks) or 'none'}")
-    try:
-        stack_doc = yaml.safe_load(stack_file.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise StackFileError(f"cannot parse {stack_file.name}: {exc}") from exc
+    stack_doc = load_yaml_file(stack_file)
+    stack_doc = {} if stack_doc is None else stack_doc
+    if not isinstance(stack_doc, dict):
+        raise StackFileError(f"{stack_file.name} is {_type_name(stack_doc)}; a stack file is a mapping with a "
+                             "config: mapping of key: value")
+    stack_settings = {} if stack_doc.get("config") is None else stack_doc["config"]
+    if not isinstance(stack_settings, dict):
+        raise StackFileError(f"{stack_file.name}: config is {_type_name(stack_settings)}; it must be a mapping of "
+                             "key: value (e.g. cruddur-db:multiAz: true)")
+    for key in stack_settings:
+        if not isinstance(key, str):
+            raise StackFileError(f"{stack_file.name}: config key {key!r} is not a name; keys look like "
+                                 "cruddur-db:multiAz")
 
     name = project["name"]
     config: dict[str, str] = {}
@@ -67,7 +159,7 @@ def stack_config(stack: str, overrides: dict[str, Any] | None = None,
             config[_full_key(name, key)] = _as_config_string(declaration["default"])
         elif isinstance(declaration, dict) and "value" in declaration:
             config[_full_key(name, key)] = _as_config_string(declaration["value"])
-    for key, value in (stack_doc.get("config") or {}).items():
+    for key, value in stack_settings.items():
         full = _full_key(name, key)
         if isinstance(value, dict) and set(value) == {"secure"}:
             config[full] = SECRET_PLACEHOLDER

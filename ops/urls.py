@@ -213,8 +213,9 @@ def parse(url: str, environ: Mapping[str, str] | None = None) -> ConnInfo:
     except Exception:
         raise _invalid(url, "libpq cannot parse it") from None
     password = unquote(parts.password) if parts.password is not None else None
-    if explicit.get("password") != password and not (password == "" and "password" not in explicit):
-        raise _invalid(url, "the password is ambiguous")
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    if not any(k == "password" for k, _ in query) and (explicit.get("password") or None) != (password or None):
+        raise _invalid(url, "the password is ambiguous")  # libpq and a URL parser disagree: refuse, never guess
     database = explicit.get("dbname") or None  # a query dbname overrides the path, as in libpq
     return ConnInfo(
         user=unquote(parts.username) if parts.username else None,
@@ -222,7 +223,7 @@ def parse(url: str, environ: Mapping[str, str] | None = None) -> ConnInfo:
         host=parts.hostname,
         port=port,
         database=database,
-        query=tuple(parse_qsl(parts.query, keep_blank_values=True)),
+        query=tuple(query),
         explicit=tuple(sorted(explicit.items())),
         effective=tuple(sorted(effective_params(explicit, environ).items())),
     )

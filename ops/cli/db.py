@@ -194,7 +194,8 @@ def connect(ctx: typer.Context, url: UrlOption = None, stack: StackOption = None
         env["PGPASSWORD"] = password  # not on the command line (visible in ps)
     for key, var in (("host", "PGHOST"), ("hostaddr", "PGHOSTADDR"), ("port", "PGPORT"), ("user", "PGUSER"),
                      ("dbname", "PGDATABASE"), ("sslmode", "PGSSLMODE"), ("sslrootcert", "PGSSLROOTCERT"),
-                     ("connect_timeout", "PGCONNECT_TIMEOUT")):
+                     ("connect_timeout", "PGCONNECT_TIMEOUT"), ("service", "PGSERVICE"), ("options", "PGOPTIONS"),
+                     ("application_name", "PGAPPNAME")):
         if key in params:
             env[var] = params.pop(key)
     env.pop("CONNECTION_URL", None)

@@ -20,6 +20,7 @@ the role and the missing privilege. ``status`` only reads (works on a read-only 
 from __future__ import annotations
 
 import os
+import threading
 import time
 import warnings
 from contextlib import contextmanager
@@ -167,14 +168,24 @@ def _migration_lock(backend, target: DbTarget, timeout: float):
                 pass
 
 
+_WAIT_LOCK = threading.Lock()
+_wait_users = 0
+_wait_saved = None
+
+
 @contextmanager
 def _interruptible():
     """Ctrl-C during a statement cancels it on the server (psycopg2's ``wait_select``) and stops the run,
-    instead of being ignored until the statement returns."""
+    instead of being ignored until the statement returns. The wait callback is process-wide: it is set by the
+    first concurrent ``apply`` and restored by the last one (COPY elsewhere needs it unset)."""
     import psycopg2.extras
 
-    previous = psycopg2.extensions.get_wait_callback()
-    psycopg2.extensions.set_wait_callback(psycopg2.extras.wait_select)
+    global _wait_users, _wait_saved
+    with _WAIT_LOCK:
+        if _wait_users == 0:
+            _wait_saved = psycopg2.extensions.get_wait_callback()
+            psycopg2.extensions.set_wait_callback(psycopg2.extras.wait_select)
+        _wait_users += 1
     try:
         yield
     except psycopg2.errors.QueryCanceled as exc:
@@ -182,7 +193,10 @@ def _interruptible():
             raise KeyboardInterrupt from None
         raise
     finally:
-        psycopg2.extensions.set_wait_callback(previous)
+        with _WAIT_LOCK:
+            _wait_users -= 1
+            if _wait_users == 0:
+                psycopg2.extensions.set_wait_callback(_wait_saved)
 
 
 def read(directory: Path = MIGRATIONS_DIR):

@@ -215,5 +215,6 @@ def test_effective_parameters_are_what_libpq_uses():
     assert info.libpq == {"user": "u", "password": "p@ss", "host": RDS_HOST, "port": "6543", "dbname": "b",
                           "hostaddr": "10.0.0.1"}
     assert not parse("postgresql://u:p@localhost/db?sslmode=disable", {}).is_rds
+    assert parse("postgresql://u@localhost/db?password=p%23w", {}).libpq["password"] == "p#w"  # a query password is fine
     assert json.dumps(parse("postgresql://u:p@/db", {"PGHOST": f"localhost,{CN_RDS_HOST}"}).hosts) == \
         json.dumps(["localhost", CN_RDS_HOST])

@@ -6,13 +6,17 @@ output) that might echo a connection string or a password.
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
 import configparser
+import contextlib
 import os
+import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qsl, quote, quote_plus, unquote, urlencode, urlsplit, urlunsplit
+
+import psycopg2
+import psycopg2.extensions
 
 from ops.errors import CruddurError
 
@@ -86,10 +90,8 @@ def secrets_of(*urls: str | None) -> list[str]:
             candidates.append(unquote(password) if password else None)
         except ValueError:
             pass
-        try:
+        with contextlib.suppress(psycopg2.Error):
             candidates.append(_libpq_parse(url).get("password"))
-        except Exception:
-            pass
         scheme = re.match(r"[A-Za-z][A-Za-z0-9+.-]*://[^:@]*:", url)
         if scheme and "@" in url[scheme.end():]:  # raw text up to the last '@': a password with unencoded characters
             raw = url[scheme.end(): url.rfind("@")]
@@ -177,9 +179,7 @@ def _invalid(url: str, reason: str) -> CruddurError:
 
 
 def _libpq_parse(url: str) -> dict[str, str]:
-    from psycopg2.extensions import parse_dsn
-
-    return parse_dsn(url)
+    return psycopg2.extensions.parse_dsn(url)
 
 
 def parse(url: str, environ: Mapping[str, str] | None = None) -> ConnInfo:
@@ -210,7 +210,7 @@ def parse(url: str, environ: Mapping[str, str] | None = None) -> ConnInfo:
         raise _invalid(url, "the port is not a number from 1 to 65535") from None
     try:
         explicit = _libpq_parse(url)
-    except Exception:
+    except psycopg2.Error:
         raise _invalid(url, "libpq cannot parse it") from None
     password = unquote(parts.password) if parts.password is not None else None
     query = parse_qsl(parts.query, keep_blank_values=True)

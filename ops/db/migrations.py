@@ -231,7 +231,9 @@ def apply(
             f"role {user} may not run migrations on {target.shown}: {_first(exc)}; migrate as the database owner"
         ) from None
     except psycopg2.Error as exc:
-        raise CruddurError(f"migration failed on {target.shown} (rolled back): {scrub(_first(exc), target.url)}") from None
+        raise CruddurError(
+            f"migration failed on {target.shown} (rolled back): {scrub(_first(exc), target.url)}"
+        ) from None
 
 
 def _first(exc: BaseException) -> str:

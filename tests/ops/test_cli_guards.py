@@ -200,7 +200,8 @@ def test_status_works_read_only_and_errors_name_the_target(cli, pg_server, migra
 
 
 def _check_read_only_status(cli, migrated_database_url, empty_database_url, readonly):
-    for url, expected in ((migrated_database_url, "2 applied, 0 pending"), (empty_database_url, "0 applied, 2 pending")):
+    cases = ((migrated_database_url, "2 applied, 0 pending"), (empty_database_url, "0 applied, 2 pending"))
+    for url, expected in cases:
         info = parse(url)
         ro = build_url(info.user, info.password, info.host, info.port, info.database, **readonly)
         result = cli("db", "status", "--url", ro)
@@ -215,6 +216,7 @@ def test_effective_parameters_are_what_libpq_uses():
     assert info.libpq == {"user": "u", "password": "p@ss", "host": RDS_HOST, "port": "6543", "dbname": "b",
                           "hostaddr": "10.0.0.1"}
     assert not parse("postgresql://u:p@localhost/db?sslmode=disable", {}).is_rds
-    assert parse("postgresql://u@localhost/db?password=p%23w", {}).libpq["password"] == "p#w"  # a query password is fine
+    # a password in the query is fine
+    assert parse("postgresql://u@localhost/db?password=p%23w", {}).libpq["password"] == "p#w"
     assert json.dumps(parse("postgresql://u:p@/db", {"PGHOST": f"localhost,{CN_RDS_HOST}"}).hosts) == \
         json.dumps(["localhost", CN_RDS_HOST])

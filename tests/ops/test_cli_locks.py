@@ -90,7 +90,8 @@ def test_a_live_holder_makes_the_next_run_wait_then_fail_naming_it(migrated_data
         assert time.monotonic() - started < 5
         shown = DbTarget(migrated_database_url).shown
         assert caught.value.message.startswith(
-            f"another migrate run holds the lock on {shown}: backend pid {pid} (user postgres, client 127.0.0.1, since ")
+            f"another migrate run holds the lock on {shown}: backend pid {pid} (user postgres, client 127.0.0.1, "
+            "since ")
         assert caught.value.message.endswith("wait for it, or stop it (cruddur db sessions)")
     finally:
         holder.close()

@@ -60,6 +60,10 @@ def test_a_killed_migrate_leaves_no_lock_behind(migrated_database_url, tmp_path)
             assert scalar(migrated_database_url, "SELECT count(*) FROM yoyo_lock") == 1  # it holds yoyo's row
             victim.send_signal(signal.SIGKILL)
             victim.wait(timeout=10)
+            # Still blocked behind our lock, its server session notices the dead client by itself
+            # (client_connection_check_interval) and ends, which releases the advisory lock.
+            _wait_for(lambda: _blocked_migrators(migrated_database_url) == 0, timeout=8,
+                      what="the dead client's session to end")
         finally:
             if victim.poll() is None:
                 victim.kill()
@@ -195,10 +199,10 @@ def test_role_password_on_a_full_disk_keeps_env_and_says_what_to_do(cli, own_ser
     env_path.write_text("KEEP=1\nCRUDDUR_APP_URL=postgresql://cruddur_app:old@127.0.0.1:1/postgres\n")
     before = env_path.read_text()
 
-    def disk_full(path, text, mode=0o600):
+    def disk_full(fd):  # the new .env's bytes cannot reach the disk: after the password change, mid-write
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(dotenv, "write_atomic", disk_full)
+    monkeypatch.setattr(dotenv.os, "fsync", disk_full)
     result = cli("db", "role-password", "cruddur_app", "--url", admin)
     assert result.exit_code == 2
     assert result.stderr == (
@@ -207,4 +211,5 @@ def test_role_password_on_a_full_disk_keeps_env_and_says_what_to_do(cli, own_ser
         "the folder's permissions), then run `cruddur db role-password cruddur_app` again to set a new one and "
         "write CRUDDUR_APP_URL\n")
     assert env_path.read_text() == before
+    assert sorted(p.name for p in project_dir.iterdir() if p.name.startswith(".env")) == [".env"]  # no temp file left
     assert scalar(admin, "SELECT rolpassword FROM pg_authid WHERE rolname = 'cruddur_app'").startswith("SCRAM-SHA-256$")

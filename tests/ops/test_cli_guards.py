@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from ops.urls import build_url, parse
-from tests.ops.test_db_cmd import RDS_HOST, exists, scalar
+from tests.ops.test_db_cmd import MIGRATIONS, RDS_HOST, exists, scalar
 
 PERCENT_ENCODE_HINT = ("percent-encode special characters in the user name and password "
                        "(# as %23, ? as %3F, / as %2F, @ as %40, : as %3A, space as %20)")
@@ -27,7 +27,8 @@ CN_RDS_HOST_SHORT = "cruddur-dev-db.c9akciq32xyz.rds.amazonaws.com.cn"
 
 @pytest.fixture
 def any_stack_pulumi(tmp_path: Path, monkeypatch) -> None:
-    """A fake `pulumi` whose every stack's connectionUrl is $FAKE_STACK_URL (a real database of the suite)."""
+    """A fake `pulumi` whose every stack's (master) connection URL is $FAKE_STACK_URL (a real database of the
+    suite)."""
     bindir = tmp_path / "anybin"
     bindir.mkdir()
     script = bindir / "pulumi"
@@ -36,7 +37,8 @@ def any_stack_pulumi(tmp_path: Path, monkeypatch) -> None:
         import json, os, sys
         args = sys.argv[1:]
         assert args[:4] == ["stack", "output", "--json", "--show-secrets"], args
-        print(json.dumps({{"connectionUrl": os.environ["FAKE_STACK_URL"]}}))
+        url = os.environ["FAKE_STACK_URL"]
+        print(json.dumps({{"connectionUrl": url, "masterConnectionUrl": url}}))
         """))
     script.chmod(script.stat().st_mode | stat.S_IXUSR)
     monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
@@ -200,7 +202,8 @@ def test_status_works_read_only_and_errors_name_the_target(cli, pg_server, migra
 
 
 def _check_read_only_status(cli, migrated_database_url, empty_database_url, readonly):
-    cases = ((migrated_database_url, "2 applied, 0 pending"), (empty_database_url, "0 applied, 2 pending"))
+    n = len(MIGRATIONS)
+    cases = ((migrated_database_url, f"{n} applied, 0 pending"), (empty_database_url, f"0 applied, {n} pending"))
     for url, expected in cases:
         info = parse(url)
         ro = build_url(info.user, info.password, info.host, info.port, info.database, **readonly)

@@ -4,14 +4,14 @@
 operators (or two processes) migrating at once end with one applied set and no error: the second waits, then
 finds nothing to do.
 
-The lock is two things on the ONE connection that does the work:
-
-* a session-level ``pg_advisory_lock(MIGRATION_LOCK_KEY)``: it is the authority. PostgreSQL releases it when the
-  holder's session ends, however it ends (``kill -9`` of the CLI, a lost network, a terminated backend), so a dead
-  holder never blocks the next run. The backend notices a dead client within ``client_connection_check_interval``
-  even in the middle of a blocked statement, and ``lock_timeout`` bounds how long any statement waits for a lock.
-* yoyo's ``yoyo_lock`` row (so plain ``yoyo`` runs also see the database as locked). A row found while holding
-  the advisory lock was left by a holder that died: it is deleted, and the run goes on.
+The lock is yoyo's ``yoyo_lock`` row (primary key ``locked = 1``), shared with plain ``yoyo`` and the migrator
+Lambda. A row taken by this CLI records the holder's SERVER session as ``pid = -pg_backend_pid()`` (negative: yoyo
+and the Lambda write their positive OS pid). A negative row whose backend is gone from ``pg_stat_activity`` (or
+whose pid now belongs to a session that started after the row was written) was left by a run that died
+(``kill -9``, a lost network): it is deleted and the run goes on, with no manual ``DELETE FROM yoyo_lock``. The
+server ends a dead client's session even inside a blocked statement (``client_connection_check_interval``), and
+``lock_timeout`` bounds how long any statement waits for a table lock. Rows of other tools are never broken: a
+live run of theirs makes this one wait, then fail naming the holder.
 
 A role that may not run migrations (no CREATE on the schema, no rights on yoyo's tables) fails at once, naming
 the role and the missing privilege. ``status`` only reads (works on a read-only connection or replica).
@@ -19,7 +19,6 @@ the role and the missing privilege. ``status`` only reads (works on a read-only 
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 import warnings
@@ -40,7 +39,6 @@ from ops.urls import scrub
 LOCK_TIMEOUT = 120  # seconds to wait for another (live) migrate run to finish
 STATEMENT_LOCK_TIMEOUT = "30s"  # the longest one statement waits for a table lock (then the run fails, rolled back)
 CLIENT_CHECK_INTERVAL = "2s"  # how soon the server notices a dead client inside a long statement
-MIGRATION_LOCK_KEY = 0x637275646475  # "cruddu": pg_advisory_lock key of `cruddur db migrate`
 POLL = 0.2
 YOYO_TABLES = ("yoyo_lock", "_yoyo_migration", "_yoyo_log", "_yoyo_version")
 
@@ -115,55 +113,63 @@ def _session(target: DbTarget, **kwargs):
         backend.connection.close()
 
 
-def _holder(conn) -> str:
-    """Who holds the advisory lock: backend pid, client address, since when (for the message)."""
-    with conn.cursor() as cur:
-        cur.execute(
-            "SELECT a.pid, a.usename, coalesce(host(a.client_addr), 'local'), a.backend_start "
-            "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-            "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = %s AND l.objid = %s "
-            "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
-            ((MIGRATION_LOCK_KEY >> 32) & 0xFFFFFFFF, MIGRATION_LOCK_KEY & 0xFFFFFFFF),
-        )
-        row = cur.fetchone()
-    if not row:
-        return "another session"
-    return f"backend pid {row[0]} (user {row[1]}, client {row[2]}, since {row[3]:%Y-%m-%d %H:%M:%S %Z})"
+def _describe_holder(cur, pid: int, ctime) -> tuple[bool, str]:
+    """(alive, description) of the ``yoyo_lock`` row holder ``pid`` written at ``ctime`` (UTC)."""
+    since = f"since {ctime:%Y-%m-%d %H:%M:%S} UTC"
+    if pid >= 0:  # yoyo or the migrator Lambda: an OS pid we cannot check from here
+        return True, (f"a migration run outside this CLI (yoyo_lock pid {pid}, {since}: the migrator Lambda or "
+                      "yoyo); wait for it; if none is running (a killed run leaves its row), clear it: "
+                      "DELETE FROM yoyo_lock")
+    cur.execute(
+        "SELECT usename, coalesce(host(client_addr), 'local'), backend_start FROM pg_stat_activity "
+        "WHERE pid = %s AND (backend_start IS NULL OR backend_start <= (%s::timestamp AT TIME ZONE 'utc'))",
+        (-pid, ctime),
+    )
+    row = cur.fetchone()
+    if row is None:
+        return False, ""
+    return True, (f"another `cruddur db migrate`: backend pid {-pid} (user {row[0]}, client {row[1]}, {since}); "
+                  "wait for it, or stop it (cruddur db sessions / kill-sessions)")
 
 
 @contextmanager
 def _migration_lock(backend, target: DbTarget, timeout: float):
-    """The advisory lock (waiting up to ``timeout`` s, Ctrl-C stays responsive), stale yoyo rows removed, then
-    yoyo's own row."""
+    """yoyo's row, taken with our backend pid (negative); a row left by a dead CLI run is removed. Waits up to
+    ``timeout`` s for a live holder (Ctrl-C stays responsive: the wait is a Python sleep)."""
     conn = backend.connection
     deadline = time.monotonic() + timeout
     with conn.cursor() as cur:
+        cur.execute("SELECT pg_backend_pid()")
+        mine = -cur.fetchone()[0]
         while True:
-            cur.execute("SELECT pg_try_advisory_lock(%s)", (MIGRATION_LOCK_KEY,))
-            if cur.fetchone()[0]:
+            try:
+                cur.execute("INSERT INTO yoyo_lock (locked, ctime, pid) VALUES (1, timezone('utc', now()), %s)",
+                            (mine,))
                 break
+            except psycopg2.errors.UniqueViolation:
+                pass
+            cur.execute("SELECT pid, ctime FROM yoyo_lock WHERE locked = 1")
+            row = cur.fetchone()
+            if row is None:
+                continue  # released meanwhile
+            alive, holder = _describe_holder(cur, row[0], row[1])
+            if not alive:  # its session is gone: the run died; remove exactly that row
+                cur.execute("DELETE FROM yoyo_lock WHERE locked = 1 AND pid = %s", (row[0],))
+                continue
             if time.monotonic() >= deadline:
-                raise CruddurError(
-                    f"another migrate run holds the lock on {target.shown}: {_holder(conn)}; it is alive (a dead "
-                    f"holder's lock is released by PostgreSQL); wait for it, or stop it (cruddur db sessions)"
-                )
+                raise CruddurError(f"the migration lock on {target.shown} is held by {holder}")
             time.sleep(POLL)
     try:
-        with conn.cursor() as cur:
-            cur.execute("DELETE FROM yoyo_lock")  # rows left by holders that died: we hold the advisory lock
-            cur.execute("INSERT INTO yoyo_lock (locked, ctime, pid) VALUES (1, timezone('utc', now()), %s)",
-                        (os.getpid(),))
         backend._is_locked = True  # yoyo's own lock() (used inside to_apply) sees the row as ours
         yield
     finally:
         backend._is_locked = False
         if not conn.closed:
-            try:  # a failure here must not hide the one that brought us here; closing the session frees the lock
+            try:  # a failure here must not hide the one that brought us here; a row left behind is stale anyway
                 with conn.cursor() as cur:
                     if conn.info.transaction_status != psycopg2.extensions.TRANSACTION_STATUS_IDLE:
                         cur.execute("ROLLBACK")
-                    cur.execute("DELETE FROM yoyo_lock WHERE pid = %s", (os.getpid(),))
-                    cur.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_KEY,))
+                    cur.execute("DELETE FROM yoyo_lock WHERE pid = %s", (mine,))
             except psycopg2.Error:
                 pass
 

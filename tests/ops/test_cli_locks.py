@@ -82,24 +82,43 @@ def test_a_killed_migrate_leaves_no_lock_behind(migrated_database_url, tmp_path)
 
 
 def test_a_live_holder_makes_the_next_run_wait_then_fail_naming_it(migrated_database_url):
+    """A live `cruddur db migrate` (its row carries its backend pid) is waited for, then named; once its session
+    ends, its row is stale and the next run takes over."""
     holder = psycopg2.connect(migrated_database_url, application_name="other-migrate")
     holder.autocommit = True
     try:
         with holder.cursor() as cur:
-            cur.execute("SELECT pg_advisory_lock(%s), pg_backend_pid()", (migrations.MIGRATION_LOCK_KEY,))
-            pid = cur.fetchone()[1]
+            cur.execute("INSERT INTO yoyo_lock (locked, ctime, pid) "
+                        "VALUES (1, timezone('utc', now()), -pg_backend_pid()) RETURNING -pid")
+            pid = cur.fetchone()[0]
         started = time.monotonic()
         with pytest.raises(CruddurError) as caught:
             migrations.apply(DbTarget(migrated_database_url), lock_timeout=1)
         assert time.monotonic() - started < 5
         shown = DbTarget(migrated_database_url).shown
         assert caught.value.message.startswith(
-            f"another migrate run holds the lock on {shown}: backend pid {pid} (user postgres, client 127.0.0.1, "
-            "since ")
-        assert caught.value.message.endswith("wait for it, or stop it (cruddur db sessions)")
+            f"the migration lock on {shown} is held by another `cruddur db migrate`: backend pid {pid} (user "
+            "postgres, client 127.0.0.1, since ")
+        assert caught.value.message.endswith(" UTC); wait for it, or stop it (cruddur db sessions / kill-sessions)")
     finally:
         holder.close()
-    assert migrations.apply(DbTarget(migrated_database_url)) == []  # released with the holder's session
+    _wait_for(lambda: scalar(migrated_database_url, "SELECT count(*) FROM pg_stat_activity WHERE pid = %s",
+                             (pid,)) == 0, timeout=5, what="the holder's session to end")
+    assert migrations.apply(DbTarget(migrated_database_url)) == []
+    assert scalar(migrated_database_url, "SELECT count(*) FROM yoyo_lock") == 0
+
+
+def test_rows_of_other_tools_are_never_broken(migrated_database_url):
+    """yoyo and the migrator Lambda write their OS pid: such a row is waited for and named, never deleted."""
+    scalar(migrated_database_url, "INSERT INTO yoyo_lock (locked, ctime, pid) "
+                                  "VALUES (1, '2026-01-02 03:04:05', 4242) RETURNING 1")
+    with pytest.raises(CruddurError) as caught:
+        migrations.apply(DbTarget(migrated_database_url), lock_timeout=1)
+    assert caught.value.message == (
+        f"the migration lock on {DbTarget(migrated_database_url).shown} is held by a migration run outside this CLI "
+        "(yoyo_lock pid 4242, since 2026-01-02 03:04:05 UTC: the migrator Lambda or yoyo); wait for it; if none is "
+        "running (a killed run leaves its row), clear it: DELETE FROM yoyo_lock")
+    assert scalar(migrated_database_url, "SELECT pid FROM yoyo_lock") == 4242
 
 
 def test_a_blocked_statement_times_out_instead_of_hanging(empty_database_url):

@@ -117,9 +117,9 @@ def _describe_holder(cur, pid: int, ctime) -> tuple[bool, str]:
     """(alive, description) of the ``yoyo_lock`` row holder ``pid`` written at ``ctime`` (UTC)."""
     since = f"since {ctime:%Y-%m-%d %H:%M:%S} UTC"
     if pid >= 0:  # yoyo or the migrator Lambda: an OS pid we cannot check from here
+        clear = "DELETE FROM yoyo_lock"  # advice for the operator, not SQL run here
         return True, (f"a migration run outside this CLI (yoyo_lock pid {pid}, {since}: the migrator Lambda or "
-                      "yoyo); wait for it; if none is running (a killed run leaves its row), clear it: "
-                      "DELETE FROM yoyo_lock")
+                      f"yoyo); wait for it; if none is running (a killed run leaves its row), clear it: {clear}")
     cur.execute(
         "SELECT usename, coalesce(host(client_addr), 'local'), backend_start FROM pg_stat_activity "
         "WHERE pid = %s AND (backend_start IS NULL OR backend_start <= (%s::timestamp AT TIME ZONE 'utc'))",

@@ -6,14 +6,30 @@ output) that might echo a connection string or a password.
 
 from __future__ import annotations
 
+import configparser
+import contextlib
+import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import parse_qsl, quote, quote_plus, unquote, urlencode, urlsplit, urlunsplit
+
+import psycopg2
+import psycopg2.extensions
 
 from ops.errors import CruddurError
 
 SCHEMES = ("postgresql", "postgres")
 RDS_SUFFIX = ".rds.amazonaws.com"
+RDS_SUFFIXES = (RDS_SUFFIX, ".rds.amazonaws.com.cn")  # AWS regions, and the China regions
+
+# The libpq environment variables that fill a parameter the connection string leaves unset (libpq order:
+# explicit parameters, then the service file's entries, then these, then libpq's defaults).
+LIBPQ_ENV = {"host": "PGHOST", "hostaddr": "PGHOSTADDR", "port": "PGPORT", "dbname": "PGDATABASE", "user": "PGUSER",
+             "service": "PGSERVICE"}
+PERCENT_ENCODE_HINT = ("percent-encode special characters in the user name and password "
+                       "(# as %23, ? as %3F, / as %2F, @ as %40, : as %3A, space as %20)")
 
 # scheme://user:PASSWORD@  (greedy up to the last '@' before the path, so a raw '@' in a password is covered)
 _URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^\s/]*)(?P<at>@)")
@@ -23,6 +39,30 @@ _KV_PASSWORD = re.compile(r"(?P<head>\bpassword\s*=\s*)(?P<pw>'(?:[^'\\]|\\.)*'|
 _SQL_PASSWORD = re.compile(r"(?P<head>\bpassword\s+)(?P<pw>'(?:[^']|'')*')", re.IGNORECASE)
 
 MASK = "***"
+
+
+def mask_unparsable(text: str | None) -> str:
+    """The masking used when a connection string could NOT be parsed: everything between ``://user:`` and the LAST
+    ``@`` (or the end, when there is no ``@``), every ``password=`` value up to the next ``&`` (URL query) or the
+    next ``key=`` (libpq key=value string), then ``redact``. Over-masks rather than guess where a password ends.
+
+    >>> mask_unparsable("postgresql://app:pa/ss w#rd@db:5432/cruddur")
+    'postgresql://app:***@db:5432/cruddur'
+    """
+    if not text:
+        return ""
+    text = str(text)
+    scheme = re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", text)
+    if scheme:
+        rest = text[scheme.end():]
+        colon = rest.find(":")
+        if colon != -1 and not any(c in rest[:colon] for c in "/?@#"):  # ://user: -> mask up to the LAST '@'
+            last_at = rest.rfind("@")
+            head = text[: scheme.end() + colon + 1]
+            text = head + MASK + (rest[last_at:] if last_at > colon else "")
+    text = re.sub(r"(?is)(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|.*?)(?=&|\s+[A-Za-z_]+\s*=|$)",
+                  lambda m: f"{m[1]}{MASK}", text)
+    return redact(text)
 
 
 def redact(text: str | None) -> str:
@@ -44,13 +84,22 @@ def secrets_of(*urls: str | None) -> list[str]:
     for url in urls:
         if not url:
             continue
+        candidates: list[str | None] = []
         try:
             password = urlsplit(url).password
+            candidates.append(unquote(password) if password else None)
         except ValueError:
-            password = None
-        for candidate in _spellings(unquote(password) if password else None):
-            if candidate not in found:
-                found.append(candidate)
+            pass
+        with contextlib.suppress(psycopg2.Error):
+            candidates.append(_libpq_parse(url).get("password"))
+        scheme = re.match(r"[A-Za-z][A-Za-z0-9+.-]*://[^:@]*:", url)
+        if scheme and "@" in url[scheme.end():]:  # raw text up to the last '@': a password with unencoded characters
+            raw = url[scheme.end(): url.rfind("@")]
+            candidates += [raw, unquote(raw)]
+        for password in candidates:
+            for candidate in _spellings(password):
+                if candidate not in found:
+                    found.append(candidate)
     return found
 
 
@@ -86,6 +135,10 @@ class ConnInfo:
     port: int | None
     database: str | None
     query: tuple[tuple[str, str], ...] = ()
+    # What libpq will use: the URL as libpq parses it (query parameters override the authority part), then the
+    # service file's entries and the PG* environment for what the URL leaves unset (read when the URL is parsed).
+    explicit: tuple[tuple[str, str], ...] = ()
+    effective: tuple[tuple[str, str], ...] = ()
 
     def __str__(self) -> str:  # pragma: no cover - safety net for accidental printing
         return redact(self.url)
@@ -101,30 +154,110 @@ class ConnInfo:
         return build_url(self.user, self.password, self.host, self.port, self.database, **self.params)
 
     @property
+    def libpq(self) -> dict[str, str]:
+        """The keyword parameters libpq takes from the URL itself (no environment, no service file)."""
+        return dict(self.explicit)
+
+    @property
+    def hosts(self) -> list[str]:
+        """Every host libpq may connect to (``host`` may be a comma-separated list)."""
+        return [h.strip() for h in dict(self.effective).get("host", "").split(",") if h.strip()]
+
+    @property
+    def rds_host(self) -> str | None:
+        """The first RDS host among ``hosts`` (whatever ``hostaddr`` says: TLS and the real target are that host)."""
+        return next((h for h in self.hosts if is_rds_host(h)), None)
+
+    @property
     def is_rds(self) -> bool:
-        return is_rds_host(self.host)
+        """True when ANY host libpq may use is an RDS endpoint."""
+        return self.rds_host is not None
 
 
-def parse(url: str) -> ConnInfo:
-    """Parse a ``postgresql://`` URL. Errors never echo the URL's password."""
+def _invalid(url: str, reason: str) -> CruddurError:
+    return CruddurError(f"not a valid connection URL ({reason}; {PERCENT_ENCODE_HINT}): {mask_unparsable(url)}")
+
+
+def _libpq_parse(url: str) -> dict[str, str]:
+    return psycopg2.extensions.parse_dsn(url)
+
+
+def parse(url: str, environ: Mapping[str, str] | None = None) -> ConnInfo:
+    """Parse a ``postgresql://`` URL the way libpq does. Errors never echo any part of the password: a URL that
+    cannot be parsed unambiguously is refused, and shown with everything between ``://user:`` and the last ``@``
+    masked. ``environ`` (default ``os.environ``) supplies what libpq would take from PG* variables / the service file.
+    """
     if not url or not isinstance(url, str):
         raise CruddurError("no connection URL given")
+    url = url.strip()
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    if scheme not in SCHEMES:
+        raise CruddurError(
+            f"not a PostgreSQL URL (expected postgresql://USER:PASSWORD@HOST:PORT/DB): {mask_unparsable(url)}")
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
+        raise _invalid(url, "it contains whitespace or a control character")
+    if "#" in url:
+        raise _invalid(url, "it contains '#'")
     try:
-        parts = urlsplit(url.strip())
+        parts = urlsplit(url)
+    except ValueError:
+        raise _invalid(url, "malformed host part") from None
+    if "@" not in parts.netloc and "@" in url.split("://", 1)[1]:
+        raise _invalid(url, "an '@' after the host part")
+    try:
         port = parts.port
-    except ValueError as exc:
-        raise CruddurError(f"not a valid connection URL: {scrub(exc, url)} ({redact(url)})") from None
-    if parts.scheme not in SCHEMES:
-        raise CruddurError(f"not a PostgreSQL URL (expected postgresql://USER:PASSWORD@HOST:PORT/DB): {redact(url)}")
-    database = unquote(parts.path[1:]) if parts.path.startswith("/") and len(parts.path) > 1 else None
+    except ValueError:
+        raise _invalid(url, "the port is not a number from 1 to 65535") from None
+    try:
+        explicit = _libpq_parse(url)
+    except psycopg2.Error:
+        raise _invalid(url, "libpq cannot parse it") from None
+    password = unquote(parts.password) if parts.password is not None else None
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    if not any(k == "password" for k, _ in query) and (explicit.get("password") or None) != (password or None):
+        raise _invalid(url, "the password is ambiguous")  # libpq and a URL parser disagree: refuse, never guess
+    database = explicit.get("dbname") or None  # a query dbname overrides the path, as in libpq
     return ConnInfo(
         user=unquote(parts.username) if parts.username else None,
-        password=unquote(parts.password) if parts.password is not None else None,
+        password=password,
         host=parts.hostname,
         port=port,
         database=database,
-        query=tuple(parse_qsl(parts.query, keep_blank_values=True)),
+        query=tuple(query),
+        explicit=tuple(sorted(explicit.items())),
+        effective=tuple(sorted(effective_params(explicit, environ).items())),
     )
+
+
+def effective_params(explicit: Mapping[str, str], environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """libpq's view of a connection: ``explicit`` parameters, then the named service's entries (``service=`` or
+    ``PGSERVICE``, from ``PGSERVICEFILE`` or ``~/.pg_service.conf``, then ``$PGSYSCONFDIR/pg_service.conf``), then
+    the PG* environment variables, for every parameter still unset."""
+    env = os.environ if environ is None else environ
+    params = {k: v for k, v in explicit.items() if v != ""}
+    service = params.get("service") or env.get("PGSERVICE")
+    if service:
+        for key, value in _service_entries(service, env).items():
+            params.setdefault(key, value)
+    for key, var in LIBPQ_ENV.items():
+        if env.get(var):
+            params.setdefault(key, env[var])
+    return params
+
+
+def _service_entries(service: str, env: Mapping[str, str]) -> dict[str, str]:
+    files = [Path(env["PGSERVICEFILE"]) if env.get("PGSERVICEFILE") else Path.home() / ".pg_service.conf"]
+    if env.get("PGSYSCONFDIR"):
+        files.append(Path(env["PGSYSCONFDIR"]) / "pg_service.conf")
+    for path in files:
+        parser = configparser.ConfigParser(interpolation=None, strict=False)
+        try:
+            parser.read(path)
+        except (configparser.Error, OSError, UnicodeDecodeError):
+            continue
+        if parser.has_section(service):
+            return {k.lower(): v.strip() for k, v in parser.items(service)}
+    return {}
 
 
 def build_url(user, password, host, port, database, **query) -> str:
@@ -142,13 +275,14 @@ def build_url(user, password, host, port, database, **query) -> str:
     if port:
         netloc += f":{port}"
     path = "/" + quote(database, safe="") if database else ""
-    return urlunsplit(("postgresql", netloc, path, urlencode(query), ""))
+    return urlunsplit(("postgresql", netloc, path, urlencode(query, quote_via=quote), ""))
 
 
 def with_database(url: str, database: str) -> str:
     """The same server and credentials, another database."""
     info = parse(url)
-    return build_url(info.user, info.password, info.host, info.port, database, **info.params)
+    params = {k: v for k, v in info.params.items() if k != "dbname"}  # a query dbname would override the path
+    return build_url(info.user, info.password, info.host, info.port, database, **params)
 
 
 def with_params(url: str, **params: str | None) -> str:
@@ -175,5 +309,14 @@ def database_name(url: str) -> str:
     return name
 
 
+# <id>.<hash>.<region>.rds.amazonaws.com, and the China regions' <id>.<hash>.rds.cn-north-1.amazonaws.com.cn
+_RDS_REGIONAL = re.compile(r"\.rds\.[a-z]{2}(?:-[a-z]+)+-\d+\.amazonaws\.com(?:\.cn)?$")
+
+
 def is_rds_host(host: str | None) -> bool:
-    return bool(host) and host.lower().rstrip(".").endswith(RDS_SUFFIX)
+    """An Amazon RDS endpoint name: ``*.rds.amazonaws.com``, ``*.rds.amazonaws.com.cn`` or
+    ``*.rds.<region>.amazonaws.com[.cn]`` (China regions), any case, with or without a final dot."""
+    if not host:
+        return False
+    name = host.strip().lower().rstrip(".")
+    return name.endswith(RDS_SUFFIXES) or bool(_RDS_REGIONAL.search(name))

@@ -62,6 +62,9 @@ class CruddurGroup(TyperGroup):
         except _known_errors() as exc:
             typer.echo(error_line(exc), err=True)
             raise typer.Exit(CruddurError.exit_code) from None
+        except KeyboardInterrupt:  # Typer would exit 130 silently
+            typer.echo("error: interrupted", err=True)
+            raise typer.Exit(130) from None
 
 
 app = typer.Typer(

@@ -112,6 +112,9 @@ def setup(
 ) -> None:
     """Create the database if missing, migrate, seed. Keeps existing data."""
     t = _target(url, stack, tunnel_port, local_dir)
+    if with_seed and t.protected:  # the same guard as `db seed`, before anything is done
+        raise CruddurError(f"refusing to load the dev seed into {t.why_protected}; run `cruddur db setup --no-seed`, "
+                           "then `cruddur db seed --force` if you really mean it")
     if databases.create(t.db):
         step(f"created database {t.database}")
     applied = migrations.apply(t.db)
@@ -191,7 +194,8 @@ def connect(ctx: typer.Context, url: UrlOption = None, stack: StackOption = None
         env["PGPASSWORD"] = password  # not on the command line (visible in ps)
     for key, var in (("host", "PGHOST"), ("hostaddr", "PGHOSTADDR"), ("port", "PGPORT"), ("user", "PGUSER"),
                      ("dbname", "PGDATABASE"), ("sslmode", "PGSSLMODE"), ("sslrootcert", "PGSSLROOTCERT"),
-                     ("connect_timeout", "PGCONNECT_TIMEOUT")):
+                     ("connect_timeout", "PGCONNECT_TIMEOUT"), ("service", "PGSERVICE"), ("options", "PGOPTIONS"),
+                     ("application_name", "PGAPPNAME")):
         if key in params:
             env[var] = params.pop(key)
     env.pop("CONNECTION_URL", None)
@@ -248,7 +252,13 @@ def role_password(
     role_url = set_role_password(t.db, role)
     var = env_var or f"{role.upper()}_URL"
     path = env_file(local_dir)
-    dotenv.merge(path, {var: role_url})
+    try:
+        dotenv.merge(path, {var: role_url})
+    except CruddurError as exc:
+        raise CruddurError(
+            f"the password of {role} WAS changed on {t.shown}, but {exc.message}: free space (or fix the "
+            f"folder's permissions), then run `cruddur db role-password {role}` again to set a new one and write {var}"
+        ) from None
     out.print(f"set a new password for {role}; {var} written to {path} ({redact(role_url)})")
 
 

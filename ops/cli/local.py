@@ -41,9 +41,20 @@ def _server(local_dir: str | None, port: int | None = None) -> LocalServer:
 def up(local_dir: LocalDirOption = None, port: PortOption = None) -> None:
     """Start the local server (set up on first use), create database cruddur, migrate, seed, write .env."""
     started = time.monotonic()
+    if port is not None and not 1 <= port <= 65535:
+        raise CruddurError(f"--port {port} is not a TCP port: choose one from 1 to 65535 (or omit --port)")
     server = _server(local_dir, port)
-    if server.pid() is not None and port and server.port != port:
-        raise CruddurError(f"the local server is already running on port {server.port}; run `cruddur local down` first")
+    with server.locked():  # a racing `local up` waits here, then finds the server this one set up
+        if server.waited_for_lock:
+            step("another `cruddur local up` was setting up the server; waited for it")
+        _up(server, local_dir, port, started)
+
+
+def _up(server: LocalServer, local_dir: str | None, port: int | None, started: float) -> None:
+    running = server.running_port()
+    if running and port and running != port:
+        raise CruddurError(f"the local server is already running on port {running}; stop it first "
+                           f"(cruddur local down) or omit --port")
     if server.pid() is None:
         server.check_port_free()
     if not server.initialized:

@@ -1,5 +1,6 @@
-"""Confirmation before destructive work. Protected targets (stack prod, any RDS host) need --force AND the
-database name typed back (prompt, or --confirm NAME for scripts); others need --yes or a y/N answer."""
+"""Confirmation before destructive work. Protected targets (production-looking stacks, any target where a host
+libpq will use is RDS: see ``Target.protected``) need --force AND the database name typed back (prompt, or
+--confirm NAME for scripts); others need --yes or a y/N answer."""
 
 from __future__ import annotations
 

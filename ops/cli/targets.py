@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from components.stack_names import is_production_stack_name
 from ops.db.target import DbTarget
 from ops.errors import CruddurError
 
 LOCAL_DATABASE = "cruddur"
-PROTECTED_STACKS = ("prod",)
 
 
 @dataclass(frozen=True)
@@ -26,13 +26,19 @@ class Target:
         return self.db.database
 
     @property
+    def prod_stack(self) -> bool:
+        """A production-looking stack name (``components.stack_names``: Prod, PROD, eu-prod, prd, live...)."""
+        return bool(self.stack) and is_production_stack_name(self.stack)
+
+    @property
     def protected(self) -> bool:
-        """Prod stacks and every RDS host need --force and the database name typed back for destructive work."""
-        return self.stack in PROTECTED_STACKS or self.db.info.is_rds
+        """Production-looking stacks and every target where ANY host libpq will use is RDS (query ``host=``,
+        ``PGHOST``, service file included) need --force and the database name typed back for destructive work."""
+        return self.prod_stack or self.db.info.is_rds
 
     @property
     def why_protected(self) -> str:
-        return f"stack {self.stack}" if self.stack in PROTECTED_STACKS else f"RDS host {self.db.info.host}"
+        return f"stack {self.stack}" if self.prod_stack else f"RDS host {self.db.info.rds_host}"
 
     @property
     def shown(self) -> str:

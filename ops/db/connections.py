@@ -35,17 +35,8 @@ def tunnel_hint(host: str, endpoint_id: str | None = None) -> str:
 def dsn_params(target: DbTarget, *, database: str | None = None) -> dict[str, str]:
     """libpq keyword parameters for ``target`` (optionally another database; through its tunnel when it has one)."""
     info = target.info
-    params: dict[str, str] = {}
-    if info.host:
-        params["host"] = info.host
-    if info.port:
-        params["port"] = str(info.port)
-    if info.user:
-        params["user"] = info.user
-    if info.password is not None:
-        params["password"] = info.password
+    params = info.libpq  # exactly what libpq reads from the URL (query parameters override the authority part)
     params["dbname"] = database or info.database or "postgres"
-    params.update(info.params)
     if info.is_rds:
         params.setdefault("sslmode", "verify-full")  # TLS with certificate verification to RDS, always
     if target.tunnel_port:
@@ -92,7 +83,7 @@ def describe_connect_error(exc: Exception, target: DbTarget, shown: str) -> str:
     message = f"cannot connect to {shown}: {reason}"
     info = target.info
     if info.is_rds and not target.tunnel_port and "authentication" not in reason:
-        message += ". " + tunnel_hint(info.host or "", target.endpoint_id)
+        message += ". " + tunnel_hint(info.rds_host or "", target.endpoint_id)
     elif target.tunnel_port and "refused" in reason:
         message += f". Is the tunnel open on 127.0.0.1:{target.tunnel_port}?"
     return message

@@ -39,4 +39,5 @@ def set_role_password(target: DbTarget, role: str, password: str | None = None) 
             cur.execute(sql.SQL("ALTER ROLE {} WITH LOGIN PASSWORD {}").format(sql.Identifier(role), sql.Literal(verifier)))
     finally:
         conn.close()
-    return build_url(role, password, info.host, info.port, info.database, **info.params)
+    params = {k: v for k, v in info.params.items() if k not in ("user", "password", "dbname")}
+    return build_url(role, password, info.host, info.port, info.database, **params)

@@ -15,6 +15,8 @@ Reuse: ``LocalServer(root, port).ensure_running()`` then ``.admin_url("dbname")`
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import secrets
@@ -83,8 +85,12 @@ class LocalServer:
         self.password_file = self.base / "password"
         self.state_file = self.base / "state.json"
         self.log_file = self.data_dir / "server.log"
+        self.lock_file = self.root / ".postgres.lock"  # outside base: `destroy` removes base
         self.durable = durable
         self._port = port
+        self._lock_fd: int | None = None
+        self._lock_depth = 0
+        self.waited_for_lock = False  # True when another process held the lock and this one waited
 
     # ----------------------------------------------------------------- facts
     @property
@@ -138,23 +144,66 @@ class LocalServer:
             return None
         return pid
 
+    def running_port(self) -> int | None:
+        """The port the running server listens on (from postmaster.pid), or None when it is not running."""
+        return self._postmaster_port()
+
     def status(self) -> ServerStatus:
         pid = self.pid()
         return ServerStatus(self.initialized, pid is not None, pid, self.port, self.data_dir)
 
     # ------------------------------------------------------------- lifecycle
+    @contextlib.contextmanager
+    def locked(self, timeout: float = 300):
+        """An exclusive ``fcntl`` lock on ``root/.postgres.lock`` around set-up work (init, start, destroy, the whole
+        of ``cruddur local up``): a racing second process waits here, then finds the server the first one set up.
+        Re-entrant within one ``LocalServer``; released by the kernel if the process dies."""
+        if self._lock_depth:
+            self._lock_depth += 1
+            try:
+                yield
+            finally:
+                self._lock_depth -= 1
+            return
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    self.waited_for_lock = True
+                    if time.monotonic() >= deadline:
+                        raise CruddurError(
+                            f"another `cruddur local up` (or destroy) has been working on {self.base} for "
+                            f"{int(timeout)}s; wait for it to finish, then retry"
+                        ) from None
+                    time.sleep(0.1)
+            self._lock_fd, self._lock_depth = fd, 1
+            try:
+                yield
+            finally:
+                self._lock_fd, self._lock_depth = None, 0
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
     def ensure_running(self) -> dict[str, bool]:
-        """initdb if needed, start if needed. Returns what was done: {"initialized": .., "started": ..}."""
-        done = {"initialized": False, "started": False}
-        if self.pid() is None:
-            self.check_port_free()  # before any initdb work: fail fast, leave nothing behind
-        if not self.initialized:
-            self.init()
-            done["initialized"] = True
-        if self.pid() is None:
-            self.start()
-            done["started"] = True
-        return done
+        """initdb if needed, start if needed (under ``locked()``). Returns what was done:
+        {"initialized": .., "started": ..}."""
+        with self.locked():
+            done = {"initialized": False, "started": False}
+            if self.pid() is None:
+                self.check_port_free()  # before any initdb work: fail fast, leave nothing behind
+            if not self.initialized:
+                self.init()
+                done["initialized"] = True
+            if self.pid() is None:
+                self.start()
+                done["started"] = True
+            return done
 
     def init(self) -> None:
         """Create the cluster with a generated superuser password (idempotent)."""
@@ -249,9 +298,10 @@ class LocalServer:
 
     def destroy(self) -> None:
         """Stop the server and delete the cluster and its password."""
-        if self.pid() is not None:
-            self.stop()
-        shutil.rmtree(self.base, ignore_errors=True)
+        with self.locked():
+            if self.pid() is not None:
+                self.stop()
+            shutil.rmtree(self.base, ignore_errors=True)
 
     # -------------------------------------------------------------- helpers
     def _write_state(self, port: int | None = None) -> None:

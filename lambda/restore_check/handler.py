@@ -25,9 +25,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import boto3
 import psycopg2
@@ -115,7 +116,7 @@ class ProbeConfig:
     min_rows: int
 
     @classmethod
-    def from_env(cls) -> "ProbeConfig":
+    def from_env(cls) -> ProbeConfig:
         try:
             return cls(secret_arn=_env("MASTER_SECRET_ARN"), expected_migration=_env("EXPECTED_MIGRATION"),
                        expected_count=int(_env("EXPECTED_MIGRATION_COUNT")), min_rows=int(_env("MIN_ROWS")))
@@ -159,7 +160,7 @@ class ReportConfig:
     stack: str
 
     @classmethod
-    def from_env(cls) -> "ReportConfig":
+    def from_env(cls) -> ReportConfig:
         return cls(plan_arn=_env("RESTORE_TESTING_PLAN_ARN"), probe_function=_env("PROBE_FUNCTION_NAME"),
                    topic_arn=os.environ.get("ALARM_TOPIC_ARN", ""), stack=_env("STACK"))
 
@@ -197,7 +198,7 @@ def report(event: dict, config: ReportConfig, backup_client, rds_client, sns_cli
         target = {"host": instance["Endpoint"]["Address"], "port": instance["Endpoint"]["Port"],
                   "dbname": instance.get("DBName") or "", "restoreJobId": job_id}
         result = invoke_probe(target)
-    except Exception as exc:  # every failure is a FAILED validation: Backup then deletes the copy, we are told
+    except Exception as exc:  # noqa: BLE001 - every failure is a FAILED verdict: Backup deletes the copy
         result = {"status": FAILED, "message": f"restored copy {identifier or created}: {exc}"[:MESSAGE_LIMIT]}
 
     backup_client.put_restore_validation_result(RestoreJobId=job_id, ValidationStatus=result["status"],

@@ -239,7 +239,8 @@ def test_weekly_retention_outlives_daily(config_problems):
                                             ("backupWeeklyRetentionDays", 7, 3650),
                                             ("restoreDrillMinRows", 0, 1_000_000_000)])
 def test_drill_number_bounds_name_the_key(config_problems, key, low, high):
-    assert only(config_problems("dev", **{key: low - 1})) == f"cruddur-db:{key} = {low - 1}: must be from {low} to {high}"
+    assert only(config_problems("dev", **{key: low - 1})) == (
+        f"cruddur-db:{key} = {low - 1}: must be from {low} to {high}")
     problems = config_problems("dev", **{key: high + 1})
     assert f"cruddur-db:{key} = {high + 1}: must be from {low} to {high}" in problems
 

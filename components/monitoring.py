@@ -5,7 +5,7 @@
   ``backup_notifications_statement``); its policy lets only CloudWatch (this account's alarms, ``aws:SourceAccount``)
   and AWS Backup publish, and denies any request without TLS; one email subscription per ``alarmEmails`` address;
 - the alarms: one per entry of ``alarm_specs()`` (thresholds from the settings, the instance class's memory and
-  connection budget from ``components.instance_classes``), each sending its ALARM and OK transitions to the topic;
+  connection budget from ``components.connection_budget``), each sending its ALARM and OK transitions to the topic;
 - the dashboard: one widget per alarm, built from the SAME ``alarm_specs()`` list (``dashboard_body``), each with
   its threshold drawn as an annotation, so the dashboard cannot drift from the alarms.
 
@@ -30,13 +30,28 @@ import pulumi
 import pulumi_aws as aws
 
 from components.aws_context import AwsContext
-from components.instance_classes import GIB, MIB, is_burstable, max_connections_estimate, memory_bytes
+from components.connection_budget import GIB, MIB, estimate_max_connections, instance_memory_gib
 from components.naming import Naming
 from components.settings import MonitoringSettings
 
 RDS = "AWS/RDS"
 LAMBDA = "AWS/Lambda"
 MIN_FREEABLE_MEMORY_BYTES = 64 * MIB
+
+
+def is_burstable(instance_class: str) -> bool:
+    """``db.t*`` classes run on CPU credits (CPUCreditBalance exists only for them)."""
+    return instance_class.split(".")[1].startswith("t")
+
+
+def memory_bytes(instance_class: str) -> int:
+    return int(instance_memory_gib(instance_class) * GIB)
+
+
+def max_connections_estimate(instance_class: str) -> int:
+    """The conservative estimate of RDS's default max_connections (``components.connection_budget``): the alarm
+    fires early rather than late."""
+    return estimate_max_connections(instance_class)[0]
 
 
 @dataclass(frozen=True)

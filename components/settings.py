@@ -42,7 +42,7 @@ from typing import Any, Callable, Collection
 
 import pulumi
 
-from components.instance_classes import INSTANCE_MEMORY_GIB
+from components.connection_budget import instance_memory_gib
 from components.naming import Naming
 from components.stack_names import is_production_stack_name
 
@@ -481,10 +481,13 @@ class _Loader:
                       "is set but guardDuty is false; set guardDuty to true to manage RDS Protection on that "
                       "detector, or unset it")
         monitoring, drill = read[MonitoringSettings], read[RestoreDrillSettings]
-        if monitoring["alarms"] and database["instance_class"] not in (None, *INSTANCE_MEMORY_GIB):
-            self._bad("instanceClass", database["instance_class"],
-                      "has no memory size in components/instance_classes.py, which the memory and connection "
-                      "alarms need; add it to INSTANCE_MEMORY_GIB or pick a listed class")
+        if monitoring["alarms"] and database["instance_class"] is not None:
+            try:
+                instance_memory_gib(database["instance_class"])
+            except ValueError:
+                self._bad("instanceClass", database["instance_class"],
+                          "has no known memory size, which the memory and connection alarms need "
+                          "(components/connection_budget.py knows db.t*, db.m*, db.r* and db.x2* classes)")
         daily, weekly = drill["daily_retention_days"], drill["weekly_retention_days"]
         if daily is not None and weekly is not None and weekly < daily:
             self._bad("backupWeeklyRetentionDays", weekly, f"must be at least backupDailyRetentionDays ({daily}): "

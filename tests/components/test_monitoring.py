@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from components.instance_classes import GIB, MIB, is_burstable, max_connections_estimate, memory_bytes
-from components.monitoring import alarm_specs
+from components.connection_budget import GIB, MIB, estimate_max_connections
+from components.monitoring import alarm_specs, is_burstable, max_connections_estimate, memory_bytes
 from tests.components.conftest import policy
 
 ACCOUNT = "123456789012"
@@ -129,11 +129,11 @@ def test_cpu_alarm_needs_15_minutes_above_threshold(stack):
 
 
 def test_concrete_thresholds_for_the_committed_classes(dev, prod):
-    # db.t4g.micro: 1 GiB -> 112 connections, 5% is below the 64 MiB floor; db.m7g.large: 8 GiB -> 901.
-    assert alarms(dev)["DatabaseConnections"]["threshold"] == 89
+    # db.t4g.micro: 1 GiB -> about 79 connections, 5% is below the 64 MiB floor; db.m7g.large: 8 GiB -> about 789.
+    assert alarms(dev)["DatabaseConnections"]["threshold"] == 63
     assert alarms(dev)["FreeableMemory"]["threshold"] == 64 * MIB
     assert alarms(dev)["FreeStorageSpace"]["threshold"] == 2 * GIB
-    assert alarms(prod)["DatabaseConnections"]["threshold"] == 720
+    assert alarms(prod)["DatabaseConnections"]["threshold"] == 631
     assert alarms(prod)["FreeableMemory"]["threshold"] == 8 * GIB * 5 // 100
     assert alarms(prod)["FreeStorageSpace"]["threshold"] == 5 * GIB
 
@@ -155,17 +155,18 @@ def test_thresholds_follow_the_settings(evaluate_with):
     assert found["CPUUtilization"]["threshold"] == 90
     assert found["CPUCreditBalance"]["threshold"] == 50
     assert found["FreeableMemory"]["threshold"] == GIB * 20 // 100
-    assert found["DatabaseConnections"]["threshold"] == 56
+    assert found["DatabaseConnections"]["threshold"] == 39
     assert found["ReadLatency"]["threshold"] == pytest.approx(0.1)
     assert found["WriteLatency"]["threshold"] == pytest.approx(0.1)
     assert found["DiskQueueDepth"]["threshold"] == 5
     assert found["MaximumUsedTransactionIDs"]["threshold"] == 500_000_000
 
 
-def test_max_connections_estimate_is_the_rds_formula():
-    assert max_connections_estimate("db.t4g.micro") == GIB // 9531392 == 112
-    assert max_connections_estimate("db.m7g.large") == 901
-    assert max_connections_estimate("db.r7g.4xlarge") == 5000  # the ceiling
+def test_connections_alarm_uses_the_connection_budgets_conservative_estimate():
+    for instance_class in ("db.t4g.micro", "db.m7g.large", "db.r7g.16xlarge"):
+        assert max_connections_estimate(instance_class) == estimate_max_connections(instance_class)[0]
+    assert max_connections_estimate("db.r7g.16xlarge") == 5000  # the ceiling
+    assert memory_bytes("db.t4g.micro") == GIB
 
 
 # -- the dashboard ------------------------------------------------------------------------------------------------
@@ -235,6 +236,6 @@ def test_threshold_bounds_name_the_key(config_problems, key, low, high, bad_low,
 
 
 def test_alarms_need_a_known_instance_class(config_problems):
-    assert only(config_problems("dev", instanceClass="db.x2g.large")) == (
-        "cruddur-db:instanceClass = 'db.x2g.large': has no memory size in components/instance_classes.py, which "
-        "the memory and connection alarms need; add it to INSTANCE_MEMORY_GIB or pick a listed class")
+    assert only(config_problems("dev", instanceClass="db.z1d.large")) == (
+        "cruddur-db:instanceClass = 'db.z1d.large': has no known memory size, which the memory and connection "
+        "alarms need (components/connection_budget.py knows db.t*, db.m*, db.r* and db.x2* classes)")

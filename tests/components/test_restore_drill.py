@@ -130,7 +130,8 @@ def test_probe_runs_in_the_private_subnets_with_what_it_must_check(stack):
         "EXPECTED_MIGRATION_COUNT": str(count), "MIN_ROWS": "0" if stack.stack == "dev" else "1"}
     sg = stack.one("aws:ec2/securityGroup:SecurityGroup", "restore-drill-probe-sg")
     assert probe.props["vpcConfig"] == {"subnetIds": stack.outputs["privateSubnetIds"], "securityGroupIds": [sg.id]}
-    assert probe.props["layers"] == [stack.one("aws:lambda/layerVersion:LayerVersion").outputs["arn"]]
+    psycopg2_layer = stack.one("aws:lambda/layerVersion:LayerVersion", "confirmation-psycopg2")
+    assert probe.props["layers"] == [psycopg2_layer.outputs["arn"]]
     code = probe.props["code"]
     assert {name: asset.path for name, asset in code.assets.items()} == {
         "handler.py": str(PROJECT_DIR / "lambda" / "restore_check" / "handler.py"),
@@ -282,3 +283,17 @@ def test_new_components_take_their_own_section_naming_and_aws_context():
         assert "settings" not in annotations and Settings.__name__ not in annotations.values(), args
         assert annotations["naming"] == "Naming" and annotations["aws_context"] == "AwsContext", args
         assert section in annotations.values(), args
+
+
+def test_probe_reaches_the_master_secret_through_the_secrets_endpoint(stack):
+    sg = stack.one("aws:ec2/securityGroup:SecurityGroup", "restore-drill-probe-sg")
+    endpoint_sg = stack.one("aws:ec2/securityGroup:SecurityGroup", "secrets-endpoint-sg")
+    ingress = stack.one("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+                        "secrets-endpoint-in-from-restore-check")
+    egress = stack.one("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule",
+                       "secrets-endpoint-out-from-restore-check")
+    assert (ingress.props["securityGroupId"], ingress.props["referencedSecurityGroupId"]) == (endpoint_sg.id, sg.id)
+    assert (egress.props["securityGroupId"], egress.props["referencedSecurityGroupId"]) == (sg.id, endpoint_sg.id)
+    assert ingress.props["fromPort"] == ingress.props["toPort"] == 443
+    endpoint_policy = policy(stack.one("aws:ec2/vpcEndpoint:VpcEndpoint", "secrets-endpoint-endpoint"))
+    assert stack.outputs["masterSecretArn"] in endpoint_policy["Statement"][0]["Resource"]

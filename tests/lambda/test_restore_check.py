@@ -28,6 +28,11 @@ PLAN_ARN = f"arn:aws:backup:{REGION}:{ACCOUNT}:restore-testing-plan:cruddur_test
 JOB_ID = "8F7E1C2A-3B4D-4E5F-9A8B-0C1D2E3F4A5B"
 RESTORED = "awsbackup-restore-test-123456"
 SECRET_NAME = "cruddur/test/rds/master"
+MIGRATIONS_DIR = PROJECT_DIR / "sql" / "migrations"
+# What the restored copy must show: the latest migration file's id and how many there are (yoyo's ids are file stems).
+LATEST = sorted(p.stem for p in MIGRATIONS_DIR.glob("*.sql"))[-1]
+COUNT = len(list(MIGRATIONS_DIR.glob("*.sql")))
+FUTURE = "9999_from_the_future"
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +103,7 @@ def master_secret(url: str) -> str:
         "password": d["password"], "dbname": "cruddur"}))["ARN"]
 
 
-def probe_config(handler, secret_arn: str, min_rows: int = 1, migration: str = "0002_roles", count: int = 2):
+def probe_config(handler, secret_arn: str, min_rows: int = 1, migration: str = LATEST, count: int = COUNT):
     return handler.ProbeConfig(secret_arn=secret_arn, expected_migration=migration, expected_count=count,
                                min_rows=min_rows)
 
@@ -106,7 +111,7 @@ def probe_config(handler, secret_arn: str, min_rows: int = 1, migration: str = "
 def check(handler, url: str, **kwargs) -> list[str]:
     conn = psycopg2.connect(url)
     try:
-        return handler.check_restored_copy(conn, kwargs.get("migration", "0002_roles"), kwargs.get("count", 2),
+        return handler.check_restored_copy(conn, kwargs.get("migration", LATEST), kwargs.get("count", COUNT),
                                            kwargs.get("min_rows", 1))
     finally:
         conn.close()
@@ -115,7 +120,8 @@ def check(handler, url: str, **kwargs) -> list[str]:
 # -- the checks ---------------------------------------------------------------------------------------------------
 def test_expected_migration_is_the_latest_file_of_sql_migrations():
     from components.restore_drill import expected_migrations
-    assert expected_migrations() == ("0002_roles", 2)
+    assert expected_migrations() == (LATEST, COUNT)
+    assert COUNT >= 2 and LATEST.startswith("0")
 
 
 def test_a_good_copy_has_no_problems(handler, restored_copy):
@@ -123,9 +129,9 @@ def test_a_good_copy_has_no_problems(handler, restored_copy):
 
 
 def test_a_copy_with_an_older_schema_fails(handler, restored_copy):
-    assert check(handler, restored_copy, migration="0003_reactions", count=3) == [
-        "latest applied migration is '0002_roles', expected '0003_reactions'",
-        "2 migrations applied, expected 3",
+    assert check(handler, restored_copy, migration=FUTURE, count=COUNT + 1) == [
+        f"latest applied migration is '{LATEST}', expected '{FUTURE}'",
+        f"{COUNT} migrations applied, expected {COUNT + 1}",
     ]
 
 
@@ -169,14 +175,14 @@ def test_probe_reads_the_master_secret_and_passes_a_good_copy(handler, aws, rest
 
 
 def test_probe_reports_failed_for_a_bad_copy(handler, aws, migrated_database_url):
-    config = probe_config(handler, master_secret(migrated_database_url), migration="0003_reactions", count=3)
+    config = probe_config(handler, master_secret(migrated_database_url), migration=FUTURE, count=COUNT + 1)
     target = target_of(migrated_database_url)
     result = handler.probe(target, config, boto3.client("secretsmanager", region_name=REGION),
                            connect=plain_connect)
     where = f"{target['host']}:{target['port']}/{target['dbname']}"
     assert result == {"status": "FAILED", "message": (
-        f"restored copy {where} FAILED: latest applied migration is '0002_roles', expected '0003_reactions'; "
-        "2 migrations applied, expected 3; table users has 0 rows, expected at least 1; "
+        f"restored copy {where} FAILED: latest applied migration is '{LATEST}', expected '{FUTURE}'; "
+        f"{COUNT} migrations applied, expected {COUNT + 1}; table users has 0 rows, expected at least 1; "
         "table activities has 0 rows, expected at least 1")}
 
 
@@ -372,8 +378,8 @@ def test_probe_handler_wires_env_secret_and_verify_full(handler, aws, restored_c
     """The deployed entry point: config from the environment, the secret from Secrets Manager, TLS verify-full
     (which this TLS-less test server cannot offer, so the verdict is FAILED, as it must be)."""
     monkeypatch.setenv("MASTER_SECRET_ARN", master_secret(restored_copy))
-    monkeypatch.setenv("EXPECTED_MIGRATION", "0002_roles")
-    monkeypatch.setenv("EXPECTED_MIGRATION_COUNT", "2")
+    monkeypatch.setenv("EXPECTED_MIGRATION", LATEST)
+    monkeypatch.setenv("EXPECTED_MIGRATION_COUNT", str(COUNT))
     monkeypatch.setenv("MIN_ROWS", "1")
     result = handler.probe_handler(target_of(restored_copy), None)
     assert result["status"] == "FAILED"

@@ -9,11 +9,18 @@ from components.aws_context import AwsContext
 from components.confirmation import Confirmation, ConfirmationArgs
 from components.database import Database, DatabaseArgs
 from components.guardrails import Guardrails, GuardrailsArgs
-from components.kms import KmsKey, KmsKeyArgs, logs_statement
+from components.kms import (
+    KmsKey,
+    KmsKeyArgs,
+    backup_notifications_statement,
+    cloudwatch_alarms_statement,
+    logs_statement,
+)
 from components.migrator import Migrator, MigratorArgs
-
+from components.monitoring import Monitoring, MonitoringArgs
 from components.network import Network, NetworkArgs
 from components.psycopg2_layer import build_layer, build_migrator_layer
+from components.restore_drill import RestoreDrill, RestoreDrillArgs
 from components.secrets_endpoint import SecretsEndpoint, SecretsEndpointArgs
 from components.settings import Settings
 
@@ -35,7 +42,7 @@ data_key = KmsKey("data", KmsKeyArgs(
     description=f"Cruddur {settings.stack}: database storage, Performance Insights, secrets and logs",
     alias=naming.physical_name("data"),
     aws_context=context,
-    statements=[logs_statement],
+    statements=[logs_statement, cloudwatch_alarms_statement, backup_notifications_statement],
 ), opts=pinned)
 network = Network("network", NetworkArgs(
     network=settings.network, naming=naming, aws_context=context, log_retention_days=log_days,
@@ -115,3 +122,28 @@ pulumi.export("appSecurityGroupId", app_access.security_group.id)
 pulumi.export("secretsEndpointId", secrets_endpoint.endpoint.id)
 pulumi.export("migratorFunctionName", migrator.function.name)
 pulumi.export("migrationsSha256", migrator.migrations_sha256)
+
+# Alarms + dashboard (issue 12.1) and the self-running restore drill (issue 12.4).
+alarm_topic_arn = None
+if settings.monitoring.alarms:
+    monitoring = Monitoring("monitoring", MonitoringArgs(
+        monitoring=settings.monitoring, naming=naming, aws_context=context, kms_key_arn=data_key.arn,
+        db_instance_identifier=database.instance.identifier, instance_class=settings.database.instance_class,
+        allocated_storage_gb=settings.database.allocated_storage_gb, function_name=confirmation.function.name,
+    ), opts=pinned)
+    alarm_topic_arn = monitoring.topic.arn
+    pulumi.export("alarmTopicArn", monitoring.topic.arn)
+    pulumi.export("dashboardName", monitoring.dashboard.dashboard_name)
+if settings.restore_drill.enabled:
+    restore_drill = RestoreDrill("restore-drill", RestoreDrillArgs(
+        drill=settings.restore_drill, naming=naming, aws_context=context, kms_key_arn=data_key.arn,
+        db_instance_arn=database.instance.arn, db_subnet_group_name=database.subnet_group.name,
+        db_security_group_id=database.security_group.id, master_secret_arn=database.secret.arn,
+        vpc_id=network.vpc.id, subnet_ids=network.private_subnet_ids,
+        psycopg2_layer_arn=confirmation.psycopg2_layer.arn, log_retention_days=log_days,
+        # The probe reaches the restored copy (which gets the database's SG) and reads the master secret through
+        # the Secrets Manager endpoint (whose secret_arns include database.secret.arn).
+        admissions=[database.allow_from, secrets_endpoint.allow_from], alarm_topic_arn=alarm_topic_arn,
+    ), opts=pinned)
+    pulumi.export("backupVaultName", restore_drill.vault.name)
+    pulumi.export("restoreTestingPlanName", restore_drill.restore_testing_plan.name)

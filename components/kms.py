@@ -42,6 +42,33 @@ def logs_statement(account_id: str, partition: str, region: str) -> dict:
     }
 
 
+
+# Publishing to an SNS topic encrypted with this key: the publishing service needs GenerateDataKey* and Decrypt
+# (SNS "compatibility between event sources from AWS services and encrypted topics").
+SNS_PUBLISH_KEY_ACTIONS = ["kms:GenerateDataKey*", "kms:Decrypt"]
+
+
+def cloudwatch_alarms_statement(account_id: str, partition: str, region: str) -> dict:
+    """Lets CloudWatch alarms of this account publish to topics encrypted with the key (alarm topic)."""
+    return {
+        "sid": "AllowCloudWatchAlarmsToEncryptedTopics",
+        "principals": [{"type": "Service", "identifiers": ["cloudwatch.amazonaws.com"]}],
+        "actions": SNS_PUBLISH_KEY_ACTIONS,
+        "resources": ["*"],
+        "conditions": [{"test": "StringEquals", "variable": "aws:SourceAccount", "values": [account_id]}],
+    }
+
+
+def backup_notifications_statement(account_id: str, partition: str, region: str) -> dict:
+    """Lets AWS Backup publish vault notifications to topics encrypted with the key. No source condition: AWS
+    Backup's documented key policy has none; the topic's own policy decides what may publish to it."""
+    return {
+        "sid": "AllowBackupNotificationsToEncryptedTopics",
+        "principals": [{"type": "Service", "identifiers": ["backup.amazonaws.com"]}],
+        "actions": SNS_PUBLISH_KEY_ACTIONS,
+        "resources": ["*"],
+    }
+
 class KmsKey(pulumi.ComponentResource):
     key: aws.kms.Key
     arn: pulumi.Output[str]

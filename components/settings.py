@@ -50,6 +50,7 @@ from typing import Any, Callable, Collection
 import pulumi
 
 from components import cidrs
+from components.connection_budget import instance_memory_gib
 from components.naming import Naming
 from components.stack_names import is_production_stack_name
 
@@ -406,6 +407,45 @@ class OrganizationSettings:
 ORGANIZATION_KEYS = tuple(spec.key for _, spec in declared(OrganizationSettings))
 
 
+_EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
+_CRON = re.compile(r"^cron\([^()]+\)$")
+
+
+@dataclass(frozen=True)
+class MonitoringSettings:
+    """CloudWatch alarms + dashboard on the instance and the confirmation function, and the alarm topic."""
+    alarms: bool = setting("alarms", boolean(), prod=must_be(True, "prod must keep its CloudWatch alarms on"))
+    emails: tuple[str, ...] = setting(
+        "alarmEmails", text_list(text(_EMAIL, "is not an email address (name@example.com)")))
+    free_storage_percent: int = setting("alarmFreeStoragePercent", integer(1, 50))
+    cpu_percent: int = setting("alarmCpuPercent", integer(10, 100))
+    cpu_credit_balance: int = setting("alarmCpuCreditBalance", integer(1, 1000))  # db.t* classes only
+    freeable_memory_percent: int = setting("alarmFreeableMemoryPercent", integer(1, 50))  # never below 64 MiB
+    connections_percent: int = setting("alarmConnectionsPercent", integer(10, 100))  # of max_connections
+    latency_ms: int = setting("alarmLatencyMs", integer(1, 5000))
+    disk_queue_depth: int = setting("alarmDiskQueueDepth", integer(1, 1000))
+    max_used_transaction_ids: int = setting("alarmMaxUsedTransactionIds", integer(250_000_000, 1_500_000_000))
+
+
+@dataclass(frozen=True)
+class RestoreDrillSettings:
+    """AWS Backup (vault, daily + weekly rules) and the scheduled restore test validated by a Lambda."""
+    enabled: bool = setting("restoreDrill", boolean(),
+                            prod=must_be(True, "prod must keep its restore drill on (runbooks/restore.md)"))
+    daily_retention_days: int = setting(
+        "backupDailyRetentionDays", integer(1, 365),
+        prod=at_least(PROD_MIN_BACKUP_DAYS,
+                      f"prod keeps daily AWS Backup recovery points at least {PROD_MIN_BACKUP_DAYS} days"))
+    weekly_retention_days: int = setting("backupWeeklyRetentionDays", integer(7, 3650))
+    # EventBridge cron() in UTC: when Backup restores the latest recovery point for the drill.
+    schedule: str = setting("restoreDrillSchedule",
+                            text(_CRON, "must be an EventBridge cron expression in UTC, e.g. cron(0 6 ? * MON *)"))
+    # users and activities must each hold at least this many rows in the restored copy.
+    min_rows: int = setting("restoreDrillMinRows", integer(0, 1_000_000_000),
+                            prod=at_least(1, "prod's restored copy must hold users and activities (at least 1)"))
+
+
 @dataclass(frozen=True)
 class AppAccessSettings:
     """The app's network path: existing security groups of the backend the database admits too (SG ids only)."""
@@ -440,6 +480,8 @@ class Settings:
     app_access: AppAccessSettings
     organization: OrganizationSettings
     confirmation: ConfirmationSettings
+    monitoring: MonitoringSettings
+    restore_drill: RestoreDrillSettings
     tags: dict[str, str] = field(hash=False)
     project: str = PROJECT
 
@@ -463,7 +505,8 @@ class Settings:
 
 # The sections read from top-level keys, by the Settings field each fills (Settings' own keys are read first).
 SECTIONS = {"network": NetworkSettings, "database": DatabaseSettings, "audit": AuditSettings,
-            "app_access": AppAccessSettings}
+            "app_access": AppAccessSettings, "monitoring": MonitoringSettings,
+            "restore_drill": RestoreDrillSettings}
 
 
 TOP_LEVEL_KEYS = tuple(spec.key for cls in (Settings, *SECTIONS.values()) for _, spec in declared(cls))
@@ -567,6 +610,18 @@ class _Loader:
             self._bad("guardDutyDetectorId", audit["guard_duty_detector_id"],
                       "is set but guardDuty is false; set guardDuty to true to manage RDS Protection on that "
                       "detector, or unset it")
+        monitoring, drill = read[MonitoringSettings], read[RestoreDrillSettings]
+        if monitoring["alarms"] and database["instance_class"] is not None:
+            try:
+                instance_memory_gib(database["instance_class"])
+            except ValueError:
+                self._bad("instanceClass", database["instance_class"],
+                          "has no known memory size, which the memory and connection alarms need "
+                          "(components/connection_budget.py knows db.t*, db.m*, db.r* and db.x2* classes)")
+        daily, weekly = drill["daily_retention_days"], drill["weekly_retention_days"]
+        if daily is not None and weekly is not None and weekly < daily:
+            self._bad("backupWeeklyRetentionDays", weekly, f"must be at least backupDailyRetentionDays ({daily}): "
+                                                           "weekly backups outlive daily ones")
         # prod may not loosen anything: one loop over every declared floor.
         for cls in read if prod else ():
             for f, spec in declared(cls):

@@ -93,7 +93,7 @@ def test_pool_triggers_the_function_after_confirmation(stack):
 
 
 def test_only_this_pool_may_invoke_the_function(stack):
-    permission = stack.one(PERMISSION).props
+    permission = stack.one(PERMISSION, "confirmation-invoke").props
     assert permission == {
         "action": "lambda:InvokeFunction",
         "function": stack.one(FUNCTION, "confirmation-function").outputs["name"],

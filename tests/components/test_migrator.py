@@ -57,6 +57,8 @@ def test_children_of_the_components(stack):
     assert {(r.type, r.name) for r in stack.children_of(endpoint)} == {
         (SG, "secrets-endpoint-sg"), (ENDPOINT, "secrets-endpoint-endpoint"),
         (INGRESS, "secrets-endpoint-in-from-migrator"), (EGRESS, "secrets-endpoint-out-from-migrator"),
+        # the restore drill's probe reads the master secret too (components/restore_drill.py)
+        (INGRESS, "secrets-endpoint-in-from-restore-check"), (EGRESS, "secrets-endpoint-out-from-restore-check"),
     }
 
 
@@ -137,11 +139,12 @@ def test_security_group_reaches_the_database_and_the_endpoint_only(stack):
     assert [(r.name, port_rule(r)) for r in admitted] == [("db-in-from-migrator", (own.id, "tcp", 5432, 5432))]
 
 
-def test_endpoint_admits_https_only_from_the_migrator(stack):
+def test_endpoint_admits_https_only_from_its_clients_the_migrator_and_the_restore_check(stack):
     endpoint_sg = stack.one(SG, "secrets-endpoint-sg")
     assert not endpoint_sg.props.get("ingress") and not endpoint_sg.props.get("egress")
     assert [port_rule(r) for r in rules_on(stack, INGRESS, endpoint_sg.id)] == [
-        (stack.one(SG, "migrator-sg").id, "tcp", 443, 443)]
+        (stack.one(SG, "migrator-sg").id, "tcp", 443, 443),
+        (stack.one(SG, "restore-drill-probe-sg").id, "tcp", 443, 443)]
     assert rules_on(stack, EGRESS, endpoint_sg.id) == []
     for rule in rules_on(stack, INGRESS, endpoint_sg.id):
         assert "cidrIpv4" not in rule.props and "cidrIpv6" not in rule.props

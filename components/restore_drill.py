@@ -1,0 +1,369 @@
+"""``RestoreDrill``: AWS Backup for the instance, and a restore drill that runs and checks itself every week.
+
+Why AWS Backup (and not only RDS automated backups): its restore testing restores a recovery point on a schedule,
+waits for a validation verdict and then deletes the restored copy by itself, so the drill costs a few instance-hours
+a week and leaves nothing behind. RDS automated backups (``backupRetentionDays``, point in time) stay as they are.
+
+- the vault (``cruddur-<stack>-backup``), encrypted with the stack's data CMK; vault notifications (backup, copy
+  and restore jobs that fail) go to the alarm topic when there is one;
+- the plan: a daily rule (05:00 UTC, kept ``backupDailyRetentionDays``) and a weekly rule (Sundays 05:00 UTC, kept
+  ``backupWeeklyRetentionDays``), outside the RDS backup (02:00-03:00) and maintenance (Sun 03:30-04:30) windows;
+  a selection naming the instance by ARN; the role AWS Backup assumes (AWS's backup and restore managed policies);
+- the restore testing plan (``restoreDrillSchedule``) restores the LATEST snapshot of the last 7 days from this
+  vault; its selection (the instance's ARN) restores into the stack's private subnet group and database security
+  group, and gives the validation ``VALIDATION_WINDOW_HOURS`` before Backup deletes the copy anyway;
+- the validation (``lambda/restore_check``, one package, two functions):
+    * ``report`` (outside the VPC), triggered by EventBridge on ``aws.backup`` "Restore Job State Change" with
+      status COMPLETED for RDS: keeps only this plan's jobs, finds the restored endpoint, invokes ``probe``,
+      reports with ``backup:PutRestoreValidationResult`` and publishes the verdict to the alarm topic. Outside
+      the VPC, its AWS calls need no VPC endpoints (Backup, RDS, SNS, Lambda endpoints would cost ~$7/month/AZ each);
+    * ``probe`` (in the private subnets, own security group with no rule of its own): reads the master secret
+      through the Secrets Manager VPC endpoint and checks the restored copy (schema version, migration count, row
+      counts) over TLS verify-full. It is admitted to the database and to the endpoint by ``admissions``
+      (``Database.allow_from``, ``SecretsEndpoint.allow_from``: same signature).
+- each role gets only what its function does (see the inline policies below).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pulumi
+import pulumi_aws as aws
+
+from components.aws_context import AwsContext
+from components.iam import service_trust_policy
+from components.naming import Naming
+from components.settings import RestoreDrillSettings
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+FUNCTION_SOURCE = PROJECT_DIR / "lambda" / "restore_check"
+CA_BUNDLE_SOURCE = PROJECT_DIR / "lambda" / "post_confirmation" / "global-bundle.pem"
+MIGRATIONS_DIR = PROJECT_DIR / "sql" / "migrations"
+CA_BUNDLE = "global-bundle.pem"
+
+RUNTIME = "python3.13"
+ARCHITECTURE = "arm64"
+PROBE_TIMEOUT_SECONDS = 60
+REPORT_TIMEOUT_SECONDS = 120  # waits for the probe
+MEMORY_MB = 256
+VALIDATION_WINDOW_HOURS = 4
+SELECTION_WINDOW_DAYS = 7
+DAILY_SCHEDULE = "cron(0 5 * * ? *)"
+WEEKLY_SCHEDULE = "cron(0 5 ? * SUN *)"
+VAULT_EVENTS = ("BACKUP_JOB_FAILED", "COPY_JOB_FAILED", "RESTORE_JOB_FAILED")
+RESTORE_EVENT_PATTERN = {
+    "source": ["aws.backup"],
+    "detail-type": ["Restore Job State Change"],
+    "detail": {"status": ["COMPLETED"], "resourceType": ["RDS"]},
+}
+
+# (part, what another part of the program admits it to): e.g. Database.allow_from / SecretsEndpoint.allow_from.
+Admission = Callable[[str, aws.ec2.SecurityGroup, str], None]
+
+
+class PackagingError(pulumi.RunError):
+    """The validation functions' package cannot be assembled."""
+
+
+def expected_migrations(migrations_dir: Path = MIGRATIONS_DIR) -> tuple[str, int]:
+    """(latest migration id, number of migrations) as yoyo records them: file stems, in name order."""
+    ids = sorted(p.stem for p in migrations_dir.glob("*.sql"))
+    if not ids:
+        raise PackagingError(f"no migrations (*.sql) in {migrations_dir}: the drill has no schema to expect")
+    return ids[-1], len(ids)
+
+
+def function_archive(source_dir: Path = FUNCTION_SOURCE, ca_bundle: Path = CA_BUNDLE_SOURCE) -> pulumi.AssetArchive:
+    handler = source_dir / "handler.py"
+    if not handler.is_file():
+        raise PackagingError(f"{handler} is missing: the restore drill's validation needs its handler")
+    if not ca_bundle.is_file():
+        raise PackagingError(f"{ca_bundle} is missing: the restore check verifies the restored copy's TLS "
+                             "certificate (verify-full) against the Amazon RDS CA bundle (README, 'Sign-up "
+                             "confirmation', says where it comes from)")
+    return pulumi.AssetArchive({"handler.py": pulumi.FileAsset(str(handler)),
+                                CA_BUNDLE: pulumi.FileAsset(str(ca_bundle))})
+
+
+def plan_name(naming: Naming) -> str:
+    """Restore testing names allow only letters, digits and underscores."""
+    return re.sub(r"[^A-Za-z0-9_]", "_", naming.physical_name("restore_drill"))
+
+
+@dataclass
+class RestoreDrillArgs:
+    drill: RestoreDrillSettings
+    naming: Naming
+    aws_context: AwsContext
+    kms_key_arn: pulumi.Input[str]  # the data CMK: vault, log groups; the instance's storage key
+    db_instance_arn: pulumi.Input[str]
+    db_subnet_group_name: pulumi.Input[str]
+    db_security_group_id: pulumi.Input[str]  # the restored copy gets the database's SG (admits the probe)
+    master_secret_arn: pulumi.Input[str]
+    vpc_id: pulumi.Input[str]
+    subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
+    psycopg2_layer_arn: pulumi.Input[str]  # the confirmation function's layer (same pinned wheel)
+    log_retention_days: int
+    # Who must let the probe in: Database.allow_from and SecretsEndpoint.allow_from (part, source SG, why).
+    admissions: Sequence[Admission] = field(default_factory=tuple)
+    alarm_topic_arn: pulumi.Input[str] | None = None  # Monitoring's topic; None when alarms are off
+    source_dir: Path = FUNCTION_SOURCE
+    ca_bundle: Path = CA_BUNDLE_SOURCE
+    migrations_dir: Path = MIGRATIONS_DIR
+
+
+class RestoreDrill(pulumi.ComponentResource):
+    vault: aws.backup.Vault
+    plan: aws.backup.Plan
+    restore_testing_plan: aws.backup.RestoreTestingPlan
+    probe: aws.lambda_.Function
+    reporter: aws.lambda_.Function
+    probe_role: aws.iam.Role
+    report_role: aws.iam.Role
+    security_group: aws.ec2.SecurityGroup
+
+    def __init__(self, name: str, args: RestoreDrillArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("cruddur:restore_drill:RestoreDrill", name, None, opts)
+        d, naming = args.drill, args.naming
+        child = pulumi.ResourceOptions(parent=self)
+        invoke = pulumi.InvokeOutputOptions(parent=self)
+        ctx = args.aws_context
+        partition, region, account_id = ctx.partition, ctx.region, ctx.account_id
+        code = function_archive(args.source_dir, args.ca_bundle)
+        latest_migration, migration_count = expected_migrations(args.migrations_dir)
+
+        # -- AWS Backup: vault, role, plan, selection -----------------------------------------------------------
+        self.vault = aws.backup.Vault(
+            f"{name}-vault",
+            name=naming.physical_name("backup"),
+            kms_key_arn=args.kms_key_arn,
+            force_destroy=False,
+            opts=child,
+        )
+        if args.alarm_topic_arn is not None:
+            aws.backup.VaultNotifications(
+                f"{name}-vault-notifications",
+                backup_vault_name=self.vault.name,
+                sns_topic_arn=args.alarm_topic_arn,
+                backup_vault_events=list(VAULT_EVENTS),
+                opts=child,
+            )
+        self.backup_role = aws.iam.Role(
+            f"{name}-backup-role",
+            name=naming.physical_name("backup"),
+            assume_role_policy=service_trust_policy("backup.amazonaws.com", invoke),
+            description="AWS Backup: back up and restore (drill) the Cruddur database",
+            opts=child,
+        )
+        for part, policy in (("backup", "service-role/AWSBackupServiceRolePolicyForBackup"),
+                             ("restores", "service-role/AWSBackupServiceRolePolicyForRestores")):
+            aws.iam.RolePolicyAttachment(f"{name}-backup-role-{part}", role=self.backup_role.name,
+                                         policy_arn=ctx.managed_policy_arn(policy), opts=child)
+        self.plan = aws.backup.Plan(
+            f"{name}-plan",
+            name=naming.physical_name("backup"),
+            rules=[
+                {"rule_name": "daily", "target_vault_name": self.vault.name, "schedule": DAILY_SCHEDULE,
+                 "start_window": 60, "completion_window": 360,
+                 "lifecycle": {"delete_after": d.daily_retention_days},
+                 "recovery_point_tags": {"Rule": "daily"}},
+                {"rule_name": "weekly", "target_vault_name": self.vault.name, "schedule": WEEKLY_SCHEDULE,
+                 "start_window": 60, "completion_window": 360,
+                 "lifecycle": {"delete_after": d.weekly_retention_days},
+                 "recovery_point_tags": {"Rule": "weekly"}},
+            ],
+            opts=child,
+        )
+        aws.backup.Selection(
+            f"{name}-selection",
+            name=naming.physical_name("db"),
+            plan_id=self.plan.id,
+            iam_role_arn=self.backup_role.arn,
+            resources=[args.db_instance_arn],
+            opts=child,
+        )
+
+        # -- restore testing: the latest snapshot, restored privately, validated, then deleted by Backup -------
+        self.restore_testing_plan = aws.backup.RestoreTestingPlan(
+            f"{name}-restore-testing",
+            name=plan_name(naming),
+            schedule_expression=d.schedule,
+            schedule_expression_timezone="Etc/UTC",
+            start_window_hours=24,
+            recovery_point_selection={
+                "algorithm": "LATEST_WITHIN_WINDOW",
+                "include_vaults": [self.vault.arn],
+                "recovery_point_types": ["SNAPSHOT"],
+                "selection_window_days": SELECTION_WINDOW_DAYS,
+            },
+            opts=child,
+        )
+        aws.backup.RestoreTestingSelection(
+            f"{name}-restore-testing-selection",
+            name="cruddur_db",
+            restore_testing_plan_name=self.restore_testing_plan.name,
+            protected_resource_type="RDS",
+            protected_resource_arns=[args.db_instance_arn],
+            iam_role_arn=self.backup_role.arn,
+            restore_metadata_overrides={
+                "dbsubnetgroupname": args.db_subnet_group_name,
+                "vpcsecuritygroupids": pulumi.Output.from_input(args.db_security_group_id).apply(
+                    lambda sg: json.dumps([sg])),
+            },
+            validation_window_hours=VALIDATION_WINDOW_HOURS,
+            opts=child,
+        )
+
+        # -- the probe: in the private subnets, reads the master secret, checks the copy -------------------------
+        self.security_group = aws.ec2.SecurityGroup(
+            f"{name}-probe-sg",
+            vpc_id=args.vpc_id,
+            description="Cruddur restore check: egress to the database port and the secrets endpoint only",
+            tags={"Name": naming.physical_name("restore-check")},
+            opts=child,
+        )
+        for admit in args.admissions:
+            admit("restore-check", self.security_group, "the restore drill's check")
+
+        probe_name = naming.physical_name("restore-probe")
+        self.probe_role = aws.iam.Role(
+            f"{name}-probe-role",
+            name=probe_name,
+            assume_role_policy=service_trust_policy("lambda.amazonaws.com", invoke),
+            description="Cruddur restore check probe: VPC access, logs, read the master secret",
+            opts=child,
+        )
+        probe_vpc = aws.iam.RolePolicyAttachment(
+            f"{name}-probe-vpc-access", role=self.probe_role.name,
+            policy_arn=ctx.managed_policy_arn("service-role/AWSLambdaVPCAccessExecutionRole"), opts=child)
+        secretsmanager_service = f"secretsmanager.{region}.amazonaws.com"
+        probe_policy = aws.iam.RolePolicy(
+            f"{name}-probe-policy",
+            role=self.probe_role.id,
+            policy=aws.iam.get_policy_document_output(statements=[
+                {"sid": "ReadTheMasterSecret", "actions": ["secretsmanager:GetSecretValue"],
+                 "resources": [args.master_secret_arn]},
+                {"sid": "DecryptTheSecretThroughSecretsManager", "actions": ["kms:Decrypt"],
+                 "resources": [args.kms_key_arn],
+                 "conditions": [{"test": "StringEquals", "variable": "kms:ViaService",
+                                 "values": [secretsmanager_service]}]},
+            ], opts=invoke).json,
+            opts=child,
+        )
+        probe_logs = self._log_group(f"{name}-probe-logs", probe_name, args)
+        self.probe = aws.lambda_.Function(
+            f"{name}-probe",
+            name=probe_name,
+            description="Restore drill: checks the restored copy's schema version and row counts",
+            role=self.probe_role.arn,
+            runtime=RUNTIME, architectures=[ARCHITECTURE],
+            handler="handler.probe_handler",
+            code=code,
+            timeout=PROBE_TIMEOUT_SECONDS, memory_size=MEMORY_MB,
+            layers=[args.psycopg2_layer_arn],
+            environment={"variables": {
+                "MASTER_SECRET_ARN": args.master_secret_arn,
+                "EXPECTED_MIGRATION": latest_migration,
+                "EXPECTED_MIGRATION_COUNT": str(migration_count),
+                "MIN_ROWS": str(d.min_rows),
+            }},
+            vpc_config={"subnet_ids": args.subnet_ids, "security_group_ids": [self.security_group.id]},
+            logging_config={"log_format": "JSON", "log_group": probe_logs.name,
+                            "application_log_level": "INFO", "system_log_level": "WARN"},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[probe_logs, probe_vpc, probe_policy]),
+        )
+
+        # -- the reporter: outside the VPC, triggered by the restore job's completion ---------------------------
+        report_name = naming.physical_name("restore-report")
+        self.report_role = aws.iam.Role(
+            f"{name}-report-role",
+            name=report_name,
+            assume_role_policy=service_trust_policy("lambda.amazonaws.com", invoke),
+            description="Cruddur restore check reporter: read the restore job, invoke the probe, report the verdict",
+            opts=child,
+        )
+        report_basic = aws.iam.RolePolicyAttachment(
+            f"{name}-report-basic", role=self.report_role.name,
+            policy_arn=ctx.managed_policy_arn("service-role/AWSLambdaBasicExecutionRole"), opts=child)
+        restored_instances = pulumi.Output.all(partition, region, account_id).apply(
+            lambda v: f"arn:{v[0]}:rds:{v[1]}:{v[2]}:db:*")
+        statements: list = [
+            # Restore jobs are not an IAM resource type: these two actions take no resource ARN.
+            {"sid": "ReadAndValidateRestoreJobs",
+             "actions": ["backup:DescribeRestoreJob", "backup:PutRestoreValidationResult"], "resources": ["*"]},
+            {"sid": "FindTheRestoredInstance", "actions": ["rds:DescribeDBInstances"],
+             "resources": [restored_instances]},
+            {"sid": "InvokeTheProbe", "actions": ["lambda:InvokeFunction"], "resources": [self.probe.arn]},
+        ]
+        if args.alarm_topic_arn is not None:
+            sns_service = f"sns.{region}.amazonaws.com"
+            statements += [
+                {"sid": "PublishTheVerdict", "actions": ["sns:Publish"], "resources": [args.alarm_topic_arn]},
+                {"sid": "EncryptForTheTopic", "actions": ["kms:GenerateDataKey*", "kms:Decrypt"],
+                 "resources": [args.kms_key_arn],
+                 "conditions": [{"test": "StringEquals", "variable": "kms:ViaService", "values": [sns_service]}]},
+            ]
+        report_policy = aws.iam.RolePolicy(
+            f"{name}-report-policy",
+            role=self.report_role.id,
+            policy=aws.iam.get_policy_document_output(statements=statements, opts=invoke).json,
+            opts=child,
+        )
+        report_logs = self._log_group(f"{name}-report-logs", report_name, args)
+        report_env = {
+            "RESTORE_TESTING_PLAN_ARN": self.restore_testing_plan.arn,
+            "PROBE_FUNCTION_NAME": self.probe.name,
+            "STACK": naming.stack,
+        }
+        if args.alarm_topic_arn is not None:
+            report_env["ALARM_TOPIC_ARN"] = args.alarm_topic_arn
+        self.reporter = aws.lambda_.Function(
+            f"{name}-report",
+            name=report_name,
+            description="Restore drill: validates each restore test and reports the verdict to AWS Backup",
+            role=self.report_role.arn,
+            runtime=RUNTIME, architectures=[ARCHITECTURE],
+            handler="handler.report_handler",
+            code=code,
+            timeout=REPORT_TIMEOUT_SECONDS, memory_size=MEMORY_MB,
+            layers=[args.psycopg2_layer_arn],  # the package imports psycopg2 at load time
+            environment={"variables": report_env},
+            logging_config={"log_format": "JSON", "log_group": report_logs.name,
+                            "application_log_level": "INFO", "system_log_level": "WARN"},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[report_logs, report_basic, report_policy]),
+        )
+        rule = aws.cloudwatch.EventRule(
+            f"{name}-restore-completed",
+            name=naming.physical_name("restore-completed"),
+            description="AWS Backup restore jobs that completed (the drill's restored copies)",
+            event_pattern=json.dumps(RESTORE_EVENT_PATTERN),
+            opts=child,
+        )
+        aws.cloudwatch.EventTarget(f"{name}-restore-completed-target", rule=rule.name, arn=self.reporter.arn,
+                                   opts=child)
+        aws.lambda_.Permission(
+            f"{name}-report-invoke",
+            action="lambda:InvokeFunction",
+            function=self.reporter.name,
+            principal="events.amazonaws.com",
+            source_arn=rule.arn,
+            opts=child,
+        )
+        self.register_outputs({"vault_name": self.vault.name, "plan_id": self.plan.id,
+                               "restore_testing_plan_arn": self.restore_testing_plan.arn,
+                               "probe_function_name": self.probe.name,
+                               "report_function_name": self.reporter.name})
+
+    def _log_group(self, resource_name: str, function_name: str, args: RestoreDrillArgs) -> aws.cloudwatch.LogGroup:
+        return aws.cloudwatch.LogGroup(
+            resource_name,
+            name=f"/aws/lambda/{function_name}",
+            retention_in_days=args.log_retention_days,
+            kms_key_id=args.kms_key_arn,
+            opts=pulumi.ResourceOptions(parent=self),
+        )

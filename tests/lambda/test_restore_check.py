@@ -1,0 +1,398 @@
+"""The restore drill's validation (``lambda/restore_check/handler.py``) against a REAL PostgreSQL standing in for
+the restored copy (a migrated database with rows), with moto for Secrets Manager, RDS and SNS. moto has no AWS
+Backup restore jobs (no DescribeRestoreJob / PutRestoreValidationResult), so the Backup client is a real boto3
+client under botocore's Stubber, which asserts each call's exact parameters."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import sys
+import uuid
+
+import boto3
+import psycopg2
+import psycopg2.extensions
+import pytest
+from botocore.response import StreamingBody
+from botocore.stub import Stubber
+from moto import mock_aws
+
+from tests.lambda_support import PROJECT_DIR
+
+HANDLER_PATH = PROJECT_DIR / "lambda" / "restore_check" / "handler.py"
+REGION = "eu-west-1"
+ACCOUNT = "123456789012"
+PLAN_ARN = f"arn:aws:backup:{REGION}:{ACCOUNT}:restore-testing-plan:cruddur_test_restore_drill-1a2b3c"
+JOB_ID = "8F7E1C2A-3B4D-4E5F-9A8B-0C1D2E3F4A5B"
+RESTORED = "awsbackup-restore-test-123456"
+SECRET_NAME = "cruddur/test/rds/master"
+MIGRATIONS_DIR = PROJECT_DIR / "sql" / "migrations"
+# What the restored copy must show: the latest migration file's id and how many there are (yoyo's ids are file stems).
+LATEST = sorted(p.stem for p in MIGRATIONS_DIR.glob("*.sql"))[-1]
+COUNT = len(list(MIGRATIONS_DIR.glob("*.sql")))
+FUTURE = "9999_from_the_future"
+
+
+@pytest.fixture(scope="module")
+def handler():
+    name = f"restore_check_handler_{uuid.uuid4().hex[:8]}"
+    spec = importlib.util.spec_from_file_location(name, HANDLER_PATH)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    yield module
+    sys.modules.pop(name, None)
+
+
+@pytest.fixture
+def aws(monkeypatch):
+    for key, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),
+                       ("AWS_DEFAULT_REGION", REGION)):
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    with mock_aws():
+        yield
+
+
+def execute(url: str, *statements: str) -> None:
+    conn = psycopg2.connect(url)
+    try:
+        with conn, conn.cursor() as cur:
+            for statement in statements:
+                cur.execute(statement)
+    finally:
+        conn.close()
+
+
+ADD_ROWS = (
+    "INSERT INTO users (display_name, handle, email, cognito_user_id) "
+    "VALUES ('Andrew Brown', 'andrewbrown', 'andrew@example.com', 'sub-1')",
+    "INSERT INTO activities (user_uuid, message) SELECT uuid, 'restored and well' FROM users",
+)
+
+
+@pytest.fixture
+def restored_copy(migrated_database_url) -> str:
+    """The "restored copy": every migration applied, one user, one activity."""
+    execute(migrated_database_url, *ADD_ROWS)
+    return migrated_database_url
+
+
+def dsn(url: str) -> dict:
+    return psycopg2.extensions.parse_dsn(url)
+
+
+def target_of(url: str) -> dict:
+    d = dsn(url)
+    return {"host": d["host"], "port": int(d["port"]), "dbname": d["dbname"]}
+
+
+def plain_connect(**kwargs):
+    """The test server has no TLS: the same connection without sslmode (connect_verify_full is tested alone)."""
+    return psycopg2.connect(**kwargs)
+
+
+def master_secret(url: str) -> str:
+    """The master secret as RDS shapes it, holding the test server's credentials; returns its ARN."""
+    d = dsn(url)
+    client = boto3.client("secretsmanager", region_name=REGION)
+    return client.create_secret(Name=SECRET_NAME, SecretString=json.dumps({
+        "engine": "postgres", "host": "cruddur-test-db.example", "port": 5432, "username": d["user"],
+        "password": d["password"], "dbname": "cruddur"}))["ARN"]
+
+
+def probe_config(handler, secret_arn: str, min_rows: int = 1, migration: str = LATEST, count: int = COUNT):
+    return handler.ProbeConfig(secret_arn=secret_arn, expected_migration=migration, expected_count=count,
+                               min_rows=min_rows)
+
+
+def check(handler, url: str, **kwargs) -> list[str]:
+    conn = psycopg2.connect(url)
+    try:
+        return handler.check_restored_copy(conn, kwargs.get("migration", LATEST), kwargs.get("count", COUNT),
+                                           kwargs.get("min_rows", 1))
+    finally:
+        conn.close()
+
+
+# -- the checks ---------------------------------------------------------------------------------------------------
+def test_expected_migration_is_the_latest_file_of_sql_migrations():
+    from components.restore_drill import expected_migrations
+    assert expected_migrations() == (LATEST, COUNT)
+    assert COUNT >= 2 and LATEST.startswith("0")
+
+
+def test_a_good_copy_has_no_problems(handler, restored_copy):
+    assert check(handler, restored_copy) == []
+
+
+def test_a_copy_with_an_older_schema_fails(handler, restored_copy):
+    assert check(handler, restored_copy, migration=FUTURE, count=COUNT + 1) == [
+        f"latest applied migration is '{LATEST}', expected '{FUTURE}'",
+        f"{COUNT} migrations applied, expected {COUNT + 1}",
+    ]
+
+
+def test_a_copy_with_empty_tables_fails_unless_the_floor_is_zero(handler, migrated_database_url):
+    assert check(handler, migrated_database_url) == [
+        "table users has 0 rows, expected at least 1",
+        "table activities has 0 rows, expected at least 1",
+    ]
+    assert check(handler, migrated_database_url, min_rows=0) == []
+
+
+def test_row_floor_counts_up_to_the_floor(handler, restored_copy):
+    assert check(handler, restored_copy, min_rows=2) == [
+        "table users has 1 rows, expected at least 2",
+        "table activities has 1 rows, expected at least 2",
+    ]
+
+
+def test_a_copy_missing_a_table_fails(handler, restored_copy):
+    execute(restored_copy, "DROP TABLE activities")
+    assert check(handler, restored_copy) == ["table activities is missing"]
+
+
+def test_a_copy_without_migration_history_fails(handler, empty_database_url):
+    assert check(handler, empty_database_url) == [
+        "no _yoyo_migration table: the copy has no migration history",
+        "table users is missing",
+        "table activities is missing",
+    ]
+
+
+# -- the probe ----------------------------------------------------------------------------------------------------
+def test_probe_reads_the_master_secret_and_passes_a_good_copy(handler, aws, restored_copy):
+    config = probe_config(handler, master_secret(restored_copy))
+    target = target_of(restored_copy)
+    result = handler.probe(target, config, boto3.client("secretsmanager", region_name=REGION),
+                           connect=plain_connect)
+    where = f"{target['host']}:{target['port']}/{target['dbname']}"
+    assert result == {"status": "SUCCESSFUL",
+                      "message": f"restored copy {where}: schema and row counts as expected"}
+
+
+def test_probe_reports_failed_for_a_bad_copy(handler, aws, migrated_database_url):
+    config = probe_config(handler, master_secret(migrated_database_url), migration=FUTURE, count=COUNT + 1)
+    target = target_of(migrated_database_url)
+    result = handler.probe(target, config, boto3.client("secretsmanager", region_name=REGION),
+                           connect=plain_connect)
+    where = f"{target['host']}:{target['port']}/{target['dbname']}"
+    assert result == {"status": "FAILED", "message": (
+        f"restored copy {where} FAILED: latest applied migration is '{LATEST}', expected '{FUTURE}'; "
+        f"{COUNT} migrations applied, expected {COUNT + 1}; table users has 0 rows, expected at least 1; "
+        "table activities has 0 rows, expected at least 1")}
+
+
+def test_probe_insists_on_verified_tls(handler, aws, restored_copy):
+    """The real connector demands verify-full: a server without TLS is a failed check, never a plain login."""
+    config = probe_config(handler, master_secret(restored_copy))
+    result = handler.probe(target_of(restored_copy), config, boto3.client("secretsmanager", region_name=REGION))
+    target = target_of(restored_copy)
+    assert result == {"status": "FAILED", "message": (
+        f"restored copy {target['host']}:{target['port']}/{target['dbname']} FAILED: cannot connect: connection "
+        f"to server at \"{target['host']}\", port {target['port']} failed: server does not support SSL, but SSL "
+        "was required")}
+    assert dsn(restored_copy)["password"] not in result["message"]
+
+
+def test_probe_connection_failures_are_failed_verdicts_without_the_password(handler, aws, restored_copy,
+                                                                            down_database_url):
+    config = probe_config(handler, master_secret(restored_copy))
+    result = handler.probe(target_of(down_database_url), config,
+                           boto3.client("secretsmanager", region_name=REGION), connect=plain_connect)
+    assert result["status"] == "FAILED" and "cannot connect:" in result["message"]
+    assert dsn(restored_copy)["password"] not in result["message"]
+
+
+def test_probe_config_names_a_missing_variable(handler, monkeypatch):
+    for name in ("MASTER_SECRET_ARN", "EXPECTED_MIGRATION", "EXPECTED_MIGRATION_COUNT", "MIN_ROWS"):
+        monkeypatch.setenv(name, "1")
+    monkeypatch.delenv("EXPECTED_MIGRATION")
+    with pytest.raises(handler.RestoreCheckError, match="^environment variable EXPECTED_MIGRATION is not set$"):
+        handler.ProbeConfig.from_env()
+
+
+# -- the reporter -------------------------------------------------------------------------------------------------
+def restore_event(job_id: str = JOB_ID) -> dict:
+    return {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Restore Job State Change",
+            "source": "aws.backup", "account": ACCOUNT, "region": REGION,
+            "resources": [f"arn:aws:backup:{REGION}:{ACCOUNT}:recovery-point:abc"],
+            "detail": {"restoreJobId": job_id, "status": "COMPLETED", "resourceType": "RDS",
+                       "createdResourceArn": f"arn:aws:rds:{REGION}:{ACCOUNT}:db:{RESTORED}"}}
+
+
+def restore_job(plan_arn: str = PLAN_ARN, status: str = "COMPLETED") -> dict:
+    return {"RestoreJobId": JOB_ID, "Status": status, "ResourceType": "RDS",
+            "CreatedResourceArn": f"arn:aws:rds:{REGION}:{ACCOUNT}:db:{RESTORED}",
+            "CreatedBy": {"RestoreTestingPlanArn": plan_arn}}
+
+
+@pytest.fixture
+def reporting(handler, aws):
+    """A reporter wired to moto's RDS (the restored instance) and SNS (the alarm topic), and a stubbed Backup."""
+    rds = boto3.client("rds", region_name=REGION)
+    rds.create_db_instance(DBInstanceIdentifier=RESTORED, Engine="postgres", DBInstanceClass="db.t4g.micro",
+                           MasterUsername="cruddur_admin", MasterUserPassword="not-used-here-1",
+                           AllocatedStorage=20, DBName="cruddur")
+    sns = boto3.client("sns", region_name=REGION)
+    topic = sns.create_topic(Name="cruddur-test-alarms")["TopicArn"]
+    backup = boto3.client("backup", region_name=REGION)
+    config = handler.ReportConfig(plan_arn=PLAN_ARN, probe_function="cruddur-test-restore-probe",
+                                  topic_arn=topic, stack="test")
+
+    class Reporting:
+        def __init__(self):
+            self.stub = Stubber(backup)
+            self.backup, self.rds, self.sns, self.topic, self.config = backup, rds, sns, topic, config
+
+        def notifications(self) -> list[tuple[str, dict]]:
+            from moto.sns.models import sns_backends
+            sent = sns_backends[ACCOUNT][REGION].topics[topic].sent_notifications
+            return [(subject, json.loads(message)) for _id, message, subject, *_ in sent]
+
+        def run(self, event, invoke_probe):
+            with self.stub:
+                result = handler.report(event, config, backup, rds, sns, invoke_probe)
+                self.stub.assert_no_pending_responses()
+            return result
+
+    return Reporting()
+
+
+def probe_against(handler, url: str, secret_arn: str, seen: list, **config):
+    """The probe as the reporter invokes it, pointed at the real PostgreSQL (moto's endpoint is not a server)."""
+    def invoke(target: dict) -> dict:
+        seen.append(target)
+        real = {**target, **target_of(url)}
+        return handler.probe(real, probe_config(handler, secret_arn, **config),
+                             boto3.client("secretsmanager", region_name=REGION), connect=plain_connect)
+    return invoke
+
+
+def test_reporter_validates_a_good_copy_and_reports_successful(handler, reporting, restored_copy):
+    seen: list = []
+    reporting.stub.add_response("describe_restore_job", restore_job(), {"RestoreJobId": JOB_ID})
+    target = target_of(restored_copy)
+    message = (f"restored copy {target['host']}:{target['port']}/{target['dbname']}: "
+               "schema and row counts as expected")
+    reporting.stub.add_response("put_restore_validation_result", {}, {
+        "RestoreJobId": JOB_ID, "ValidationStatus": "SUCCESSFUL", "ValidationStatusMessage": message})
+    result = reporting.run(restore_event(),
+                           probe_against(handler, restored_copy, master_secret(restored_copy), seen))
+    assert result == {"status": "SUCCESSFUL", "message": message, "restoreJobId": JOB_ID}
+    assert seen == [{"host": f"{RESTORED}.aaaaaaaaaa.{REGION}.rds.amazonaws.com", "port": 5432,
+                     "dbname": "cruddur", "restoreJobId": JOB_ID}]
+    assert reporting.notifications() == [("Cruddur test restore drill: SUCCESSFUL", {
+        "stack": "test", "restoreJobId": JOB_ID, "restoredInstance": RESTORED, "status": "SUCCESSFUL",
+        "message": message})]
+
+
+def test_reporter_reports_failed_for_an_empty_copy(handler, reporting, migrated_database_url):
+    reporting.stub.add_response("describe_restore_job", restore_job(), {"RestoreJobId": JOB_ID})
+    target = target_of(migrated_database_url)
+    message = (f"restored copy {target['host']}:{target['port']}/{target['dbname']} FAILED: "
+               "table users has 0 rows, expected at least 1; table activities has 0 rows, expected at least 1")
+    reporting.stub.add_response("put_restore_validation_result", {}, {
+        "RestoreJobId": JOB_ID, "ValidationStatus": "FAILED", "ValidationStatusMessage": message})
+    result = reporting.run(restore_event(), probe_against(handler, migrated_database_url,
+                                                          master_secret(migrated_database_url), []))
+    assert result["status"] == "FAILED"
+    assert [subject for subject, _ in reporting.notifications()] == ["Cruddur test restore drill: FAILED"]
+
+
+def test_reporter_reports_failed_when_the_probe_cannot_run(handler, reporting):
+    def broken(target):
+        raise RuntimeError("probe timed out")
+    reporting.stub.add_response("describe_restore_job", restore_job(), {"RestoreJobId": JOB_ID})
+    message = f"restored copy {RESTORED}: probe timed out"
+    reporting.stub.add_response("put_restore_validation_result", {}, {
+        "RestoreJobId": JOB_ID, "ValidationStatus": "FAILED", "ValidationStatusMessage": message})
+    assert reporting.run(restore_event(), broken)["status"] == "FAILED"
+
+
+@pytest.mark.parametrize("job", [restore_job(plan_arn=PLAN_ARN.replace("cruddur_test", "someone_else")),
+                                 restore_job(status="FAILED"), {"RestoreJobId": JOB_ID, "Status": "COMPLETED"}])
+def test_reporter_ignores_jobs_that_are_not_this_drills_completed_restores(handler, reporting, job):
+    def never(target):
+        raise AssertionError("the probe must not run")
+    reporting.stub.add_response("describe_restore_job", job, {"RestoreJobId": JOB_ID})
+    assert reporting.run(restore_event(), never) == {"status": "IGNORED", "restoreJobId": JOB_ID}
+    assert reporting.notifications() == []
+
+
+def test_reporter_rejects_an_event_that_is_not_a_restore_job(handler, reporting):
+    with pytest.raises(handler.RestoreCheckError, match="no detail.restoreJobId"):
+        reporting.run({"detail-type": "Scheduled Event", "detail": {}}, lambda target: {})
+
+
+def test_reporter_without_a_topic_only_reports_to_backup(handler, aws):
+    backup = boto3.client("backup", region_name=REGION)
+    config = handler.ReportConfig(plan_arn=PLAN_ARN, probe_function="p", topic_arn="", stack="test")
+    rds = boto3.client("rds", region_name=REGION)
+    rds.create_db_instance(DBInstanceIdentifier=RESTORED, Engine="postgres", DBInstanceClass="db.t4g.micro",
+                           MasterUsername="cruddur_admin", MasterUserPassword="not-used-here-1",
+                           AllocatedStorage=20, DBName="cruddur")
+    verdict = {"status": "SUCCESSFUL", "message": "ok"}
+    with Stubber(backup) as stub:
+        stub.add_response("describe_restore_job", restore_job(), {"RestoreJobId": JOB_ID})
+        stub.add_response("put_restore_validation_result", {}, {
+            "RestoreJobId": JOB_ID, "ValidationStatus": "SUCCESSFUL", "ValidationStatusMessage": "ok"})
+        result = handler.report(restore_event(), config, backup, rds, None, lambda target: verdict)
+        stub.assert_no_pending_responses()
+    assert result == {**verdict, "restoreJobId": JOB_ID}
+
+
+# -- invoking the probe function ----------------------------------------------------------------------------------
+def lambda_response(payload: dict, function_error: str | None = None) -> dict:
+    body = json.dumps(payload).encode()
+    response = {"StatusCode": 200, "Payload": StreamingBody(io.BytesIO(body), len(body))}
+    if function_error:
+        response["FunctionError"] = function_error
+    return response
+
+
+def test_invoke_probe_function_passes_the_target_and_returns_the_verdict(handler):
+    client = boto3.client("lambda", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
+    target = {"host": "h", "port": 5432, "dbname": "cruddur", "restoreJobId": JOB_ID}
+    verdict = {"status": "SUCCESSFUL", "message": "ok"}
+    with Stubber(client) as stub:
+        stub.add_response("invoke", lambda_response(verdict), {
+            "FunctionName": "cruddur-test-restore-probe", "InvocationType": "RequestResponse",
+            "Payload": json.dumps(target).encode()})
+        assert handler.invoke_probe_function(client, "cruddur-test-restore-probe")(target) == verdict
+
+
+def test_invoke_probe_function_turns_a_function_error_into_failed(handler):
+    client = boto3.client("lambda", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
+    with Stubber(client) as stub:
+        stub.add_response("invoke", lambda_response({"errorMessage": "Task timed out after 60.00 seconds"},
+                                                    function_error="Unhandled"))
+        assert handler.invoke_probe_function(client, "p")({"host": "h", "port": 1, "dbname": "d"}) == {
+            "status": "FAILED", "message": "the probe function failed: Task timed out after 60.00 seconds"}
+
+
+def test_probe_handler_wires_env_secret_and_verify_full(handler, aws, restored_copy, monkeypatch):
+    """The deployed entry point: config from the environment, the secret from Secrets Manager, TLS verify-full
+    (which this TLS-less test server cannot offer, so the verdict is FAILED, as it must be)."""
+    monkeypatch.setenv("MASTER_SECRET_ARN", master_secret(restored_copy))
+    monkeypatch.setenv("EXPECTED_MIGRATION", LATEST)
+    monkeypatch.setenv("EXPECTED_MIGRATION_COUNT", str(COUNT))
+    monkeypatch.setenv("MIN_ROWS", "1")
+    result = handler.probe_handler(target_of(restored_copy), None)
+    assert result["status"] == "FAILED"
+    assert result["message"].endswith("server does not support SSL, but SSL was required")
+
+
+def test_report_config_reads_its_environment(handler, monkeypatch):
+    monkeypatch.setenv("RESTORE_TESTING_PLAN_ARN", PLAN_ARN)
+    monkeypatch.setenv("PROBE_FUNCTION_NAME", "cruddur-test-restore-probe")
+    monkeypatch.setenv("STACK", "test")
+    monkeypatch.delenv("ALARM_TOPIC_ARN", raising=False)
+    assert handler.ReportConfig.from_env() == handler.ReportConfig(
+        plan_arn=PLAN_ARN, probe_function="cruddur-test-restore-probe", topic_arn="", stack="test")
+    monkeypatch.delenv("STACK")
+    with pytest.raises(handler.RestoreCheckError, match="^environment variable STACK is not set$"):
+        handler.ReportConfig.from_env()

@@ -43,6 +43,7 @@ data_key = KmsKey("data", KmsKeyArgs(
     alias=naming.physical_name("data"),
     aws_context=context,
     statements=[logs_statement, cloudwatch_alarms_statement, backup_notifications_statement],
+    protect=naming.protect,
 ), opts=pinned)
 network = Network("network", NetworkArgs(
     network=settings.network, naming=naming, aws_context=context, log_retention_days=log_days,

@@ -120,6 +120,7 @@ class Audit(pulumi.ComponentResource):
             alias=naming.physical_name("audit"),
             aws_context=args.aws_context,
             statements=[*cloudtrail_key_statements(trail_name), logs_statement],
+            protect=naming.protect,
         ), opts=child)
 
         # -- the bucket ------------------------------------------------------------------------------------------
@@ -128,7 +129,7 @@ class Audit(pulumi.ComponentResource):
             bucket=account_id.apply(lambda acct: f"{trail_name}-{acct}"),  # the guardrails' pattern
             force_destroy=a.trail_bucket_force_destroy and not naming.is_prod,
             tags={"Name": trail_name, "Purpose": "cloudtrail"},
-            opts=child,
+            opts=naming.stateful(child),
         )
         bucket_name = self.bucket.bucket
         self.public_access_block = aws.s3.BucketPublicAccessBlock(

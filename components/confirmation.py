@@ -219,7 +219,7 @@ class Confirmation(pulumi.ComponentResource):
             admin_create_user_config={"allow_admin_create_user_only": False},
             deletion_protection="ACTIVE" if conf.user_pool_deletion_protection else "INACTIVE",
             lambda_config={"post_confirmation": self.function.arn},
-            opts=child,
+            opts=args.naming.stateful(child),
         )
         aws.lambda_.Permission(
             f"{name}-invoke",

@@ -8,6 +8,19 @@
 - the instance: not public, encrypted, deletion-protected with a final snapshot per stack settings, backups, IAM
   database authentication, log exports into pre-created encrypted log groups, enhanced monitoring, Performance
   Insights encrypted with the key, a non-default admin user and the current RDS CA.
+
+Guards against losing the database (runbooks/upgrade-major.md):
+- the instance, its secret and the secret's value carry Pulumi ``protect`` when the stack protects its stateful
+  resources (``naming.protect``; always in prod);
+- the final snapshot's name ends in a random suffix that is drawn again whenever the instance would be replaced
+  (its keepers are the inputs that force a replacement), so a second teardown or a replacement never collides
+  with a final snapshot that is already there; automated backups are kept when the instance goes;
+- the parameter group is one per engine family: a major-version upgrade declares the new family's group (created
+  first) and the instance moves to it through an RDS blue/green deployment; the old group goes last. The group of
+  ``CURRENT_GROUP_FAMILY`` keeps its original logical name (``<name>-params``), every other family's is
+  ``<name>-params-<family>``. Blue/green and ``allow_major_version_upgrade`` are on only while
+  ``upgradeFromEngineVersion`` is set: every other change is applied in place, and a major change without that
+  key is refused by RDS.
 """
 
 from __future__ import annotations
@@ -30,6 +43,11 @@ LOG_EXPORTS = ("postgresql", "upgrade")
 PASSWORD_LENGTH = 40
 # Characters that need no escaping in a URL and that RDS accepts in a master password.
 PASSWORD_SPECIALS = "-_"
+# The family whose group was created under the original logical name "<name>-params" (tests/components/fixtures).
+CURRENT_GROUP_FAMILY = "postgres17"
+# Long-running RDS operations: a blue/green major upgrade creates, syncs and switches over a whole copy.
+TIMEOUTS = pulumi.CustomTimeouts(create="2h", update="4h", delete="2h")
+FINAL_SNAPSHOT_SUFFIX_BYTES = 4
 PARAMETERS = {
     "rds.force_ssl": "1",
     "password_encryption": "scram-sha-256",
@@ -39,6 +57,21 @@ PARAMETERS = {
     "log_disconnections": "1",
     "log_lock_waits": "1",
 }
+# Static parameters: they take effect at the next reboot. Blue/green major upgrades replicate logically from the
+# current (blue) instance, which needs rds.logical_replication on (runbooks/upgrade-major.md, "Before the window").
+REBOOT_PARAMETERS = {
+    "rds.logical_replication": "1",
+}
+
+
+def parameter_group_name(name: str, family: str) -> str:
+    """The logical name of ``family``'s parameter group (the current family keeps the original name)."""
+    return f"{name}-params" if family == CURRENT_GROUP_FAMILY else f"{name}-params-{family}"
+
+
+def final_snapshot_identifier(identifier: str, suffix: str) -> str:
+    """The final snapshot's name: ``<identifier>-final-<suffix>``, the suffix new for each instance."""
+    return f"{identifier}-final-{suffix}"
 
 
 @dataclass
@@ -86,14 +119,18 @@ class Database(pulumi.ComponentResource):
             min_upper=2, min_lower=2, min_numeric=2,
             opts=child,
         )
+        stateful = naming.stateful(child)
         self._password = pulumi.Output.secret(password.result)
 
+        # One group per engine family, auto-named (never a fixed name), created before the old family's group is
+        # deleted: Pulumi deletes the group the program no longer declares only after the instance has moved.
         self.parameter_group = aws.rds.ParameterGroup(
-            f"{name}-params",
+            parameter_group_name(name, db.family),
             family=db.family,
             description=f"Cruddur {naming.stack}: TLS only, scram-sha-256, DDL and slow-query logging",
-            parameters=[{"name": k, "value": v} for k, v in PARAMETERS.items()],
-            opts=child,
+            parameters=[{"name": k, "value": v} for k, v in PARAMETERS.items()]
+            + [{"name": k, "value": v, "apply_method": "pending-reboot"} for k, v in REBOOT_PARAMETERS.items()],
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=False),
         )
         self.subnet_group = aws.rds.SubnetGroup(
             f"{name}-subnets",
@@ -137,6 +174,26 @@ class Database(pulumi.ComponentResource):
             )
             monitoring_role_arn = monitoring_role.arn
 
+        final_snapshot = None
+        if not db.skip_final_snapshot:
+            # Drawn again whenever a keeper changes, i.e. whenever the instance itself would be replaced; a new
+            # stack (after a teardown) draws a new one too. The final snapshot of the instance that goes keeps
+            # the name the instance had.
+            suffix = random.RandomId(
+                f"{name}-final-snapshot-suffix",
+                byte_length=FINAL_SNAPSHOT_SUFFIX_BYTES,
+                keepers={
+                    "identifier": identifier,
+                    "engine": "postgres",
+                    "db_name": db.name,
+                    "username": db.master_username,
+                    "kms_key_id": args.kms_key_arn,
+                    "storage_encrypted": str(db.storage_encrypted).lower(),
+                },
+                opts=child,
+            )
+            final_snapshot = suffix.hex.apply(lambda hex_: final_snapshot_identifier(identifier, hex_))
+
         self.instance = aws.rds.Instance(
             f"{name}-instance",
             identifier=identifier,
@@ -159,14 +216,17 @@ class Database(pulumi.ComponentResource):
             multi_az=db.multi_az,
             deletion_protection=db.deletion_protection,
             skip_final_snapshot=db.skip_final_snapshot,
-            final_snapshot_identifier=None if db.skip_final_snapshot else name_of("db-final"),
+            final_snapshot_identifier=final_snapshot,
             delete_automated_backups=False,
             backup_retention_period=db.backup_retention_days,
             backup_window="02:00-03:00",
             maintenance_window="sun:03:30-sun:04:30",
             copy_tags_to_snapshot=True,
             auto_minor_version_upgrade=True,
-            allow_major_version_upgrade=False,
+            # Only during a major upgrade (upgradeFromEngineVersion set): the change goes through a blue/green
+            # deployment to the new family's parameter group; otherwise RDS refuses any major change.
+            allow_major_version_upgrade=db.major_upgrade,
+            blue_green_update={"enabled": db.major_upgrade},
             apply_immediately=not naming.is_prod,
             iam_database_authentication_enabled=True,
             enabled_cloudwatch_logs_exports=list(LOG_EXPORTS),
@@ -177,7 +237,8 @@ class Database(pulumi.ComponentResource):
             performance_insights_retention_period=7 if db.performance_insights else None,
             ca_cert_identifier=CA_CERT_IDENTIFIER,
             tags={"Name": identifier},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=self.log_groups),
+            opts=naming.stateful(pulumi.ResourceOptions(parent=self, depends_on=self.log_groups,
+                                                        custom_timeouts=TIMEOUTS)),
         )
 
         self.secret = aws.secretsmanager.Secret(
@@ -186,7 +247,7 @@ class Database(pulumi.ComponentResource):
             description=f"Cruddur {naming.stack}: RDS master credentials (standard RDS secret JSON)",
             kms_key_id=args.kms_key_arn,
             recovery_window_in_days=30 if naming.is_prod else 7,
-            opts=child,
+            opts=stateful,
         )
         secret_json = pulumi.Output.json_dumps({
             "engine": "postgres",
@@ -201,7 +262,7 @@ class Database(pulumi.ComponentResource):
             f"{name}-master-secret-value",
             secret_id=self.secret.id,
             secret_string=pulumi.Output.secret(secret_json),
-            opts=child,
+            opts=stateful,
         )
 
         self.connection_url = pulumi.Output.secret(pulumi.Output.all(

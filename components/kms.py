@@ -22,6 +22,8 @@ class KmsKeyArgs:
     alias: str
     aws_context: AwsContext
     deletion_window_days: int = 30
+    # Pulumi `protect` on the key (``naming.protect``): everything encrypted with it is lost with it.
+    protect: bool = False
     # Extra key-policy statements: callables (account_id, partition, region) -> statement dict, so they can name
     # the account and partition without the caller resolving them.
     statements: Sequence = field(default_factory=tuple)
@@ -99,7 +101,7 @@ class KmsKey(pulumi.ComponentResource):
             enable_key_rotation=True,
             deletion_window_in_days=args.deletion_window_days,
             policy=policy.json,
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
         )
         aws.kms.Alias(f"{name}-alias", name=f"alias/{args.alias}", target_key_id=self.key.key_id, opts=child)
         self.arn = self.key.arn

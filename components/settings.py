@@ -96,6 +96,7 @@ _INSTANCE_CLASS = re.compile(r"db\.[a-z]{1,2}[1-9][0-9]?[a-z-]{0,6}\."
 _IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _DETECTOR_ID_OR_EMPTY = re.compile(r"^([0-9a-f]{32})?$")
 _SG_ID = re.compile(r"^sg-[0-9a-f]{8,17}$")
+_MAJOR_OR_EMPTY = re.compile(r"^([1-9][0-9]?)?$")
 
 # Organizations: a policy target is an account id, an OU id or the root id (the pattern AWS's TargetId accepts).
 _ORG_TARGET = re.compile(r"^(\d{12}|ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}|r-[0-9a-z]{4,32})$")
@@ -352,12 +353,22 @@ class DatabaseSettings:
     monitoring_interval_seconds: int = setting(
         "monitoringIntervalSeconds", integer(0, 60, MONITORING_INTERVALS),
         prod=at_least(1, "prod must keep enhanced monitoring on"))
+    # Set ONLY while a major-version upgrade is in progress: the major the instance runs now (runbooks/upgrade-major.md).
+    # Must be exactly one major below engineVersion; empty otherwise (then no major change is allowed at all).
+    upgrade_from_engine_version: str = setting(
+        "upgradeFromEngineVersion", text(_MAJOR_OR_EMPTY, "must be empty (no upgrade in progress) or the major "
+                                                          "version the instance runs now, e.g. 16"))
     port: int = 5432
 
     @property
     def family(self) -> str:
         """The parameter-group family of the engine version."""
         return ENGINE_FAMILIES[self.engine_version]
+
+    @property
+    def major_upgrade(self) -> bool:
+        """A major-version upgrade is in progress (blue/green to ``engine_version``)."""
+        return bool(self.upgrade_from_engine_version)
 
 
 @dataclass(frozen=True)
@@ -471,6 +482,12 @@ class Settings:
     log_retention_days: int = setting(
         "logRetentionDays", CLOUDWATCH_RETENTION,
         prod=at_least(PROD_MIN_LOG_RETENTION_DAYS, f"prod keeps logs at least {PROD_MIN_LOG_RETENTION_DAYS} days"))
+    # Pulumi `protect` on the resources whose loss loses data (the instance, its secret, the KMS keys, the trail
+    # bucket, the user pool): `pulumi destroy` and any replacement of them stop. README "Protected resources".
+    protect_stateful_resources: bool = setting(
+        "protectStatefulResources", boolean(),
+        prod=must_be(True, "prod must keep its stateful resources protected; to remove one on purpose, lift its "
+                           "protection alone with `pulumi state unprotect URN`"))
     # Derived, or read outside the declarations (aws:region, the organization object).
     stack: str
     region: str
@@ -492,7 +509,7 @@ class Settings:
     @property
     def naming(self) -> Naming:
         """The stack's name, prod-ness and physical-name rule: what every component takes besides its section."""
-        return Naming(stack=self.stack, is_prod=self.is_prod)
+        return Naming(stack=self.stack, is_prod=self.is_prod, protect=self.protect_stateful_resources)
 
     def name(self, part: str) -> str:
         """A physical name for this stack: ``cruddur-<stack>-<part>``."""
@@ -606,6 +623,7 @@ class _Loader:
         if transition is not None and expire is not None and expire <= transition:
             self._bad("trailBucketExpireDays", expire, f"must be above trailBucketTransitionDays ({transition}): "
                                                        "logs move to the archive tier before they expire")
+        self._major_upgrade(database["engine_version"], database["upgrade_from_engine_version"])
         if audit["guard_duty"] is False and audit["guard_duty_detector_id"]:
             self._bad("guardDutyDetectorId", audit["guard_duty_detector_id"],
                       "is set but guardDuty is false; set guardDuty to true to manage RDS Protection on that "
@@ -655,6 +673,19 @@ class _Loader:
             elif _looks_like_project(namespace):
                 self.problems.append(f"{_key(full)} is not in this project's namespace, so it would be silently "
                                      f"ignored; did you mean {_key(PROJECT + ':' + key)}?")
+
+    def _major_upgrade(self, target: str | None, current: str | None) -> None:
+        """A major-version change goes one major up, through upgradeFromEngineVersion (runbooks/upgrade-major.md)."""
+        if not target or not current:
+            return
+        if int(current) >= int(target):
+            self._bad("upgradeFromEngineVersion", current,
+                      f"is not below engineVersion ({target}): RDS cannot downgrade a major version; to go back, "
+                      "restore the snapshot taken before the upgrade (runbooks/upgrade-major.md)")
+        elif int(target) - int(current) > 1:
+            self._bad("upgradeFromEngineVersion", current,
+                      f"is {int(target) - int(current)} majors below engineVersion ({target}): upgrade one major "
+                      f"at a time (set engineVersion to {int(current) + 1} first)")
 
     def _region(self, allowed: tuple[str, ...] | None) -> str | None:
         region = pulumi.Config("aws").get("region")

@@ -9,6 +9,7 @@ inputs stay marked) so tests and ``cruddur plan`` can inspect the whole tree.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -63,6 +64,9 @@ class RecordedResource:
     provider: str = ""  # "<provider urn>::<provider id>", empty for the default provider
     dependencies: list[str] = field(default_factory=list)  # URNs this resource explicitly depends on
     additional_secret_outputs: list[str] = field(default_factory=list)  # outputs kept secret in state
+    protect: bool = False  # the `protect` resource option
+    delete_before_replace: bool = False  # the `delete_before_replace` resource option
+    custom_timeouts: dict = field(default_factory=dict)  # {"create"|"update"|"delete": "2h"}, only those set
 
     @property
     def props(self) -> dict:
@@ -94,6 +98,9 @@ class RecordingMonitor(MockMonitor):
                 id=registration.id if registration else "",
                 provider=request.provider, dependencies=list(request.dependencies),
                 additional_secret_outputs=list(request.additionalSecretOutputs),
+                protect=bool(request.protect), delete_before_replace=bool(request.deleteBeforeReplace),
+                custom_timeouts={k: getattr(request.customTimeouts, k) for k in ("create", "update", "delete")
+                                 if getattr(request.customTimeouts, k)},
             ))
         return response
 
@@ -207,6 +214,15 @@ class AwsMocks(Mocks):
             state["result"] = mock_password(name, int(state.get("length", 32)))
             state["bcryptHash"] = "$2a$10$" + _digest("bcrypt", name, length=53)
             rid = "none"
+        elif typ == "random:index/randomId:RandomId":
+            # pulumi-random draws new bytes whenever a keeper changes: the stand-in derives them from the keepers.
+            raw = hashlib.sha256(("id/" + name + json.dumps(unwrap(state.get("keepers")) or {}, sort_keys=True))
+                                 .encode()).digest()[: int(state.get("byteLength", 8))]
+            prefix = unwrap(state.get("prefix")) or ""
+            b64 = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+            state.update(hex=prefix + raw.hex(), dec=prefix + str(int.from_bytes(raw, "big")), b64Url=prefix + b64,
+                         b64Std=prefix + base64.b64encode(raw).decode())
+            rid = b64
         elif typ.startswith("pulumi:providers:"):
             rid = f"provider-{digest[:8]}"
         elif typ == "aws:kms/key:Key":

@@ -25,11 +25,12 @@ STACK_OUTPUTS = (
     "operatorPolicyArn", "auditTrailArn", "auditBucketName", "auditLogGroupName", "auditKmsKeyArn",
     "guardDutyDetectorId", "guardrailPolicyIds", "userPoolId", "userPoolArn", "userPoolClientId",
     "confirmationFunctionName", "appConnectionUrl", "appSecretArn", "appSecurityGroupId", "secretsEndpointId",
-    "migratorFunctionName", "migrationsSha256",
+    "migratorFunctionName", "migrationsSha256", "alarmTopicArn", "dashboardName", "backupVaultName",
+    "restoreTestingPlanName",
 )
 CONDITIONAL_OUTPUTS = (
     "auditTrailArn", "auditBucketName", "auditLogGroupName", "auditKmsKeyArn", "guardDutyDetectorId",
-    "guardrailPolicyIds",
+    "guardrailPolicyIds", "alarmTopicArn", "dashboardName", "backupVaultName", "restoreTestingPlanName",
 )
 
 PULUMI_TIMEOUT = 120

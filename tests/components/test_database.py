@@ -1,6 +1,7 @@
 """Database: KMS key, generated password in Secrets Manager, TLS-only parameters, private SG, the RDS instance."""
 
 import json
+import re
 
 import pytest
 
@@ -165,8 +166,10 @@ def test_stack_specific_sizes_and_protections(dev, prod):
     assert (d["backupRetentionPeriod"], p["backupRetentionPeriod"]) == (1, 14)
     assert (d["allocatedStorage"], d["maxAllocatedStorage"]) == (20, 50)
     assert (p["allocatedStorage"], p["maxAllocatedStorage"]) == (50, 500)
-    # prod keeps a final snapshot named after the stack; dev (allowed by settings) skips it.
-    assert p["skipFinalSnapshot"] is False and p["finalSnapshotIdentifier"] == "cruddur-prod-db-final"
+    # prod keeps a final snapshot named after the stack, with a suffix drawn per instance (tests/components/
+    # test_upgrade_guards.py); dev (allowed by settings) skips it.
+    assert p["skipFinalSnapshot"] is False
+    assert re.fullmatch(r"cruddur-prod-db-final-[0-9a-f]{8}", p["finalSnapshotIdentifier"])
     assert d["skipFinalSnapshot"] is True and "finalSnapshotIdentifier" not in d
     assert (d["applyImmediately"], p["applyImmediately"]) == (True, False)
 

@@ -32,7 +32,15 @@ import time
 
 from bench.burst import plan_events
 from bench.common import (
-    BENCH_DIR, Timer, bench_server, confirmation_role_url, fresh_database, load_average, ms, print_table, summarize,
+    BENCH_DIR,
+    Timer,
+    bench_server,
+    confirmation_role_url,
+    fresh_database,
+    load_average,
+    ms,
+    print_table,
+    summarize,
 )
 
 MAX_CONNECTIONS = 40
@@ -152,10 +160,11 @@ def _variant(admin_url: str, url: str, containers: int, queues: list[list[dict]]
 def run(distinct: int = 1000, callers: int = 50, duplicate_share: float = 0.10, seed: int = 11,
         unbudgeted: bool = True) -> dict:
     import psycopg2
+
     from components.connection_budget import connection_budget
     from ops.db import migrations
-from ops.db.target import DbTarget
     from ops.db.roles import set_role_password
+    from ops.db.target import DbTarget
 
     load = [load_average()]
     budget = connection_budget("db.t4g.micro", max_connections=MAX_CONNECTIONS)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import LambdaContext, load_handler  # noqa: E402
+from bench.common import LambdaContext, load_handler
 
 handler = load_handler("handler")
 context = LambdaContext()

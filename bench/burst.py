@@ -20,8 +20,16 @@ import time
 from pathlib import Path
 
 from bench.common import (
-    BENCH_DIR, Timer, bench_server, confirmation_event, confirmation_role_url, fresh_database, load_average,
-    print_table, ms, summarize,
+    BENCH_DIR,
+    Timer,
+    bench_server,
+    confirmation_event,
+    confirmation_role_url,
+    fresh_database,
+    load_average,
+    ms,
+    print_table,
+    summarize,
 )
 
 
@@ -38,6 +46,7 @@ def plan_events(distinct: int, workers: int, duplicate_share: float, rng: random
 
 def run(distinct: int = 1000, workers: int = 50, duplicate_share: float = 0.10, seed: int = 7) -> dict:
     import psycopg2
+
     from ops.db import migrations
     from ops.db.target import DbTarget
 

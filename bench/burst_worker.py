@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import LambdaContext, load_handler  # noqa: E402
+from bench.common import LambdaContext, load_handler
 
 events = json.loads(Path(sys.argv[1]).read_text())
 handler = load_handler("handler")

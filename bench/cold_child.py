@@ -1,10 +1,9 @@
 """One cold start of the post-confirmation handler, in this fresh process (run by bench/trigger.py cold).
 
-Prints one JSON line (exits right after: nothing else is timed): import_ms (load the handler module: psycopg2, Powertools), first_invoke_ms (the first
-invocation: connect with scram-sha-256 over TCP + insert), in_process_ms (both), and with ``--iam``
-iam_path_ms: what the IAM-auth path adds on AWS (import boto3, create the RDS client, sign an auth token: local, fake credentials,
-no network). TLS to RDS is not included (see bench/README.md).
-"""
+Prints one JSON line (exits right after: nothing else is timed): import_ms (load the handler module: psycopg2,
+Powertools), first_invoke_ms (the first invocation: connect with scram-sha-256 over TCP + insert), in_process_ms
+(both), and with ``--iam`` iam_path_ms: what the IAM-auth path adds on AWS (import boto3, create the RDS client, sign
+an auth token: local, fake credentials, no network). TLS to RDS is not included (see bench/README.md)."""
 
 import time
 

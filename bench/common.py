@@ -16,11 +16,11 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Iterable, Iterator
 
 _CHECKOUT = str(Path(__file__).resolve().parents[1])
 if _CHECKOUT not in sys.path:  # `python bench/run.py` as well as `python -m bench.run`: make `ops` importable
@@ -86,7 +86,7 @@ def verdict(met: bool) -> str:
 class Timer:
     """``with Timer() as t: ...`` then ``t.ms``."""
 
-    def __enter__(self) -> "Timer":
+    def __enter__(self) -> Timer:
         self._start = time.perf_counter()
         return self
 
@@ -151,7 +151,7 @@ def machine() -> dict:
         "kernel": platform.release(),
         "python": platform.python_version(),
         "libraries": versions,
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
 
 
@@ -298,7 +298,7 @@ def load_handler(name: str | None = None):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         spec.loader.exec_module(module)
-    module.logger.registered_handler.stream = open(os.devnull, "w")  # noqa: SIM115 (lives with the process)
+    module.logger.registered_handler.stream = open(os.devnull, "w")
     return module
 
 

@@ -15,11 +15,19 @@ import random
 import tempfile
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bench.common import (
-    BENCH_DIR, Timer, bench_server, fresh_database, load_average, print_table, ms, ratio, summarize,
+    BENCH_DIR,
+    Timer,
+    bench_server,
+    fresh_database,
+    load_average,
+    ms,
+    print_table,
+    ratio,
+    summarize,
 )
 
 COLUMNS = ("activities.uuid, users.display_name, users.handle, activities.message, activities.replies_count, "
@@ -47,7 +55,7 @@ WORDS = ("cruddur crud ephemeral micro blog post today coffee cloud bootcamp pos
 
 def generate(folder: Path, users: int, activities: int, rng: random.Random) -> dict:
     """Write users (two column sets) and activities as COPY text files; return their paths and the users."""
-    now = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 1, tzinfo=UTC)
     user_ids, handles = [], []
     current_users, seed_users = folder / "users-current.tsv", folder / "users-seed.tsv"
     with open(current_users, "w") as cur_f, open(seed_users, "w") as seed_f:
@@ -127,7 +135,7 @@ def measure(url: str, files: dict, reps: int, rng: random.Random) -> dict:
     try:
         with conn.cursor() as cur:
             for name, (sql, param) in QUERIES.items():
-                args = (lambda i: (values[param][i % len(picks)],)) if param else (lambda i: None)
+                args = (lambda i: (values[param][i % len(picks)],)) if param else (lambda i: None)  # noqa: B023 - the lambda runs within this iteration
                 for i in range(3):  # warm-up: caches and plans
                     cur.execute(sql, args(i))
                     cur.fetchall()

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench.common import PROJECT_DIR, Timer, load_average, print_table, ms, summarize
+from bench.common import PROJECT_DIR, Timer, load_average, ms, print_table, summarize
 
 CLI = str(Path(sys.executable).parent / "cruddur")
 STACKS = ("dev", "prod")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bench.budget import BUDGET_HEADERS, budget_rows
 from bench.common import BENCH_DIR, load_result, markdown_table, ms, ratio, verdict
 from bench.feed import QUERIES, load_rows
 from bench.runbooks import LABELS
-from bench.budget import BUDGET_HEADERS, budget_rows
 from bench.trigger import cold_rows, warm_rows
 
 
@@ -86,9 +86,9 @@ def _trigger(w: dict) -> list[str]:
         "",
         markdown_table(["server", "method", "n", "p50", "p95", "p99", "p50 vs floor"], rows),
         "",
-        f"- **floor**: the handler's own `INSERT ... ON CONFLICT` on an open autocommit connection. **handler**: "
-        f"the real `handler(event, context)` (event checks, Powertools JSON log line, the container's reused "
-        f"connection). **seed**: connect, insert, commit, close per event (the bootcamp's Lambda).",
+        "- **floor**: the handler's own `INSERT ... ON CONFLICT` on an open autocommit connection. **handler**: "
+        "the real `handler(event, context)` (event checks, Powertools JSON log line, the container's reused "
+        "connection). **seed**: connect, insert, commit, close per event (the bootcamp's Lambda).",
         f"- Judged configuration (durable server, as on RDS): handler/floor **{j['handler_over_floor_p50']:.2f}x** "
         f"(target <= 1.5x: {verdict(w['met_floor'])}), seed/handler **{j['seed_over_handler_p50']:.1f}x** "
         f"(target >= 10x: {verdict(w['met_seed'])}). Rows written: {j['rows_inserted']} of {j['rows_expected']}.",
@@ -172,7 +172,8 @@ def _burst(b: dict) -> list[str]:
         f"containers' Python and PostgreSQL's backends compete for them, hence the tail).",
         "- **Larger bursts**: every Lambda container holds one connection, so the trigger's peak equals its "
         "concurrency. RDS sets max_connections from instance memory (DBInstanceClassMemory/9531392: "
-        "roughly 80-110 on the dev stack's 1 GiB db.t4g.micro) and the app needs its own; beyond roughly that many concurrent sign-ups new containers would fail to "
+        "roughly 80-110 on the dev stack's 1 GiB db.t4g.micro) and the app needs its own; beyond roughly that "
+        "many concurrent sign-ups new containers would fail to "
         "connect (Cognito then shows the user an error and the confirmation is retried). Options: reserved "
         "concurrency on the function (caps containers, Cognito retries throttled calls), and **RDS Proxy**, which "
         "multiplexes many client connections over a small pool to the database (the handler's single autocommit "

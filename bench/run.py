@@ -15,8 +15,8 @@ from pathlib import Path
 if __package__ in (None, ""):  # `python bench/run.py`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import budget, burst, feed, plan, runbooks, trigger  # noqa: E402
-from bench.common import machine, save_result  # noqa: E402
+from bench import budget, burst, feed, plan, runbooks, trigger
+from bench.common import machine, save_result
 
 BENCHMARKS = {
     "trigger": (lambda q: trigger.warm(steps=200, warmup=10) if q else trigger.warm(), trigger.print_warm),
@@ -49,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
         show(result)
         if not args.quick:
             path = save_result(name, result)
-            print(f"[{name}: {result['seconds']:.0f} s, saved {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}]\n")
+            shown = path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
+            print(f"[{name}: {result['seconds']:.0f} s, saved {shown}]\n")
         else:
             print(f"[{name}: {result['seconds']:.0f} s, quick: not saved]\n")
     if names:

@@ -18,7 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.common import Timer, load_average, print_table, ms, summarize
+from bench.common import Timer, load_average, ms, print_table, summarize
 
 CLI = str(Path(sys.executable).parent / "cruddur")
 

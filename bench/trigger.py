@@ -24,9 +24,21 @@ import sys
 import time
 
 from bench.common import (
-    BENCH_DIR, LambdaContext, Timer, bench_server, confirmation_event, confirmation_role_url, fresh_database,
+    BENCH_DIR,
+    LambdaContext,
+    Timer,
+    bench_server,
+    confirmation_event,
+    confirmation_role_url,
+    fresh_database,
+    load_average,
+    load_handler,
+    ms,
+    print_table,
+    ratio,
+    summarize,
     tls_handshake_ms,
-    load_average, load_handler, print_table, ms, ratio, summarize, user_row,
+    user_row,
 )
 
 
@@ -50,6 +62,7 @@ def _seed_insert(url: str, insert_sql: str, event: dict) -> None:
 def _measure(admin_url: str, url_params: dict[str, str], steps: int, seed_every: int, warmup: int) -> dict:
     """Interleave floor / handler (alternating who goes first) and, every ``seed_every`` steps, the seed's way."""
     import psycopg2
+
     from ops.urls import with_params
 
     url = with_params(confirmation_role_url(admin_url), **url_params)

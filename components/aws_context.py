@@ -20,7 +20,7 @@ class AwsContext:
     region: str
 
     @classmethod
-    def lookup(cls, provider: pulumi.ProviderResource, region: str) -> "AwsContext":
+    def lookup(cls, provider: pulumi.ProviderResource, region: str) -> AwsContext:
         invoke = pulumi.InvokeOutputOptions(provider=provider)
         return cls(account_id=aws.get_caller_identity_output(opts=invoke).account_id,
                    partition=aws.get_partition_output(opts=invoke).partition,

@@ -42,7 +42,7 @@ CA_CERT_IDENTIFIER = "rds-ca-rsa2048-g1"
 LOG_EXPORTS = ("postgresql", "upgrade")
 PASSWORD_LENGTH = 40
 # Characters that need no escaping in a URL and that RDS accepts in a master password.
-PASSWORD_SPECIALS = "-_"
+PASSWORD_SPECIALS = "-_"  # noqa: S105 - not a password: a marker/character set
 # The family whose group was created under the original logical name "<name>-params" (tests/components/fixtures).
 CURRENT_GROUP_FAMILY = "postgres17"
 # Long-running RDS operations: a blue/green major upgrade creates, syncs and switches over a whole copy.

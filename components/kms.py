@@ -7,8 +7,8 @@ CloudWatch Logs or CloudTrail, each scoped by conditions.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import pulumi
 import pulumi_aws as aws

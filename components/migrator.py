@@ -27,9 +27,9 @@ concurrent run wait), sets ``APP_ROLE``'s password from the app secret, and rais
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import pulumi
 import pulumi_aws as aws

@@ -8,8 +8,8 @@ bucket. Children are named ``f"{name}-<part>"``: ``-public-access``, ``-ownershi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import pulumi
 import pulumi_aws as aws

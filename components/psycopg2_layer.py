@@ -30,9 +30,9 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_CACHE_DIR = PROJECT_DIR / "build" / "layers"  # build/ is gitignored

@@ -18,8 +18,8 @@ $7.30/month per AZ) plus about $0.01/GB processed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import pulumi
 import pulumi_aws as aws

@@ -44,8 +44,9 @@ import difflib
 import ipaddress
 import json
 import re
+from collections.abc import Callable, Collection
 from dataclasses import MISSING, dataclass, field, fields
-from typing import Any, Callable, Collection
+from typing import Any
 
 import pulumi
 
@@ -516,7 +517,7 @@ class Settings:
         return self.naming.physical_name(part)
 
     @classmethod
-    def load(cls) -> "Settings":
+    def load(cls) -> Settings:
         return _Loader(pulumi.get_stack()).load()
 
 
@@ -650,7 +651,8 @@ class _Loader:
 
         if self.problems:
             raise ConfigError(self.stack, self.problems)
-        assert region and organization
+        if not (region and organization):  # unreachable: a missing one is a recorded problem
+            raise ConfigError(self.stack, ["aws:region or organization could not be read"])
         tags = {"Project": "cruddur", "Stack": self.stack, "Environment": environment, "ManagedBy": "pulumi",
                 "DataResidency": region}
         return Settings(**top, **{name: cls(**read[cls]) for name, cls in SECTIONS.items()},

@@ -49,7 +49,7 @@ import socket
 import uuid
 import warnings
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -335,7 +335,7 @@ def _backend_class():
                 "migration_hash": migration.hash if migration else None,
                 "username": self._applied_by,
                 "hostname": socket.gethostname(),
-                "created_at_utc": datetime.now(timezone.utc).replace(tzinfo=None),
+                "created_at_utc": datetime.now(UTC).replace(tzinfo=None),
                 "operation": operation,
             }
 
@@ -363,7 +363,7 @@ def open_backend(config: Config, kwargs: dict[str, Any], applied_by: str):
 
 def applied_ids(backend) -> list[str]:
     backend.get_applied_migration_hashes()  # brings yoyo's own tables up to date first, as yoyo does
-    cursor = backend.execute(f"SELECT migration_id FROM {backend.quote_identifier(MIGRATION_TABLE)}")
+    cursor = backend.execute(f"SELECT migration_id FROM {backend.quote_identifier(MIGRATION_TABLE)}")  # noqa: S608 - a quoted identifier, no user input
     return sorted(row[0] for row in cursor.fetchall())
 
 
@@ -450,7 +450,7 @@ def run(config: Config, master: dict, app: dict, context: Any) -> dict:
                                                  master["username"])
     except LockTimeout:
         raise MigrationLocked(
-            f"another migration run holds yoyo's lock on {config.dbname} (waited {lock_timeout_s} s); nothing was "
+            f"another migration run holds yoyo's lock on {config.dbname} (waited {lock_timeout_s} s); nothing was "  # noqa: S608 - a message, not SQL
             "applied. If no migration is running (a run that was killed leaves its row), clear it through the "
             "operator tunnel: DELETE FROM yoyo_lock; then run pulumi up again") from None
     except psycopg2.Error as exc:

@@ -44,9 +44,10 @@ import random
 import select
 import time
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 import psycopg2
 import psycopg2.errors
@@ -386,7 +387,7 @@ def _connect(deadline: float):
         except psycopg2.OperationalError as exc:
             # libpq's message names host and port, never the password or token.
             message = _first_line(exc)
-            delay = random.uniform(RETRY_BASE_S, min(RETRY_CAP_S, RETRY_BASE_S * 2 ** attempt))
+            delay = random.uniform(RETRY_BASE_S, min(RETRY_CAP_S, RETRY_BASE_S * 2 ** attempt))  # noqa: S311 - backoff jitter, not a secret
             if _is_transient(message) and time.monotonic() + delay + 0.1 < deadline:
                 logger.warning("the database refused the connection; retrying", attempt=attempt, error=message,
                                retry_in_ms=round(delay * 1000))

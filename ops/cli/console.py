@@ -54,7 +54,8 @@ UrlOption = Annotated[
 ]
 StackOption = Annotated[
     str | None,
-    typer.Option("--stack", "-s", show_default=False, help="Target a Pulumi stack's database (its masterConnectionUrl output, as the master user)."),
+    typer.Option("--stack", "-s", show_default=False,
+                 help="Target a Pulumi stack's database (its masterConnectionUrl output, as the master user)."),
 ]
 TunnelOption = Annotated[
     int | None,

@@ -12,8 +12,11 @@ from rich.table import Table
 from ops.cli.console import LocalDirOption, StackOption, TunnelOption, UrlOption, err, out, progress, step
 from ops.cli.safety import confirm_destructive
 from ops.cli.targets import Target, resolve
-from ops.db import databases, migrations, seed as seeding, sessions as sess
-from ops.db.connections import connect as open_connection, cursor, dsn_params
+from ops.db import databases, migrations
+from ops.db import seed as seeding
+from ops.db import sessions as sess
+from ops.db.connections import connect as open_connection
+from ops.db.connections import cursor, dsn_params
 from ops.db.health import XID_WRAPAROUND, Thresholds, collect, judge
 from ops.errors import CruddurError
 from ops.local.server import bin_path
@@ -175,7 +178,8 @@ def status(url: UrlOption = None, stack: StackOption = None, tunnel_port: Tunnel
     waiting = [m.id for m in states if not m.applied]
     table.add_row("database", t.database)
     table.add_row("server", f"PostgreSQL {version}")
-    table.add_row("migrations", f"{len(applied)} applied, {len(waiting)} pending" + (f": {', '.join(waiting)}" if waiting else ""))
+    pending_ids = f": {', '.join(waiting)}" if waiting else ""
+    table.add_row("migrations", f"{len(applied)} applied, {len(waiting)} pending{pending_ids}")
     if counts:
         table.add_row("rows", f"users {counts[0]}, activities {counts[1]}")
     out.print(table)
@@ -202,7 +206,7 @@ def connect(ctx: typer.Context, url: UrlOption = None, stack: StackOption = None
     psql = str(bin_path("psql"))
     err.print(f"connecting to {t.shown}")
     try:
-        os.execvpe(psql, [psql, *ctx.args], env)
+        os.execvpe(psql, [psql, *ctx.args], env)  # noqa: S606 - exec replaces the CLI with psql on purpose
     except OSError as exc:
         raise CruddurError(f"cannot run psql ({psql}): {exc.strerror}") from None
 
@@ -240,7 +244,8 @@ def role_password(
     role: Annotated[str, typer.Argument(help="cruddur_app or cruddur_confirmation")],
     url: UrlOption = None, local_dir: LocalDirOption = None,
     env_var: Annotated[str | None, typer.Option("--env-var", show_default=False,
-                                                help="Variable to write the role's URL to in .env (default CRUDDUR_<ROLE>_URL).")] = None,
+                                                help="Variable to write the role's URL to in .env "
+                                                     "(default CRUDDUR_<ROLE>_URL).")] = None,
 ) -> None:
     """Local/dev only: give a role a fresh password and write its URL into .env (never printed).
     On RDS the roles log in with IAM auth tokens instead."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -102,9 +102,9 @@ def run(stack: str, project_dir: Path | None = None) -> int:
 
 
 def plan(
-    stack_name: Optional[str] = typer.Argument(None, metavar="[STACK]", show_default=False,
+    stack_name: str | None = typer.Argument(None, metavar="[STACK]", show_default=False,
                                                help="The stack to plan (same as -s)."),
-    stack: Optional[str] = typer.Option(None, "-s", "--stack", show_default=False,
+    stack: str | None = typer.Option(None, "-s", "--stack", show_default=False,
                                         help="The stack to plan: its committed Pulumi.<stack>.yaml."),
 ) -> None:
     """Offline plan: the resources a stack declares and every policy's verdict (no AWS credentials, no Pulumi CLI).

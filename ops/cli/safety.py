@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import typer
 
-from ops.errors import CruddurError
 from ops.cli.targets import Target
+from ops.errors import CruddurError
 
 
 def confirm_destructive(target: Target, action: str, *, yes: bool, force: bool, confirm: str | None) -> None:

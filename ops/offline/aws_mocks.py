@@ -15,8 +15,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from pulumi.runtime import Mocks, MockCallArgs, MockResourceArgs
-from pulumi.runtime import rpc
+from pulumi.runtime import MockCallArgs, MockResourceArgs, Mocks, rpc
 from pulumi.runtime.mocks import MockMonitor
 
 ACCOUNT_ID = "123456789012"

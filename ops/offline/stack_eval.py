@@ -12,15 +12,16 @@ import json
 import re
 import runpy
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import yaml
 
 from ops.paths import PROJECT_ROOT
 
-SECRET_PLACEHOLDER = "[secret]"
+SECRET_PLACEHOLDER = "[secret]"  # noqa: S105 - not a password: a marker/character set
 
 
 class StackFileError(Exception):

@@ -29,7 +29,7 @@ def load_policies() -> ModuleType:
     """``policy/policies.py``, imported as the pack imports it (module ``policies`` from the pack's folder)."""
     if str(POLICY_DIR) not in sys.path:
         sys.path.insert(0, str(POLICY_DIR))
-    import policies  # noqa: PLC0415 - the pack's folder is on sys.path only now
+    import policies
 
     return policies
 

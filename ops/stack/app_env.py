@@ -21,7 +21,8 @@ RDS_CA_BUNDLE = PROJECT_ROOT / "lambda" / "post_confirmation" / "global-bundle.p
 def app_connection_url(outputs: dict[str, Any], stack: str) -> str:
     """The app's own URL (``appConnectionUrl``, role ``cruddur_app``); refuses one that logs in as the master."""
     url = str(require(outputs, "appConnectionUrl", stack))
-    master = outputs.get("masterConnectionUrl") or outputs.get("connectionUrl")  # connectionUrl: stacks deployed before the rename
+    # connectionUrl: the master URL's name on stacks deployed before the rename
+    master = outputs.get("masterConnectionUrl") or outputs.get("connectionUrl")
     user = urlsplit(url).username
     if not user or (master and urlsplit(str(master)).username == user):
         raise CruddurError(f"stack {stack}'s appConnectionUrl does not name the app's own role; the app never gets "

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from components.connection_budget import ConnectionBudget, connection_budget, estimate_max_connections, \
-    instance_memory_gib
+from components.connection_budget import (
+    ConnectionBudget,
+    connection_budget,
+    estimate_max_connections,
+    instance_memory_gib,
+)
 
 
 @pytest.mark.parametrize("instance_class, memory", [

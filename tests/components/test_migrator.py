@@ -80,7 +80,7 @@ def test_function_layers_are_psycopg2_yoyo_and_powertools(stack):
     assert layers == [
         stack.one(LAYER, "confirmation-psycopg2").outputs["arn"],  # the same pinned psycopg2 layer, uploaded once
         stack.one(LAYER, "migrator-yoyo").outputs["arn"],
-        f"arn:aws:lambda:eu-west-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-arm64:77",
+        "arn:aws:lambda:eu-west-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-arm64:77",
     ]
     yoyo = stack.one(LAYER, "migrator-yoyo").props
     assert yoyo["layerName"] == f"cruddur-{stack.stack}-yoyo"

@@ -3,7 +3,7 @@
 import dataclasses
 import re
 from pathlib import Path
-from urllib.parse import urlsplit, parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 

@@ -49,7 +49,7 @@ def test_every_certificate_is_an_amazon_rds_ca_with_a_valid_signature(certificat
 def test_the_instances_ca_root_is_there_for_every_allowed_region(certificates):
     allowed = yaml.safe_load((PROJECT_DIR / "Pulumi.yaml").read_text())["config"]["allowedRegions"]["default"]
     stacks = [yaml.safe_load(p.read_text())["config"]["aws:region"] for p in PROJECT_DIR.glob("Pulumi.*.yaml")]
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     roots = {common_name(c.subject): c for c in certificates if c.subject == c.issuer}
     for region in set(allowed) | set(stacks):
         root = roots[f"Amazon RDS {region} Root CA {CA_FAMILY[CA_CERT_IDENTIFIER]}"]

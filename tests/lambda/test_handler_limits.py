@@ -21,8 +21,8 @@ import psycopg2
 import pytest
 
 from ops.db import migrations
-from ops.db.target import DbTarget
 from ops.db.roles import set_role_password
+from ops.db.target import DbTarget
 from tests.conftest import make_database
 from tests.lambda_support import confirmation_event, user_count
 

@@ -11,8 +11,14 @@ from pathlib import Path
 import pytest
 
 from components import psycopg2_layer
-from components.psycopg2_layer import (PSYCOPG2, LayerBuildError, build_layer, is_valid_layer, pip_download,
-                                       write_layer_zip)
+from components.psycopg2_layer import (
+    PSYCOPG2,
+    LayerBuildError,
+    build_layer,
+    is_valid_layer,
+    pip_download,
+    write_layer_zip,
+)
 
 ELF_MACHINE_AARCH64 = 183
 

@@ -206,7 +206,7 @@ def test_two_concurrent_invocations_apply_each_migration_once(empty_database_url
     def run(module):
         try:
             results.append(invoke(module=module))
-        except Exception as exc:  # reported below
+        except Exception as exc:  # noqa: BLE001 - collected and reported by the caller; reported below
             errors.append(exc)
 
     threads = [threading.Thread(target=run, args=(module,)) for module in containers]
@@ -231,7 +231,7 @@ def test_the_migrator_and_cruddur_db_migrate_share_the_lock(empty_database_url, 
     def run(name, work):
         try:
             results[name] = work()
-        except Exception as exc:  # reported below
+        except Exception as exc:  # noqa: BLE001 - collected and reported by the caller; reported below
             errors.append(exc)
 
     threads = [threading.Thread(target=run, args=("operator", lambda: migrations.apply(DbTarget(empty_database_url)))),

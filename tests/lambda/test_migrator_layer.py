@@ -15,9 +15,16 @@ from pathlib import Path
 import pytest
 
 from components import psycopg2_layer
-from components.psycopg2_layer import (MIGRATOR, LayerBuildError, RequirementsLayerSpec, build_migrator_layer,
-                                       build_requirements_layer, is_valid_requirements_layer,
-                                       pip_download_requirements, write_layer_zip_from)
+from components.psycopg2_layer import (
+    MIGRATOR,
+    LayerBuildError,
+    RequirementsLayerSpec,
+    build_migrator_layer,
+    build_requirements_layer,
+    is_valid_requirements_layer,
+    pip_download_requirements,
+    write_layer_zip_from,
+)
 from ops.paths import MIGRATIONS_DIR
 
 EXPECTED_PINS = [("yoyo-migrations", "9.0.0"), ("sqlparse", "0.6.1"), ("tabulate", "0.10.0"),

@@ -11,7 +11,7 @@ import psycopg2
 import pytest
 
 from ops.paths import MIGRATIONS_DIR
-from ops.urls import build_url, parse, with_database, with_params
+from ops.urls import build_url, parse, with_database
 from tests.conftest import drop_database
 
 MIGRATIONS = sorted(path.stem for path in MIGRATIONS_DIR.glob("*.sql"))  # every migration on disk
@@ -188,7 +188,7 @@ def test_role_password_for_local_use(cli, own_server, project_dir, secrets):
     result = cli("db", "role-password", "cruddur_confirmation", "--url", admin)
     assert result.exit_code == 0, result.output
     assert "CRUDDUR_CONFIRMATION_URL written to" in result.stdout
-    line = next(l for l in (project_dir / ".env").read_text().splitlines() if l.startswith("CRUDDUR_CONFIRMATION_URL="))
+    line = next(ln for ln in (project_dir / ".env").read_text().splitlines() if ln.startswith("CRUDDUR_CONFIRMATION_URL="))
     role_url = line.split("=", 1)[1]
     assert parse(role_url).password not in result.stdout
     assert scalar(role_url, "SELECT current_user") == "cruddur_confirmation"
@@ -205,7 +205,7 @@ def test_prod_stack_destructive_commands_refuse_without_force(cli, fake_pulumi):
     for command in ("drop", "reset", "kill-sessions"):
         result = cli("db", command, "-s", "prod", "--yes")
         assert result.exit_code == 2, result.output
-        assert result.stderr.startswith(f"error: refusing to ") and "on stack prod: pass --force" in result.stderr
+        assert result.stderr.startswith("error: refusing to ") and "on stack prod: pass --force" in result.stderr
         assert result.stderr.count("\n") == 1
 
 

@@ -37,7 +37,7 @@ def test_bad_urls_fail_at_construction_without_the_password():
         DbTarget("mysql://u:hunter22@h/db")
     assert caught.value.message == "not a PostgreSQL URL (expected postgresql://USER:PASSWORD@HOST:PORT/DB): mysql://u:***@h/db"
     with pytest.raises(CruddurError) as caught:
-        DbTarget("postgresql://u:hunter22@h:5432").database
+        DbTarget("postgresql://u:hunter22@h:5432").database  # noqa: B018 - the property access is what raises
     assert caught.value.message == "the connection URL names no database: postgresql://u:***@h:5432"
 
 

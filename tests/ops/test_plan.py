@@ -49,7 +49,7 @@ def write_stack(project: Path, name: str, config: dict) -> None:
     (project / f"Pulumi.{name}.yaml").write_text(yaml.safe_dump({"config": config}))
 
 
-def test_prod_plan_is_clean(prod):
+def test_prod_plan_is_clean(prod):  # noqa: F811 - the imported fixture, requested by name
     result = plan("prod")
     assert result.exit_code == 0, result.output
     table = rows(result.stdout)

@@ -78,7 +78,7 @@ def test_dotenv_format_is_the_default(stack_cli, fake_pulumi):
     result = stack_cli("stack", "env", "-s", "dev")
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
-    assert [l.split("=", 1)[0] for l in lines] == list(EXPECTED)
+    assert [ln.split("=", 1)[0] for ln in lines] == list(EXPECTED)
     assert lines[1] == "AWS_COGNITO_USER_POOL_ID=eu-west-1_AbCdEfGhI"
     assert lines[0] == f"CONNECTION_URL={EXPECTED['CONNECTION_URL']}"
 

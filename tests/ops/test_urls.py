@@ -47,7 +47,8 @@ def test_parse_roundtrip_and_helpers():
     assert "pw" not in str(info) and "***" in repr(info)
     other = with_database(url, "postgres")
     assert parse(other).database == "postgres" and parse(other).password == "pw:x"
-    assert parse(with_params(url, sslmode=None, application_name="x")).params == {"sslrootcert": "ca.pem", "application_name": "x"}
+    params = parse(with_params(url, sslmode=None, application_name="x")).params
+    assert params == {"sslrootcert": "ca.pem", "application_name": "x"}
     assert database_name(url) == "cruddur"
 
 

@@ -54,7 +54,7 @@ def users(url):
 
 
 def row(text, label):
-    line = next(l for l in text.splitlines() if label in l)
+    line = next(ln for ln in text.splitlines() if label in ln)
     return int(line.split("│")[-2].strip())
 
 

@@ -133,7 +133,7 @@ def app(migrated_database_url, role_url):
 
 
 def test_the_app_creates_replies_to_and_shows_activities(app):
-    expires = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=7)
+    expires = dt.datetime.now(dt.UTC) + dt.timedelta(days=7)
     app.execute(ACTIVITIES_CREATE, {"cognito_user_id": "sub-andrew", "message": "Cloud is fun!", "expires_at": expires})
     activity = app.fetchone()[0]
     app.execute(object_json(ACTIVITIES_OBJECT), {"uuid": str(activity)})

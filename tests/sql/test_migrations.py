@@ -94,7 +94,8 @@ def test_failed_migration_rolls_back_entirely(migrated_database_url, tmp_path):
 
 
 def test_concurrent_migrate_processes_end_with_one_applied_set(empty_database_url):
-    code = "import sys; from ops.db import migrations; from ops.db.target import DbTarget; print(migrations.apply(DbTarget(sys.argv[1])))"
+    code = ("import sys; from ops.db import migrations; from ops.db.target import DbTarget; "
+            "print(migrations.apply(DbTarget(sys.argv[1])))")
     procs = [
         subprocess.Popen([sys.executable, "-c", code, empty_database_url], stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)
@@ -115,7 +116,7 @@ def test_concurrent_migrate_threads(empty_database_url):
     def run():
         try:
             results.append(migrations.apply(DbTarget(empty_database_url)))
-        except Exception as exc:  # pragma: no cover - reported below
+        except Exception as exc:  # noqa: BLE001 - collected and reported by the caller; pragma: no cover - reported below
             errors.append(exc)
 
     threads = [threading.Thread(target=run) for _ in range(2)]
@@ -138,7 +139,7 @@ def test_migrating_many_databases_on_one_server_at_once(pg_server):
         def run(u):
             try:
                 migrations.apply(DbTarget(u))
-            except Exception as exc:  # pragma: no cover
+            except Exception as exc:  # noqa: BLE001 - collected and reported by the caller; pragma: no cover
                 errors.append(exc)
 
         threads = [threading.Thread(target=run, args=(u,)) for u in urls]

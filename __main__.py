@@ -7,6 +7,7 @@ from components.app_access import AppAccess, AppAccessArgs
 from components.audit import Audit, AuditArgs
 from components.aws_context import AwsContext
 from components.confirmation import Confirmation, ConfirmationArgs
+from components.connection_budget import connection_budget
 from components.database import Database, DatabaseArgs
 from components.guardrails import Guardrails, GuardrailsArgs
 from components.kms import (
@@ -16,12 +17,13 @@ from components.kms import (
     cloudwatch_alarms_statement,
     logs_statement,
 )
+from components.master_rotation import ROTATION_ACTIONS, MasterRotation, MasterRotationArgs
 from components.migrator import Migrator, MigratorArgs
 from components.monitoring import Monitoring, MonitoringArgs
 from components.network import Network, NetworkArgs
 from components.psycopg2_layer import build_layer, build_migrator_layer
 from components.restore_drill import RestoreDrill, RestoreDrillArgs
-from components.secrets_endpoint import SecretsEndpoint, SecretsEndpointArgs
+from components.secrets_endpoint import READ_SECRET_VALUE, SecretsEndpoint, SecretsEndpointArgs
 from components.settings import Settings
 
 settings = Settings.load()
@@ -59,6 +61,7 @@ audit = Audit("audit", AuditArgs(audit=settings.audit, naming=naming, aws_contex
 confirmation = Confirmation("confirmation", ConfirmationArgs(
     confirmation=settings.confirmation, naming=naming, aws_context=context, log_retention_days=log_days,
     network=network, database=database, kms_key_arn=data_key.arn, psycopg2_layer=build_layer(),
+    reserved_concurrency=connection_budget(settings.database.instance_class).confirmation,
 ), opts=pinned)
 
 pulumi.export("region", settings.region)
@@ -110,6 +113,7 @@ app_access = AppAccess("app", AppAccessArgs(
 secrets_endpoint = SecretsEndpoint("secrets-endpoint", SecretsEndpointArgs(
     naming=naming, aws_context=context, vpc_id=network.vpc.id, subnet_ids=network.private_subnet_ids,
     secret_arns=[database.secret.arn, app_access.secret.arn],
+    actions=sorted({*READ_SECRET_VALUE, *ROTATION_ACTIONS}),  # the readers' and the rotation's
 ), opts=pinned)
 migrator = Migrator("migrator", MigratorArgs(
     naming=naming, aws_context=context, database=database, db_name=settings.database.name, app_access=app_access,
@@ -117,6 +121,14 @@ migrator = Migrator("migrator", MigratorArgs(
     kms_key_arn=data_key.arn, log_retention_days=log_days,
     psycopg2_layer_arn=confirmation.psycopg2_layer.arn, yoyo_layer=build_migrator_layer(),
 ), opts=pinned)
+# The master secret rotates on a schedule, inside the VPC (no internet): components/master_rotation.py.
+master_rotation = MasterRotation("master-rotation", MasterRotationArgs(
+    naming=naming, aws_context=context, database=database, secrets_endpoint=secrets_endpoint,
+    vpc_id=network.vpc.id, subnet_ids=network.private_subnet_ids, kms_key_arn=data_key.arn,
+    log_retention_days=log_days, psycopg2_layer_arn=confirmation.psycopg2_layer.arn,
+    rotation_days=settings.database.master_password_rotation_days,
+), opts=pinned)
+pulumi.export("masterRotationFunctionName", master_rotation.function.name)
 pulumi.export("appConnectionUrl", app_access.connection_url)
 pulumi.export("appSecretArn", app_access.secret.arn)
 pulumi.export("appSecurityGroupId", app_access.security_group.id)

@@ -83,6 +83,9 @@ class ConfirmationArgs:
     database: Database
     kms_key_arn: pulumi.Input[str]
     psycopg2_layer: LayerArchive
+    # Containers the function may run at once = connections it may hold (one each): its share of the instance
+    # class's max_connections (components/connection_budget.py), so a sign-up burst never starves the app's pool.
+    reserved_concurrency: int
     source_dir: Path = FUNCTION_SOURCE
 
 
@@ -177,6 +180,11 @@ class Confirmation(pulumi.ComponentResource):
             code=code,
             timeout=TIMEOUT_SECONDS,
             memory_size=MEMORY_MB,
+            # Beyond the budget Lambda throttles; Cognito retries a throttled trigger, so nobody is lost.
+            reserved_concurrent_executions=args.reserved_concurrency,
+            # Synchronous only: Cognito invokes it RequestResponse and reports a failure to the user, who retries;
+            # there is no asynchronous invocation, so no on-failure destination is declared.
+            kms_key_arn=args.kms_key_arn,  # the environment is encrypted with the stack's data key
             layers=[self.psycopg2_layer.arn, powertools],
             environment={"variables": {
                 "DB_HOST": db.instance.address,

@@ -237,8 +237,9 @@ class Database(pulumi.ComponentResource):
             performance_insights_retention_period=7 if db.performance_insights else None,
             ca_cert_identifier=CA_CERT_IDENTIFIER,
             tags={"Name": identifier},
+            # The rotation function owns the password after creation (components/master_rotation.py).
             opts=naming.stateful(pulumi.ResourceOptions(parent=self, depends_on=self.log_groups,
-                                                        custom_timeouts=TIMEOUTS)),
+                                                        custom_timeouts=TIMEOUTS, ignore_changes=["password"])),
         )
 
         self.secret = aws.secretsmanager.Secret(
@@ -262,7 +263,8 @@ class Database(pulumi.ComponentResource):
             f"{name}-master-secret-value",
             secret_id=self.secret.id,
             secret_string=pulumi.Output.secret(secret_json),
-            opts=stateful,
+            # The first version only: rotation writes the next ones, and Pulumi must never write an old password back.
+            opts=pulumi.ResourceOptions.merge(stateful, pulumi.ResourceOptions(ignore_changes=["secretString"])),
         )
 
         self.connection_url = pulumi.Output.secret(pulumi.Output.all(

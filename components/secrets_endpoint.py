@@ -61,7 +61,7 @@ class SecretsEndpoint(pulumi.ComponentResource):
             opts=child,
         )
         policy = aws.iam.get_policy_document_output(statements=[{
-            "sid": "ThisAccountReadsTheNamedSecretsOnly",
+            "sid": "ThisAccountUsesTheNamedSecretsOnly",
             "principals": [{"type": "AWS", "identifiers": ["*"]}],
             "actions": list(args.actions),
             "resources": list(args.secret_arns),

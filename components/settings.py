@@ -65,6 +65,7 @@ LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 
                       2922, 3288, 3653)
 RESERVED_USERNAMES = ("postgres", "root", "admin", "administrator", "rdsadmin", "rdsrepladmin", "master", "user")
 PROD_MIN_BACKUP_DAYS = 7
+PROD_MAX_ROTATION_DAYS = 90
 PROD_MIN_LOG_RETENTION_DAYS = 90
 # The audit trail: CloudWatch Logs and S3 retention floors for prod (the trail is evidence; keep it a year at least).
 PROD_MIN_TRAIL_LOG_DAYS = 365
@@ -337,6 +338,10 @@ class DatabaseSettings:
         "backupRetentionDays", integer(1, 35),
         prod=at_least(PROD_MIN_BACKUP_DAYS, f"prod needs at least {PROD_MIN_BACKUP_DAYS} days of backups"))
     multi_az: bool = setting("multiAz", boolean(), prod=must_be(True, "prod must run Multi-AZ"))
+    master_password_rotation_days: int = setting(
+        "masterPasswordRotationDays", integer(1, 365),
+        prod=(lambda days: days <= PROD_MAX_ROTATION_DAYS,
+              f"prod rotates the master password at least every {PROD_MAX_ROTATION_DAYS} days"))
     deletion_protection: bool = setting("deletionProtection", boolean(),
                                         prod=must_be(True, "prod must keep deletion protection on"))
     skip_final_snapshot: bool = setting("skipFinalSnapshot", boolean(),

@@ -3,7 +3,7 @@
 Secrets Manager invokes this function four times per rotation, each with ``{"SecretId", "ClientRequestToken",
 "Step"}`` (https://docs.aws.amazon.com/secretsmanager/latest/userguide/rotate-secrets_lambda-functions.html):
 
-``createSecret``  a new password (``get_random_password``, URL-safe) as a new version labelled AWSPENDING, the
+``createSecret``  a new password (``secrets.token_urlsafe``, 40 characters) as a new version labelled AWSPENDING, the
                   rest of the standard RDS JSON (engine, host, port, username, dbname) copied from AWSCURRENT;
 ``setSecret``     ``ALTER ROLE <master> PASSWORD <SCRAM verifier>``, logged in with AWSCURRENT (or already done:
                   AWSPENDING logs in; or a retried rotation: AWSPREVIOUS logs in). The verifier is computed
@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -39,9 +40,9 @@ SERVICE = "cruddur-rotate-master"
 DEFAULT_CA_BUNDLE = Path(__file__).resolve().parent / "global-bundle.pem"
 REQUIRED_FIELDS = ("host", "port", "username", "password", "dbname")
 STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")
-# URL-safe passwords: the secret's readers put it in libpq URLs and RDS refuses / " @ in master passwords.
-EXCLUDE_CHARACTERS = "/@\"'\\:?#[]%&+=;,`~^<>{}|$!*() "
-PASSWORD_LENGTH = 40
+# URL-safe passwords (letters, digits, - and _): the secret's readers put them in libpq URLs, and RDS refuses
+# / " @ and spaces in master passwords. 30 random bytes = 40 characters.
+PASSWORD_BYTES = 30
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", SERVICE))
 
@@ -80,8 +81,9 @@ def create_secret(client, arn: str, token: str) -> None:
         return  # created by an earlier attempt of this rotation
     except client.exceptions.ResourceNotFoundException:
         pass
-    password = client.get_random_password(PasswordLength=PASSWORD_LENGTH, ExcludeCharacters=EXCLUDE_CHARACTERS)[
-        "RandomPassword"]
+    # Generated here, not with GetRandomPassword: the VPC endpoint's policy lets this function act on its one
+    # secret only, and GetRandomPassword has no resource. URL-safe, 240 bits.
+    password = secrets.token_urlsafe(PASSWORD_BYTES)
     client.put_secret_value(SecretId=arn, ClientRequestToken=token, SecretString=json.dumps({**current, "password": password}),
                             VersionStages=["AWSPENDING"])
 

@@ -66,6 +66,7 @@ class RecordedResource:
     protect: bool = False  # the `protect` resource option
     delete_before_replace: bool = False  # the `delete_before_replace` resource option
     custom_timeouts: dict = field(default_factory=dict)  # {"create"|"update"|"delete": "2h"}, only those set
+    ignore_changes: list[str] = field(default_factory=list)  # the `ignore_changes` resource option
 
     @property
     def props(self) -> dict:
@@ -98,6 +99,7 @@ class RecordingMonitor(MockMonitor):
                 provider=request.provider, dependencies=list(request.dependencies),
                 additional_secret_outputs=list(request.additionalSecretOutputs),
                 protect=bool(request.protect), delete_before_replace=bool(request.deleteBeforeReplace),
+                ignore_changes=list(request.ignoreChanges),
                 custom_timeouts={k: getattr(request.customTimeouts, k) for k in ("create", "update", "delete")
                                  if getattr(request.customTimeouts, k)},
             ))

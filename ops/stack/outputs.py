@@ -26,7 +26,7 @@ STACK_OUTPUTS = (
     "guardDutyDetectorId", "guardrailPolicyIds", "userPoolId", "userPoolArn", "userPoolClientId",
     "confirmationFunctionName", "appConnectionUrl", "appSecretArn", "appSecurityGroupId", "secretsEndpointId",
     "migratorFunctionName", "migrationsSha256", "alarmTopicArn", "dashboardName", "backupVaultName",
-    "restoreTestingPlanName",
+    "restoreTestingPlanName", "masterRotationFunctionName",
 )
 CONDITIONAL_OUTPUTS = (
     "auditTrailArn", "auditBucketName", "auditLogGroupName", "auditKmsKeyArn", "guardDutyDetectorId",

@@ -263,3 +263,22 @@ def test_powertools_layer_is_looked_up_for_the_tested_release():
                        (Path(conf.PROJECT_DIR) / "requirements-test.txt").read_text(), re.M).group(1)
     assert conf.POWERTOOLS_VERSION == pinned
     assert conf.powertools_layer_parameter() == f"/aws/service/powertools/python/arm64/python3.13/{pinned}"
+
+
+@pytest.mark.parametrize("name, containers", [("dev", 17), ("prod", 100)])
+def test_function_concurrency_is_its_share_of_the_connection_budget(name, containers, request):
+    """One connection per container: db.t4g.micro (dev) allows ~79, the function gets a quarter of what is left after
+    superuser and operator slots; db.m7g.large (prod) is capped at 100 (components/connection_budget.py)."""
+    from components.connection_budget import connection_budget
+
+    stack = request.getfixturevalue(name)
+    function = stack.one(FUNCTION, "confirmation-function").props
+    assert function["reservedConcurrentExecutions"] == containers
+    instance_class = stack.one("aws:rds/instance:Instance").props["instanceClass"]
+    assert connection_budget(instance_class).confirmation == containers
+
+
+def test_function_environment_is_encrypted_with_the_data_key(stack):
+    function = stack.one(FUNCTION, "confirmation-function").props
+    data_key = stack.one("aws:kms/key:Key", "data-key")
+    assert function["kmsKeyArn"] == data_key.outputs["arn"]

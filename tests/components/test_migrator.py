@@ -59,6 +59,8 @@ def test_children_of_the_components(stack):
         (INGRESS, "secrets-endpoint-in-from-migrator"), (EGRESS, "secrets-endpoint-out-from-migrator"),
         # the restore drill's probe reads the master secret too (components/restore_drill.py)
         (INGRESS, "secrets-endpoint-in-from-restore-check"), (EGRESS, "secrets-endpoint-out-from-restore-check"),
+        # and the master-secret rotation (components/master_rotation.py)
+        (INGRESS, "secrets-endpoint-in-from-rotation"), (EGRESS, "secrets-endpoint-out-from-rotation"),
     }
 
 
@@ -139,11 +141,12 @@ def test_security_group_reaches_the_database_and_the_endpoint_only(stack):
     assert [(r.name, port_rule(r)) for r in admitted] == [("db-in-from-migrator", (own.id, "tcp", 5432, 5432))]
 
 
-def test_endpoint_admits_https_only_from_its_clients_the_migrator_and_the_restore_check(stack):
+def test_endpoint_admits_https_only_from_its_clients_the_migrator_rotation_and_restore_check(stack):
     endpoint_sg = stack.one(SG, "secrets-endpoint-sg")
     assert not endpoint_sg.props.get("ingress") and not endpoint_sg.props.get("egress")
     assert [port_rule(r) for r in rules_on(stack, INGRESS, endpoint_sg.id)] == [
         (stack.one(SG, "migrator-sg").id, "tcp", 443, 443),
+        (stack.one(SG, "master-rotation-sg").id, "tcp", 443, 443),
         (stack.one(SG, "restore-drill-probe-sg").id, "tcp", 443, 443)]
     assert rules_on(stack, EGRESS, endpoint_sg.id) == []
     for rule in rules_on(stack, INGRESS, endpoint_sg.id):
@@ -161,9 +164,11 @@ def test_endpoint_is_a_private_dns_interface_endpoint_in_the_private_subnets(sta
     assert props["securityGroupIds"] == [stack.one(SG, "secrets-endpoint-sg").id]
     assert stack.outputs["secretsEndpointId"] == endpoint.id
     assert json.loads(props["policy"]) == {"Version": "2012-10-17", "Statement": [{
-        "Sid": "ThisAccountReadsTheNamedSecretsOnly",
+        "Sid": "ThisAccountUsesTheNamedSecretsOnly",
         "Effect": "Allow",
-        "Action": "secretsmanager:GetSecretValue",
+        # the readers' action, and the master-secret rotation's (components/master_rotation.py)
+        "Action": ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue",
+                   "secretsmanager:UpdateSecretVersionStage"],
         "Resource": [stack.one(SECRET, "db-master-secret").outputs["arn"],
                      stack.one(SECRET, "app-secret").outputs["arn"]],
         "Principal": {"AWS": "*"},

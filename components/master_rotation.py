@@ -1,0 +1,122 @@
+"""``MasterRotation``: the master secret ``cruddur/<stack>/rds/master`` rotates on a schedule, with no internet.
+
+Secrets Manager rotation (single user) calls ``lambda/rotate_master/handler.py`` (createSecret -> setSecret ->
+testSecret -> finishSecret). The function runs in the private subnets: it reaches the database through its own
+security group (``Database.allow_from``) and Secrets Manager through the VPC's interface endpoint
+(``SecretsEndpoint.allow_from``); no NAT, no public path. Its role may touch exactly the one secret (describe, read,
+write a new version, move its stages) and decrypt/encrypt with the data key only through Secrets Manager.
+
+The secret keeps its name and its standard RDS JSON shape, so its readers (the migrator, the restore probe,
+operators) are unchanged; they read AWSCURRENT when they connect. Pulumi never resets a rotated password: the
+instance ignores ``password`` after creation and the secret's first version ignores ``secret_string``
+(components/database.py). Synchronous only: Secrets Manager invokes each step and retries a failed one itself, so
+there is no asynchronous on-failure destination.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pulumi
+import pulumi_aws as aws
+
+from components.aws_context import AwsContext
+from components.confirmation import ARCHITECTURE, RUNTIME, powertools_layer_parameter
+from components.database import Database
+from components.iam import service_trust_policy
+from components.naming import Naming
+from components.secrets_endpoint import SecretsEndpoint
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+FUNCTION_SOURCE = PROJECT_DIR / "lambda" / "rotate_master" / "handler.py"
+CA_BUNDLE_SOURCE = PROJECT_DIR / "lambda" / "post_confirmation" / "global-bundle.pem"
+TIMEOUT_SECONDS = 60
+MEMORY_MB = 256
+# What the rotation function does to its one secret (the endpoint's policy must allow the same).
+ROTATION_ACTIONS = ("secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue",
+                    "secretsmanager:PutSecretValue", "secretsmanager:UpdateSecretVersionStage")
+
+
+@dataclass
+class MasterRotationArgs:
+    naming: Naming
+    aws_context: AwsContext
+    database: Database  # its master secret rotates; its SG admits the function
+    secrets_endpoint: SecretsEndpoint
+    vpc_id: pulumi.Input[str]
+    subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
+    kms_key_arn: pulumi.Input[str]
+    log_retention_days: int
+    psycopg2_layer_arn: pulumi.Input[str]
+    rotation_days: int
+
+
+class MasterRotation(pulumi.ComponentResource):
+    function: aws.lambda_.Function
+    rotation: aws.secretsmanager.SecretRotation
+
+    def __init__(self, name: str, args: MasterRotationArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("cruddur:master_rotation:MasterRotation", name, None, opts)
+        naming, db = args.naming, args.database
+        child = pulumi.ResourceOptions(parent=self)
+        invoke = pulumi.InvokeOutputOptions(parent=self)
+        region = args.aws_context.region
+        function_name = naming.physical_name("rotate-master")
+
+        self.security_group = aws.ec2.SecurityGroup(
+            f"{name}-sg", vpc_id=args.vpc_id, tags={"Name": function_name},
+            description="Cruddur master-secret rotation: egress to the database port and the Secrets Manager endpoint",
+            opts=child)
+        db.allow_from("rotation", self.security_group, "the master-secret rotation function")
+        args.secrets_endpoint.allow_from("rotation", self.security_group, "the master-secret rotation function")
+
+        self.role = aws.iam.Role(
+            f"{name}-role", name=function_name,
+            assume_role_policy=service_trust_policy("lambda.amazonaws.com", invoke),
+            description="Cruddur master-secret rotation: VPC access, logs, X-Ray, its one secret", opts=child)
+        vpc_access = aws.iam.RolePolicyAttachment(
+            f"{name}-vpc-access", role=self.role.name,
+            policy_arn=args.aws_context.managed_policy_arn("service-role/AWSLambdaVPCAccessExecutionRole"),
+            opts=child)
+        inline = aws.iam.get_policy_document_output(statements=[
+            {"sid": "RotateTheMasterSecret", "actions": list(ROTATION_ACTIONS), "resources": [db.secret.arn]},
+            {"sid": "UseTheDataKeyThroughSecretsManager", "actions": ["kms:Decrypt", "kms:GenerateDataKey"],
+             "resources": [args.kms_key_arn],
+             "conditions": [{"test": "StringEquals", "variable": "kms:ViaService",
+                             "values": [f"secretsmanager.{region}.amazonaws.com"]}]},
+            {"sid": "XRayTracing", "actions": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
+             "resources": ["*"]},
+        ], opts=invoke)
+        inline_policy = aws.iam.RolePolicy(f"{name}-policy", role=self.role.id, policy=inline.json, opts=child)
+
+        self.log_group = aws.cloudwatch.LogGroup(
+            f"{name}-logs", name=f"/aws/lambda/{function_name}", retention_in_days=args.log_retention_days,
+            kms_key_id=args.kms_key_arn, opts=child)
+        powertools = aws.ssm.get_parameter_output(name=powertools_layer_parameter(), opts=invoke).value
+        self.function = aws.lambda_.Function(
+            f"{name}-function", name=function_name,
+            description="Secrets Manager rotation of the RDS master secret (single user)",
+            role=self.role.arn, runtime=RUNTIME, architectures=[ARCHITECTURE], handler="handler.handler",
+            code=pulumi.AssetArchive({"handler.py": pulumi.FileAsset(str(FUNCTION_SOURCE)),
+                                      "global-bundle.pem": pulumi.FileAsset(str(CA_BUNDLE_SOURCE))}),
+            timeout=TIMEOUT_SECONDS, memory_size=MEMORY_MB,
+            layers=[args.psycopg2_layer_arn, powertools],
+            kms_key_arn=args.kms_key_arn,
+            environment={"variables": {"POWERTOOLS_SERVICE_NAME": "cruddur-rotate-master",
+                                       "POWERTOOLS_LOG_LEVEL": "INFO"}},
+            vpc_config={"subnet_ids": args.subnet_ids, "security_group_ids": [self.security_group.id]},
+            tracing_config={"mode": "Active"},
+            logging_config={"log_format": "JSON", "log_group": self.log_group.name,
+                            "application_log_level": "INFO", "system_log_level": "WARN"},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.log_group, vpc_access, inline_policy]))
+        self.permission = aws.lambda_.Permission(
+            f"{name}-invoke", action="lambda:InvokeFunction", function=self.function.name,
+            principal="secretsmanager.amazonaws.com", source_arn=db.secret.arn, opts=child)
+        self.rotation = aws.secretsmanager.SecretRotation(
+            f"{name}-schedule", secret_id=db.secret.id, rotation_lambda_arn=self.function.arn,
+            rotation_rules={"automatically_after_days": args.rotation_days},
+            # The first rotation runs once the function can reach the database and the endpoint.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.permission, db.instance]))
+        self.register_outputs({"function_name": self.function.name})

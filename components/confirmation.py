@@ -10,7 +10,7 @@
 - its role: ``AWSLambdaVPCAccessExecutionRole`` plus one inline policy: ``rds-db:connect`` as
   ``cruddur_confirmation`` on this instance only, and the two X-Ray write actions active tracing requires;
 - its layers: psycopg2 (built from the pinned wheel by ``components.psycopg2_layer``, cached by content) and the
-  public Powertools layer (``POWERTOOLS_LAYER_VERSION``);
+  public Powertools layer (``POWERTOOLS_VERSION``, resolved from its public SSM parameter);
 - a ``lambda.Permission`` letting this user pool (``source_arn``) invoke the function.
 """
 

@@ -4,8 +4,9 @@ uploads always aborted).
 
 Used for the artifacts that code signing needs (``components/code_signing.py``) and for the trail bucket's server
 access logs (``components/audit.py``: S3 delivers server access logs only to a bucket whose default encryption is
-SSE-S3, so that one has no key); the same shape as the audit trail's bucket. Children are named ``f"{name}-<part>"``: ``-public-access``, ``-ownership``, ``-versioning``,
-``-encryption``, ``-lifecycle``, ``-policy`` and, with ``access_log_bucket``, ``-access-logging``.
+SSE-S3, so that one has no key); the same shape as the audit trail's bucket. Children are named
+``f"{name}-<part>"``: ``-public-access``, ``-ownership``, ``-versioning``, ``-encryption``, ``-lifecycle``, ``-policy``
+and, with ``access_log_bucket``, ``-access-logging``.
 """
 
 from __future__ import annotations

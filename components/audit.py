@@ -6,6 +6,11 @@
   default encryption with a bucket key, a lifecycle rule (archive tier, then expiry) and a bucket policy holding
   CloudTrail's AclCheck/Write statements scoped to this trail plus a Deny of every non-TLS request;
   ``force_destroy`` only where the stack allows it (never prod);
+- the trail bucket's S3 server access logs, in a dedicated ``PrivateBucket`` ``cruddur-<stack>-trail-access-<account>``
+  (same region): public access blocked, bucket-owner-enforced, versioned, SSE-S3 (S3 delivers server access logs only
+  to a destination whose default encryption is SSE-S3/AES256; SSE-KMS is not supported there), expiring logs after
+  the trail bucket's expiry and aborting incomplete multipart uploads, with a policy letting only the S3 logging
+  service write under ``ACCESS_LOG_PREFIX`` for the trail bucket of this account, and denying non-TLS requests;
 - a CloudWatch Logs group (retention, KMS) the trail delivers to through a role that may only create streams and
   put events in that one group, assumable by CloudTrail for this trail only;
 - the trail: multi-region, global service events, log file validation, KMS-encrypted;
@@ -27,11 +32,14 @@ from components.aws_context import AwsContext
 from components.iam import service_trust_policy
 from components.kms import KmsKey, KmsKeyArgs, logs_statement
 from components.naming import Naming
+from components.private_bucket import PrivateBucket, PrivateBucketArgs
 from components.settings import AuditSettings
 
 TRAIL_PREFIX = "trail"
 ARCHIVE_STORAGE_CLASS = "GLACIER_IR"
 RDS_PROTECTION = "RDS_LOGIN_EVENTS"
+ACCESS_LOG_PREFIX = "trail-bucket/"  # where the trail bucket's server access logs land in the log bucket
+S3_LOGGING_SERVICE = "logging.s3.amazonaws.com"
 
 
 @dataclass
@@ -43,6 +51,25 @@ class AuditArgs:
 
 def trail_arn(partition: str, region: str, account_id: str, trail_name: str) -> str:
     return f"arn:{partition}:cloudtrail:{region}:{account_id}:trail/{trail_name}"
+
+
+def access_log_write_statement(source_bucket_arn: pulumi.Input[str], account_id: pulumi.Input[str]):
+    """The log bucket's statement (a callable taking its ARN) letting only S3's logging service write the source
+    bucket's server access logs under ``ACCESS_LOG_PREFIX``, for that bucket in this account."""
+
+    def make(log_bucket_arn: pulumi.Input[str]) -> dict:
+        return {
+            "sid": "S3ServerAccessLogsFromTheTrailBucket",
+            "principals": [{"type": "Service", "identifiers": [S3_LOGGING_SERVICE]}],
+            "actions": ["s3:PutObject"],
+            "resources": [pulumi.Output.concat(log_bucket_arn, f"/{ACCESS_LOG_PREFIX}*")],
+            "conditions": [
+                {"test": "ArnEquals", "variable": "aws:SourceArn", "values": [source_bucket_arn]},
+                {"test": "StringEquals", "variable": "aws:SourceAccount", "values": [account_id]},
+            ],
+        }
+
+    return make
 
 
 def cloudtrail_key_statements(trail_name: str) -> list:
@@ -100,7 +127,7 @@ class Audit(pulumi.ComponentResource):
         if args.audit.trail:
             self._trail(name, args, child, invoke)
             outputs.update(trail_arn=self.trail.arn, bucket=self.bucket.bucket, log_group=self.log_group.name,
-                           key_arn=self.key.arn)
+                           key_arn=self.key.arn, access_log_bucket=self.access_log_bucket.name)
         if args.audit.guard_duty:
             self._guard_duty(name, args, child)
             outputs.update(detector_id=self.detector_id)
@@ -211,6 +238,7 @@ class Audit(pulumi.ComponentResource):
             # A policy is public-looking to S3 until the block is in place; put the block first.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.public_access_block]),
         )
+        self._access_logs(name, args, child)
 
         # -- CloudWatch Logs delivery ---------------------------------------------------------------------------
         self.log_group = aws.cloudwatch.LogGroup(
@@ -261,6 +289,29 @@ class Audit(pulumi.ComponentResource):
                 self.logs_role_policy, self.key]),
         )
         self.trail_arn = self.trail.arn
+
+    def _access_logs(self, name: str, args: AuditArgs, child) -> None:
+        """The trail bucket's server access logs, into their own locked-down bucket in the same region."""
+        a, naming = args.audit, args.naming
+        self.access_log_bucket = PrivateBucket(f"{name}-access-logs", PrivateBucketArgs(
+            bucket=args.aws_context.account_id.apply(lambda acct: f"{naming.physical_name('trail-access')}-{acct}"),
+            kms_key_arn=None,  # SSE-S3: S3 server access log delivery does not support SSE-KMS destinations
+            force_destroy=a.trail_bucket_force_destroy and not naming.is_prod,
+            protect=naming.protect,
+            lifecycle_rules=[{"id": "access-logs", "status": "Enabled", "filter": {},
+                              "expiration": {"days": a.trail_bucket_expire_days},
+                              "noncurrent_version_expiration": {"noncurrent_days": 30}}],
+            policy_statements=[access_log_write_statement(self.bucket.arn, args.aws_context.account_id)],
+            tags={"Name": naming.physical_name("trail-access"), "Purpose": "s3-server-access-logs"},
+        ), opts=child)
+        self.bucket_logging = aws.s3.BucketLogging(
+            f"{name}-bucket-logging",
+            bucket=self.bucket.bucket,
+            target_bucket=self.access_log_bucket.name,
+            target_prefix=ACCESS_LOG_PREFIX,
+            # S3 checks the destination's policy when logging is turned on.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.access_log_bucket.policy]),
+        )
 
     # -- GuardDuty -----------------------------------------------------------------------------------------------
     def _guard_duty(self, name: str, args: AuditArgs, child) -> None:

@@ -1,6 +1,8 @@
 """``Network``: the database's dedicated, private VPC.
 
-- a VPC with DNS on (RDS endpoints are DNS names) and private subnets in at least two AZs;
+- a VPC with DNS on (RDS endpoints are DNS names) and private subnets in at least two AZs, chosen by zone id (the
+  first N of the region's available zone ids, sorted), never by name: names map to zones differently in each account
+  and a new AZ must not move a subnet;
 - one route table for them with only the VPC's local route: no internet gateway exists, nothing routes out;
 - the VPC's default security group adopted and emptied (no rules), so nothing can fall back on it;
 - VPC flow logs (all traffic) into an encrypted CloudWatch log group through a least-privilege role;
@@ -31,6 +33,11 @@ class NetworkArgs:
     log_retention_days: int  # the stack's, for the flow logs
     kms_key_arn: pulumi.Input[str]
     tunnel_port: int = 5432
+
+
+def chosen_zone_ids(zone_ids: list[str], count: int) -> list[str]:
+    """The zone ids the subnets go in: the first ``count`` of ``zone_ids`` in sorted order (stable as AZs are added)."""
+    return sorted(zone_ids)[:count]
 
 
 def subnet_cidrs(vpc_cidr: str, count: int) -> list[str]:
@@ -73,6 +80,7 @@ class Network(pulumi.ComponentResource):
         )
 
         zones = aws.get_availability_zones_output(state="available", opts=invoke)
+        zone_ids = zones.zone_ids.apply(lambda ids: chosen_zone_ids(ids, s.availability_zones))
         self.route_table = aws.ec2.RouteTable(
             f"{name}-private-rt", vpc_id=self.vpc.id, tags={"Name": name_of("private")}, opts=child)
         self.private_subnets = []
@@ -81,7 +89,7 @@ class Network(pulumi.ComponentResource):
                 f"{name}-private-{index}",
                 vpc_id=self.vpc.id,
                 cidr_block=cidr,
-                availability_zone=zones.names.apply(lambda names, i=index: names[i]),
+                availability_zone_id=zone_ids.apply(lambda ids, i=index: ids[i]),
                 map_public_ip_on_launch=False,
                 tags={"Name": name_of(f"private-{index}"), "Tier": "private"},
                 opts=child,

@@ -1,9 +1,12 @@
 """``PrivateBucket``: an S3 bucket nobody outside the account can read, that refuses plain HTTP, encrypted with a
-customer-managed key, versioned, and cleaned up by lifecycle (incomplete multipart uploads always aborted).
+customer-managed key (or SSE-S3 when no key is given), versioned, and cleaned up by lifecycle (incomplete multipart
+uploads always aborted).
 
-Used for the artifacts that code signing needs (``components/code_signing.py``); the same shape as the audit trail's
-bucket. Children are named ``f"{name}-<part>"``: ``-public-access``, ``-ownership``, ``-versioning``,
-``-encryption``, ``-lifecycle``, ``-policy`` and, with ``access_log_bucket``, ``-access-logging``.
+Used for the artifacts that code signing needs (``components/code_signing.py``) and for the trail bucket's server
+access logs (``components/audit.py``: S3 delivers server access logs only to a bucket whose default encryption is
+SSE-S3, so that one has no key); the same shape as the audit trail's bucket. Children are named
+``f"{name}-<part>"``: ``-public-access``, ``-ownership``, ``-versioning``, ``-encryption``, ``-lifecycle``, ``-policy``
+and, with ``access_log_bucket``, ``-access-logging``.
 """
 
 from __future__ import annotations
@@ -20,8 +23,9 @@ ABORT_MULTIPART_DAYS = 1
 @dataclass
 class PrivateBucketArgs:
     bucket: pulumi.Input[str]  # the physical name
-    kms_key_arn: pulumi.Input[str]
+    kms_key_arn: pulumi.Input[str] | None  # None: SSE-S3 (AES256), for a server access log destination
     force_destroy: bool = False
+    protect: bool = False  # the bucket itself (not its configuration) is protected
     # Lifecycle rules besides the abort-multipart rule every bucket gets (S3 lifecycle rule dicts).
     lifecycle_rules: Sequence[dict] = field(default_factory=tuple)
     # Statements (get_policy_document form) besides the TLS-only deny every bucket gets; callables taking the
@@ -58,7 +62,7 @@ class PrivateBucket(pulumi.ComponentResource):
         super().__init__("cruddur:private_bucket:PrivateBucket", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.bucket = aws.s3.Bucket(name, bucket=args.bucket, force_destroy=args.force_destroy, tags=args.tags,
-                                    opts=child)
+                                    opts=pulumi.ResourceOptions(parent=self, protect=args.protect))
         self.arn, self.name = self.bucket.arn, self.bucket.bucket
         self.public_access_block = aws.s3.BucketPublicAccessBlock(
             f"{name}-public-access", bucket=self.name, block_public_acls=True, block_public_policy=True,
@@ -67,12 +71,14 @@ class PrivateBucket(pulumi.ComponentResource):
             f"{name}-ownership", bucket=self.name, rule={"object_ownership": "BucketOwnerEnforced"}, opts=child)
         self.versioning = aws.s3.BucketVersioning(
             f"{name}-versioning", bucket=self.name, versioning_configuration={"status": "Enabled"}, opts=child)
-        self.encryption = aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{name}-encryption", bucket=self.name,
-            rules=[{"apply_server_side_encryption_by_default": {"sse_algorithm": "aws:kms",
+        if args.kms_key_arn is None:
+            rule = {"apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"}}
+        else:
+            rule = {"apply_server_side_encryption_by_default": {"sse_algorithm": "aws:kms",
                                                                 "kms_master_key_id": args.kms_key_arn},
-                    "bucket_key_enabled": True}],
-            opts=child)
+                    "bucket_key_enabled": True}
+        self.encryption = aws.s3.BucketServerSideEncryptionConfiguration(
+            f"{name}-encryption", bucket=self.name, rules=[rule], opts=child)
         self.lifecycle = aws.s3.BucketLifecycleConfiguration(
             f"{name}-lifecycle", bucket=self.name, rules=[*args.lifecycle_rules, abort_multipart_rule()],
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.versioning]))

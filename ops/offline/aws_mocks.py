@@ -153,6 +153,10 @@ def render_policy(args: dict) -> str:
 class AwsMocks(Mocks):
     """AWS as seen from one account (``ACCOUNT_ID``) in one region."""
 
+    # The region's available zones as (name suffix, zone id), in the order AWS lists them. Names map to zone ids
+    # differently in each account; a test may patch this to check that a layout depends on zone ids only.
+    availability_zones: tuple[tuple[str, str], ...] = (("a", "euw1-az1"), ("b", "euw1-az2"), ("c", "euw1-az3"))
+
     def __init__(self, region: str):
         self.region = region
 
@@ -170,9 +174,9 @@ class AwsMocks(Mocks):
             return {"partition": PARTITION, "dnsSuffix": "amazonaws.com", "reverseDnsPrefix": "com.amazonaws",
                     "id": PARTITION}
         if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
-            letters = "abc"
-            return {"names": [f"{region}{x}" for x in letters],
-                    "zoneIds": [f"euw1-az{i + 1}" for i in range(len(letters))],
+            zones = self.availability_zones
+            return {"names": [f"{region}{letter}" for letter, _ in zones],
+                    "zoneIds": [zone_id for _, zone_id in zones],
                     "groupNames": [region], "state": inputs.get("state", "available"), "id": region}
         if token == "aws:iam/getPolicyDocument:getPolicyDocument":
             rendered = render_policy(inputs)

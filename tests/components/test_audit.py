@@ -187,9 +187,9 @@ def test_trail_is_multi_region_validated_encrypted_and_delivered(stack):
 
 def test_trail_waits_for_its_bucket_policy_and_role_policy(stack):
     trail = stack.one(TRAIL)
-    needed = {stack.one("aws:s3/bucketPolicy:BucketPolicy").urn,
+    needed = {stack.one("aws:s3/bucketPolicy:BucketPolicy", "audit-bucket-policy").urn,
               stack.one("aws:iam/rolePolicy:RolePolicy", "audit-trail-logs-write").urn,
-              stack.one("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock").urn}
+              stack.one("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "audit-bucket-public-access").urn}
     assert needed <= set(trail.dependencies)
 
 

@@ -22,8 +22,9 @@ def test_private_subnets_span_distinct_azs_inside_the_vpc(request, stack_name, c
     vpc = evaluation.one("aws:ec2/vpc:Vpc")
     subnets = evaluation.of_type("aws:ec2/subnet:Subnet")
     assert len(subnets) == count
-    assert len({s.props["availabilityZone"] for s in subnets}) == count
-    assert all(s.props["availabilityZone"].startswith("eu-west-1") for s in subnets)
+    # Distinct AZs, chosen by zone id (the first `count` in sorted order), never by name.
+    assert [s.props["availabilityZoneId"] for s in subnets] == [f"euw1-az{i + 1}" for i in range(count)]
+    assert all("availabilityZone" not in s.props for s in subnets)
     networks = [ipaddress.ip_network(s.props["cidrBlock"]) for s in subnets]
     assert all(n.subnet_of(ipaddress.ip_network(vpc.props["cidrBlock"])) for n in networks)
     assert not any(a.overlaps(b) for i, a in enumerate(networks) for b in networks[i + 1:])
@@ -141,3 +142,26 @@ def test_network_children_are_parented_to_the_component(stack):
             "aws:ec2/flowLog:FlowLog", "aws:ec2transitgateway/instanceConnectEndpoint:InstanceConnectEndpoint",
             "aws:iam/policy:Policy"} <= kinds
     assert all(c.name.startswith("network-") for c in children)
+
+
+def test_subnet_layout_depends_on_zone_ids_only(monkeypatch, evaluate_with, prod):
+    """Other names for the zones, another listing order and a new AZ (even one sorting first by name) move nothing."""
+    from ops.offline.aws_mocks import AwsMocks
+
+    monkeypatch.setattr(AwsMocks, "availability_zones", (
+        ("a", "euw1-az3"), ("b", "euw1-az4"), ("c", "euw1-az1"), ("d", "euw1-az2")))
+    reshuffled = evaluate_with("prod")
+
+    def layout(evaluation):
+        return [(s.name, s.props["cidrBlock"], s.props["availabilityZoneId"])
+                for s in evaluation.of_type("aws:ec2/subnet:Subnet")]
+
+    assert layout(reshuffled) == layout(prod)
+    assert [zone for _, _, zone in layout(prod)] == ["euw1-az1", "euw1-az2", "euw1-az3"]
+
+
+def test_chosen_zone_ids_are_the_first_in_sorted_order():
+    from components.network import chosen_zone_ids
+
+    assert chosen_zone_ids(["euw1-az3", "euw1-az1", "euw1-az2"], 2) == ["euw1-az1", "euw1-az2"]
+    assert chosen_zone_ids(["use1-az6", "use1-az1", "use1-az4", "use1-az2"], 3) == ["use1-az1", "use1-az2", "use1-az4"]

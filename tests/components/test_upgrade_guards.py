@@ -20,6 +20,7 @@ PROTECTED = {
     ("aws:kms/key:Key", "data-key"),
     ("aws:kms/key:Key", "audit-key-key"),
     ("aws:s3/bucket:Bucket", "audit-bucket"),
+    ("aws:s3/bucket:Bucket", "audit-access-logs"),  # the trail bucket's server access logs
     ("aws:cognito/userPool:UserPool", "confirmation-pool"),
 }
 

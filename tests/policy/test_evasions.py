@@ -386,7 +386,7 @@ def test_allow_to_everyone_but_some_is_public():
 
 
 def test_trail_bucket_policy_scoped_to_another_bucket(prod):
-    bucket_policy = prod.one(BUCKET_POLICY)
+    bucket_policy = prod.one(BUCKET_POLICY, "audit-bucket-policy")
     doc = document(bucket_policy)
     deny = next(s for s in doc["Statement"] if s["Effect"] == "Deny")
     deny["Resource"] = ["arn:aws:s3:::other", "arn:aws:s3:::other/*"]

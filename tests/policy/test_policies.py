@@ -216,7 +216,7 @@ def test_audit_trail_present_in_prod_advisory_in_dev(prod, evaluate_with):
 
 
 def test_trail_bucket_must_block_public_access(prod):
-    block = prod.one("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
+    block = prod.one("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "audit-bucket-public-access")
     label = "cloudtrail Trail 'audit-trail' bucket 'cruddur-prod-trail-123456789012'"
     assert stack_violations("cloudtrail-bucket-protected", replaced(prod, block)) == [
         f"{label} has no public-access block in this stack; declare an aws.s3.BucketPublicAccessBlock with all "
@@ -230,7 +230,7 @@ def test_trail_bucket_must_block_public_access(prod):
 
 
 def test_trail_bucket_must_deny_non_tls(prod):
-    bucket_policy = prod.one("aws:s3/bucketPolicy:BucketPolicy")
+    bucket_policy = prod.one("aws:s3/bucketPolicy:BucketPolicy", "audit-bucket-policy")
     doc = document(bucket_policy)
     doc["Statement"] = [s for s in doc["Statement"] if s["Sid"] != "DenyInsecureTransport"]
     broken = replaced(prod, bucket_policy, changed(bucket_policy, policy=json.dumps(doc)))
@@ -242,7 +242,7 @@ def test_trail_bucket_must_deny_non_tls(prod):
 
 
 def test_trail_bucket_never_force_destroyed_in_prod(prod):
-    bucket = prod.one("aws:s3/bucket:Bucket")
+    bucket = prod.one("aws:s3/bucket:Bucket", "audit-bucket")
     destroyable = replaced(prod, bucket, changed(bucket, forceDestroy=True))
     assert stack_violations("cloudtrail-bucket-retained", destroyable) == [
         "s3 Bucket 'audit-bucket' holds CloudTrail log files and has force_destroy on; set force_destroy=False "
@@ -250,7 +250,7 @@ def test_trail_bucket_never_force_destroyed_in_prod(prod):
 
 
 def test_s3_public_access_blocked(dev):
-    block = dev.one("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
+    block = dev.one("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "audit-bucket-public-access")
     assert resource_violations("s3-public-access-blocked", dev, changed(block, blockPublicPolicy=False)) == [
         "s3 BucketPublicAccessBlock 'audit-bucket-public-access' leaves blockPublicPolicy off; set all four "
         "public-access blocks to True"]
@@ -258,7 +258,7 @@ def test_s3_public_access_blocked(dev):
 
 @pytest.mark.parametrize("edit", ["drop", "allow", "true"])
 def test_s3_bucket_policy_denies_insecure_transport(dev, edit):
-    bucket_policy = dev.one("aws:s3/bucketPolicy:BucketPolicy")
+    bucket_policy = dev.one("aws:s3/bucketPolicy:BucketPolicy", "audit-bucket-policy")
     doc = document(bucket_policy)
     deny = next(s for s in doc["Statement"] if s["Sid"] == "DenyInsecureTransport")
     if edit == "drop":

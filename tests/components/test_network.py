@@ -20,7 +20,7 @@ def test_vpc_has_dns_and_the_configured_range(stack):
 def test_private_subnets_span_distinct_azs_inside_the_vpc(request, stack_name, count):
     evaluation = request.getfixturevalue(stack_name)
     vpc = evaluation.one("aws:ec2/vpc:Vpc")
-    subnets = evaluation.of_type("aws:ec2/subnet:Subnet")
+    subnets = sorted(evaluation.of_type("aws:ec2/subnet:Subnet"), key=lambda s: s.name)  # no fixed registration order
     assert len(subnets) == count
     # Distinct AZs, chosen by zone id (the first `count` in sorted order), never by name.
     assert [s.props["availabilityZoneId"] for s in subnets] == [f"euw1-az{i + 1}" for i in range(count)]
@@ -153,8 +153,9 @@ def test_subnet_layout_depends_on_zone_ids_only(monkeypatch, evaluate_with, prod
     reshuffled = evaluate_with("prod")
 
     def layout(evaluation):
-        return [(s.name, s.props["cidrBlock"], s.props["availabilityZoneId"])
-                for s in evaluation.of_type("aws:ec2/subnet:Subnet")]
+        # sorted by logical name: subnets register in no fixed order
+        return sorted((s.name, s.props["cidrBlock"], s.props["availabilityZoneId"])
+                      for s in evaluation.of_type("aws:ec2/subnet:Subnet"))
 
     assert layout(reshuffled) == layout(prod)
     assert [zone for _, _, zone in layout(prod)] == ["euw1-az1", "euw1-az2", "euw1-az3"]

@@ -37,6 +37,7 @@ from components.iam import service_trust_policy
 from components.naming import Naming
 from components.network import Network
 from components.settings import DatabaseSettings
+from components.sg_pair import admit
 
 CA_CERT_IDENTIFIER = "rds-ca-rsa2048-g1"
 LOG_EXPORTS = ("postgresql", "upgrade")
@@ -282,21 +283,5 @@ class Database(pulumi.ComponentResource):
 
     def allow_from(self, part: str, source: aws.ec2.SecurityGroup, why: str) -> None:
         """Let ``source`` reach the database port: ingress on the database SG, egress on ``source``, both by SG id."""
-        port = self._port
-        opts = pulumi.ResourceOptions(parent=self)
-        aws.vpc.SecurityGroupIngressRule(
-            f"{self._name}-in-from-{part}",
-            security_group_id=self.security_group.id,
-            referenced_security_group_id=source.id,
-            ip_protocol="tcp", from_port=port, to_port=port,
-            description=f"PostgreSQL from {why}",
-            opts=opts,
-        )
-        aws.vpc.SecurityGroupEgressRule(
-            f"{self._name}-out-from-{part}",
-            security_group_id=source.id,
-            referenced_security_group_id=self.security_group.id,
-            ip_protocol="tcp", from_port=port, to_port=port,
-            description="PostgreSQL to the Cruddur database only",
-            opts=opts,
-        )
+        admit(self, self._name, part, self.security_group, source, self._port,
+              ingress=f"PostgreSQL from {why}", egress="PostgreSQL to the Cruddur database only")

@@ -26,6 +26,7 @@ import pulumi_aws as aws
 
 from components.aws_context import AwsContext
 from components.naming import Naming
+from components.sg_pair import admit
 
 HTTPS = 443
 READ_SECRET_VALUE = ("secretsmanager:GetSecretValue",)
@@ -83,20 +84,5 @@ class SecretsEndpoint(pulumi.ComponentResource):
 
     def allow_from(self, part: str, source: aws.ec2.SecurityGroup, why: str) -> None:
         """Let ``source`` reach the endpoint: HTTPS ingress on the endpoint SG, egress on ``source``, by SG id."""
-        opts = pulumi.ResourceOptions(parent=self)
-        aws.vpc.SecurityGroupIngressRule(
-            f"{self._name}-in-from-{part}",
-            security_group_id=self.security_group.id,
-            referenced_security_group_id=source.id,
-            ip_protocol="tcp", from_port=HTTPS, to_port=HTTPS,
-            description=f"HTTPS from {why}",
-            opts=opts,
-        )
-        aws.vpc.SecurityGroupEgressRule(
-            f"{self._name}-out-from-{part}",
-            security_group_id=source.id,
-            referenced_security_group_id=self.security_group.id,
-            ip_protocol="tcp", from_port=HTTPS, to_port=HTTPS,
-            description="HTTPS to the Secrets Manager endpoint only",
-            opts=opts,
-        )
+        admit(self, self._name, part, self.security_group, source, HTTPS,
+              ingress=f"HTTPS from {why}", egress="HTTPS to the Secrets Manager endpoint only")

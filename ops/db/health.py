@@ -174,21 +174,14 @@ def judge(report: HealthReport, limits: Thresholds = Thresholds()) -> list[Findi
         findings.append(Finding("xid-age", True,
                                 f"transaction-ID age {report.xid_age:,} >= {limits.xid_age:,} "
                                 f"({100 * report.xid_age / XID_WRAPAROUND:.0f}% of wraparound): vacuum is behind"))
-    for s in report.long_transactions:
-        if s.seconds >= limits.long_transaction_seconds:
-            findings.append(Finding("long-transaction", True,
-                                    f"pid {s.pid} ({s.user}) has had a transaction open for {s.seconds} s "
-                                    f"(>= {limits.long_transaction_seconds} s)"))
-    for s in report.idle_in_transaction:
-        if s.seconds >= limits.idle_in_transaction_seconds:
-            findings.append(Finding("idle-in-transaction", True,
-                                    f"pid {s.pid} ({s.user}) is idle in transaction for {s.seconds} s "
-                                    f"(>= {limits.idle_in_transaction_seconds} s)"))
-    for s in report.lock_waits:
-        if s.seconds >= limits.lock_wait_seconds:
-            findings.append(Finding("lock-wait", True,
-                                    f"pid {s.pid} ({s.user}) waits on a lock for {s.seconds} s "
-                                    f"(>= {limits.lock_wait_seconds} s)"))
+    held = (("long-transaction", report.long_transactions, limits.long_transaction_seconds,
+             "has had a transaction open for"),
+            ("idle-in-transaction", report.idle_in_transaction, limits.idle_in_transaction_seconds,
+             "is idle in transaction for"),
+            ("lock-wait", report.lock_waits, limits.lock_wait_seconds, "waits on a lock for"))
+    for check, sessions, limit, what in held:
+        findings.extend(Finding(check, True, f"pid {s.pid} ({s.user}) {what} {s.seconds} s (>= {limit} s)")
+                        for s in sessions if s.seconds >= limit)
     for t in report.tables:
         if t.dead_tuples >= limits.min_dead_tuples and t.dead_pct >= limits.dead_tuple_pct:
             findings.append(Finding("dead-tuples", False,

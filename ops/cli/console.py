@@ -55,7 +55,8 @@ UrlOption = Annotated[
 StackOption = Annotated[
     str | None,
     typer.Option("--stack", "-s", show_default=False,
-                 help="Target a Pulumi stack's database (its masterConnectionUrl output, as the master user)."),
+                 help="Target a Pulumi stack's database as the master user (the master secret's current value, read from "
+                      "Secrets Manager)."),
 ]
 TunnelOption = Annotated[
     int | None,

@@ -1,4 +1,4 @@
-"""``cruddur stack env``: the app's environment variables from a stack's outputs."""
+"""``cruddur stack env``: the app's environment variables from a stack's outputs and its app secret."""
 
 from __future__ import annotations
 
@@ -35,8 +35,8 @@ def env(
         help="PGSSLROOTCERT: the RDS CA bundle's path where the app runs (e.g. in its container); "
              "default: lambda/post_confirmation/global-bundle.pem in this checkout.")] = str(RDS_CA_BUNDLE),
 ) -> None:
-    """Print the app's variables (CONNECTION_URL as the app's own role cruddur_app, never the master; PGSSLROOTCERT;
-    Cognito ids; region) for a stack. Contains a secret: redirect into a file, e.g.
+    """Print the app's variables (CONNECTION_URL from the app secret's current value, never the master's;
+    PGSSLROOTCERT; Cognito ids; region) for a stack. Contains a secret: redirect into a file, e.g.
     `cruddur stack env -s dev > .env.dev`."""
     if fmt not in FORMATS:
         raise CruddurError(f"unknown format {fmt!r}; use one of: {', '.join(FORMATS)}")

@@ -19,7 +19,7 @@ class Target:
     db: DbTarget
     source: str  # "local" | "url" | "stack"
     stack: str | None = None
-    outputs: dict[str, Any] = field(default_factory=dict, repr=False)  # holds connectionUrl (secret)
+    outputs: dict[str, Any] = field(default_factory=dict, repr=False)  # the stack outputs (hold deploy-time secrets)
 
     @property
     def database(self) -> str:
@@ -58,11 +58,13 @@ def resolve(
     if url and stack:
         raise CruddurError("give either --url (or CONNECTION_URL) or -s/--stack, not both")
     if stack:
-        from ops.stack.outputs import fetch, require
+        from ops.stack.outputs import fetch
+        from ops.stack.secrets import current_url
 
         outputs = fetch(stack)
-        # Operators act as the master user (through the tunnel); the app's URL is appConnectionUrl.
-        stack_url = str(require(outputs, "masterConnectionUrl", stack))
+        # Operators act as the master user (through the tunnel), with the master secret's CURRENT version: the
+        # password rotates, so the deploy-time masterConnectionUrl output is never used for it.
+        stack_url = current_url(outputs, stack, "masterSecretArn")
         db = DbTarget(stack_url, tunnel_port=tunnel_port, endpoint_id=outputs.get("operatorEndpointId"))
         return Target(db, "stack", stack, outputs)
     if url:

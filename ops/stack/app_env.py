@@ -1,4 +1,5 @@
-"""The app's environment variables from a stack's outputs, rendered as dotenv, JSON or shell."""
+"""The app's environment variables from a stack's outputs and its app secret's CURRENT version, rendered as
+dotenv, JSON or shell."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from ops.dotenv import quote as _dotenv_value
 from ops.errors import CruddurError
 from ops.paths import PROJECT_ROOT
 from ops.stack.outputs import require
+from ops.stack.secrets import credentials
 
 FORMATS = ("dotenv", "json", "shell")
 # The Amazon RDS CA bundle shipped in the repo: the app verifies the server against it (sslmode=verify-full).
@@ -19,15 +21,20 @@ RDS_CA_BUNDLE = PROJECT_ROOT / "lambda" / "post_confirmation" / "global-bundle.p
 
 
 def app_connection_url(outputs: dict[str, Any], stack: str) -> str:
-    """The app's own URL (``appConnectionUrl``, role ``cruddur_app``); refuses one that logs in as the master."""
-    url = str(require(outputs, "appConnectionUrl", stack))
+    """The app's own URL from the CURRENT version of its secret (``appSecretArn``; the user alternates between two
+    login roles when the password rotates). Refuses a secret that logs in as the master (the master's user name is
+    read from the ``masterConnectionUrl`` output: only the name, which rotation never changes)."""
+    app_arn = str(require(outputs, "appSecretArn", stack))
+    if app_arn == outputs.get("masterSecretArn"):
+        raise CruddurError(f"stack {stack}'s appSecretArn is the master secret; the app never gets the master "
+                           f"credentials: run `pulumi up -s {stack}` with this version of the program")
+    creds = credentials(outputs, stack, "appSecretArn")
     # connectionUrl: the master URL's name on stacks deployed before the rename
     master = outputs.get("masterConnectionUrl") or outputs.get("connectionUrl")
-    user = urlsplit(url).username
-    if not user or (master and urlsplit(str(master)).username == user):
-        raise CruddurError(f"stack {stack}'s appConnectionUrl does not name the app's own role; the app never gets "
+    if master and urlsplit(str(master)).username == creds.username:
+        raise CruddurError(f"stack {stack}'s app secret ({app_arn}) logs in as the master user; the app never gets "
                            f"the master credentials: run `pulumi up -s {stack}` with this version of the program")
-    return url
+    return creds.url
 
 
 def app_env(outputs: dict[str, Any], stack: str, ca_bundle: str | Path = RDS_CA_BUNDLE) -> dict[str, str]:
@@ -36,8 +43,9 @@ def app_env(outputs: dict[str, Any], stack: str, ca_bundle: str | Path = RDS_CA_
     region = str(require(outputs, "region", stack))
     pool = str(require(outputs, "userPoolId", stack))
     client = str(require(outputs, "userPoolClientId", stack))
+    url = app_connection_url(outputs, stack)  # last: every cheap check first, then the one AWS call
     return {
-        "CONNECTION_URL": app_connection_url(outputs, stack),
+        "CONNECTION_URL": url,
         "AWS_COGNITO_USER_POOL_ID": pool,
         "AWS_COGNITO_USER_POOL_CLIENT_ID": client,
         "AWS_DEFAULT_REGION": region,

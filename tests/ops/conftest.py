@@ -8,6 +8,7 @@ theirs with ``secrets.append(...)``.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import stat
@@ -65,27 +66,77 @@ def cli(secrets, project_dir, monkeypatch):
     return run
 
 
+MASTER_USER = "cruddur_admin"
+APP_USER = "cruddur_app"
+
+
+def rds_secret(stack: str, username: str, password: str, **overrides) -> str:
+    """The standard RDS secret JSON that components/database.py and components/app_access.py write."""
+    recorded = json.loads(RECORDED_OUTPUTS.read_text())
+    doc = {"engine": "postgres", "host": recorded["dbHost"].replace("dev", stack), "port": 5432,
+           "username": username, "password": password, "dbname": "cruddur",
+           "dbInstanceIdentifier": f"cruddur-{stack}-db", **overrides}
+    return json.dumps({k: v for k, v in doc.items() if v is not None})
+
+
 @pytest.fixture
-def fake_pulumi(tmp_path: Path, monkeypatch) -> Path:
+def aws_secrets(monkeypatch):
+    """moto's Secrets Manager (eu-west-1, the recorded stacks' region) with the dev and prod stacks' master and app
+    secrets (names as components/database.py and components/app_access.py give them), first versions holding the
+    recorded fake passwords. Yields {(stack, "master"|"app"): arn}."""
+    import boto3
+    from moto import mock_aws
+
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_SESSION_TOKEN": "testing"}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    with mock_aws():
+        client = boto3.client("secretsmanager", region_name="eu-west-1")
+        arns = {}
+        for stack in ("dev", "prod"):
+            for kind, user, password in (("master", MASTER_USER, FAKE_STACK_PASSWORD),
+                                         ("app", APP_USER, FAKE_APP_PASSWORD)):
+                arns[(stack, kind)] = client.create_secret(
+                    Name=f"cruddur/{stack}/rds/{kind}", SecretString=rds_secret(stack, user, password))["ARN"]
+        yield arns
+
+
+def stack_outputs(stack: str, arns: dict) -> dict:
+    """The recorded outputs (prod: same outputs, prod names) with the secret ARNs of ``aws_secrets``."""
+    doc = json.loads(RECORDED_OUTPUTS.read_text())
+    if stack != "dev":
+        doc = {k: (v.replace("dev", stack) if isinstance(v, str) else v) for k, v in doc.items()}
+    doc["masterSecretArn"] = arns[(stack, "master")]
+    doc["appSecretArn"] = arns[(stack, "app")]
+    return doc
+
+
+@pytest.fixture
+def fake_pulumi(tmp_path: Path, monkeypatch, aws_secrets) -> Path:
     """Put a fake `pulumi` first on PATH: `stack output --json --show-secrets --stack dev|prod` prints the
-    recorded document (prod: same outputs, prod names); other stacks fail like the real CLI."""
+    recorded document (prod: same outputs, prod names) whose masterSecretArn/appSecretArn name the secrets in
+    moto (``aws_secrets``); other stacks fail like the real CLI. Returns the folder holding one ``STACK.json``
+    per stack (what the fake prints): a test may rewrite it."""
     bindir = tmp_path / "bin"
     bindir.mkdir()
+    docs = tmp_path / "stack-outputs"
+    docs.mkdir()
+    for stack in ("dev", "prod"):
+        (docs / f"{stack}.json").write_text(json.dumps(stack_outputs(stack, aws_secrets), indent=2))
     script = bindir / "pulumi"
     script.write_text(textwrap.dedent(f"""\
         #!{sys.executable}
-        import json, sys
+        import pathlib, sys
         args = sys.argv[1:]
         stack = args[args.index("--stack") + 1]
         assert args[:4] == ["stack", "output", "--json", "--show-secrets"], args
-        doc = json.loads(open({str(RECORDED_OUTPUTS)!r}).read())
-        if stack == "prod":
-            doc = {{k: (v.replace("dev", "prod") if isinstance(v, str) else v) for k, v in doc.items()}}
-        elif stack != "dev":
+        doc = pathlib.Path({str(docs)!r}) / (stack + ".json")
+        if stack not in ("dev", "prod") or not doc.is_file():
             sys.stderr.write(f"error: no stack named '{{stack}}' found\\n")
             sys.exit(255)
-        print(json.dumps(doc, indent=2))
+        print(doc.read_text())
         """))
     script.chmod(script.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
     monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
-    return script
+    return docs

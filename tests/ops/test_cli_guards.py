@@ -26,19 +26,25 @@ CN_RDS_HOST_SHORT = "cruddur-dev-db.c9akciq32xyz.rds.amazonaws.com.cn"
 
 
 @pytest.fixture
-def any_stack_pulumi(tmp_path: Path, monkeypatch) -> None:
-    """A fake `pulumi` whose every stack's (master) connection URL is $FAKE_STACK_URL (a real database of the
-    suite)."""
+def any_stack_pulumi(tmp_path: Path, monkeypatch, aws_secrets, empty_database_url) -> None:
+    """A fake `pulumi` whose every stack's masterSecretArn names a secret (in moto) holding the credentials of a
+    real database of the suite (``empty_database_url``). No connection-URL output at all: the CLI needs none."""
+    import boto3
+
+    info = parse(empty_database_url)
+    client = boto3.client("secretsmanager", region_name="eu-west-1")
+    arn = client.create_secret(Name="cruddur/any/rds/master", SecretString=json.dumps({
+        "engine": "postgres", "host": info.host, "port": info.port, "username": info.user,
+        "password": info.password, "dbname": info.database}))["ARN"]
     bindir = tmp_path / "anybin"
     bindir.mkdir()
     script = bindir / "pulumi"
     script.write_text(textwrap.dedent(f"""\
         #!{sys.executable}
-        import json, os, sys
+        import json, sys
         args = sys.argv[1:]
         assert args[:4] == ["stack", "output", "--json", "--show-secrets"], args
-        url = os.environ["FAKE_STACK_URL"]
-        print(json.dumps({{"connectionUrl": url, "masterConnectionUrl": url}}))
+        print(json.dumps({{"region": "eu-west-1", "masterSecretArn": {arn!r}}}))
         """))
     script.chmod(script.stat().st_mode | stat.S_IXUSR)
     monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
@@ -48,23 +54,27 @@ def any_stack_pulumi(tmp_path: Path, monkeypatch) -> None:
 @pytest.mark.parametrize("stack", ["Prod", "PROD", "production", "eu-prod", "prd", "live"])
 def test_production_looking_stacks_are_protected(cli, any_stack_pulumi, pg_server, empty_database_url, stack):
     name = parse(empty_database_url).database
-    env = {"FAKE_STACK_URL": empty_database_url}
-    result = cli("db", "drop", "-s", stack, "--yes", env=env)
+    result = cli("db", "drop", "-s", stack, "--yes")
     assert result.exit_code == 2, result.output
     assert result.stderr == (f"error: refusing to drop database {name} on stack {stack}: pass --force and type the "
                              f"database name back (or --confirm {name})\n")
     assert exists(pg_server, name)
-    seed = cli("db", "seed", "-s", stack, env=env)
+    seed = cli("db", "seed", "-s", stack)
     assert seed.exit_code == 2
     assert seed.stderr == (f"error: refusing to load dev/load data into stack {stack}; pass --force if you really "
                            "mean it\n")
 
 
 def test_dev_stack_names_stay_unprotected(cli, any_stack_pulumi, pg_server, empty_database_url):
-    name = parse(empty_database_url).database
-    result = cli("db", "drop", "-s", "alice-dev", "--yes", env={"FAKE_STACK_URL": empty_database_url})
-    assert result.exit_code == 0 and f"dropped database {name}" in result.stdout
-    assert not exists(pg_server, name)
+    """No refusal: the drop goes on to connect, with the secret's credentials and TLS verify-full (which the suite's
+    plain-TCP server cannot offer, so the connection fails there and the database stays)."""
+    info = parse(empty_database_url)
+    result = cli("db", "drop", "-s", "alice-dev", "--yes")
+    assert result.exit_code == 2 and "refusing" not in result.stderr
+    assert result.stderr.startswith(f"error: cannot connect to postgresql://{info.user}:***@{info.host}:{info.port}/"
+                                    f"{info.database}?sslmode=verify-full")
+    assert "SSL" in result.stderr and result.stderr.count("\n") == 1
+    assert exists(pg_server, info.database)
 
 
 # ------------------------------------------------------------------ the effective target

@@ -25,7 +25,7 @@ from ops.stack.outputs import require
 from ops.urls import build_url
 
 # Throttling and transient errors are retried by botocore itself (standard mode: exponential backoff with jitter).
-RETRIES = {"max_attempts": 5, "mode": "standard"}
+RETRIES = {"total_max_attempts": 5, "mode": "standard"}  # 1 call + up to 4 retries
 CONNECT_TIMEOUT = 5
 READ_TIMEOUT = 15
 READ_ACTIONS = "secretsmanager:GetSecretValue and kms:Decrypt"
@@ -68,7 +68,7 @@ def client(region: str):
     return boto3.session.Session().client("secretsmanager", region_name=region, config=config)
 
 
-def read_secret(secret_arn: str, region: str, stack: str, output: str) -> dict[str, Any]:
+def read_secret(secret_arn: str, region: str, stack: str, output: str, kms_key: str | None = None) -> dict[str, Any]:
     """The parsed JSON of the secret's AWSCURRENT version (plus ``_version_id``); one-line errors naming the fix."""
     from botocore.exceptions import (
         BotoCoreError,
@@ -97,7 +97,7 @@ def read_secret(secret_arn: str, region: str, stack: str, output: str) -> dict[s
         raise CruddurError(f"cannot reach Secrets Manager in region {region} (stack {stack}'s region output): check "
                            "the region and your network or proxy") from None
     except ClientError as exc:
-        raise CruddurError(_client_error(exc, secret_arn, region, stack)) from None
+        raise CruddurError(_client_error(exc, secret_arn, region, stack, kms_key)) from None
     except BotoCoreError as exc:
         raise CruddurError(f"cannot read {secret_arn} in {region}: {type(exc).__name__}") from None
     text = response.get("SecretString")
@@ -115,21 +115,22 @@ def read_secret(secret_arn: str, region: str, stack: str, output: str) -> dict[s
     return data
 
 
-def _client_error(exc, secret_arn: str, region: str, stack: str) -> str:
+def _client_error(exc, secret_arn: str, region: str, stack: str, kms_key: str | None = None) -> str:
+    key = f"the key {kms_key}" if kms_key else f"stack {stack}'s key (kmsKeyArn)"
     code = exc.response.get("Error", {}).get("Code", "")
-    if code in _DENIED:
-        return (f"access denied reading {secret_arn}: the caller needs secretsmanager:GetSecretValue on this secret "
-                f"and kms:Decrypt on stack {stack}'s key (kmsKeyArn); attach the stack's operator policy or ask an "
-                f"admin ({code})")
-    if code in _KMS:
-        return (f"cannot decrypt {secret_arn}: the caller needs kms:Decrypt on stack {stack}'s key (kmsKeyArn) as "
-                f"well as secretsmanager:GetSecretValue, and the key must be enabled ({code})")
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
     if code in _EXPIRED:
         return f"your AWS credentials have expired: sign in again (e.g. `aws sso login`) and re-run ({code})"
+    if code in _DENIED or status == 403:
+        return (f"access denied reading {secret_arn}: the caller needs secretsmanager:GetSecretValue on this secret "
+                f"and kms:Decrypt on {key}: grant both to your operator role (README, 'Operator access') ({code})")
+    if code in _KMS:
+        return (f"cannot decrypt {secret_arn}: the caller needs kms:Decrypt on {key} as "
+                f"well as secretsmanager:GetSecretValue, and the key must be enabled ({code})")
     if code == "ResourceNotFoundException":
         return (f"secret {secret_arn} not found in {region} (deleted, or not created yet): run `pulumi up -s {stack}`, "
                 f"or restore it with `aws secretsmanager restore-secret --secret-id {secret_arn}` if it was deleted")
-    if code == "InvalidRequestException" and "deletion" in str(exc).lower():
+    if code == "InvalidRequestException" and "delet" in str(exc.response.get("Error", {}).get("Message", "")).lower():
         return (f"secret {secret_arn} is scheduled for deletion: restore it with `aws secretsmanager restore-secret "
                 f"--region {region} --secret-id {secret_arn}`, then re-run")
     return f"cannot read {secret_arn} in {region}: {code or type(exc).__name__}"
@@ -139,7 +140,7 @@ def credentials(outputs: dict[str, Any], stack: str, arn_output: str) -> Credent
     """The current credentials in the secret named by the stack output ``arn_output``."""
     region = str(require(outputs, "region", stack))
     secret_arn = str(require(outputs, arn_output, stack))
-    data = read_secret(secret_arn, region, stack, arn_output)
+    data = read_secret(secret_arn, region, stack, arn_output, outputs.get("kmsKeyArn"))
     engine = data.get("engine")
     if engine not in (None, "") and str(engine).lower() not in POSTGRES_ENGINES:
         raise CruddurError(f"secret {secret_arn} is for engine {engine!r}, not postgres: {arn_output} names the wrong "

@@ -70,7 +70,7 @@ MASTER_USER = "cruddur_admin"
 APP_USER = "cruddur_app"
 
 
-def rds_secret(stack: str, username: str, password: str, **overrides) -> str:
+def rds_secret(stack: str, username: str, password: str, /, **overrides) -> str:
     """The standard RDS secret JSON that components/database.py and components/app_access.py write."""
     recorded = json.loads(RECORDED_OUTPUTS.read_text())
     doc = {"engine": "postgres", "host": recorded["dbHost"].replace("dev", stack), "port": 5432,

@@ -1,4 +1,5 @@
-"""`cruddur stack env` against a recorded `pulumi stack output --json --show-secrets` document."""
+"""`cruddur stack env` against a recorded `pulumi stack output --json --show-secrets` document and the app secret
+in moto's Secrets Manager (its first version holds the recorded password)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from ops.cli import stack as stack_cmd
 from ops.errors import CruddurError
 from ops.stack.app_env import RDS_CA_BUNDLE, app_env, render
 from ops.stack.outputs import parse_outputs
-from tests.ops.conftest import FAKE_APP_PASSWORD, FAKE_STACK_PASSWORD, RECORDED_OUTPUTS
+from tests.ops.conftest import FAKE_APP_PASSWORD, FAKE_STACK_PASSWORD, RECORDED_OUTPUTS, rds_secret, stack_outputs
 
 RECORDED = json.loads(RECORDED_OUTPUTS.read_text())
 EXPECTED = {
@@ -62,15 +63,24 @@ def test_ca_bundle_path_can_name_where_the_app_runs(stack_cli, fake_pulumi):
     assert json.loads(result.stdout)["PGSSLROOTCERT"] == "/app/rds-ca.pem"
 
 
-def test_refuses_an_app_url_that_is_the_masters():
-    stale = {**RECORDED, "appConnectionUrl": RECORDED["masterConnectionUrl"]}
-    with pytest.raises(CruddurError, match=r"^stack dev's appConnectionUrl does not name the app's own role; the app "
-                                           r"never gets the master credentials: run `pulumi up -s dev` with this "
-                                           r"version of the program$"):
-        app_env(stale, "dev")
-    old_stack = {k: v for k, v in RECORDED.items() if k not in ("appConnectionUrl", "masterConnectionUrl")}
-    old_stack["connectionUrl"] = RECORDED["masterConnectionUrl"]  # a stack deployed before the app's own role
-    with pytest.raises(CruddurError, match="stack dev has no output 'appConnectionUrl'; has `pulumi up -s dev` completed"):
+def test_refuses_an_app_secret_that_is_the_masters(fake_pulumi, aws_secrets):
+    import boto3
+
+    outputs = stack_outputs("dev", aws_secrets)
+    same = {**outputs, "appSecretArn": outputs["masterSecretArn"]}
+    with pytest.raises(CruddurError, match=r"^stack dev's appSecretArn is the master secret; the app never gets the "
+                                           r"master credentials: run `pulumi up -s dev` with this version of the "
+                                           r"program$"):
+        app_env(same, "dev")
+    client = boto3.client("secretsmanager", region_name="eu-west-1")
+    client.put_secret_value(SecretId=outputs["appSecretArn"],
+                            SecretString=rds_secret("dev", "cruddur_admin", FAKE_STACK_PASSWORD))
+    with pytest.raises(CruddurError, match=r"^stack dev's app secret \(arn:aws:secretsmanager:eu-west-1:\d+:secret:"
+                                           r"cruddur/dev/rds/app-\w+\) logs in as the master user; the app never "
+                                           r"gets the master credentials"):
+        app_env(outputs, "dev")
+    old_stack = {k: v for k, v in outputs.items() if k not in ("appSecretArn", "appConnectionUrl")}
+    with pytest.raises(CruddurError, match="stack dev has no output 'appSecretArn'; has `pulumi up -s dev` completed"):
         app_env(old_stack, "dev")
 
 
@@ -121,13 +131,14 @@ def test_errors(stack_cli, fake_pulumi, monkeypatch, tmp_path):
     assert missing.exit_code == 2 and "the pulumi CLI is not installed or not on PATH" in missing.stderr
 
 
-def test_missing_outputs_name_the_key():
-    partial = {k: v for k, v in RECORDED.items() if k != "userPoolClientId"}
+def test_missing_outputs_name_the_key(aws_secrets):
+    outputs = stack_outputs("dev", aws_secrets)
+    partial = {k: v for k, v in outputs.items() if k != "userPoolClientId"}
     with pytest.raises(CruddurError, match="stack dev has no output 'userPoolClientId'; has `pulumi up -s dev` completed"):
         app_env(partial, "dev")
     with pytest.raises(CruddurError, match="invalid JSON"):
         parse_outputs("{not json", "dev")
-    assert app_env(RECORDED, "dev") == EXPECTED
+    assert app_env(outputs, "dev") == EXPECTED
 
 
 def test_the_default_ca_bundle_is_the_rds_bundle_shipped_in_the_repo():

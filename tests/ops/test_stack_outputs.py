@@ -10,7 +10,10 @@ from ops.stack.outputs import CONDITIONAL_OUTPUTS, STACK_OUTPUTS
 from tests.components.conftest import dev, prod  # noqa: F401 - the committed stacks' evaluations
 from tests.ops.conftest import RECORDED_OUTPUTS
 
-READ_BY_THE_CLI = {"masterConnectionUrl", "appConnectionUrl", "region", "operatorEndpointId", "userPoolId", "userPoolClientId"}
+# The secrets' ARNs (their CURRENT values are read from Secrets Manager), the fallbacks for fields a secret lacks,
+# and masterConnectionUrl for the master's user name only (never its deploy-time password).
+READ_BY_THE_CLI = {"masterSecretArn", "appSecretArn", "dbHost", "dbPort", "dbName", "masterConnectionUrl", "region",
+                   "operatorEndpointId", "userPoolId", "userPoolClientId", "kmsKeyArn"}
 
 
 def _exports() -> tuple[list[str], set[str]]:

@@ -110,6 +110,9 @@ BUCKET_ACL_V2 = "aws:s3/bucketAclV2:BucketAclV2"
 BUCKET_PUBLIC_ACCESS_BLOCK = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
 ACCOUNT_PUBLIC_ACCESS_BLOCK = "aws:s3/accountPublicAccessBlock:AccountPublicAccessBlock"
 BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
+BUCKET_V2 = "aws:s3/bucketV2:BucketV2"  # v7: the deprecated alias of Bucket (inline `loggings` list)
+BUCKET_LOGGING = "aws:s3/bucketLogging:BucketLogging"
+BUCKET_LOGGING_V2 = "aws:s3/bucketLoggingV2:BucketLoggingV2"  # v7: the deprecated alias of BucketLogging
 GUARDDUTY_DETECTOR = "aws:guardduty/detector:Detector"
 GUARDDUTY_FEATURE = "aws:guardduty/detectorFeature:DetectorFeature"
 LAMBDA_PERMISSION = "aws:lambda/permission:Permission"
@@ -936,6 +939,50 @@ def s3_bucket_policy_denies_insecure_transport(r: Subject) -> list[str]:
         return [f"{r.label} does not deny non-TLS requests; add a Deny of s3:* on the bucket and its objects "
                 "when aws:SecureTransport is false"]
     return []
+
+
+def _inline_loggings(p: dict) -> list:
+    """A bucket's inline (legacy) logging blocks: Bucket's ``logging`` object, BucketV2's ``loggings`` list."""
+    return [x for x in (p.get("logging"), *_as_list(p.get("loggings"))) if x is not None]
+
+
+@stack_rule("s3-bucket-access-logging", types=(BUCKET, BUCKET_V2),
+            description="Every S3 bucket sends server access logs to a log bucket (aws.s3.BucketLogging), except a "
+                        "bucket that is itself a log destination.",
+            practices=("audit-trail",), prod_only=True,
+            dev_reason="a dev stack without its audit trail (cruddur-db:auditTrail false) has no access-log bucket "
+                       "to send them to.")
+def s3_bucket_access_logging(args) -> list[str]:
+    """Each bucket (known name) is the source of a BucketLogging (or legacy inline logging) unless some logging
+    configuration of the stack targets it. Unknown names (preview) never make a violation."""
+    logged, targets, unsure = set(), set(), False
+    for typ in (BUCKET_LOGGING, BUCKET_LOGGING_V2):
+        for _, p in _of_type(args, typ):
+            for key, into in (("bucket", logged), ("targetBucket", targets)):
+                value = p.get(key)
+                if known(value) and isinstance(value, str):
+                    into.add(value)
+                else:
+                    unsure = True
+    buckets = [(b, p) for typ in (BUCKET, BUCKET_V2) for b, p in _of_type(args, typ)]
+    for _, p in buckets:
+        for block in _inline_loggings(p):
+            target = block.get("targetBucket") if isinstance(block, dict) else UNKNOWN
+            if known(target) and isinstance(target, str) and target:
+                targets.add(target)
+                if known(p.get("bucket")):
+                    logged.add(p.get("bucket"))
+            else:
+                unsure = True
+    problems = []
+    for bucket, p in buckets:
+        name = p.get("bucket")
+        if not known(name) or not isinstance(name, str) or name in logged or name in targets or unsure:
+            continue
+        problems.append(f"s3 Bucket '{bucket.name}' ({name}) has no server access logging; declare an "
+                        "aws.s3.BucketLogging into the audit component's access-log bucket "
+                        "(PrivateBucketArgs.access_log_bucket)")
+    return problems
 
 
 # -- Lambda -------------------------------------------------------------------------------------------------------

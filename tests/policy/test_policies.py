@@ -3,6 +3,8 @@ real recorded resource (or stack) with exactly one property changed. Unknown val
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 from pathlib import Path
 
@@ -271,6 +273,54 @@ def test_s3_bucket_policy_denies_insecure_transport(dev, edit):
                                changed(bucket_policy, policy=json.dumps(doc))) == [
         "s3 BucketPolicy 'audit-bucket-policy' does not deny non-TLS requests; add a Deny of s3:* on the bucket and "
         "its objects when aws:SecureTransport is false"]
+
+
+LOGGING = "aws:s3/bucketLogging:BucketLogging"
+
+
+def test_s3_buckets_have_access_logging_in_prod(prod):
+    bucket_logging = prod.one(LOGGING, "audit-bucket-logging")
+    trail_bucket = prod.one("aws:s3/bucket:Bucket", "audit-bucket")
+    log_bucket = prod.one("aws:s3/bucket:Bucket", "audit-access-logs")
+    assert bucket_logging.props["bucket"] == trail_bucket.props["bucket"]
+    assert bucket_logging.props["targetBucket"] == log_bucket.props["bucket"]
+    assert stack_violations("s3-bucket-access-logging", prod) == []  # the log destination itself is exempt
+    fix = ("has no server access logging; declare an aws.s3.BucketLogging into the audit component's access-log "
+           "bucket (PrivateBucketArgs.access_log_bucket)")
+    unlogged = replaced(prod, bucket_logging)  # and then the log bucket is no log destination either
+    assert sorted(stack_violations("s3-bucket-access-logging", unlogged)) == [
+        f"s3 Bucket 'audit-access-logs' (cruddur-prod-trail-access-123456789012) {fix}",
+        f"s3 Bucket 'audit-bucket' (cruddur-prod-trail-123456789012) {fix}"]
+    # logging that names another bucket does not count for this one
+    elsewhere = replaced(prod, bucket_logging, changed(bucket_logging, bucket="someone-elses-bucket"))
+    assert stack_violations("s3-bucket-access-logging", elsewhere) == [
+        f"s3 Bucket 'audit-bucket' (cruddur-prod-trail-123456789012) {fix}"]
+
+
+def test_s3_access_logging_new_bucket_and_legacy_forms(prod):
+    bucket_logging = prod.one(LOGGING, "audit-bucket-logging")
+    log_bucket = prod.one("aws:s3/bucket:Bucket", "audit-access-logs")
+    extra = dataclasses.replace(changed(log_bucket, bucket="cruddur-prod-extra"), name="extra",
+                                urn=log_bucket.urn.replace("audit-access-logs", "extra"))
+    with_extra = dataclasses.replace(prod, resources=[*prod.resources, extra])
+    assert stack_violations("s3-bucket-access-logging", with_extra) == [
+        "s3 Bucket 'extra' (cruddur-prod-extra) has no server access logging; declare an aws.s3.BucketLogging into "
+        "the audit component's access-log bucket (PrivateBucketArgs.access_log_bucket)"]
+    target = log_bucket.props["bucket"]
+    inline = dataclasses.replace(with_extra, resources=[
+        changed(r, logging={"targetBucket": target, "targetPrefix": "extra/"}) if r is extra else r
+        for r in with_extra.resources])
+    assert stack_violations("s3-bucket-access-logging", inline) == []
+    v2 = dataclasses.replace(changed(extra, loggings=[{"targetBucket": target}]), type="aws:s3/bucketV2:BucketV2")
+    assert stack_violations("s3-bucket-access-logging", replaced(with_extra, extra, v2)) == []
+    legacy_resource = dataclasses.replace(changed(bucket_logging, bucket="cruddur-prod-extra"),
+                                          type="aws:s3/bucketLoggingV2:BucketLoggingV2", name="extra-logging",
+                                          urn=bucket_logging.urn.replace("audit-bucket-logging", "extra-logging"))
+    with_v2_logging = dataclasses.replace(with_extra, resources=[*with_extra.resources, legacy_resource])
+    assert stack_violations("s3-bucket-access-logging", with_v2_logging) == []
+    # on dev the same gap is advisory only
+    assert policies.rule("s3-bucket-access-logging-dev").enforcement.value == "advisory"
+    assert policies.rule("s3-bucket-access-logging").enforcement.value == "mandatory"
 
 
 # -- GuardDuty ----------------------------------------------------------------------------------------------------

@@ -4,7 +4,6 @@ real recorded resource (or stack) with exactly one property changed. Unknown val
 from __future__ import annotations
 
 import dataclasses
-
 import json
 from pathlib import Path
 

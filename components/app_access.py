@@ -60,7 +60,7 @@ class AppAccess(pulumi.ComponentResource):
 
         self.secret = aws.secretsmanager.Secret(
             f"{name}-secret",
-            name=f"cruddur/{naming.stack}/rds/app",
+            name=naming.secret_name("app"),
             description=f"Cruddur {naming.stack}: the app's database credentials ({APP_ROLE}, standard RDS JSON)",
             kms_key_id=args.kms_key_arn,
             recovery_window_in_days=30 if naming.is_prod else 7,

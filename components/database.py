@@ -245,7 +245,7 @@ class Database(pulumi.ComponentResource):
 
         self.secret = aws.secretsmanager.Secret(
             f"{name}-master-secret",
-            name=f"cruddur/{naming.stack}/rds/master",
+            name=naming.secret_name("master"),
             description=f"Cruddur {naming.stack}: RDS master credentials (standard RDS secret JSON)",
             kms_key_id=args.kms_key_arn,
             recovery_window_in_days=30 if naming.is_prod else 7,

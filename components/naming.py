@@ -20,6 +20,14 @@ class Naming:
         """A physical name for this stack: ``cruddur-<stack>-<part>``."""
         return f"cruddur-{self.stack}-{part}"
 
+    def secret_name(self, part: str) -> str:
+        """The Secrets Manager name of one of the stack's database secrets: ``cruddur/<stack>/rds/<part>``."""
+        return f"cruddur/{self.stack}/rds/{part}"
+
+    def secret_arn_pattern(self, part: str, partition: str, region: str, account_id: str) -> str:
+        """An IAM resource pattern for that secret: Secrets Manager appends ``-`` and six random characters."""
+        return f"arn:{partition}:secretsmanager:{region}:{account_id}:secret:{self.secret_name(part)}-??????"
+
     def stateful(self, opts: pulumi.ResourceOptions) -> pulumi.ResourceOptions:
         """``opts`` for a resource whose loss loses data: with ``protect`` when the stack protects them, so that
         `pulumi destroy` and any replacement stop until its protection is lifted (`pulumi state unprotect URN`)."""

@@ -117,8 +117,9 @@ class Network(pulumi.ComponentResource):
         )
         self.operator_policy = aws.iam.Policy(
             f"{name}-operator-policy",
-            description="Open an EC2 Instance Connect tunnel to the Cruddur database port in this VPC only",
-            policy=self._operator_policy_document(s, args.tunnel_port, invoke),
+            description="Open an EC2 Instance Connect tunnel to the Cruddur database port in this VPC only, "
+                        "and read the stack's current database secrets",
+            policy=self._operator_policy_document(s, args, invoke),
             opts=child,
         )
 
@@ -159,7 +160,8 @@ class Network(pulumi.ComponentResource):
             opts=child,
         )
 
-    def _operator_policy_document(self, s: NetworkSettings, port: int, invoke) -> pulumi.Output[str]:
+    def _operator_policy_document(self, s: NetworkSettings, args: NetworkArgs, invoke) -> pulumi.Output[str]:
+        port, ctx = args.tunnel_port, args.aws_context
         conditions = [
             {"test": "NumericEquals", "variable": "ec2-instance-connect:remotePort", "values": [str(port)]},
             {"test": "IpAddress", "variable": "ec2-instance-connect:privateIpAddress",
@@ -181,5 +183,21 @@ class Network(pulumi.ComponentResource):
                 "sid": "FindTheEndpoint",
                 "actions": ["ec2:DescribeInstanceConnectEndpoints"],
                 "resources": ["*"],
+            },
+            # `cruddur db -s` and `cruddur stack env -s` read the CURRENT master/app secret (ops/stack/secrets.py):
+            # the passwords rotate, so the deploy-time URL outputs go stale.
+            {
+                "sid": "ReadTheStacksDatabaseSecrets",
+                "actions": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+                "resources": [pulumi.Output.all(ctx.partition, ctx.account_id).apply(
+                    lambda v, part=part: args.naming.secret_arn_pattern(part, v[0], ctx.region, v[1]))
+                    for part in ("master", "app")],
+            },
+            {
+                "sid": "DecryptThemThroughSecretsManagerOnly",
+                "actions": ["kms:Decrypt"],
+                "resources": [args.kms_key_arn],
+                "conditions": [{"test": "StringEquals", "variable": "kms:ViaService",
+                                "values": [f"secretsmanager.{ctx.region}.amazonaws.com"]}],
             },
         ], opts=invoke).json

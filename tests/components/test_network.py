@@ -4,6 +4,7 @@ import ipaddress
 
 import pytest
 
+from ops.offline.aws_mocks import ACCOUNT_ID
 from tests.components.conftest import policy
 
 NETWORK = "cruddur:network:Network"
@@ -122,9 +123,30 @@ def test_operator_policy_opens_tunnels_to_the_database_port_in_this_vpc_only(sta
     assert tunnel["Condition"]["NumericEquals"] == {"ec2-instance-connect:remotePort": "5432"}
     assert tunnel["Condition"]["IpAddress"] == {"ec2-instance-connect:privateIpAddress": "10.40.0.0/16"}
     assert tunnel["Condition"]["NumericLessThanEquals"] == {"ec2-instance-connect:maxTunnelDuration": "3600"}
-    others = [s for s in statements if s is not tunnel]
-    assert others == [{"Sid": "FindTheEndpoint", "Effect": "Allow",
-                       "Action": "ec2:DescribeInstanceConnectEndpoints", "Resource": "*"}]
+    find = next(s for s in statements if s["Sid"] == "FindTheEndpoint")
+    assert find == {"Sid": "FindTheEndpoint", "Effect": "Allow",
+                    "Action": "ec2:DescribeInstanceConnectEndpoints", "Resource": "*"}
+
+
+def test_operator_policy_reads_exactly_the_stacks_two_database_secrets_through_secrets_manager(stack):
+    """`cruddur db -s` / `stack env -s` read the CURRENT secrets (the passwords rotate): the operator policy grants
+    that read on the master and app secrets of this stack only, and the decrypt only via Secrets Manager."""
+    statements = policy(stack.one("aws:iam/policy:Policy", "network-operator-policy"))["Statement"]
+    assert sorted(s["Sid"] for s in statements) == [
+        "DecryptThemThroughSecretsManagerOnly", "FindTheEndpoint", "OpenTunnelToDatabasePort",
+        "ReadTheStacksDatabaseSecrets"]
+    read = next(s for s in statements if s["Sid"] == "ReadTheStacksDatabaseSecrets")
+    assert sorted(read["Action"]) == ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"]
+    master = stack.one("aws:secretsmanager/secret:Secret", "db-master-secret").props["name"]
+    app = stack.one("aws:secretsmanager/secret:Secret", "app-secret").props["name"]
+    assert (master, app) == (f"cruddur/{stack.stack}/rds/master", f"cruddur/{stack.stack}/rds/app")
+    region = stack.config["aws:region"]
+    assert sorted(read["Resource"]) == sorted(
+        f"arn:aws:secretsmanager:{region}:{ACCOUNT_ID}:secret:{name}-??????" for name in (master, app))
+    decrypt = next(s for s in statements if s["Sid"] == "DecryptThemThroughSecretsManagerOnly")
+    assert decrypt["Action"] == "kms:Decrypt"
+    assert decrypt["Resource"] == stack.one("aws:kms/key:Key", "data-key").outputs["arn"]
+    assert decrypt["Condition"] == {"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}}
 
 
 def test_operator_cidrs_limit_where_tunnels_may_be_opened_from(evaluate_with):

@@ -367,3 +367,22 @@ def build_migrator_layer(cache_dir: Path = DEFAULT_CACHE_DIR,
                          download: RequirementsDownloader = pip_download_requirements) -> LayerArchive:
     """The migrator's layer: ``python/yoyo`` and its dependencies, from ``lambda/migrator/requirements.txt``."""
     return build_requirements_layer(MIGRATOR, cache_dir, download)
+
+
+# -- the stack's own Powertools layer: code signing is enforced, so the public layer cannot be attached -----------
+POWERTOOLS_REQUIREMENTS = PROJECT_DIR / "lambda" / "powertools_layer" / "requirements.txt"
+POWERTOOLS = RequirementsLayerSpec(
+    name="aws-lambda-powertools",
+    requirements=POWERTOOLS_REQUIREMENTS,
+    required_files=(
+        "python/aws_lambda_powertools/__init__.py", "python/aws_lambda_powertools/logging/logger.py",
+        "python/jmespath/__init__.py", "python/typing_extensions.py",
+    ),
+)
+
+
+def build_powertools_layer(cache_dir: Path = DEFAULT_CACHE_DIR,
+                           download: RequirementsDownloader = pip_download_requirements) -> LayerArchive:
+    """Powertools for AWS Lambda (Python) and its two dependencies, from ``lambda/powertools_layer/requirements.txt``
+    (the version the tests import), built, hash-checked and cached like the other layers; signed on deploy."""
+    return build_requirements_layer(POWERTOOLS, cache_dir, download)

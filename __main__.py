@@ -118,9 +118,6 @@ pulumi.export("userPoolId", confirmation.user_pool.id)
 pulumi.export("userPoolArn", confirmation.user_pool.arn)
 pulumi.export("userPoolClientId", confirmation.user_pool_client.id)
 pulumi.export("confirmationFunctionName", confirmation.function.name)
-pulumi.export("codeSigningConfigArn", code_signing.config_arn)
-pulumi.export("signingProfileName", code_signing.profile.name)
-pulumi.export("artifactsBucketName", code_signing.artifacts.name)
 
 # The app's path (issue 11): its own role's credentials and security group, and the migrator that `pulumi up`
 # invokes to apply sql/migrations and set that role's password, reaching Secrets Manager through a VPC endpoint.

@@ -55,9 +55,21 @@ def artifacts_bucket_name(naming: Naming, account_id: pulumi.Input[str]) -> pulu
     return pulumi.Output.concat(naming.physical_name("artifacts"), "-", account_id)
 
 
-def profile_name(naming: Naming) -> str:
-    """Signer profile names take letters, digits and underscores only (2 to 64)."""
-    return re.sub(r"[^A-Za-z0-9_]", "_", f"cruddur_{naming.stack}")[:64]
+# Rotating the signing profile (runbooks/rotate-signing-profile.md): raise this by one in a reviewed change. The
+# profile is renamed, so Pulumi creates the new one, re-signs every package and layer with it (every SigningJob's
+# profile_name changes, so each is replaced and writes a new signed key), points the config at its version and
+# redeploys every function and layer, and only then deletes (cancels) the old profile.
+PROFILE_GENERATION = 1
+
+
+def profile_name(naming: Naming, generation: int | None = None) -> str:
+    """``cruddur_<stack>`` (generation 1), then ``cruddur_<stack>_g<N>``: Signer profile names take letters, digits
+    and underscores only (2 to 64), and a canceled profile's name cannot be used again. ``generation``: by default
+    ``PROFILE_GENERATION``."""
+    generation = PROFILE_GENERATION if generation is None else generation
+    suffix = "" if generation == 1 else f"_g{generation}"
+    base = re.sub(r"[^A-Za-z0-9_]", "_", f"cruddur_{naming.stack}")
+    return base[:64 - len(suffix)] + suffix
 
 
 class CodeSigning(pulumi.ComponentResource):

@@ -361,13 +361,13 @@ class AwsMocks(Mocks):
                          revocationRecords=[])
             rid = profile
         elif typ == "aws:signer/signingJob:SigningJob":
-            # Signer writes the signed copy as <prefix><job id>.zip; the job id depends on the source version, so a
-            # new upload gives a new signed key (and the function or layer using it is updated).
+            # Signer writes the signed copy as <prefix><job id>.zip. Every input of a job forces a new job, so the
+            # stand-in id depends on them: a new upload version (or profile) gives a new signed key.
             source = unwrap(state.get("source")) or {}
             destination = unwrap(state.get("destination")) or {}
             s3 = source.get("s3") or {}
-            job_id = _digest("signing-job", name, str(s3.get("bucket")), str(s3.get("key")), str(s3.get("version")),
-                             length=32)
+            job_id = _digest("signing-job", name, str(unwrap(state.get("profileName"))), str(s3.get("bucket")),
+                             str(s3.get("key")), str(s3.get("version")), length=32)
             job_id = f"{job_id[:8]}-{job_id[8:12]}-{job_id[12:16]}-{job_id[16:20]}-{job_id[20:32]}"
             out = destination.get("s3") or {}
             signed_key = f"{out.get('prefix') or ''}{job_id}.zip"

@@ -193,3 +193,31 @@ def test_the_synchronous_functions_say_why_they_declare_no_destination():
     root = Path(paths.PROJECT_ROOT) / "components"
     for module in ("confirmation.py", "migrator.py", "master_rotation.py", "restore_drill.py"):
         assert "Synchronous only" in (root / module).read_text(), module
+
+
+# -- rotating the profile ---------------------------------------------------------------------------------------
+def test_a_new_profile_generation_renames_the_profile_and_re_signs_everything(evaluate_with, monkeypatch):
+    from components import code_signing
+
+    before = evaluate_with("dev")
+    monkeypatch.setattr(code_signing, "PROFILE_GENERATION", 2)
+    after = evaluate_with("dev")
+    assert after.one(PROFILE).props["name"] == "cruddur_dev_g2"
+    assert after.one(CONFIG).props["allowedPublishers"] == {
+        "signingProfileVersionArns": [after.one(PROFILE).outputs["versionArn"]]}
+    for job in after.of_type(JOB):
+        assert job.props["profileName"] == "cruddur_dev_g2"
+    keys = {f.name: f.props["s3Key"] for f in before.of_type(FUNCTION)}
+    assert all(f.props["s3Key"] != keys[f.name] for f in after.of_type(FUNCTION))  # every function redeployed
+    assert {u.outputs["versionId"] for u in after.of_type(UPLOAD)} == {
+        u.outputs["versionId"] for u in before.of_type(UPLOAD)}  # the same uploads, signed again
+
+
+def test_profile_names_fit_signers_rules():
+    from components.code_signing import profile_name
+    from components.naming import Naming
+
+    long = Naming(stack="x" * 80, is_prod=False)
+    assert profile_name(long, 1) == "cruddur_" + "x" * 56
+    assert profile_name(long, 12) == "cruddur_" + "x" * 52 + "_g12"
+    assert profile_name(Naming(stack="eu-prod", is_prod=True), 1) == "cruddur_eu_prod"

@@ -7,7 +7,7 @@ import pytest
 
 from components.restore_drill import PROJECT_DIR, expected_migrations
 from tests.components.conftest import policy
-from tests.components.signing_support import signing_job, signed_source
+from tests.components.signing_support import signed_source, signing_job
 
 ACCOUNT = "123456789012"
 REGION = "eu-west-1"

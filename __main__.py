@@ -6,6 +6,7 @@ import pulumi_aws as aws
 from components.app_access import AppAccess, AppAccessArgs
 from components.audit import Audit, AuditArgs
 from components.aws_context import AwsContext
+from components.code_signing import ACCESS_LOG_PREFIX, CodeSigning, CodeSigningArgs, artifacts_bucket_name
 from components.confirmation import Confirmation, ConfirmationArgs
 from components.connection_budget import connection_budget
 from components.database import Database, DatabaseArgs
@@ -21,7 +22,7 @@ from components.master_rotation import ROTATION_ACTIONS, MasterRotation, MasterR
 from components.migrator import Migrator, MigratorArgs
 from components.monitoring import Monitoring, MonitoringArgs
 from components.network import Network, NetworkArgs
-from components.psycopg2_layer import build_layer, build_migrator_layer
+from components.psycopg2_layer import build_layer, build_migrator_layer, build_powertools_layer
 from components.restore_drill import RestoreDrill, RestoreDrillArgs
 from components.secrets_endpoint import READ_SECRET_VALUE, SecretsEndpoint, SecretsEndpointArgs
 from components.settings import Settings
@@ -55,12 +56,26 @@ database = Database("db", DatabaseArgs(
     database=settings.database, naming=naming, aws_context=context, log_retention_days=log_days,
     network=network, kms_key_arn=data_key.arn,
 ), opts=pinned)
-audit = Audit("audit", AuditArgs(audit=settings.audit, naming=naming, aws_context=context), opts=pinned)
+artifacts_bucket_arn = pulumi.Output.concat("arn:", context.partition, ":s3:::",
+                                            artifacts_bucket_name(naming, context.account_id))
+audit = Audit("audit", AuditArgs(
+    audit=settings.audit, naming=naming, aws_context=context,
+    # the log bucket also takes the code-signing artifacts bucket's server access logs
+    access_log_sources=[("S3ServerAccessLogsFromTheArtifactsBucket", artifacts_bucket_arn, ACCESS_LOG_PREFIX)],
+), opts=pinned)
 
-# Sign-up: the psycopg2 layer zip comes from the on-disk cache (built from the pinned wheel on a cache miss only).
+# Code signing (one per stack): every function and layer below is created from a copy signed by the stack's Signer
+# profile, and every function carries its code signing config, which Enforces it (components/code_signing.py).
+code_signing = CodeSigning("code-signing", CodeSigningArgs(
+    naming=naming, kms_key_arn=data_key.arn, account_id=context.account_id,
+    access_log_bucket=audit.access_log_bucket.name if audit.access_log_bucket is not None else None,
+), opts=pinned)
+
+# Sign-up: the layer zips come from the on-disk cache (built from the pinned wheels on a cache miss only).
 confirmation = Confirmation("confirmation", ConfirmationArgs(
     confirmation=settings.confirmation, naming=naming, aws_context=context, log_retention_days=log_days,
     network=network, database=database, kms_key_arn=data_key.arn, psycopg2_layer=build_layer(),
+    powertools_layer=build_powertools_layer(), code_signing=code_signing,
     reserved_concurrency=connection_budget(settings.database.instance_class).confirmation,
 ), opts=pinned)
 
@@ -120,12 +135,14 @@ migrator = Migrator("migrator", MigratorArgs(
     secrets_endpoint=secrets_endpoint, vpc_id=network.vpc.id, subnet_ids=network.private_subnet_ids,
     kms_key_arn=data_key.arn, log_retention_days=log_days,
     psycopg2_layer_arn=confirmation.psycopg2_layer.arn, yoyo_layer=build_migrator_layer(),
+    powertools_layer_arn=confirmation.powertools_layer.arn, code_signing=code_signing,
 ), opts=pinned)
 # The master secret rotates on a schedule, inside the VPC (no internet): components/master_rotation.py.
 master_rotation = MasterRotation("master-rotation", MasterRotationArgs(
     naming=naming, aws_context=context, database=database, secrets_endpoint=secrets_endpoint,
     vpc_id=network.vpc.id, subnet_ids=network.private_subnet_ids, kms_key_arn=data_key.arn,
     log_retention_days=log_days, psycopg2_layer_arn=confirmation.psycopg2_layer.arn,
+    powertools_layer_arn=confirmation.powertools_layer.arn, code_signing=code_signing,
     rotation_days=settings.database.master_password_rotation_days,
 ), opts=pinned)
 pulumi.export("masterRotationFunctionName", master_rotation.function.name)
@@ -153,7 +170,7 @@ if settings.restore_drill.enabled:
         db_instance_arn=database.instance.arn, db_subnet_group_name=database.subnet_group.name,
         db_security_group_id=database.security_group.id, master_secret_arn=database.secret.arn,
         vpc_id=network.vpc.id, subnet_ids=network.private_subnet_ids,
-        psycopg2_layer_arn=confirmation.psycopg2_layer.arn, log_retention_days=log_days,
+        psycopg2_layer_arn=confirmation.psycopg2_layer.arn, log_retention_days=log_days, code_signing=code_signing,
         # The probe reaches the restored copy (which gets the database's SG) and reads the master secret through
         # the Secrets Manager endpoint (whose secret_arns include database.secret.arn).
         admissions=[database.allow_from, secrets_endpoint.allow_from], alarm_topic_arn=alarm_topic_arn,

@@ -10,7 +10,8 @@
   (same region): public access blocked, bucket-owner-enforced, versioned, SSE-S3 (S3 delivers server access logs only
   to a destination whose default encryption is SSE-S3/AES256; SSE-KMS is not supported there), expiring logs after
   the trail bucket's expiry and aborting incomplete multipart uploads, with a policy letting only the S3 logging
-  service write under ``ACCESS_LOG_PREFIX`` for the trail bucket of this account, and denying non-TLS requests;
+  service write under ``ACCESS_LOG_PREFIX`` for the trail bucket of this account (and under their own prefixes for
+  the buckets named in ``access_log_sources``: the code-signing artifacts bucket), and denying non-TLS requests;
 - a CloudWatch Logs group (retention, KMS) the trail delivers to through a role that may only create streams and
   put events in that one group, assumable by CloudTrail for this trail only;
 - the trail: multi-region, global service events, log file validation, KMS-encrypted;
@@ -23,6 +24,7 @@ policy name it, and the trail depends on both, so there is no cycle.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -47,22 +49,25 @@ class AuditArgs:
     audit: AuditSettings
     naming: Naming
     aws_context: AwsContext
+    # Other buckets whose server access logs the log bucket admits too: (statement sid, source bucket ARN, prefix).
+    access_log_sources: Sequence[tuple[str, pulumi.Input[str], str]] = ()
 
 
 def trail_arn(partition: str, region: str, account_id: str, trail_name: str) -> str:
     return f"arn:{partition}:cloudtrail:{region}:{account_id}:trail/{trail_name}"
 
 
-def access_log_write_statement(source_bucket_arn: pulumi.Input[str], account_id: pulumi.Input[str]):
+def access_log_write_statement(source_bucket_arn: pulumi.Input[str], account_id: pulumi.Input[str],
+                               prefix: str = ACCESS_LOG_PREFIX, sid: str = "S3ServerAccessLogsFromTheTrailBucket"):
     """The log bucket's statement (a callable taking its ARN) letting only S3's logging service write the source
-    bucket's server access logs under ``ACCESS_LOG_PREFIX``, for that bucket in this account."""
+    bucket's server access logs under ``prefix``, for that bucket in this account."""
 
     def make(log_bucket_arn: pulumi.Input[str]) -> dict:
         return {
-            "sid": "S3ServerAccessLogsFromTheTrailBucket",
+            "sid": sid,
             "principals": [{"type": "Service", "identifiers": [S3_LOGGING_SERVICE]}],
             "actions": ["s3:PutObject"],
-            "resources": [pulumi.Output.concat(log_bucket_arn, f"/{ACCESS_LOG_PREFIX}*")],
+            "resources": [pulumi.Output.concat(log_bucket_arn, f"/{prefix}*")],
             "conditions": [
                 {"test": "ArnEquals", "variable": "aws:SourceArn", "values": [source_bucket_arn]},
                 {"test": "StringEquals", "variable": "aws:SourceAccount", "values": [account_id]},
@@ -112,6 +117,7 @@ class Audit(pulumi.ComponentResource):
     bucket: aws.s3.Bucket | None = None
     log_group: aws.cloudwatch.LogGroup | None = None
     trail: aws.cloudtrail.Trail | None = None
+    access_log_bucket: PrivateBucket | None = None  # the server access log bucket; only with the trail
     detector: aws.guardduty.Detector | None = None
     rds_protection: aws.guardduty.DetectorFeature | None = None
     trail_arn: pulumi.Output[str] | None = None
@@ -301,7 +307,9 @@ class Audit(pulumi.ComponentResource):
             lifecycle_rules=[{"id": "access-logs", "status": "Enabled", "filter": {},
                               "expiration": {"days": a.trail_bucket_expire_days},
                               "noncurrent_version_expiration": {"noncurrent_days": 30}}],
-            policy_statements=[access_log_write_statement(self.bucket.arn, args.aws_context.account_id)],
+            policy_statements=[access_log_write_statement(self.bucket.arn, args.aws_context.account_id),
+                               *(access_log_write_statement(arn, args.aws_context.account_id, prefix, sid)
+                                 for sid, arn, prefix in args.access_log_sources)],
             tags={"Name": naming.physical_name("trail-access"), "Purpose": "s3-server-access-logs"},
         ), opts=child)
         self.bucket_logging = aws.s3.BucketLogging(

@@ -9,8 +9,11 @@
   security group whose only egress is PostgreSQL to the database's security group (which gains the ingress);
 - its role: ``AWSLambdaVPCAccessExecutionRole`` plus one inline policy: ``rds-db:connect`` as
   ``cruddur_confirmation`` on this instance only, and the two X-Ray write actions active tracing requires;
-- its layers: psycopg2 (built from the pinned wheel by ``components.psycopg2_layer``, cached by content) and the
-  public Powertools layer (``POWERTOOLS_VERSION``, resolved from its public SSM parameter);
+- its layers: psycopg2 and Powertools, each built from its pinned wheels by ``components.psycopg2_layer`` (cached by
+  content); no public layer: code signing is enforced and a public layer is not signed by this stack's profile;
+- code signing: the package and both layers are uploaded to the stack's artifacts bucket and signed
+  (``CodeSigning.sign``); the function and the layers are created from the signed copies and the function carries
+  the stack's code signing config (Enforce), so Lambda refuses anything this stack did not sign;
 - a ``lambda.Permission`` letting this user pool (``source_arn``) invoke the function.
 """
 
@@ -23,6 +26,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.aws_context import AwsContext
+from components.code_signing import CodeSigning
 from components.database import Database
 from components.iam import service_trust_policy
 from components.naming import Naming
@@ -33,7 +37,7 @@ from components.settings import ConfirmationSettings
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 FUNCTION_SOURCE = PROJECT_DIR / "lambda" / "post_confirmation"
 # What the function's package holds: the handler and the RDS CA bundle it verifies the server with. Nothing else
-# (psycopg2 and Powertools come from layers, boto3 from the runtime).
+# (psycopg2 and Powertools come from the stack's own signed layers, boto3 from the runtime).
 PACKAGE_FILES = ("handler.py", "global-bundle.pem")
 CA_BUNDLE = "global-bundle.pem"
 
@@ -42,17 +46,6 @@ RUNTIME = "python3.13"
 ARCHITECTURE = "arm64"
 TIMEOUT_SECONDS = 5  # Cognito waits at most 5 s for a trigger
 MEMORY_MB = 256  # more memory is more CPU: a faster cold start (TLS + token signing) for little cost
-
-# The public Powertools for AWS Lambda (Python) layer carrying exactly the version the handler is tested with
-# (aws-lambda-powertools in requirements-test.txt; a test keeps the two equal). Its ARN is read at deploy time from
-# the public SSM parameter Powertools publishes per release, runtime and architecture in every commercial region,
-# so no layer number is guessed: /aws/service/powertools/python/arm64/python3.13/<version>.
-POWERTOOLS_VERSION = "3.37.0"
-
-
-def powertools_layer_parameter(version: str = POWERTOOLS_VERSION) -> str:
-    return f"/aws/service/powertools/python/{ARCHITECTURE}/{RUNTIME}/{version}"
-
 
 class PackagingError(pulumi.RunError):
     """The function's package cannot be assembled (a file it must ship is missing)."""
@@ -73,6 +66,24 @@ def function_archive(source_dir: Path = FUNCTION_SOURCE) -> pulumi.AssetArchive:
     return pulumi.AssetArchive({name: pulumi.FileAsset(str(source_dir / name)) for name in PACKAGE_FILES})
 
 
+def signed_layer(resource_name: str, layer_name: str, what: str, layer: LayerArchive, code_signing: CodeSigning,
+                 part: str, opts: pulumi.ResourceOptions) -> aws.lambda_.LayerVersion:
+    """A python3.13/arm64 layer created from the signed copy of ``layer``'s zip. ``source_code_hash`` (the unsigned
+    zip's) records which build it is; a new build also means a new upload, signing job and key (code_signing.py)."""
+    signed = code_signing.sign(part, pulumi.FileAsset(str(layer.path)))  # the zip, byte for byte
+    return aws.lambda_.LayerVersion(
+        resource_name,
+        layer_name=layer_name,
+        description=f"{what} for python3.13 arm64 (sha256 {layer.sha256_hex[:12]})",
+        s3_bucket=signed.bucket,
+        s3_key=signed.key,
+        source_code_hash=layer.source_code_hash,
+        compatible_runtimes=[RUNTIME],
+        compatible_architectures=[ARCHITECTURE],
+        opts=opts,
+    )
+
+
 @dataclass
 class ConfirmationArgs:
     confirmation: ConfirmationSettings
@@ -82,7 +93,9 @@ class ConfirmationArgs:
     network: Network
     database: Database
     kms_key_arn: pulumi.Input[str]
-    psycopg2_layer: LayerArchive
+    psycopg2_layer: LayerArchive  # build_layer()
+    powertools_layer: LayerArchive  # build_powertools_layer(): shared by every function that logs with Powertools
+    code_signing: CodeSigning  # the stack's: signs the package and the layers, and its config is enforced
     # Containers the function may run at once = connections it may hold (one each): its share of the instance
     # class's max_connections (components/connection_budget.py), so a sign-up burst never starves the app's pool.
     reserved_concurrency: int
@@ -154,19 +167,12 @@ class Confirmation(pulumi.ComponentResource):
             opts=child,
         )
 
-        # -- layers --------------------------------------------------------------------------------------------
-        layer = args.psycopg2_layer
-        self.psycopg2_layer = aws.lambda_.LayerVersion(
-            f"{name}-psycopg2",
-            layer_name=name_of("psycopg2"),
-            description=f"psycopg2-binary for python3.13 arm64 (sha256 {layer.sha256_hex[:12]})",
-            code=pulumi.FileArchive(str(layer.path)),
-            source_code_hash=layer.source_code_hash,
-            compatible_runtimes=[RUNTIME],
-            compatible_architectures=[ARCHITECTURE],
-            opts=child,
-        )
-        powertools = aws.ssm.get_parameter_output(name=powertools_layer_parameter(), opts=invoke).value
+        # -- layers: the stack's own, each created from its signed copy --------------------------------------
+        self.psycopg2_layer = signed_layer(f"{name}-psycopg2", name_of("psycopg2"), "psycopg2-binary",
+                                           args.psycopg2_layer, args.code_signing, "psycopg2", child)
+        self.powertools_layer = signed_layer(f"{name}-powertools", name_of("powertools"), "aws-lambda-powertools",
+                                             args.powertools_layer, args.code_signing, "powertools", child)
+        signed = args.code_signing.sign("confirmation", code)
 
         # -- the function --------------------------------------------------------------------------------------
         self.function = aws.lambda_.Function(
@@ -177,7 +183,9 @@ class Confirmation(pulumi.ComponentResource):
             runtime=RUNTIME,
             architectures=[ARCHITECTURE],
             handler="handler.handler",
-            code=code,
+            s3_bucket=signed.bucket,
+            s3_key=signed.key,
+            code_signing_config_arn=args.code_signing.config_arn,
             timeout=TIMEOUT_SECONDS,
             memory_size=MEMORY_MB,
             # Beyond the budget Lambda throttles; Cognito retries a throttled trigger, so nobody is lost.
@@ -185,7 +193,7 @@ class Confirmation(pulumi.ComponentResource):
             # Synchronous only: Cognito invokes it RequestResponse and reports a failure to the user, who retries;
             # there is no asynchronous invocation, so no on-failure destination is declared.
             kms_key_arn=args.kms_key_arn,  # the environment is encrypted with the stack's data key
-            layers=[self.psycopg2_layer.arn, powertools],
+            layers=[self.psycopg2_layer.arn, self.powertools_layer.arn],
             environment={"variables": {
                 "DB_HOST": db.instance.address,
                 "DB_PORT": db.instance.port.apply(str),

@@ -9,8 +9,11 @@ write a new version, move its stages) and decrypt/encrypt with the data key only
 The secret keeps its name and its standard RDS JSON shape, so its readers (the migrator, the restore probe,
 operators) are unchanged; they read AWSCURRENT when they connect. Pulumi never resets a rotated password: the
 instance ignores ``password`` after creation and the secret's first version ignores ``secret_string``
-(components/database.py). Synchronous only: Secrets Manager invokes each step and retries a failed one itself, so
-there is no asynchronous on-failure destination.
+(components/database.py). Synchronous only: Secrets Manager invokes each step as a synchronous invocation (Lambda
+developer guide, "Using Lambda with Secrets Manager") and retries a failed rotation itself, so there is no
+asynchronous invocation and no on-failure destination; a failed rotation shows in the secret's rotation status
+and in CloudTrail (``RotationFailed``). The package is signed (``CodeSigning``) and its code signing config
+enforced, like every function of the stack.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ import pulumi
 import pulumi_aws as aws
 
 from components.aws_context import AwsContext
-from components.confirmation import ARCHITECTURE, RUNTIME, powertools_layer_parameter
+from components.code_signing import CodeSigning
+from components.confirmation import ARCHITECTURE, RUNTIME
 from components.database import Database
 from components.iam import service_trust_policy
 from components.naming import Naming
@@ -50,6 +54,8 @@ class MasterRotationArgs:
     kms_key_arn: pulumi.Input[str]
     log_retention_days: int
     psycopg2_layer_arn: pulumi.Input[str]
+    powertools_layer_arn: pulumi.Input[str]  # the stack's own, signed (no public layer: signing is enforced)
+    code_signing: CodeSigning
     rotation_days: int
 
 
@@ -94,16 +100,18 @@ class MasterRotation(pulumi.ComponentResource):
         self.log_group = aws.cloudwatch.LogGroup(
             f"{name}-logs", name=f"/aws/lambda/{function_name}", retention_in_days=args.log_retention_days,
             kms_key_id=args.kms_key_arn, opts=child)
-        powertools = aws.ssm.get_parameter_output(name=powertools_layer_parameter(), opts=invoke).value
+        signed = args.code_signing.sign("rotate-master", pulumi.AssetArchive({
+            "handler.py": pulumi.FileAsset(str(FUNCTION_SOURCE)),
+            "global-bundle.pem": pulumi.FileAsset(str(CA_BUNDLE_SOURCE))}))
         self.function = aws.lambda_.Function(
             f"{name}-function", name=function_name,
             description="Secrets Manager rotation of the RDS master secret (single user)",
             role=self.role.arn, runtime=RUNTIME, architectures=[ARCHITECTURE], handler="handler.handler",
-            code=pulumi.AssetArchive({"handler.py": pulumi.FileAsset(str(FUNCTION_SOURCE)),
-                                      "global-bundle.pem": pulumi.FileAsset(str(CA_BUNDLE_SOURCE))}),
+            s3_bucket=signed.bucket, s3_key=signed.key, code_signing_config_arn=args.code_signing.config_arn,
             timeout=TIMEOUT_SECONDS, memory_size=MEMORY_MB,
-            layers=[args.psycopg2_layer_arn, powertools],
-            kms_key_arn=args.kms_key_arn,
+            layers=[args.psycopg2_layer_arn, args.powertools_layer_arn],
+            kms_key_arn=args.kms_key_arn,  # the environment is encrypted with the stack's data key
+            # Synchronous only (Secrets Manager's invocations are): no on-failure destination, see the docstring.
             environment={"variables": {"POWERTOOLS_SERVICE_NAME": "cruddur-rotate-master",
                                        "POWERTOOLS_LOG_LEVEL": "INFO"}},
             vpc_config={"subnet_ids": args.subnet_ids, "security_group_ids": [self.security_group.id]},

@@ -1,6 +1,7 @@
 """``Migrator``: ``pulumi up`` migrates the database itself, from inside the VPC, with no operator tunnel.
 
-- the function (``lambda/migrator``): python3.13 on arm64, the psycopg2 and yoyo layers plus Powertools, X-Ray
+- the function (``lambda/migrator``): python3.13 on arm64, the psycopg2, yoyo and Powertools layers (the stack's
+  own; the package and the yoyo layer are signed by ``CodeSigning`` and the code signing config is enforced), X-Ray
   tracing, JSON logs into a pre-created log group encrypted with the stack's key and kept for the stack's log
   retention; its environment (names and ARNs, never a password) encrypted with the stack's key; in the private
   subnets with its own security group, whose only egress is PostgreSQL to the database (``Database.allow_from``)
@@ -36,7 +37,8 @@ import pulumi_aws as aws
 
 from components.app_access import APP_ROLE, AppAccess
 from components.aws_context import AwsContext
-from components.confirmation import ARCHITECTURE, RUNTIME, PackagingError, powertools_layer_parameter
+from components.code_signing import CodeSigning
+from components.confirmation import ARCHITECTURE, RUNTIME, PackagingError, signed_layer
 from components.database import Database
 from components.iam import service_trust_policy
 from components.naming import Naming
@@ -98,6 +100,8 @@ class MigratorArgs:
     log_retention_days: int
     psycopg2_layer_arn: pulumi.Input[str]  # shared with the confirmation function (same pinned wheel)
     yoyo_layer: LayerArchive  # build_migrator_layer()
+    powertools_layer_arn: pulumi.Input[str]  # the confirmation function's (the stack's own, signed)
+    code_signing: CodeSigning
     # What the package is made of; None: this repo's (the module constants, read when the component is built).
     source_dir: Path | None = None
     ca_bundle: Path | None = None
@@ -172,18 +176,9 @@ class Migrator(pulumi.ComponentResource):
         )
 
         # -- layers ------------------------------------------------------------------------------------------
-        layer = args.yoyo_layer
-        self.yoyo_layer = aws.lambda_.LayerVersion(
-            f"{name}-yoyo",
-            layer_name=naming.physical_name("yoyo"),
-            description=f"yoyo-migrations for python3.13 arm64 (sha256 {layer.sha256_hex[:12]})",
-            code=pulumi.FileArchive(str(layer.path)),
-            source_code_hash=layer.source_code_hash,
-            compatible_runtimes=[RUNTIME],
-            compatible_architectures=[ARCHITECTURE],
-            opts=child,
-        )
-        powertools = aws.ssm.get_parameter_output(name=powertools_layer_parameter(), opts=invoke).value
+        self.yoyo_layer = signed_layer(f"{name}-yoyo", naming.physical_name("yoyo"), "yoyo-migrations",
+                                       args.yoyo_layer, args.code_signing, "yoyo", child)
+        signed = args.code_signing.sign("migrator", code)
 
         # -- the function: published, so each deploy of new code or migrations gets a version of its own --------
         self.function = aws.lambda_.Function(
@@ -194,12 +189,16 @@ class Migrator(pulumi.ComponentResource):
             runtime=RUNTIME,
             architectures=[ARCHITECTURE],
             handler="handler.handler",
-            code=code,
+            s3_bucket=signed.bucket,
+            s3_key=signed.key,
+            code_signing_config_arn=args.code_signing.config_arn,
             publish=True,
             timeout=TIMEOUT_SECONDS,
             memory_size=MEMORY_MB,
-            layers=[args.psycopg2_layer_arn, self.yoyo_layer.arn, powertools],
-            kms_key_arn=args.kms_key_arn,
+            layers=[args.psycopg2_layer_arn, self.yoyo_layer.arn, args.powertools_layer_arn],
+            # Synchronous only: its one caller is the aws.lambda_.Invocation below (RequestResponse; a failure fails
+            # `pulumi up`), so there is no asynchronous invocation and no on-failure destination to declare.
+            kms_key_arn=args.kms_key_arn,  # the environment is encrypted with the stack's data key
             environment={"variables": {
                 "MASTER_SECRET_ARN": db.secret.arn,
                 "APP_SECRET_ARN": app.secret.arn,

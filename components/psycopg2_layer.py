@@ -1,14 +1,16 @@
-"""The Lambda layers built from pinned wheels: psycopg2 (both functions) and yoyo-migrations (the migrator).
+"""The Lambda layers built from pinned wheels: psycopg2, yoyo-migrations (the migrator) and Powertools.
 
 ``build_layer()`` returns a ``LayerArchive`` (zip path + content hashes) for ``python/psycopg2/...`` as Lambda's
 python3.13 arm64 runtime loads it, from the pinned ``psycopg2-binary`` wheel. ``build_migrator_layer()`` does the
 same for ``python/yoyo/...`` and its pure-Python dependencies, pinned with their hashes in
-``lambda/migrator/requirements.txt``. Both run when the Pulumi program runs (``pulumi preview``/``up``, and the
+``lambda/migrator/requirements.txt``, and ``build_powertools_layer()`` for ``python/aws_lambda_powertools/...``
+from ``lambda/powertools_layer/requirements.txt`` (the stack's own Powertools layer: code signing is enforced, so
+AWS's public layer cannot be attached). All run when the Pulumi program runs (``pulumi preview``/``up``, and the
 offline stack evaluation), and are cached on disk by content:
 
 - the cache entry is named after the build's inputs: the pinned requirement, the platform tags, the wheel's
-  pinned sha256 and ``BUILD_REVISION`` (bump it when this module changes the zip's layout); for the yoyo layer,
-  the sha256 of its requirements file (every version and hash);
+  pinned sha256 and ``BUILD_REVISION`` (bump it when this module changes the zip's layout); for the yoyo and
+  Powertools layers, the sha256 of their requirements file (every version and hash);
 - a hit (the zip is there and is a valid layer) costs one sha256 of the zip and never touches the network;
 - a miss downloads the pinned wheels with ``pip download --require-hashes`` (so a tampered or different wheel
   fails), then writes the zip reproducibly (sorted entries, fixed timestamps and modes) and atomically under a
@@ -367,3 +369,22 @@ def build_migrator_layer(cache_dir: Path = DEFAULT_CACHE_DIR,
                          download: RequirementsDownloader = pip_download_requirements) -> LayerArchive:
     """The migrator's layer: ``python/yoyo`` and its dependencies, from ``lambda/migrator/requirements.txt``."""
     return build_requirements_layer(MIGRATOR, cache_dir, download)
+
+
+# -- the stack's own Powertools layer: code signing is enforced, so the public layer cannot be attached -----------
+POWERTOOLS_REQUIREMENTS = PROJECT_DIR / "lambda" / "powertools_layer" / "requirements.txt"
+POWERTOOLS = RequirementsLayerSpec(
+    name="aws-lambda-powertools",
+    requirements=POWERTOOLS_REQUIREMENTS,
+    required_files=(
+        "python/aws_lambda_powertools/__init__.py", "python/aws_lambda_powertools/logging/logger.py",
+        "python/jmespath/__init__.py", "python/typing_extensions.py",
+    ),
+)
+
+
+def build_powertools_layer(cache_dir: Path = DEFAULT_CACHE_DIR,
+                           download: RequirementsDownloader = pip_download_requirements) -> LayerArchive:
+    """Powertools for AWS Lambda (Python) and its two dependencies, from ``lambda/powertools_layer/requirements.txt``
+    (the version the tests import), built, hash-checked and cached like the other layers; signed on deploy."""
+    return build_requirements_layer(POWERTOOLS, cache_dir, download)

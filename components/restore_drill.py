@@ -21,7 +21,13 @@ a week and leaves nothing behind. RDS automated backups (``backupRetentionDays``
       through the Secrets Manager VPC endpoint and checks the restored copy (schema version, migration count, row
       counts) over TLS verify-full. It is admitted to the database and to the endpoint by ``admissions``
       (``Database.allow_from``, ``SecretsEndpoint.allow_from``: same signature).
-- each role gets only what its function does (see the inline policies below).
+- each role gets only what its function does (see the inline policies below);
+- both functions come from one signed package (``CodeSigning.sign("restore-check", ...)``) and carry the stack's
+  enforced code signing config; their environments are encrypted with the stack's data key;
+- failures: EventBridge invokes ``report`` asynchronously, so a ``FunctionEventInvokeConfig`` sends an event that
+  still fails after Lambda's retries to the alarm topic (an operator is told the drill did not report), or, when
+  the stack has no alarms, to an SQS queue encrypted with the data key (``<name>-report-failures``, kept 14 days).
+  ``probe`` is synchronous only: ``report`` invokes it RequestResponse and turns its failure into the verdict.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.aws_context import AwsContext
+from components.code_signing import CodeSigning
 from components.iam import service_trust_policy
 from components.naming import Naming
 from components.settings import RestoreDrillSettings
@@ -52,6 +59,9 @@ PROBE_TIMEOUT_SECONDS = 60
 REPORT_TIMEOUT_SECONDS = 120  # waits for the probe
 MEMORY_MB = 256
 VALIDATION_WINDOW_HOURS = 4
+REPORT_RETRIES = 2  # Lambda's asynchronous retries before the event goes to the on-failure destination
+REPORT_MAX_EVENT_AGE_SECONDS = 3 * 3600  # inside the validation window, so a retried verdict still counts
+FAILURE_QUEUE_RETENTION_SECONDS = 14 * 24 * 3600  # SQS's maximum
 SELECTION_WINDOW_DAYS = 7
 DAILY_SCHEDULE = "cron(0 5 * * ? *)"
 WEEKLY_SCHEDULE = "cron(0 5 ? * SUN *)"
@@ -109,6 +119,7 @@ class RestoreDrillArgs:
     subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
     psycopg2_layer_arn: pulumi.Input[str]  # the confirmation function's layer (same pinned wheel)
     log_retention_days: int
+    code_signing: CodeSigning
     # Who must let the probe in: Database.allow_from and SecretsEndpoint.allow_from (part, source SG, why).
     admissions: Sequence[Admission] = field(default_factory=tuple)
     alarm_topic_arn: pulumi.Input[str] | None = None  # Monitoring's topic; None when alarms are off
@@ -135,6 +146,10 @@ class RestoreDrill(pulumi.ComponentResource):
         ctx = args.aws_context
         partition, region, account_id = ctx.partition, ctx.region, ctx.account_id
         code = function_archive(args.source_dir, args.ca_bundle)
+        signed = args.code_signing.sign("restore-check", code)
+        signed_code = {"s3_bucket": signed.bucket, "s3_key": signed.key,
+                       "code_signing_config_arn": args.code_signing.config_arn,
+                       "kms_key_arn": args.kms_key_arn}  # the environment is encrypted with the stack's data key
         latest_migration, migration_count = expected_migrations(args.migrations_dir)
 
         # -- AWS Backup: vault, role, plan, selection -----------------------------------------------------------
@@ -263,7 +278,8 @@ class RestoreDrill(pulumi.ComponentResource):
             role=self.probe_role.arn,
             runtime=RUNTIME, architectures=[ARCHITECTURE],
             handler="handler.probe_handler",
-            code=code,
+            # Synchronous only: `report` invokes it RequestResponse; no asynchronous caller, no destination.
+            **signed_code,
             timeout=PROBE_TIMEOUT_SECONDS, memory_size=MEMORY_MB,
             layers=[args.psycopg2_layer_arn],
             environment={"variables": {
@@ -300,6 +316,27 @@ class RestoreDrill(pulumi.ComponentResource):
              "resources": [restored_instances]},
             {"sid": "InvokeTheProbe", "actions": ["lambda:InvokeFunction"], "resources": [self.probe.arn]},
         ]
+        # Where an asynchronous invocation (EventBridge's) that still fails after the retries goes.
+        self.failure_queue = None
+        if args.alarm_topic_arn is not None:
+            self.failure_destination = args.alarm_topic_arn  # published by the role's PublishTheVerdict statement
+        else:
+            self.failure_queue = aws.sqs.Queue(
+                f"{name}-report-failures",
+                name=naming.physical_name("restore-report-failures"),
+                kms_master_key_id=args.kms_key_arn,
+                kms_data_key_reuse_period_seconds=300,
+                message_retention_seconds=FAILURE_QUEUE_RETENTION_SECONDS,
+                opts=child,
+            )
+            self.failure_destination = self.failure_queue.arn
+            statements += [
+                {"sid": "SendFailedEvents", "actions": ["sqs:SendMessage"], "resources": [self.failure_queue.arn]},
+                {"sid": "EncryptForTheQueue", "actions": ["kms:GenerateDataKey", "kms:Decrypt"],
+                 "resources": [args.kms_key_arn],
+                 "conditions": [{"test": "StringEquals", "variable": "kms:ViaService",
+                                 "values": [f"sqs.{region}.amazonaws.com"]}]},
+            ]
         if args.alarm_topic_arn is not None:
             sns_service = f"sns.{region}.amazonaws.com"
             statements += [
@@ -329,13 +366,22 @@ class RestoreDrill(pulumi.ComponentResource):
             role=self.report_role.arn,
             runtime=RUNTIME, architectures=[ARCHITECTURE],
             handler="handler.report_handler",
-            code=code,
+            **signed_code,
             timeout=REPORT_TIMEOUT_SECONDS, memory_size=MEMORY_MB,
             layers=[args.psycopg2_layer_arn],  # the package imports psycopg2 at load time
             environment={"variables": report_env},
             logging_config={"log_format": "JSON", "log_group": report_logs.name,
                             "application_log_level": "INFO", "system_log_level": "WARN"},
             opts=pulumi.ResourceOptions(parent=self, depends_on=[report_logs, report_basic, report_policy]),
+        )
+        # Lambda checks the role may reach the destination when the config is created: after the role's policy.
+        self.report_failures = aws.lambda_.FunctionEventInvokeConfig(
+            f"{name}-report-async",
+            function_name=self.reporter.name,
+            maximum_retry_attempts=REPORT_RETRIES,
+            maximum_event_age_in_seconds=REPORT_MAX_EVENT_AGE_SECONDS,
+            destination_config={"on_failure": {"destination": self.failure_destination}},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[report_policy]),
         )
         rule = aws.cloudwatch.EventRule(
             f"{name}-restore-completed",

@@ -118,6 +118,7 @@ GUARDDUTY_FEATURE = "aws:guardduty/detectorFeature:DetectorFeature"
 LAMBDA_PERMISSION = "aws:lambda/permission:Permission"
 LAMBDA_FUNCTION = "aws:lambda/function:Function"
 LAMBDA_FUNCTION_URL = "aws:lambda/functionUrl:FunctionUrl"
+LAMBDA_CODE_SIGNING_CONFIG = "aws:lambda/codeSigningConfig:CodeSigningConfig"
 AWS_PROVIDER = "pulumi:providers:aws"
 
 MANDATORY = EnforcementLevel.MANDATORY
@@ -404,6 +405,7 @@ PRACTICES: dict[str, Practice] = {
                          "only a dev stack may drop its protections to be decommissioned"),
     "patched-runtimes": Practice("supported runtimes and engines", ("engineVersion",),
                                  "a supported PostgreSQL major version"),
+    "signed-code": Practice("signed code (Lambda code signing, enforced)", (), ""),
 }
 
 
@@ -1032,6 +1034,63 @@ def lambda_supported_runtime(r: Subject) -> list[str]:
         return [f"{r.label} runs {runtime or 'no runtime'}, which is not a supported Lambda runtime; "
                 f"use one of {', '.join(supported)}"]
     return []
+
+
+@resource_rule("lambda-code-signing", types=(LAMBDA_FUNCTION,),
+               description="Lambda functions (zip packages) carry a code signing config "
+                           "(code_signing_config_arn), so Lambda checks every package and layer's signature.",
+               practices=("signed-code",))
+def lambda_code_signing(r: Subject) -> list[str]:
+    if r.props.get("packageType") == "Image":
+        return []  # Lambda code signing applies to zip packages only
+    config = r.props.get("codeSigningConfigArn")
+    if known(config) and not (isinstance(config, str) and config.strip()):
+        return [f"{r.label} has no code signing config, so Lambda deploys unsigned code and layers; set "
+                "code_signing_config_arn to the stack's (components/code_signing.py) and deploy the package from "
+                "its signed copy (CodeSigning.sign)"]
+    return []
+
+
+@resource_rule("lambda-code-signing-enforced", types=(LAMBDA_CODE_SIGNING_CONFIG,),
+               description="Lambda code signing configs reject untrusted code (untrusted_artifact_on_deployment "
+                           "Enforce), not only warn (Warn, the default).",
+               practices=("signed-code",))
+def lambda_code_signing_enforced(r: Subject) -> list[str]:
+    policies = r.props.get("policies")
+    if not known(policies):
+        return []
+    action = policies.get("untrustedArtifactOnDeployment") if isinstance(policies, dict) else None
+    if not known(action):
+        return []
+    if not (isinstance(action, str) and action.strip().lower() == "enforce"):
+        shown = action if isinstance(action, str) and action else "Warn, the default"
+        return [f"{r.label} deploys unsigned or untrusted code with only a warning (untrusted_artifact_on_deployment"
+                f" is {shown}); set policies.untrusted_artifact_on_deployment='Enforce'"]
+    return []
+
+
+@resource_rule("lambda-environment-encrypted-with-cmk", types=(LAMBDA_FUNCTION,),
+               description="Lambda functions with environment variables encrypt them with a customer-managed KMS "
+                           "key (kms_key_arn), not the AWS-managed aws/lambda key.",
+               practices=("encryption-at-rest",))
+def lambda_environment_encrypted_with_cmk(r: Subject) -> list[str]:
+    environment = r.props.get("environment")
+    if not known(environment) or not isinstance(environment, dict):
+        return []
+    variables = environment.get("variables")
+    if not variables:  # none (or unknown: judged when known)
+        return []
+    key = r.props.get("kmsKeyArn")
+    if not known(key):
+        return []
+    if not (isinstance(key, str) and key.strip()):
+        why = "kms_key_arn is unset"
+    elif "alias/aws/" in key:
+        why = f"kms_key_arn is {key.rsplit(':', 1)[-1]}"
+    else:
+        return []
+    return [f"{r.label} encrypts its environment variables with the AWS-managed key ({why}); set kms_key_arn to "
+            "the stack's customer-managed key"]
 
 
 @resource_rule("cognito-password-policy", types=(COGNITO_USER_POOL,),

@@ -33,8 +33,8 @@ jittered exponential backoff while the budget lasts, then fails with ``DatabaseB
 Tuning (milliseconds, optional): ``DB_BUDGET_MS`` (default 3500), ``DB_STATEMENT_TIMEOUT_MS`` (default 1000),
 ``DB_TCP_USER_TIMEOUT_MS`` (1000); ``DB_CONNECT_TIMEOUT_S`` (default 2: the most one connection attempt may take).
 
-psycopg2 comes from the function's psycopg2 layer; Powertools (structured JSON logs) from the public Powertools
-layer. Logs never contain the user's email or name.
+psycopg2 comes from the function's psycopg2 layer; Powertools (structured JSON logs) from the stack's own signed
+Powertools layer. Logs never contain the user's email or name.
 """
 
 from __future__ import annotations

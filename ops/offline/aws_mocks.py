@@ -43,6 +43,35 @@ def _digest(*parts: str, length: int = 17) -> str:
     return hashlib.sha256("/".join(parts).encode()).hexdigest()[:length]
 
 
+def content_digest(value: Any) -> str:
+    """A digest of an asset or archive's content (files read from disk), as S3 would see the uploaded bytes: the
+    same content gives the same digest, any changed byte or file name another one."""
+    digest = hashlib.sha256()
+
+    def feed(item: Any) -> None:
+        if isinstance(item, dict) and "assets" not in item:
+            for key in sorted(item):
+                digest.update(f"{key}\0".encode())
+                feed(item[key])
+            return
+        assets = getattr(item, "assets", None)
+        if assets is not None:
+            feed(dict(assets))
+            return
+        path = getattr(item, "path", None)
+        text = getattr(item, "text", None)
+        if path is not None:
+            with open(path, "rb") as handle:
+                digest.update(handle.read())
+        elif text is not None:
+            digest.update(str(text).encode())
+        else:
+            digest.update(repr(item).encode())
+
+    feed(value)
+    return digest.hexdigest()
+
+
 def mock_password(name: str, length: int) -> str:
     """A deterministic stand-in for a generated password: same charset classes pulumi-random would use."""
     body = hashlib.sha256(("password/" + name).encode()).hexdigest()
@@ -185,12 +214,6 @@ class AwsMocks(Mocks):
         if token == "aws:ssm/getParameter:getParameter":
             name = inputs["name"]
             value = f"mock-parameter-value-of:{name}"
-            if name.startswith("/aws/service/powertools/python/"):
-                # Powertools' public parameters: /aws/service/powertools/python/<arch>/<runtime>/<version>
-                arch, runtime, version = name.split("/")[5:8]
-                layer_version = 40 + int(version.split(".")[1]) if version[0].isdigit() else 99
-                value = (f"arn:{PARTITION}:lambda:{region}:017000801446:layer:AWSLambdaPowertoolsPythonV3-"
-                         f"{runtime.replace('.', '')}-{arch}:{layer_version}")
             return {"name": name, "value": value, "insecureValue": value, "type": "String", "version": 1,
                     "arn": f"arn:{PARTITION}:ssm:{region}::parameter{name}", "id": name, "withDecryption": True}
         if token == "aws:iam/getPolicy:getPolicy":
@@ -323,6 +346,44 @@ class AwsMocks(Mocks):
             state.update(arn=arn("lambda", f"layer:{layer}:1"), layerArn=arn("lambda", f"layer:{layer}"),
                          version="1")
             rid = state["arn"]
+        elif typ == "aws:s3/bucketObjectv2:BucketObjectv2":
+            # A versioned bucket: each distinct content is a new object version (new upload, new signing job).
+            content = content_digest(state.get("source")) if state.get("source") is not None else _digest(name)
+            rid = unwrap(state.get("key")) or name
+            state.update(versionId=f"v{content[:31]}", etag=content[:32],
+                         arn=f"arn:{PARTITION}:s3:::{unwrap(state.get('bucket'))}/{rid}")
+        elif typ == "aws:signer/signingProfile:SigningProfile":
+            profile = unwrap(state.get("name")) or physical
+            version = _digest("profile-version", profile, length=10)
+            profile_arn = arn("signer", f"/signing-profiles/{profile}")
+            state.update(name=profile, arn=profile_arn, version=version, versionArn=f"{profile_arn}/{version}",
+                         status="Active", platformDisplayName="AWS Lambda",
+                         revocationRecords=[])
+            rid = profile
+        elif typ == "aws:signer/signingJob:SigningJob":
+            # Signer writes the signed copy as <prefix><job id>.zip. Every input of a job forces a new job, so the
+            # stand-in id depends on them: a new upload version (or profile) gives a new signed key.
+            source = unwrap(state.get("source")) or {}
+            destination = unwrap(state.get("destination")) or {}
+            s3 = source.get("s3") or {}
+            job_id = _digest("signing-job", name, str(unwrap(state.get("profileName"))), str(s3.get("bucket")),
+                             str(s3.get("key")), str(s3.get("version")), length=32)
+            job_id = f"{job_id[:8]}-{job_id[8:12]}-{job_id[12:16]}-{job_id[16:20]}-{job_id[20:32]}"
+            out = destination.get("s3") or {}
+            signed_key = f"{out.get('prefix') or ''}{job_id}.zip"
+            state.update(jobId=job_id, jobOwner=account, jobInvoker=account, status="Succeeded",
+                         platformId="AWSLambda-SHA384-ECDSA", profileVersion=_digest(
+                             "profile-version", str(unwrap(state.get("profileName"))), length=10),
+                         signedObjects=[{"s3s": [{"bucket": out.get("bucket"), "key": signed_key}]}])
+            rid = job_id
+        elif typ == "aws:lambda/codeSigningConfig:CodeSigningConfig":
+            config_id = f"csc-{_digest('csc', name)}"
+            state.update(arn=arn("lambda", f"code-signing-config:{config_id}"), configId=config_id)
+            rid = state["arn"]
+        elif typ == "aws:sqs/queue:Queue":
+            state.update(name=physical, arn=arn("sqs", physical),
+                         url=f"https://sqs.{region}.amazonaws.com/{account}/{physical}")
+            rid = state["url"]
         elif typ.startswith("aws:organizations/policy:"):
             rid = f"p-{digest[:8]}"
             state.update(arn=f"arn:{PARTITION}:organizations::{account}:policy/o-example/service_control_policy/{rid}")

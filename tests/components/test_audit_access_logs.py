@@ -18,6 +18,10 @@ def trail_bucket(stack) -> str:
     return f"cruddur-{stack.stack}-trail-{ACCOUNT}"
 
 
+def artifacts_bucket(stack) -> str:
+    return f"cruddur-{stack.stack}-artifacts-{ACCOUNT}"
+
+
 def log_bucket(stack) -> str:
     return f"cruddur-{stack.stack}-trail-access-{ACCOUNT}"
 
@@ -78,7 +82,8 @@ def test_log_bucket_policy_lets_only_s3_logging_write_for_the_trail_bucket_and_d
     resource = log_child(stack, "aws:s3/bucketPolicy:BucketPolicy", "audit-access-logs-policy")
     assert resource.props["bucket"] == log_bucket(stack)
     statements = {s["Sid"]: s for s in policy(resource)["Statement"]}
-    assert set(statements) == {"S3ServerAccessLogsFromTheTrailBucket", "DenyInsecureTransport"}
+    assert set(statements) == {"S3ServerAccessLogsFromTheTrailBucket", "S3ServerAccessLogsFromTheArtifactsBucket",
+                               "DenyInsecureTransport"}
     write = statements["S3ServerAccessLogsFromTheTrailBucket"]
     assert write == {
         "Sid": "S3ServerAccessLogsFromTheTrailBucket",
@@ -89,6 +94,12 @@ def test_log_bucket_policy_lets_only_s3_logging_write_for_the_trail_bucket_and_d
         "Condition": {"ArnEquals": {"aws:SourceArn": f"arn:aws:s3:::{trail_bucket(stack)}"},
                       "StringEquals": {"aws:SourceAccount": ACCOUNT}},
     }
+    # The code-signing artifacts bucket logs here too, under its own prefix, and only it (by ARN).
+    assert statements["S3ServerAccessLogsFromTheArtifactsBucket"] == {
+        **write, "Sid": "S3ServerAccessLogsFromTheArtifactsBucket",
+        "Resource": f"arn:aws:s3:::{log_bucket(stack)}/artifacts-bucket/*",
+        "Condition": {"ArnEquals": {"aws:SourceArn": f"arn:aws:s3:::{artifacts_bucket(stack)}"},
+                      "StringEquals": {"aws:SourceAccount": ACCOUNT}}}
     deny = statements["DenyInsecureTransport"]
     assert (deny["Effect"], deny["Action"], deny["Principal"]) == ("Deny", "s3:*", {"AWS": "*"})
     assert deny["Resource"] == [f"arn:aws:s3:::{log_bucket(stack)}", f"arn:aws:s3:::{log_bucket(stack)}/*"]
@@ -99,8 +110,7 @@ def test_log_bucket_policy_lets_only_s3_logging_write_for_the_trail_bucket_and_d
 
 
 def test_trail_bucket_sends_its_server_access_logs_to_the_log_bucket(stack):
-    logging = stack.one(LOGGING)
-    assert logging.name == "audit-bucket-logging"
+    logging = stack.one(LOGGING, "audit-bucket-logging")
     assert stack.parent_of(logging).type == "cruddur:audit:Audit"
     assert logging.props == {"bucket": trail_bucket(stack), "targetBucket": log_bucket(stack),
                              "targetPrefix": "trail-bucket/"}
@@ -108,14 +118,18 @@ def test_trail_bucket_sends_its_server_access_logs_to_the_log_bucket(stack):
     assert policy_urn in logging.dependencies
 
 
-def test_the_trail_bucket_is_the_only_logging_source_and_the_log_bucket_logs_nowhere(stack):
-    assert [r.props["bucket"] for r in stack.of_type(LOGGING)] == [trail_bucket(stack)]
+def test_the_trail_and_artifacts_buckets_log_and_the_log_bucket_logs_nowhere(stack):
+    assert sorted(r.props["bucket"] for r in stack.of_type(LOGGING)) == sorted([trail_bucket(stack),
+                                                                               artifacts_bucket(stack)])
+    artifacts = stack.one(LOGGING, "code-signing-artifacts-access-logging")
+    assert artifacts.props == {"bucket": artifacts_bucket(stack), "targetBucket": log_bucket(stack),
+                               "targetPrefix": "artifacts-bucket/"}
 
 
 
 def test_every_bucket_aborts_incomplete_multipart_uploads_by_lifecycle(stack):
     buckets = [b.props["bucket"] for b in stack.of_type(BUCKET)]
-    assert sorted(buckets) == sorted([trail_bucket(stack), log_bucket(stack)])
+    assert sorted(buckets) == sorted([trail_bucket(stack), log_bucket(stack), artifacts_bucket(stack)])
     lifecycles = stack.of_type(LIFECYCLE)
     assert sorted(lc.props["bucket"] for lc in lifecycles) == sorted(buckets)
     for lifecycle in lifecycles:

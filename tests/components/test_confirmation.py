@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
 from components import confirmation as conf
-from components.psycopg2_layer import build_layer
+from components.psycopg2_layer import POWERTOOLS, build_layer, build_powertools_layer
 from ops.offline.aws_mocks import ACCOUNT_ID
+from tests.components.signing_support import signed_source
 
 POOL = "aws:cognito/userPool:UserPool"
 CLIENT = "aws:cognito/userPoolClient:UserPoolClient"
@@ -49,6 +51,7 @@ def test_everything_is_a_child_of_the_confirmation_component(stack):
     assert children == {
         (SG, "confirmation-sg"), (ROLE, "confirmation-role"), (ATTACHMENT, "confirmation-vpc-access"),
         (ROLE_POLICY, "confirmation-policy"), (LOG_GROUP, "confirmation-logs"), (LAYER, "confirmation-psycopg2"),
+        (LAYER, "confirmation-powertools"),
         (FUNCTION, "confirmation-function"), (POOL, "confirmation-pool"), (PERMISSION, "confirmation-invoke"),
         (CLIENT, "confirmation-client"),
     }
@@ -124,7 +127,7 @@ def test_function_runtime_architecture_timeout_and_tracing(stack):
 
 
 def test_function_package_is_the_handler_and_the_rds_ca_bundle_only(stack):
-    code = stack.one(FUNCTION, "confirmation-function").props["code"]
+    code = signed_source(stack, stack.one(FUNCTION, "confirmation-function"))
     assert sorted(code.assets) == ["global-bundle.pem", "handler.py"]
     source = Path(conf.FUNCTION_SOURCE)
     assert {name: Path(asset.path) for name, asset in code.assets.items()} == {
@@ -151,14 +154,13 @@ def test_function_runs_in_the_private_subnets_with_its_own_security_group(stack)
     assert vpc_config["securityGroupIds"] == [stack.one(SG, "confirmation-sg").id]
 
 
-def test_function_layers_are_psycopg2_and_the_public_powertools_layer(stack):
+def test_function_layers_are_the_stacks_own_psycopg2_and_powertools_layers(stack):
+    # No public layer: with code signing enforced, Lambda refuses a layer not signed by the stack's profile.
     layers = stack.one(FUNCTION, "confirmation-function").props["layers"]
-    # The Powertools layer is whatever AWS's public parameter for the pinned release names (the mocks answer
-    # as SSM would, with the regional layer ARN).
-    assert layers[0] == stack.one(LAYER, "confirmation-psycopg2").outputs["arn"]
-    assert len(layers) == 2
-    assert layers[1].startswith(
-        f"arn:aws:lambda:{region(stack)}:017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-arm64:")
+    assert layers == [stack.one(LAYER, "confirmation-psycopg2").outputs["arn"],
+                      stack.one(LAYER, "confirmation-powertools").outputs["arn"]]
+    assert all(layer.startswith(f"arn:aws:lambda:{region(stack)}:{ACCOUNT_ID}:layer:cruddur-{stack.stack}-")
+               for layer in layers)
 
 
 def test_function_logs_go_to_an_encrypted_log_group_with_the_stacks_retention(stack):
@@ -172,9 +174,10 @@ def test_function_logs_go_to_an_encrypted_log_group_with_the_stacks_retention(st
 
 # -- the psycopg2 layer ----------------------------------------------------------------------------------------------
 def test_layer_is_the_cached_build_for_python313_arm64(stack):
-    layer = stack.one(LAYER, "confirmation-psycopg2").props
+    resource = stack.one(LAYER, "confirmation-psycopg2")
+    layer = resource.props
     built = build_layer()  # a cache hit: the evaluation already built it
-    assert layer["code"].path == str(built.path)
+    assert signed_source(stack, resource).path == str(built.path)  # the zip itself, signed
     assert layer["sourceCodeHash"] == built.source_code_hash
     assert layer["compatibleRuntimes"] == ["python3.13"]
     assert layer["compatibleArchitectures"] == ["arm64"]
@@ -256,13 +259,17 @@ def test_packaging_fails_without_the_handler(tmp_path):
         conf.function_archive(tmp_path)
 
 
-def test_powertools_layer_is_looked_up_for_the_tested_release():
-    import re
-    from pathlib import Path
-    pinned = re.search(r"^aws-lambda-powertools==(\S+)$",
+def test_powertools_layer_is_the_cached_build_of_the_tested_release(stack):
+    resource = stack.one(LAYER, "confirmation-powertools")
+    built = build_powertools_layer()  # a cache hit: the evaluation already built it
+    assert signed_source(stack, resource).path == str(built.path)
+    assert resource.props["sourceCodeHash"] == built.source_code_hash
+    assert resource.props["layerName"] == f"cruddur-{stack.stack}-powertools"
+    assert resource.props["compatibleRuntimes"] == ["python3.13"]
+    assert resource.props["compatibleArchitectures"] == ["arm64"]
+    tested = re.search(r"^aws-lambda-powertools==(\S+)$",
                        (Path(conf.PROJECT_DIR) / "requirements-test.txt").read_text(), re.M).group(1)
-    assert conf.POWERTOOLS_VERSION == pinned
-    assert conf.powertools_layer_parameter() == f"/aws/service/powertools/python/arm64/python3.13/{pinned}"
+    assert ("aws-lambda-powertools", tested) in [(pin.project, pin.version) for pin in POWERTOOLS.pins()]
 
 
 @pytest.mark.parametrize("name, containers", [("dev", 17), ("prod", 100)])

@@ -14,6 +14,7 @@ from components import migrator as mig
 from components.confirmation import PackagingError
 from ops import paths
 from ops.offline.aws_mocks import ACCOUNT_ID
+from tests.components.signing_support import signed_source
 
 FUNCTION = "aws:lambda/function:Function"
 INVOCATION = "aws:lambda/invocation:Invocation"
@@ -82,7 +83,7 @@ def test_function_layers_are_psycopg2_yoyo_and_powertools(stack):
     assert layers == [
         stack.one(LAYER, "confirmation-psycopg2").outputs["arn"],  # the same pinned psycopg2 layer, uploaded once
         stack.one(LAYER, "migrator-yoyo").outputs["arn"],
-        "arn:aws:lambda:eu-west-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-arm64:77",
+        stack.one(LAYER, "confirmation-powertools").outputs["arn"],  # the stack's own (signed), not AWS's public one
     ]
     yoyo = stack.one(LAYER, "migrator-yoyo").props
     assert yoyo["layerName"] == f"cruddur-{stack.stack}-yoyo"
@@ -90,7 +91,7 @@ def test_function_layers_are_psycopg2_yoyo_and_powertools(stack):
 
 
 def test_package_is_the_handler_the_ca_bundle_and_every_migration(stack):
-    code = stack.one(FUNCTION, "migrator-function").props["code"]
+    code = signed_source(stack, stack.one(FUNCTION, "migrator-function"))
     sql = sorted(p.name for p in REPO_MIGRATIONS.glob("*.sql"))
     assert sql[:2] == ["0001_schema.sql", "0002_roles.sql"]
     expected = {"handler.py": mig.FUNCTION_SOURCE / "handler.py",

@@ -7,6 +7,7 @@ import pytest
 
 from components.restore_drill import PROJECT_DIR, expected_migrations
 from tests.components.conftest import policy
+from tests.components.signing_support import signed_source, signing_job
 
 ACCOUNT = "123456789012"
 REGION = "eu-west-1"
@@ -132,11 +133,12 @@ def test_probe_runs_in_the_private_subnets_with_what_it_must_check(stack):
     assert probe.props["vpcConfig"] == {"subnetIds": stack.outputs["privateSubnetIds"], "securityGroupIds": [sg.id]}
     psycopg2_layer = stack.one("aws:lambda/layerVersion:LayerVersion", "confirmation-psycopg2")
     assert probe.props["layers"] == [psycopg2_layer.outputs["arn"]]
-    code = probe.props["code"]
+    code = signed_source(stack, probe)
     assert {name: asset.path for name, asset in code.assets.items()} == {
         "handler.py": str(PROJECT_DIR / "lambda" / "restore_check" / "handler.py"),
         "global-bundle.pem": str(PROJECT_DIR / "lambda" / "post_confirmation" / "global-bundle.pem")}
-    assert stack.one(FUNCTION, "restore-drill-report").props["code"].assets.keys() == code.assets.keys()
+    # one package, signed once, for both functions
+    assert signing_job(stack, stack.one(FUNCTION, "restore-drill-report")) is signing_job(stack, probe)
     logs = stack.one("aws:cloudwatch/logGroup:LogGroup", "restore-drill-probe-logs")
     assert logs.props["name"] == f"/aws/lambda/cruddur-{stack.stack}-restore-probe"
     assert logs.props["kmsKeyId"] == data_key_arn(stack)

@@ -40,6 +40,8 @@ def test_prod_passes_every_policy_that_applies(prod):
     # The stack's confirmation Lambda and its Cognito permission are checked, not skipped.
     statuses = {v.policy: v.status for v in verdicts}
     assert statuses["lambda-permission-source-arn"] == statuses["lambda-supported-runtime"] == "pass"
+    assert (statuses["lambda-code-signing"] == statuses["lambda-code-signing-enforced"]
+            == statuses["lambda-environment-encrypted-with-cmk"] == "pass")
     assert {v.policy: v.status for v in verdicts if v.status != "pass"} == {
         "rds-deletion-protection-dev": "n/a", "rds-backup-retention-dev": "n/a", "audit-trail-present-dev": "n/a",
         "cloudtrail-bucket-retained-dev": "n/a", "guardduty-rds-protection-dev": "n/a",
@@ -62,6 +64,7 @@ ISSUE_PRACTICES = [
     "rds-tls-enforced", "rds-log-exports", "rds-no-default-admin-username", "sg-no-world-open-rules",
     "secrets-encrypted-with-cmk", "kms-rotation-enabled", "cloudtrail-hardened", "cloudtrail-bucket-protected",
     "guardduty-rds-protection", "region-allowed", "lambda-permission-source-arn", "lambda-supported-runtime",
+    "lambda-code-signing", "lambda-code-signing-enforced", "lambda-environment-encrypted-with-cmk",
 ]
 
 

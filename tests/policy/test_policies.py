@@ -13,6 +13,7 @@ from pulumi_policy.proxy import (
     UNKNOWN_ARRAY_VALUE,
     UNKNOWN_BOOLEAN_VALUE,
     UNKNOWN_NUMBER_VALUE,
+    UNKNOWN_OBJECT_VALUE,
     UNKNOWN_STRING_VALUE,
     unknown_checking_proxy,
 )
@@ -413,6 +414,58 @@ def test_lambda_runtime_list_is_configurable_and_images_need_none(lambda_stack):
     assert resource_violations("lambda-supported-runtime", lambda_stack, image) == []
 
 
+# -- Lambda code signing and environment encryption (on the stacks' real functions) -------------------------------
+FUNCTION = "aws:lambda/function:Function"
+CODE_SIGNING_CONFIG = "aws:lambda/codeSigningConfig:CodeSigningConfig"
+
+
+@pytest.mark.parametrize("name", ["confirmation-function", "migrator-function", "master-rotation-function",
+                                  "restore-drill-probe", "restore-drill-report"])
+@pytest.mark.parametrize("arn", [REMOVE, ""])
+def test_lambda_functions_need_a_code_signing_config(prod, name, arn):
+    function = prod.one(FUNCTION, name)
+    assert resource_violations("lambda-code-signing", prod, function) == []
+    assert resource_violations("lambda-code-signing", prod, changed(function, codeSigningConfigArn=arn)) == [
+        f"lambda Function '{name}' has no code signing config, so Lambda deploys unsigned code and layers; set "
+        "code_signing_config_arn to the stack's (components/code_signing.py) and deploy the package from its signed "
+        "copy (CodeSigning.sign)"]
+
+
+def test_lambda_code_signing_is_not_asked_of_images(prod):
+    image = changed(prod.one(FUNCTION, "confirmation-function"), codeSigningConfigArn=REMOVE, packageType="Image")
+    assert resource_violations("lambda-code-signing", prod, image) == []
+
+
+@pytest.mark.parametrize("policies_value, shown", [
+    ({"untrustedArtifactOnDeployment": "Warn"}, "Warn"),
+    (REMOVE, "Warn, the default"),
+    ({}, "Warn, the default"),
+])
+def test_code_signing_configs_must_enforce(dev, policies_value, shown):
+    config = dev.one(CODE_SIGNING_CONFIG)
+    assert resource_violations("lambda-code-signing-enforced", dev, config) == []
+    assert resource_violations("lambda-code-signing-enforced", dev, changed(config, policies=policies_value)) == [
+        "lambda CodeSigningConfig 'code-signing-config' deploys unsigned or untrusted code with only a warning "
+        f"(untrusted_artifact_on_deployment is {shown}); set policies.untrusted_artifact_on_deployment='Enforce'"]
+
+
+@pytest.mark.parametrize("key, why", [
+    (REMOVE, "kms_key_arn is unset"), ("", "kms_key_arn is unset"),
+    ("arn:aws:kms:eu-west-1:123456789012:alias/aws/lambda", "kms_key_arn is alias/aws/lambda"),
+])
+def test_lambda_environments_need_a_customer_managed_key(prod, key, why):
+    function = prod.one(FUNCTION, "restore-drill-report")
+    assert resource_violations("lambda-environment-encrypted-with-cmk", prod, function) == []
+    assert resource_violations("lambda-environment-encrypted-with-cmk", prod, changed(function, kmsKeyArn=key)) == [
+        f"lambda Function 'restore-drill-report' encrypts its environment variables with the AWS-managed key ({why}); "
+        "set kms_key_arn to the stack's customer-managed key"]
+
+
+def test_a_function_without_environment_variables_needs_no_key(prod):
+    bare = changed(prod.one(FUNCTION, "restore-drill-probe"), kmsKeyArn=REMOVE, environment=REMOVE)
+    assert resource_violations("lambda-environment-encrypted-with-cmk", prod, bare) == []
+
+
 # -- environment detection ----------------------------------------------------------------------------------------
 def test_environment_comes_from_the_provider_default_tags(dev, prod):
     assert policies.stack_environment(stack_args(dev)) == "dev"
@@ -465,6 +518,15 @@ def _unknown_args(resource_type: str, props: dict, name: str = "r") -> ResourceV
      {"policy": UNKNOWN_STRING_VALUE}),
     ("lambda-permission-source-arn", "aws:lambda/permission:Permission", {"sourceArn": UNKNOWN_STRING_VALUE}),
     ("lambda-supported-runtime", "aws:lambda/function:Function", {"runtime": UNKNOWN_STRING_VALUE}),
+    ("lambda-code-signing", "aws:lambda/function:Function", {"codeSigningConfigArn": UNKNOWN_STRING_VALUE}),
+    ("lambda-code-signing-enforced", "aws:lambda/codeSigningConfig:CodeSigningConfig",
+     {"policies": UNKNOWN_OBJECT_VALUE}),
+    ("lambda-code-signing-enforced", "aws:lambda/codeSigningConfig:CodeSigningConfig",
+     {"policies": {"untrustedArtifactOnDeployment": UNKNOWN_STRING_VALUE}}),
+    ("lambda-environment-encrypted-with-cmk", "aws:lambda/function:Function",
+     {"environment": {"variables": {"A": "b"}}, "kmsKeyArn": UNKNOWN_STRING_VALUE}),
+    ("lambda-environment-encrypted-with-cmk", "aws:lambda/function:Function",
+     {"environment": UNKNOWN_OBJECT_VALUE}),
 ])
 def test_unknown_resource_values_are_not_violations(rule_name, resource_type, props):
     assert policies.rule(rule_name).run(_unknown_args(resource_type, props)) == []

@@ -287,10 +287,13 @@ def test_s3_buckets_have_access_logging_in_prod(prod):
     assert stack_violations("s3-bucket-access-logging", prod) == []  # the log destination itself is exempt
     fix = ("has no server access logging; declare an aws.s3.BucketLogging into the audit component's access-log "
            "bucket (PrivateBucketArgs.access_log_bucket)")
-    unlogged = replaced(prod, bucket_logging)  # and then the log bucket is no log destination either
+    unlogged = prod
+    for logging in prod.of_type(LOGGING):  # and then the log bucket is no log destination either
+        unlogged = replaced(unlogged, logging)
     assert sorted(stack_violations("s3-bucket-access-logging", unlogged)) == [
         f"s3 Bucket 'audit-access-logs' (cruddur-prod-trail-access-123456789012) {fix}",
-        f"s3 Bucket 'audit-bucket' (cruddur-prod-trail-123456789012) {fix}"]
+        f"s3 Bucket 'audit-bucket' (cruddur-prod-trail-123456789012) {fix}",
+        f"s3 Bucket 'code-signing-artifacts' (cruddur-prod-artifacts-123456789012) {fix}"]
     # logging that names another bucket does not count for this one
     elsewhere = replaced(prod, bucket_logging, changed(bucket_logging, bucket="someone-elses-bucket"))
     assert stack_violations("s3-bucket-access-logging", elsewhere) == [

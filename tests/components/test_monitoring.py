@@ -35,7 +35,7 @@ def alarms(stack) -> dict:
 
 
 def topic_arn(stack) -> str:
-    return stack.one(TOPIC).outputs["arn"]
+    return stack.one(TOPIC, "monitoring-topic").outputs["arn"]
 
 
 def expected_thresholds(instance_class: str, storage_gb: int) -> dict:
@@ -76,7 +76,7 @@ def test_data_key_lets_cloudwatch_of_this_account_and_backup_use_it_for_the_topi
 
 def test_topic_policy_lets_only_cloudwatch_and_backup_publish_over_tls(stack):
     document = policy(stack.one("aws:sns/topicPolicy:TopicPolicy", "monitoring-topic-policy"))
-    assert stack.one("aws:sns/topicPolicy:TopicPolicy").props["arn"] == topic_arn(stack)
+    assert stack.one("aws:sns/topicPolicy:TopicPolicy", "monitoring-topic-policy").props["arn"] == topic_arn(stack)
     allows = [s for s in document["Statement"] if s["Effect"] == "Allow"]
     assert [s["Principal"] for s in allows] == [{"Service": "cloudwatch.amazonaws.com"},
                                                 {"Service": "backup.amazonaws.com"}]
@@ -207,7 +207,7 @@ def test_prod_cannot_switch_alarms_off(config_problems):
 
 def test_dev_may_switch_alarms_off(evaluate_with):
     stack = evaluate_with("dev", overrides={"alarms": False})
-    assert stack.of_type(ALARM) == [] and stack.of_type(TOPIC) == []
+    assert stack.of_type(ALARM) == [] and [t.name for t in stack.of_type(TOPIC)] == ["audit-trail-topic"]
     assert "alarmTopicArn" not in stack.outputs
 
 

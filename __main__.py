@@ -99,6 +99,7 @@ if audit.trail is not None:
     pulumi.export("auditBucketName", audit.bucket.bucket)
     pulumi.export("auditLogGroupName", audit.log_group.name)
     pulumi.export("auditKmsKeyArn", audit.key.arn)
+    pulumi.export("auditTopicArn", audit.topic.arn)  # the trail's log-delivery notifications (README, audit)
 if audit.rds_protection is not None:
     pulumi.export("guardDutyDetectorId", audit.detector_id)
 

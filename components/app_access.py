@@ -64,7 +64,7 @@ class AppAccess(pulumi.ComponentResource):
             description=f"Cruddur {naming.stack}: the app's database credentials ({APP_ROLE}, standard RDS JSON)",
             kms_key_id=args.kms_key_arn,
             recovery_window_in_days=30 if naming.is_prod else 7,
-            opts=child,
+            opts=naming.stateful(child),  # protected like the master secret (prod's pack rule prod-stateful-protected)
         )
         self.secret_version = aws.secretsmanager.SecretVersion(
             f"{name}-secret-value",

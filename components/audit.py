@@ -14,7 +14,12 @@
   the buckets named in ``access_log_sources``: the code-signing artifacts bucket), and denying non-TLS requests;
 - a CloudWatch Logs group (retention, KMS) the trail delivers to through a role that may only create streams and
   put events in that one group, assumable by CloudTrail for this trail only;
-- the trail: multi-region, global service events, log file validation, KMS-encrypted;
+- the trail: multi-region, global service events, log file validation, KMS-encrypted, publishing a notification
+  per delivered log file to its SNS topic ``cruddur-<stack>-trail-notifications``: encrypted with the audit key
+  (whose policy lets CloudTrail use it for this trail only), with a topic policy letting only CloudTrail publish, for
+  this trail only (``aws:SourceArn``), and denying requests without TLS. The topic is for downstream consumers
+  (a SIEM, an SQS queue, a Lambda that ingests new log files); it has no subscription here: an operator subscribes
+  what reads it (README, audit section);
 - GuardDuty: a detector with RDS Protection (``RDS_LOGIN_EVENTS``) enabled, or, because an account and region hold
   only one detector, an existing detector adopted by id, in which case only the RDS Protection feature is managed.
 
@@ -32,7 +37,7 @@ import pulumi_aws as aws
 
 from components.aws_context import AwsContext
 from components.iam import service_trust_policy
-from components.kms import KmsKey, KmsKeyArgs, logs_statement
+from components.kms import SNS_PUBLISH_KEY_ACTIONS, KmsKey, KmsKeyArgs, logs_statement
 from components.naming import Naming
 from components.private_bucket import PrivateBucket, PrivateBucketArgs
 from components.settings import AuditSettings
@@ -109,7 +114,18 @@ def cloudtrail_key_statements(trail_name: str) -> list:
             "conditions": scoped(account_id, partition, region),
         }
 
-    return [encrypt, describe]
+    def notify(account_id: str, partition: str, region: str) -> dict:
+        # CloudTrail publishing to an SNS topic encrypted with this key (CloudTrail user guide, "Amazon SNS topic
+        # policy for CloudTrail": kms:GenerateDataKey* and kms:Decrypt), for this trail only.
+        return {
+            "sid": "AllowCloudTrailToPublishToItsEncryptedTopic",
+            "principals": [{"type": "Service", "identifiers": ["cloudtrail.amazonaws.com"]}],
+            "actions": SNS_PUBLISH_KEY_ACTIONS,
+            "resources": ["*"],
+            "conditions": scoped(account_id, partition, region),
+        }
+
+    return [encrypt, describe, notify]
 
 
 class Audit(pulumi.ComponentResource):
@@ -121,6 +137,7 @@ class Audit(pulumi.ComponentResource):
     detector: aws.guardduty.Detector | None = None
     rds_protection: aws.guardduty.DetectorFeature | None = None
     trail_arn: pulumi.Output[str] | None = None
+    topic: aws.sns.Topic | None = None
     detector_id: pulumi.Input[str] | None = None
 
     def __init__(self, name: str, args: AuditArgs, opts: pulumi.ResourceOptions | None = None):
@@ -133,7 +150,8 @@ class Audit(pulumi.ComponentResource):
         if args.audit.trail:
             self._trail(name, args, child, invoke)
             outputs.update(trail_arn=self.trail.arn, bucket=self.bucket.bucket, log_group=self.log_group.name,
-                           key_arn=self.key.arn, access_log_bucket=self.access_log_bucket.name)
+                           key_arn=self.key.arn, access_log_bucket=self.access_log_bucket.name,
+                           topic_arn=self.topic.arn)
         if args.audit.guard_duty:
             self._guard_duty(name, args, child)
             outputs.update(detector_id=self.detector_id)
@@ -274,6 +292,8 @@ class Audit(pulumi.ComponentResource):
         self.logs_role_policy = aws.iam.RolePolicy(
             f"{name}-trail-logs-write", role=self.logs_role.id, policy=write.json, opts=child)
 
+        self._topic(name, args, child, invoke, arn)
+
         # -- the trail -------------------------------------------------------------------------------------------
         self.trail = aws.cloudtrail.Trail(
             f"{name}-trail",
@@ -288,13 +308,38 @@ class Audit(pulumi.ComponentResource):
             cloud_watch_logs_group_arn=self.log_group.arn.apply(lambda group: f"{group}:*"),
             cloud_watch_logs_role_arn=self.logs_role.arn,
             event_selectors=[{"read_write_type": "All", "include_management_events": True}],
+            sns_topic_name=self.topic.name,  # a name in this region (an ARN for a topic elsewhere)
             tags={"Name": trail_name},
-            # CloudTrail checks the bucket policy, the key policy and the role when the trail is created.
+            # CloudTrail checks the bucket policy, the key policy, the role and the topic policy when the trail is
+            # created.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[
                 self.bucket_policy, self.public_access_block, self.ownership, self.encryption,
-                self.logs_role_policy, self.key]),
+                self.logs_role_policy, self.key, self.topic_policy]),
         )
         self.trail_arn = self.trail.arn
+
+    def _topic(self, name: str, args: AuditArgs, child, invoke, trail_arn_: pulumi.Input[str]) -> None:
+        """The trail's log-delivery notifications: an SNS topic on the audit key that only this trail publishes to."""
+        naming = args.naming
+        self.topic = aws.sns.Topic(
+            f"{name}-trail-topic",
+            name=naming.physical_name("trail-notifications"),
+            display_name=f"Cruddur {naming.stack} CloudTrail log deliveries",
+            kms_master_key_id=self.key.arn,
+            opts=child,
+        )
+        policy = aws.iam.get_policy_document_output(statements=[
+            {"sid": "CloudTrailPublishesForThisTrailOnly",
+             "principals": [{"type": "Service", "identifiers": ["cloudtrail.amazonaws.com"]}],
+             "actions": ["SNS:Publish"], "resources": [self.topic.arn],
+             "conditions": [{"test": "StringEquals", "variable": "aws:SourceArn", "values": [trail_arn_]}]},
+            {"sid": "DenyInsecureTransport", "effect": "Deny",
+             "principals": [{"type": "AWS", "identifiers": ["*"]}],
+             "actions": ["SNS:Publish", "SNS:Subscribe"], "resources": [self.topic.arn],
+             "conditions": [{"test": "Bool", "variable": "aws:SecureTransport", "values": ["false"]}]},
+        ], opts=invoke)
+        self.topic_policy = aws.sns.TopicPolicy(f"{name}-trail-topic-policy", arn=self.topic.arn,
+                                                policy=policy.json, opts=child)
 
     def _access_logs(self, name: str, args: AuditArgs, child) -> None:
         """The trail bucket's server access logs, into their own locked-down bucket in the same region."""

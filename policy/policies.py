@@ -12,7 +12,9 @@ Each rule names its resource types ONCE, in its registration, and the pack dispa
   resources' outputs); ``types`` there only says when the rule is not applicable (none of them in the stack).
 
 ``prod_only=True`` (with ``dev_reason=``) registers a prod-only practice as two policies sharing one validator:
-``<name>`` (MANDATORY, prod stacks) and ``<name>-dev`` (ADVISORY, dev stacks, the reason in its description).
+``<name>`` (MANDATORY, prod stacks) and ``<name>-dev`` (ADVISORY, dev stacks, the reason in its description);
+with ``dev_advisory=False`` only the prod policy (the reason in its description): for what dev leaves off by design
+(``protect``, the final snapshot), where an advisory would only repeat the stack file.
 ``RULES`` lists every policy in registration order; ``build_policies()`` wraps each in a
 ``ResourceValidationPolicy``/``StackValidationPolicy`` for ``__main__.py``'s ``PolicyPack``, and ``cruddur plan``
 runs the same rules offline on the resources the mocks recorded. ``PRACTICES`` says which of the project's
@@ -119,6 +121,7 @@ LAMBDA_PERMISSION = "aws:lambda/permission:Permission"
 LAMBDA_FUNCTION = "aws:lambda/function:Function"
 LAMBDA_FUNCTION_URL = "aws:lambda/functionUrl:FunctionUrl"
 LAMBDA_CODE_SIGNING_CONFIG = "aws:lambda/codeSigningConfig:CodeSigningConfig"
+SNS_TOPIC = "aws:sns/topic:Topic"
 AWS_PROVIDER = "pulumi:providers:aws"
 
 MANDATORY = EnforcementLevel.MANDATORY
@@ -341,7 +344,7 @@ RULES: list[Rule] = []
 
 
 def _register(kind: str, name: str, description: str, practices: tuple[str, ...], types: tuple[str, ...],
-              prod_only: bool, dev_reason: str, config: dict | None) -> Callable:
+              prod_only: bool, dev_reason: str, config: dict | None, dev_advisory: bool = True) -> Callable:
     if kind == "resource" and not types:
         raise ValueError(f"resource rule {name} names no resource types")
     if prod_only != bool(dev_reason):
@@ -352,7 +355,10 @@ def _register(kind: str, name: str, description: str, practices: tuple[str, ...]
 
     def register(validate: Callable) -> Callable:
         common = dict(validate=validate, kind=kind, types=tuple(types), config=config, practices=tuple(practices))
-        if prod_only:
+        if prod_only and not dev_advisory:
+            RULES.append(Rule(name, f"{description} (prod stacks only: {dev_reason})", enforcement=MANDATORY,
+                              environments=("prod",), **common))
+        elif prod_only:
             RULES.append(Rule(name, f"{description} (prod stacks; dev stacks: {name}-dev)", enforcement=MANDATORY,
                               environments=("prod",), **common))
             RULES.append(Rule(f"{name}-dev", f"{description} - advisory on dev stacks: {dev_reason}",
@@ -364,15 +370,19 @@ def _register(kind: str, name: str, description: str, practices: tuple[str, ...]
 
 
 def resource_rule(name: str, *, types: Sequence[str], description: str, practices: Sequence[str],
-                  prod_only: bool = False, dev_reason: str = "", config: dict | None = None) -> Callable:
+                  prod_only: bool = False, dev_reason: str = "", config: dict | None = None,
+                  dev_advisory: bool = True) -> Callable:
     """Register ``validate(subject) -> messages`` for resources of ``types`` (MANDATORY; see ``prod_only``)."""
-    return _register("resource", name, description, tuple(practices), tuple(types), prod_only, dev_reason, config)
+    return _register("resource", name, description, tuple(practices), tuple(types), prod_only, dev_reason, config,
+                     dev_advisory)
 
 
 def stack_rule(name: str, *, description: str, practices: Sequence[str], types: Sequence[str] = (),
-               prod_only: bool = False, dev_reason: str = "", config: dict | None = None) -> Callable:
+               prod_only: bool = False, dev_reason: str = "", config: dict | None = None,
+               dev_advisory: bool = True) -> Callable:
     """Register ``validate(stack_args) -> messages`` (MANDATORY; see ``prod_only``)."""
-    return _register("stack", name, description, tuple(practices), tuple(types), prod_only, dev_reason, config)
+    return _register("stack", name, description, tuple(practices), tuple(types), prod_only, dev_reason, config,
+                     dev_advisory)
 
 
 # -- what the settings enforce, what the pack enforces ----------------------------------------------------------
@@ -390,7 +400,7 @@ PRACTICES: dict[str, Practice] = {
     "encryption-in-transit": Practice("encryption in transit (TLS)", (), ""),
     "no-public-access": Practice("no public access", ("publiclyAccessible",), "must be false on every stack"),
     "deletion-protection": Practice("deletion protection", ("deletionProtection", "skipFinalSnapshot",
-                                                            "trailBucketForceDestroy"),
+                                                            "trailBucketForceDestroy", "protectStatefulResources"),
                                     "prod may not turn them off"),
     "audit-trail": Practice("audit trail", ("auditTrail", "trailLogRetentionDays", "trailBucketExpireDays",
                                             "logRetentionDays"),
@@ -406,6 +416,8 @@ PRACTICES: dict[str, Practice] = {
     "patched-runtimes": Practice("supported runtimes and engines", ("engineVersion",),
                                  "a supported PostgreSQL major version"),
     "signed-code": Practice("signed code (Lambda code signing, enforced)", (), ""),
+    "safe-upgrades": Practice("major engine upgrades that keep the database", ("upgradeFromEngineVersion",),
+                              "one major up at a time, never down; blue/green only while it is set"),
 }
 
 
@@ -491,6 +503,58 @@ def rds_backup_retention(r: Subject) -> list[str]:
         shown = int(days) if float(days).is_integer() else days
         return [f"{r.label} keeps {shown} day(s) of automated backups; {fix}"]
     return []
+
+
+FINAL_SNAPSHOT_FIX = ("set skip_final_snapshot=False and a final_snapshot_identifier that is new for each instance "
+                      "(components/database.py: <identifier>-final-<RandomId>)")
+
+
+@resource_rule("rds-final-snapshot", types=(RDS_INSTANCE,),
+               description="RDS instances keep a final snapshot when deleted or replaced (skip_final_snapshot false, "
+                           "a final_snapshot_identifier that is not the fixed <identifier> or <identifier>-final).",
+               practices=("deletion-protection",), prod_only=True, dev_advisory=False,
+               dev_reason="a dev stack may skip it to be torn down (cruddur-db:skipFinalSnapshot)")
+def rds_final_snapshot(r: Subject) -> list[str]:
+    skip = r.props.get("skipFinalSnapshot", False)  # AWS's default is false; the provider's too
+    if known(skip) and _truthy(skip):
+        return [f"{r.label} skips its final snapshot; {FINAL_SNAPSHOT_FIX} (cruddur-db:skipFinalSnapshot false)"]
+    name = r.props.get("finalSnapshotIdentifier")
+    if not known(name):
+        return []
+    if not name:
+        return [f"{r.label} has no final_snapshot_identifier, so RDS refuses to delete or replace it with a final "
+                f"snapshot; {FINAL_SNAPSHOT_FIX}"]
+    identifier = r.props.get("identifier")
+    if isinstance(identifier, str) and identifier and name in (identifier, f"{identifier}-final"):
+        return [f"{r.label} names its final snapshot '{name}', which the next teardown or replacement would "
+                f"collide with; {FINAL_SNAPSHOT_FIX}"]
+    return []
+
+
+def _blue_green_enabled(value: Any) -> Any:
+    """``blue_green_update.enabled``: True/False, or UNKNOWN when not known yet."""
+    if not known(value):
+        return UNKNOWN
+    if not isinstance(value, dict):
+        return False
+    enabled = value.get("enabled", False)
+    return enabled if not known(enabled) else _truthy(enabled)
+
+
+@resource_rule("rds-major-upgrade-blue-green", types=(RDS_INSTANCE,),
+               description="An RDS instance allows a major-version upgrade only through a blue/green deployment "
+                           "(allow_major_version_upgrade needs blue_green_update.enabled).",
+               practices=("safe-upgrades",))
+def rds_major_upgrade_blue_green(r: Subject) -> list[str]:
+    allow = r.props.get("allowMajorVersionUpgrade")
+    if not known(allow) or not _truthy(allow):
+        return []
+    enabled = _blue_green_enabled(r.props.get("blueGreenUpdate"))
+    if enabled is UNKNOWN or enabled:
+        return []
+    return [f"{r.label} allows a major-version upgrade in place (allow_major_version_upgrade without "
+            "blue_green_update.enabled); set blue_green_update={'enabled': True} so RDS upgrades a green copy and "
+            "switches over (cruddur-db:upgradeFromEngineVersion, runbooks/upgrade-major.md)"]
 
 
 @resource_rule("rds-iam-auth", types=(RDS_INSTANCE, RDS_CLUSTER),
@@ -689,6 +753,22 @@ def secrets_encrypted_with_cmk(r: Subject) -> list[str]:
     return []
 
 
+@resource_rule("sns-encrypted-with-cmk", types=(SNS_TOPIC,),
+               description="SNS topics (the alarm topic, the trail's notifications) are encrypted with a "
+                           "customer-managed KMS key (never none, never alias/aws/sns).",
+               practices=("encryption-at-rest",))
+def sns_encrypted_with_cmk(r: Subject) -> list[str]:
+    key = r.props.get("kmsMasterKeyId")
+    if not known(key):
+        return []
+    if not key:
+        return [f"{r.label} is not encrypted; set kms_master_key_id to the stack's customer-managed KMS key ARN"]
+    if _aws_managed_key(key):
+        return [f"{r.label} is encrypted with the AWS-managed key {key}; set kms_master_key_id to the stack's "
+                "customer-managed KMS key ARN (whose policy lets the publishing service use it)"]
+    return []
+
+
 @resource_rule("kms-rotation-enabled", types=(KMS_KEY,), description="Symmetric KMS keys rotate automatically.",
                practices=("encryption-at-rest",))
 def kms_rotation_enabled(r: Subject) -> list[str]:
@@ -812,8 +892,8 @@ def _records_management_events(p: dict) -> bool | None:
 
 @resource_rule("cloudtrail-hardened", types=(TRAIL,),
                description="CloudTrail trails are logging, record every management event, are multi-region, include "
-                           "global service events, validate their log files and are encrypted with a "
-                           "customer-managed KMS key.",
+                           "global service events, validate their log files, are encrypted with a "
+                           "customer-managed KMS key and notify an SNS topic of each log file delivered.",
                practices=("audit-trail",))
 def cloudtrail_hardened(r: Subject) -> list[str]:
     p = r.props
@@ -836,6 +916,10 @@ def cloudtrail_hardened(r: Subject) -> list[str]:
     key = p.get("kmsKeyId")
     if known(key) and not key:
         problems.append(f"{r.label} log files are not encrypted with a customer-managed KMS key; set kms_key_id")
+    topic = p.get("snsTopicName")
+    if known(topic) and not topic:
+        problems.append(f"{r.label} notifies no SNS topic of delivered log files; set sns_topic_name to the trail's "
+                        "encrypted topic (components/audit.py)")
     return problems
 
 
@@ -1203,6 +1287,50 @@ def rds_scram_passwords(args) -> list[str]:
             if str(values.get("password_encryption")) != "scram-sha-256"]
 
 
+def postgres_family(engine_version: Any) -> str | None:
+    """The parameter-group family of a PostgreSQL engine version: ``17`` / ``17.2`` -> ``postgres17``, ``9.6.24``
+    -> ``postgres9.6``; None for anything that is not a version."""
+    if isinstance(engine_version, (int, float)) and not isinstance(engine_version, bool):
+        engine_version = str(engine_version)
+    if not isinstance(engine_version, str):
+        return None
+    parts = engine_version.strip().split(".")
+    if not parts[0].isdigit():
+        return None
+    major = int(parts[0])
+    if major >= 10:
+        return f"postgres{major}"
+    if len(parts) > 1 and parts[1].isdigit():
+        return f"postgres{major}.{parts[1]}"
+    return None
+
+
+@stack_rule("rds-parameter-group-family", types=(RDS_INSTANCE,),
+            description="A PostgreSQL RDS instance links a parameter group of its engine's family "
+                        "(postgres<major of engine_version>): a major upgrade declares the new family's group.",
+            practices=("safe-upgrades",))
+def rds_parameter_group_family(args) -> list[str]:
+    """Instances whose engine, version or group is not known yet, or whose group this stack does not declare
+    (rds-tls-enforced's to report), are not judged."""
+    groups = _of_type(args, RDS_PARAMETER_GROUP)
+    problems = []
+    for database, p in _of_type(args, RDS_INSTANCE):
+        engine, version, linked = p.get("engine"), p.get("engineVersion"), p.get("parameterGroupName")
+        if engine != "postgres" or not isinstance(linked, str) or not linked:
+            continue
+        wanted = postgres_family(version)
+        if wanted is None:
+            continue
+        for group, gp in groups:
+            family = gp.get("family")
+            if gp.get("name") != linked or not isinstance(family, str) or family == wanted:
+                continue
+            problems.append(f"rds Instance '{database.name}' runs PostgreSQL {version} but links parameter group "
+                            f"'{group.name}' of family {family}; link a {wanted} group (one group per family, "
+                            "components/database.py; runbooks/upgrade-major.md)")
+    return problems
+
+
 @stack_rule("rds-master-password-in-secrets-manager", types=(RDS_INSTANCE, RDS_CLUSTER),
             description="Each RDS instance's (cluster's) master password is kept in a Secrets Manager secret of "
                         "this stack (a SecretVersion whose JSON secret_string has it as \"password\"), or managed "
@@ -1295,6 +1423,36 @@ def cloudtrail_bucket_retained(args) -> list[str]:
             problems.append(f"s3 Bucket '{bucket.name}' holds CloudTrail log files and has force_destroy on; set "
                             "force_destroy=False (cruddur-db:trailBucketForceDestroy false)")
     return problems
+
+
+PROTECTED_TYPES = (RDS_INSTANCE, RDS_CLUSTER, SECRET, KMS_KEY, COGNITO_USER_POOL)
+
+
+def _protect(resource) -> Any:
+    """The resource's ``protect`` option: True/False, or UNKNOWN when the engine gave no options."""
+    value = getattr(getattr(resource, "opts", None), "protect", None)
+    return value if isinstance(value, bool) else UNKNOWN
+
+
+@stack_rule("prod-stateful-protected", types=(*PROTECTED_TYPES, TRAIL),
+            description="On prod, the resources whose loss loses data or access to it carry Pulumi protect: RDS "
+                        "instances and clusters, Secrets Manager secrets, KMS keys, Cognito user pools and each "
+                        "trail's S3 bucket.",
+            practices=("deletion-protection",), prod_only=True, dev_advisory=False,
+            dev_reason="a dev stack leaves them unprotected so it can be torn down "
+                       "(cruddur-db:protectStatefulResources)")
+def prod_stateful_protected(args) -> list[str]:
+    trail_buckets = {p.get("s3BucketName") for _, p in _of_type(args, TRAIL)}
+    stateful = [(r, f"{_short(r.resource_type)} '{r.name}'") for r in args.resources
+                if r.resource_type in PROTECTED_TYPES]
+    for bucket, p in _of_type(args, BUCKET):
+        name = p.get("bucket")
+        if isinstance(name, str) and name in trail_buckets:
+            stateful.append((bucket, f"s3 Bucket '{bucket.name}' (CloudTrail log files)"))
+    return [f"{label} is not protected; declare it with protect=True "
+            "(components/naming.py stateful(); cruddur-db:protectStatefulResources true), so that no destroy or "
+            "replacement deletes it until its protection is lifted on purpose (`pulumi state unprotect URN`)"
+            for resource, label in stateful if _protect(resource) is False]
 
 
 @stack_rule("guardduty-rds-protection",

@@ -35,11 +35,30 @@ def load_policies() -> ModuleType:
 
 
 # -- feeding the validators as the engine does -----------------------------------------------------------------
+_UNITS = {"h": 3600, "m": 60, "s": 1}
+
+
+def _seconds(duration: str) -> float:
+    """A Pulumi custom timeout (``"4h"``, ``"90m"``, ``"1h30m"``) in seconds, as the engine passes it."""
+    total, number = 0.0, ""
+    for char in duration:
+        if char.isdigit() or char == ".":
+            number += char
+        elif char in _UNITS and number:
+            total, number = total + float(number) * _UNITS[char], ""
+    return total
+
+
 def _options(resource) -> Any:
+    """The resource's options as the engine passes them to policies (protect, custom timeouts...)."""
     from pulumi_policy import PolicyCustomTimeouts, PolicyResourceOptions
 
-    return PolicyResourceOptions(protect=False, ignore_changes=[], delete_before_replace=None, aliases=[],
-                                 custom_timeouts=PolicyCustomTimeouts(0, 0, 0), additional_secret_outputs=[],
+    timeouts = {k: _seconds(resource.custom_timeouts.get(k, "")) for k in ("create", "update", "delete")}
+    return PolicyResourceOptions(protect=resource.protect, ignore_changes=list(resource.ignore_changes),
+                                 delete_before_replace=resource.delete_before_replace or None, aliases=[],
+                                 custom_timeouts=PolicyCustomTimeouts(timeouts["create"], timeouts["update"],
+                                                                      timeouts["delete"]),
+                                 additional_secret_outputs=list(resource.additional_secret_outputs),
                                  parent=resource.parent_urn or None)
 
 

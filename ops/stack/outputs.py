@@ -26,13 +26,13 @@ STACK_OUTPUTS = (
     "region", "masterConnectionUrl", "dbHost", "dbPort", "dbName", "dbInstanceId", "dbResourceId", "masterSecretArn",
     "kmsKeyArn", "vpcId", "privateSubnetIds", "dbSecurityGroupId", "operatorSecurityGroupId", "operatorEndpointId",
     "operatorPolicyArn", "auditTrailArn", "auditBucketName", "auditLogGroupName", "auditKmsKeyArn",
-    "guardDutyDetectorId", "guardrailPolicyIds", "userPoolId", "userPoolArn", "userPoolClientId",
+    "auditTopicArn", "guardDutyDetectorId", "guardrailPolicyIds", "userPoolId", "userPoolArn", "userPoolClientId",
     "confirmationFunctionName", "appConnectionUrl", "appSecretArn", "appSecurityGroupId", "secretsEndpointId",
     "migratorFunctionName", "migrationsSha256", "alarmTopicArn", "dashboardName", "backupVaultName",
     "restoreTestingPlanName", "masterRotationFunctionName",
 )
 CONDITIONAL_OUTPUTS = (
-    "auditTrailArn", "auditBucketName", "auditLogGroupName", "auditKmsKeyArn", "guardDutyDetectorId",
+    "auditTrailArn", "auditBucketName", "auditLogGroupName", "auditKmsKeyArn", "auditTopicArn", "guardDutyDetectorId",
     "guardrailPolicyIds", "alarmTopicArn", "dashboardName", "backupVaultName", "restoreTestingPlanName",
 )
 

@@ -17,6 +17,7 @@ PROTECTED = {
     ("aws:rds/instance:Instance", "db-instance"),
     ("aws:secretsmanager/secret:Secret", "db-master-secret"),
     ("aws:secretsmanager/secretVersion:SecretVersion", "db-master-secret-value"),
+    ("aws:secretsmanager/secret:Secret", "app-secret"),  # the app's credentials (its ARN is the app's config)
     ("aws:kms/key:Key", "data-key"),
     ("aws:kms/key:Key", "audit-key-key"),
     ("aws:s3/bucket:Bucket", "audit-bucket"),

@@ -31,14 +31,16 @@ def renamed(evaluation, stack: str):
 
 @pytest.mark.parametrize("stack", PRODUCTION_LOOKING)
 def test_a_production_named_stack_tagged_dev_gets_every_mandatory_rule(dev, stack):
-    """The committed dev program (tags Environment=dev, 1 day of backups, force-destroyable trail bucket) under a
-    production-looking name: the prod-only rules are MANDATORY violations, the -dev advisories do not apply."""
+    """The committed dev program (tags Environment=dev, 1 day of backups, force-destroyable trail bucket, nothing
+    protected, no final snapshot) under a production-looking name: the prod-only rules are MANDATORY violations,
+    the -dev advisories do not apply."""
     disguised = renamed(dev, stack)
     assert policies.stack_environment(stack_args(disguised)) == "prod"
     environment, verdicts = check(disguised, policies)
     assert environment == "prod"
     violated = {v.policy: v.enforcement for v in verdicts if v.status == "violated"}
-    assert violated == {"rds-backup-retention": "mandatory", "cloudtrail-bucket-retained": "mandatory"}
+    assert violated == {"rds-backup-retention": "mandatory", "cloudtrail-bucket-retained": "mandatory",
+                        "prod-stateful-protected": "mandatory", "rds-final-snapshot": "mandatory"}
     assert {v.policy for v in verdicts if v.policy.endswith("-dev")} == {
         v.policy for v in verdicts if v.status == "n/a" and v.policy.endswith("-dev")}
 

@@ -513,7 +513,7 @@ def test_key_rotation_spelled_as_a_string_passes():
      {"principal": UNKNOWN_STRING_VALUE, "sourceArn": UNKNOWN_STRING_VALUE}),
     ("rds-proxy-requires-tls", PROXY, {"requireTls": UNKNOWN_STRING_VALUE}),
     ("cloudtrail-hardened", TRAIL, {"isMultiRegionTrail": True, "includeGlobalServiceEvents": True,
-                                    "enableLogFileValidation": True, "kmsKeyId": "k",
+                                    "enableLogFileValidation": True, "kmsKeyId": "k", "snsTopicName": "t",
                                     "enableLogging": UNKNOWN_STRING_VALUE, "eventSelectors": UNKNOWN_ARRAY_VALUE}),
     ("rds-backup-retention", CLUSTER, {"backupRetentionPeriod": UNKNOWN_STRING_VALUE}),
 ])

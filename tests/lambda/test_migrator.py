@@ -538,7 +538,7 @@ def test_an_app_secret_for_another_role_is_refused(empty_database_url, deploy, i
     with pytest.raises(migrator.ConfigurationError) as caught:
         invoke()
     assert str(caught.value) == (f"the app secret {target.app_secret_arn} is for cruddur_confirmation, not APP_ROLE "
-                                 "cruddur_app: point APP_SECRET_ARN at the app role's secret")
+                                 "cruddur_app (or cruddur_app_clone): point APP_SECRET_ARN at the app role's secret")
 
 
 def test_the_master_user_is_never_the_app_role(empty_database_url, deploy, invoke, migrator, pg_server, monkeypatch):

@@ -137,14 +137,13 @@ master_rotation = MasterRotation("master-rotation", MasterRotationArgs(
 pulumi.export("masterRotationFunctionName", master_rotation.function.name)
 # The app secret rotates too, with alternating users (cruddur_app / cruddur_app_clone, set by the master); its first
 # rotation waits for the migrator, which creates the clone user (sql/migrations/0006_app_clone_role.sql).
-app_rotation = AppRotation("app-rotation", AppRotationArgs(
+AppRotation("app-rotation", AppRotationArgs(
     naming=naming, aws_context=context, database=database, secrets_endpoint=secrets_endpoint,
     vpc_id=network.vpc.id, subnet_ids=network.private_subnet_ids, kms_key_arn=data_key.arn,
     log_retention_days=log_days, psycopg2_layer_arn=confirmation.psycopg2_layer.arn,
     rotation_days=settings.app_access.password_rotation_days, app_secret=app_access.secret,
     after=[migrator.invocation],
 ), opts=pinned)
-pulumi.export("appRotationFunctionName", app_rotation.function.name)
 pulumi.export("appConnectionUrl", app_access.connection_url)
 pulumi.export("appSecretArn", app_access.secret.arn)
 pulumi.export("appSecurityGroupId", app_access.security_group.id)

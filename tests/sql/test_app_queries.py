@@ -15,7 +15,6 @@ The app may read and write rows and nothing else: every DDL statement (and TRUNC
 from __future__ import annotations
 
 import datetime as dt
-
 import secrets
 
 import psycopg2

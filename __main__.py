@@ -18,7 +18,13 @@ from components.kms import (
     cloudwatch_alarms_statement,
     logs_statement,
 )
-from components.master_rotation import ROTATION_ACTIONS, MasterRotation, MasterRotationArgs
+from components.master_rotation import (
+    ROTATION_ACTIONS,
+    AppRotation,
+    AppRotationArgs,
+    MasterRotation,
+    MasterRotationArgs,
+)
 from components.migrator import Migrator, MigratorArgs
 from components.monitoring import Monitoring, MonitoringArgs
 from components.network import Network, NetworkArgs
@@ -147,6 +153,17 @@ master_rotation = MasterRotation("master-rotation", MasterRotationArgs(
     rotation_days=settings.database.master_password_rotation_days,
 ), opts=pinned)
 pulumi.export("masterRotationFunctionName", master_rotation.function.name)
+# The app secret rotates too, with alternating users (cruddur_app / cruddur_app_clone, set by the master); its first
+# rotation waits for the migrator, which creates the clone user (sql/migrations/0006_app_clone_role.sql).
+app_rotation = AppRotation("app-rotation", AppRotationArgs(
+    naming=naming, aws_context=context, database=database, secrets_endpoint=secrets_endpoint,
+    vpc_id=network.vpc.id, subnet_ids=network.private_subnet_ids, kms_key_arn=data_key.arn,
+    log_retention_days=log_days, psycopg2_layer_arn=confirmation.psycopg2_layer.arn,
+    powertools_layer_arn=confirmation.powertools_layer.arn, code_signing=code_signing,
+    rotation_days=settings.app_access.password_rotation_days, app_secret=app_access.secret,
+    after=[migrator.invocation],
+), opts=pinned)
+pulumi.export("appRotationFunctionName", app_rotation.function.name)
 pulumi.export("appConnectionUrl", app_access.connection_url)
 pulumi.export("appSecretArn", app_access.secret.arn)
 pulumi.export("appSecurityGroupId", app_access.security_group.id)

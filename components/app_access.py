@@ -8,7 +8,10 @@
   nothing but PostgreSQL to the database;
 - the optional ``appSecurityGroupIds`` (existing ``sg-`` ids, never CIDRs): the database admits each on its port.
   Those groups belong to someone else, so only the database's ingress is managed here; their egress is theirs;
-- ``connection_url``: ``postgresql://cruddur_app:<password>@host:port/db?sslmode=verify-full`` (a secret).
+- ``connection_url``: ``postgresql://cruddur_app:<password>@host:port/db?sslmode=verify-full`` (a secret): the FIRST
+  value only. The secret rotates every ``appPasswordRotationDays`` with alternating users (``cruddur_app`` and
+  ``cruddur_app_clone``, components/master_rotation.py ``AppRotation``); after the first rotation the current
+  credentials are the secret's AWSCURRENT value, never this output.
 """
 
 from __future__ import annotations
@@ -78,7 +81,9 @@ class AppAccess(pulumi.ComponentResource):
                 "dbname": args.db_name,
                 "dbInstanceIdentifier": db.instance.identifier,
             })),
-            opts=child,
+            # The first version only: rotation (alternating users, components/master_rotation.py AppRotation) writes
+            # the next ones, and Pulumi must never write an old password or user back.
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["secretString"]),
         )
 
         self.security_group = aws.ec2.SecurityGroup(

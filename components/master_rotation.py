@@ -1,19 +1,28 @@
-"""``MasterRotation``: the master secret ``cruddur/<stack>/rds/master`` rotates on a schedule, with no internet.
+"""``MasterRotation`` and ``AppRotation``: the stack's two database secrets rotate on a schedule, with no internet.
 
-Secrets Manager rotation (single user) calls ``lambda/rotate_master/handler.py`` (createSecret -> setSecret ->
-testSecret -> finishSecret). The function runs in the private subnets: it reaches the database through its own
-security group (``Database.allow_from``) and Secrets Manager through the VPC's interface endpoint
-(``SecretsEndpoint.allow_from``); no NAT, no public path. Its role may touch exactly the one secret (describe, read,
-write a new version, move its stages) and decrypt/encrypt with the data key only through Secrets Manager.
+- ``MasterRotation``: ``cruddur/<stack>/rds/master`` every ``masterPasswordRotationDays``, single user (the master
+  gets a new password, logged in as itself);
+- ``AppRotation``: ``cruddur/<stack>/rds/app`` every ``appPasswordRotationDays``, alternating users: the secret
+  switches between ``cruddur_app`` and ``cruddur_app_clone`` (sql/migrations/0006_app_clone_role.sql), and the user
+  it switches to gets a new password set by the master user. The user the app was using keeps its password until
+  the next rotation, so an app that re-reads the secret within one rotation period never meets a refused login.
 
-The secret keeps its name and its standard RDS JSON shape, so its readers (the migrator, the restore probe,
-operators) are unchanged; they read AWSCURRENT when they connect. Pulumi never resets a rotated password: the
-instance ignores ``password`` after creation and the secret's first version ignores ``secret_string``
-(components/database.py). Synchronous only: Secrets Manager invokes each step as a synchronous invocation (Lambda
-developer guide, "Using Lambda with Secrets Manager") and retries a failed rotation itself, so there is no
-asynchronous invocation and no on-failure destination; a failed rotation shows in the secret's rotation status
-and in CloudTrail (``RotationFailed``). The package is signed (``CodeSigning``) and its code signing config
-enforced, like every function of the stack.
+Both are one scaffolding (``MasterRotation``; ``AppRotation`` only changes the secret, the names and the strategy)
+around one handler, ``lambda/rotate_master/handler.py`` (createSecret -> setSecret -> testSecret -> finishSecret;
+``ROTATION_STRATEGY`` picks the strategy). Each function runs in the private subnets: it reaches the database
+through its own security group (``Database.allow_from``) and Secrets Manager through the VPC's interface endpoint
+(``SecretsEndpoint.allow_from``); no NAT, no public path. Each has its own role: it may touch exactly its one secret
+(describe, read, write a new version, move its stages), the app's may also read the master secret (to set the
+password as the master), and both decrypt/encrypt with the data key only through Secrets Manager.
+
+The secrets keep their names and their standard RDS JSON shape, so their readers (the migrator, the restore probe,
+operators, the app) are unchanged; they read AWSCURRENT when they connect. Pulumi never resets a rotated password:
+the instance ignores ``password`` after creation and each secret's first version ignores ``secret_string``
+(components/database.py, components/app_access.py). Synchronous only: Secrets Manager invokes each step as a
+synchronous invocation (Lambda developer guide, "Using Lambda with Secrets Manager") and retries a failed rotation
+itself, so there is no asynchronous invocation and no on-failure destination; a failed rotation shows in the secret's
+rotation status and in CloudTrail (``RotationFailed``). Each package is signed (``CodeSigning``) and its code signing
+config enforced, like every function of the stack.
 """
 
 from __future__ import annotations
@@ -59,35 +68,72 @@ class MasterRotationArgs:
     rotation_days: int
 
 
+@dataclass
+class AppRotationArgs(MasterRotationArgs):
+    app_secret: aws.secretsmanager.Secret | None = None  # rotates with alternating users, set by the master
+    # what must exist before the first rotation (it runs at once): the migration that creates the clone user
+    after: Sequence[pulumi.Resource] = ()
+
+
+@dataclass(frozen=True)
+class _Kind:
+    """What differs between the two rotations; the scaffolding (SG, role, logs, function, schedule) is shared."""
+    function_part: str  # the physical name's part: cruddur-<stack>-<function_part>
+    what: str  # "the master-secret rotation function"
+    admission: str  # the part of the SG admissions' names
+    sid: str
+    service: str
+    strategy: str  # lambda/rotate_master/handler.py's ROTATION_STRATEGY
+
+
+MASTER = _Kind("rotate-master", "the master-secret rotation function", "rotation", "RotateTheMasterSecret",
+               "cruddur-rotate-master", "single-user")
+APP = _Kind("rotate-app", "the app-secret rotation function", "app-rotation", "RotateTheAppSecret",
+            "cruddur-rotate-app", "alternating-users")
+
+
 class MasterRotation(pulumi.ComponentResource):
     function: aws.lambda_.Function
     rotation: aws.secretsmanager.SecretRotation
+    TYPE = "cruddur:master_rotation:MasterRotation"
+    KIND = MASTER
 
     def __init__(self, name: str, args: MasterRotationArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("cruddur:master_rotation:MasterRotation", name, None, opts)
-        naming, db = args.naming, args.database
+        super().__init__(self.TYPE, name, None, opts)
+        naming, db, kind = args.naming, args.database, self.KIND
+        secret = getattr(args, "app_secret", None) or db.secret
         child = pulumi.ResourceOptions(parent=self)
         invoke = pulumi.InvokeOutputOptions(parent=self)
         region = args.aws_context.region
-        function_name = naming.physical_name("rotate-master")
+        function_name = naming.physical_name(kind.function_part)
+        title = kind.what[len("the "):]
 
         self.security_group = aws.ec2.SecurityGroup(
             f"{name}-sg", vpc_id=args.vpc_id, tags={"Name": function_name},
-            description="Cruddur master-secret rotation: egress to the database port and the Secrets Manager endpoint",
+            description=f"Cruddur {title.removesuffix(' function')}: egress to the database port and the Secrets "
+                        "Manager endpoint",
             opts=child)
-        db.allow_from("rotation", self.security_group, "the master-secret rotation function")
-        args.secrets_endpoint.allow_from("rotation", self.security_group, "the master-secret rotation function")
+        db.allow_from(kind.admission, self.security_group, kind.what)
+        args.secrets_endpoint.allow_from(kind.admission, self.security_group, kind.what)
 
         self.role = aws.iam.Role(
             f"{name}-role", name=function_name,
             assume_role_policy=service_trust_policy("lambda.amazonaws.com", invoke),
-            description="Cruddur master-secret rotation: VPC access, logs, X-Ray, its one secret", opts=child)
+            description=f"Cruddur {title.removesuffix(' function')}: VPC access, logs, X-Ray, "
+                        + ("its one secret" if kind is MASTER else "its secret, read the master's"),
+            opts=child)
         vpc_access = aws.iam.RolePolicyAttachment(
             f"{name}-vpc-access", role=self.role.name,
             policy_arn=args.aws_context.managed_policy_arn("service-role/AWSLambdaVPCAccessExecutionRole"),
             opts=child)
+        statements = [{"sid": kind.sid, "actions": list(ROTATION_ACTIONS), "resources": [secret.arn]}]
+        environment = {"POWERTOOLS_SERVICE_NAME": kind.service, "POWERTOOLS_LOG_LEVEL": "INFO"}
+        if kind is APP:  # the new user's password is set by the master user
+            statements.append({"sid": "ReadTheMasterSecret", "actions": ["secretsmanager:GetSecretValue"],
+                               "resources": [db.secret.arn]})
+            environment |= {"ROTATION_STRATEGY": kind.strategy, "MASTER_SECRET_ARN": db.secret.arn}
         inline = aws.iam.get_policy_document_output(statements=[
-            {"sid": "RotateTheMasterSecret", "actions": list(ROTATION_ACTIONS), "resources": [db.secret.arn]},
+            *statements,
             {"sid": "UseTheDataKeyThroughSecretsManager", "actions": ["kms:Decrypt", "kms:GenerateDataKey"],
              "resources": [args.kms_key_arn],
              "conditions": [{"test": "StringEquals", "variable": "kms:ViaService",
@@ -100,20 +146,20 @@ class MasterRotation(pulumi.ComponentResource):
         self.log_group = aws.cloudwatch.LogGroup(
             f"{name}-logs", name=f"/aws/lambda/{function_name}", retention_in_days=args.log_retention_days,
             kms_key_id=args.kms_key_arn, opts=child)
-        signed = args.code_signing.sign("rotate-master", pulumi.AssetArchive({
+        signed = args.code_signing.sign(kind.function_part, pulumi.AssetArchive({
             "handler.py": pulumi.FileAsset(str(FUNCTION_SOURCE)),
             "global-bundle.pem": pulumi.FileAsset(str(CA_BUNDLE_SOURCE))}))
         self.function = aws.lambda_.Function(
             f"{name}-function", name=function_name,
-            description="Secrets Manager rotation of the RDS master secret (single user)",
+            description=("Secrets Manager rotation of the RDS master secret (single user)" if kind is MASTER else
+                         "Secrets Manager rotation of the app secret (alternating users, set by the master)"),
             role=self.role.arn, runtime=RUNTIME, architectures=[ARCHITECTURE], handler="handler.handler",
             s3_bucket=signed.bucket, s3_key=signed.key, code_signing_config_arn=args.code_signing.config_arn,
             timeout=TIMEOUT_SECONDS, memory_size=MEMORY_MB,
             layers=[args.psycopg2_layer_arn, args.powertools_layer_arn],
             kms_key_arn=args.kms_key_arn,  # the environment is encrypted with the stack's data key
             # Synchronous only (Secrets Manager's invocations are): no on-failure destination, see the docstring.
-            environment={"variables": {"POWERTOOLS_SERVICE_NAME": "cruddur-rotate-master",
-                                       "POWERTOOLS_LOG_LEVEL": "INFO"}},
+            environment={"variables": environment},
             vpc_config={"subnet_ids": args.subnet_ids, "security_group_ids": [self.security_group.id]},
             tracing_config={"mode": "Active"},
             logging_config={"log_format": "JSON", "log_group": self.log_group.name,
@@ -121,10 +167,23 @@ class MasterRotation(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.log_group, vpc_access, inline_policy]))
         self.permission = aws.lambda_.Permission(
             f"{name}-invoke", action="lambda:InvokeFunction", function=self.function.name,
-            principal="secretsmanager.amazonaws.com", source_arn=db.secret.arn, opts=child)
+            principal="secretsmanager.amazonaws.com", source_arn=secret.arn, opts=child)
         self.rotation = aws.secretsmanager.SecretRotation(
-            f"{name}-schedule", secret_id=db.secret.id, rotation_lambda_arn=self.function.arn,
+            f"{name}-schedule", secret_id=secret.id, rotation_lambda_arn=self.function.arn,
             rotation_rules={"automatically_after_days": args.rotation_days},
-            # The first rotation runs once the function can reach the database and the endpoint.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.permission, db.instance]))
+            # The first rotation runs at once: the function must reach the database and the endpoint by then (and,
+            # for the app, the migration that creates the alternate user must have run).
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[
+                self.permission, db.instance, args.secrets_endpoint, *getattr(args, "after", ())]))
         self.register_outputs({"function_name": self.function.name})
+
+
+class AppRotation(MasterRotation):
+    """The app secret ``cruddur/<stack>/rds/app`` rotates with alternating users (same scaffolding, own role)."""
+    TYPE = "cruddur:master_rotation:AppRotation"
+    KIND = APP
+
+    def __init__(self, name: str, args: AppRotationArgs, opts: pulumi.ResourceOptions | None = None):
+        if args.app_secret is None:
+            raise ValueError("AppRotation needs the app secret (AppRotationArgs.app_secret)")
+        super().__init__(name, args, opts)

@@ -6,8 +6,8 @@ secret needs this endpoint:
 - an interface endpoint for ``com.amazonaws.<region>.secretsmanager`` in every private subnet, with private DNS on
   (the SDK's default endpoint name resolves to it, so callers need no custom endpoint URL);
 - its own security group with NO rule of its own: ``allow_from(part, source_sg, why)`` admits HTTPS (443) from one
-  named client security group (and gives that client the matching egress), SG to SG, never from a CIDR. The
-  migrator is the first client; the rotation function will be the next (one more ``allow_from`` call);
+  named client security group (and gives that client the matching egress), SG to SG, never from a CIDR. Its
+  clients: the migrator, the two rotation functions (master and app secrets) and the restore probe;
 - an endpoint policy that lets only principals of this account call only ``actions`` (default: read a secret
   value) on only ``secret_arns``: even a leaked credential of another account cannot use this endpoint, and a
   function in the VPC cannot read any other secret through it.

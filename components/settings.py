@@ -465,11 +465,18 @@ class RestoreDrillSettings:
 
 @dataclass(frozen=True)
 class AppAccessSettings:
-    """The app's network path: existing security groups of the backend the database admits too (SG ids only)."""
+    """The app's network path (existing security groups of the backend the database admits too, SG ids only) and
+    its password's rotation period."""
     security_group_ids: tuple[str, ...] = setting(
         "appSecurityGroupIds", text_list(text(_SG_ID, "must be an existing security group id (sg- and 8 to 17 "
                                                       "lower-case hex characters), never a CIDR: the database "
                                                       "admits security groups only")))
+    # The app secret rotates with alternating users (components/master_rotation.py AppRotation); the previous
+    # user's password stays valid one more period, so the app must re-read its URL within this many days.
+    password_rotation_days: int = setting(
+        "appPasswordRotationDays", integer(1, 365),
+        prod=(lambda days: days <= PROD_MAX_ROTATION_DAYS,
+              f"prod rotates the app password at least every {PROD_MAX_ROTATION_DAYS} days"))
 
 
 @dataclass(frozen=True)

@@ -102,6 +102,7 @@ MANAGED_PREFIX_LIST = "aws:ec2/managedPrefixList:ManagedPrefixList"
 SECRET = "aws:secretsmanager/secret:Secret"  # noqa: S105 - a type token, not a password
 SECRET_POLICY = "aws:secretsmanager/secretPolicy:SecretPolicy"  # noqa: S105 - a type token, not a password
 SECRET_VERSION = "aws:secretsmanager/secretVersion:SecretVersion"  # noqa: S105 - a type token, not a password
+SECRET_ROTATION = "aws:secretsmanager/secretRotation:SecretRotation"  # noqa: S105 - a type token, not a password
 COGNITO_USER_POOL = "aws:cognito/userPool:UserPool"
 KMS_KEY = "aws:kms/key:Key"
 KMS_KEY_POLICY = "aws:kms/keyPolicy:KeyPolicy"
@@ -407,7 +408,8 @@ PRACTICES: dict[str, Practice] = {
                             "prod keeps its trail and minimum retentions"),
     "guardduty": Practice("GuardDuty", ("guardDuty", "guardDutyDetectorId"), "prod keeps it on"),
     "no-world-open": Practice("no 0.0.0.0/0", ("operatorCidrs",), "no range that opens the whole internet"),
-    "secrets": Practice("secrets in Secrets Manager", (), ""),
+    "secrets": Practice("secrets in Secrets Manager", ("masterPasswordRotationDays", "appPasswordRotationDays"),
+                        "prod rotates both at least every 90 days"),
     "least-privilege": Practice("least privilege", (), ""),
     "strong-auth": Practice("strong auth (IAM auth / scram / Cognito password policy)", ("masterUsername",),
                             "no default admin name"),
@@ -767,6 +769,34 @@ def sns_encrypted_with_cmk(r: Subject) -> list[str]:
         return [f"{r.label} is encrypted with the AWS-managed key {key}; set kms_master_key_id to the stack's "
                 "customer-managed KMS key ARN (whose policy lets the publishing service use it)"]
     return []
+
+
+@stack_rule("secrets-rotation-configured", types=(SECRET,),
+            description="Every Secrets Manager secret of the stack rotates: a SecretRotation of this stack names it "
+                        "(by ARN, id or name) with a schedule.",
+            practices=("secrets",))
+def secrets_rotation_configured(args) -> list[str]:
+    rotations, undecided = [], False
+    for _, p in _of_type(args, SECRET_ROTATION):
+        target = p.get("secretId")
+        if not known(target):
+            undecided = True
+            continue
+        rules = p.get("rotationRules")
+        scheduled = isinstance(rules, dict) and any(
+            not known(rules.get(k)) or rules.get(k) for k in ("automaticallyAfterDays", "scheduleExpression"))
+        if scheduled or not known(rules):
+            rotations.append(target)
+    if undecided:
+        return []
+    problems = []
+    for secret, p in _of_type(args, SECRET):
+        names = {p.get(k) for k in ("arn", "id", "name")} | {getattr(secret, "id", None)}
+        if not names & {n for n in rotations if isinstance(n, str)}:
+            problems.append(f"{_short(SECRET)} '{secret.name}' has no rotation: declare an "
+                            "aws.secretsmanager.SecretRotation for it with rotation_rules (automatically_after_days), "
+                            "as components/master_rotation.py does")
+    return problems
 
 
 @resource_rule("kms-rotation-enabled", types=(KMS_KEY,), description="Symmetric KMS keys rotate automatically.",

@@ -13,9 +13,12 @@ One invocation, under yoyo's lock (the ``yoyo_lock`` row that ``cruddur db migra
    ``_yoyo_log``, ``yoyo_lock``; ids are the file stems), so ``cruddur db status`` agrees. Each migration runs in ONE
    transaction together with its ``_yoyo_migration``/``_yoyo_log`` rows: a failure leaves nothing of it applied
    and the lock released (``MigrationFailed``); a concurrent invocation waits for the lock, then finds nothing to do;
-5. sets ``APP_ROLE``'s password from the app secret as a SCRAM verifier computed client-side
-   (``psycopg2.extensions.encrypt_password``), so no plaintext reaches SQL text, pg_stat_activity or server logs.
-   Always (idempotent: the same password gives a new verifier that accepts the same password).
+5. sets the password of the user the app secret names (its AWSCURRENT value) from that secret, as a SCRAM verifier
+   computed client-side (``psycopg2.extensions.encrypt_password``), so no plaintext reaches SQL text,
+   pg_stat_activity or server logs. Always (idempotent: the same password gives a new verifier that accepts the same
+   password). The app's password rotates with alternating users (``lambda/rotate_master/handler.py``), so that user
+   is ``APP_ROLE`` or its clone ``APP_ROLE_clone`` (sql/migrations/0006_app_clone_role.sql); the other one, which
+   keeps the previous password as the app's grace until the next rotation, is never touched.
 
 Returns ``{"applied": [ids], "already_applied": n, "app_password_set": true}``; every failure raises a
 ``MigratorError`` subclass whose message says what failed and what to do (Lambda returns a FunctionError and
@@ -27,7 +30,8 @@ yoyo (``components/psycopg2_layer.py``) and Powertools come from layers, boto3 f
 Environment:
     MASTER_SECRET_ARN, APP_SECRET_ARN   required; secrets ``{"engine","host","port","username","password","dbname"}``
     DB_HOST, DB_NAME                    required; DB_PORT (default 5432)
-    APP_ROLE                            the role whose password is set (default ``cruddur_app``)
+    APP_ROLE                            the app's role (default ``cruddur_app``); the app secret names it or
+                                        ``<APP_ROLE>_clone``, and that user's password is set
     POWERTOOLS_SERVICE_NAME             the log's service name (default ``cruddur-migrator``)
 Optional, with safe defaults:
     DB_CONNECT_TIMEOUT_S (10), MIGRATION_LOCK_TIMEOUT_S (120; never past the invocation's remaining time)
@@ -63,6 +67,7 @@ HERE = Path(__file__).resolve().parent
 DEFAULT_MIGRATIONS_DIR = HERE / "migrations"
 DEFAULT_CA_BUNDLE = HERE / "global-bundle.pem"
 DEFAULT_APP_ROLE = "cruddur_app"
+CLONE_SUFFIX = "_clone"  # the alternate login user of the app role (AWS's multi-user rotation naming)
 DEFAULT_PORT = 5432
 DEFAULT_CONNECT_TIMEOUT_S = 10
 DEFAULT_LOCK_TIMEOUT_S = 120  # as long as `cruddur db migrate` waits (ops/migrations.py)
@@ -367,8 +372,11 @@ def applied_ids(backend) -> list[str]:
     return sorted(row[0] for row in cursor.fetchall())
 
 
-def set_role_password(connection, role: str, password: str, master_user: str) -> bool:
-    """Give ``role`` the password as a SCRAM verifier computed here (no plaintext in SQL text or server logs)."""
+def set_role_password(connection, role: str, password: str, master_user: str, app_role: str | None = None) -> bool:
+    """Give ``role`` the password as a SCRAM verifier computed here (no plaintext in SQL text or server logs).
+
+    ``role`` is ``app_role`` itself or its clone, which must inherit ``app_role``'s privileges."""
+    app_role = app_role or role
     if role == master_user:
         raise ConfigurationError(f"APP_ROLE {role} is the master user; the migrator sets only the app role's password")
     try:
@@ -377,11 +385,19 @@ def set_role_password(connection, role: str, password: str, master_user: str) ->
                            "WHERE rolname = %s", (role,))
             row = cursor.fetchone()
             if row is None:
+                creator = ("sql/migrations/0002_roles.sql creates (cruddur_app)" if role == app_role else
+                           "sql/migrations/0006_app_clone_role.sql creates (cruddur_app_clone)")
                 raise AppPasswordFailed(f"role {role} does not exist after the migrations: APP_ROLE must name the "
-                                        "role sql/migrations/0002_roles.sql creates (cruddur_app)")
+                                        f"role {creator}")
             if row[0]:
                 raise ConfigurationError(f"APP_ROLE {role} is a privileged role (superuser, CREATEROLE or CREATEDB); "
                                          "the migrator sets only the least-privilege app role's password")
+            if role != app_role:
+                cursor.execute("SELECT pg_catalog.pg_has_role(%s, %s, 'USAGE')", (role, app_role))
+                if not cursor.fetchone()[0]:
+                    raise AppPasswordFailed(f"{role} does not inherit {app_role}'s privileges, so the app could not "
+                                            f"work as {role}: GRANT {app_role} TO {role} (sql/migrations/"
+                                            "0006_app_clone_role.sql does), then deploy again")
             verifier = encrypt_password(password, role, connection, "scram-sha-256")
             cursor.execute(sql.SQL("ALTER ROLE {} WITH PASSWORD {}").format(sql.Identifier(role),
                                                                             sql.Literal(verifier)))
@@ -446,8 +462,8 @@ def run(config: Config, master: dict, app: dict, context: Any) -> dict:
                     logger.info("migration applied", migration_id=migration.id)
                 if pending:
                     backend.run_post_apply(pending)
-                password_set = set_role_password(backend.connection, config.app_role, app["password"],
-                                                 master["username"])
+                password_set = set_role_password(backend.connection, app["username"], app["password"],
+                                                 master["username"], config.app_role)
     except LockTimeout:
         raise MigrationLocked(
             f"another migration run holds yoyo's lock on {config.dbname} (waited {lock_timeout_s} s); nothing was "  # noqa: S608 - a message, not SQL
@@ -474,10 +490,11 @@ def handler(event: Any, context: Any) -> dict:
         client = _secrets_client()
         master, _ = read_secret(client, config.master_secret_arn, "master")
         app, app_version = read_secret(client, config.app_secret_arn, "app")
-        if app["username"] != config.app_role:
+        if app["username"] not in (config.app_role, config.app_role + CLONE_SUFFIX):
             raise ConfigurationError(f"the app secret {config.app_secret_arn} is for {app['username']}, not APP_ROLE "
-                                     f"{config.app_role}: point APP_SECRET_ARN at the app role's secret")
-        logger.info("secrets read", app_secret_version=app_version,
+                                     f"{config.app_role} (or {config.app_role}{CLONE_SUFFIX}): point APP_SECRET_ARN "
+                                     "at the app role's secret")
+        logger.info("secrets read", app_secret_version=app_version, app_user=app["username"],
                     requested_app_secret_version=event.get("app_secret_version"))
         result = run(config, master, app, context)
     except MigratorError as exc:

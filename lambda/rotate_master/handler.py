@@ -1,20 +1,33 @@
-"""Secrets Manager rotation for the RDS master secret ``cruddur/<stack>/rds/master`` (single user, PostgreSQL).
+"""Secrets Manager rotation for the stack's two database secrets, PostgreSQL, two strategies.
+
+``single-user`` (the default; the RDS master secret ``cruddur/<stack>/rds/master``): the user keeps its name and gets
+a new password. ``alternating-users`` (``ROTATION_STRATEGY=alternating-users``; the app secret
+``cruddur/<stack>/rds/app``): AWS's multi-user strategy. The app's privileges belong to ``cruddur_app``, and
+``cruddur_app_clone`` inherits them (sql/migrations/0006_app_clone_role.sql); each rotation gives the user the app is
+NOT using a new password, set by the master user (its secret's ARN in ``MASTER_SECRET_ARN``), and switches the secret
+to that user. The user the app was using keeps its password until the next rotation: an app that still holds the
+previous value keeps logging in for a whole rotation period.
 
 Secrets Manager invokes this function four times per rotation, each with ``{"SecretId", "ClientRequestToken",
 "Step"}`` (https://docs.aws.amazon.com/secretsmanager/latest/userguide/rotate-secrets_lambda-functions.html):
 
 ``createSecret``  a new password (``secrets.token_urlsafe``, 40 characters) as a new version labelled AWSPENDING, the
                   rest of the standard RDS JSON (engine, host, port, username, dbname) copied from AWSCURRENT;
-``setSecret``     ``ALTER ROLE <master> PASSWORD <SCRAM verifier>``, logged in with AWSCURRENT (or already done:
-                  AWSPENDING logs in; or a retried rotation: AWSPREVIOUS logs in). The verifier is computed
-                  client-side, so no plaintext reaches SQL text, pg_stat_activity or the DDL log;
-``testSecret``    AWSPENDING logs in and runs ``SELECT 1``;
+                  alternating users: ``username`` switches to the other user (``X`` <-> ``X_clone``);
+``setSecret``     ``ALTER ROLE <user> PASSWORD <SCRAM verifier>``. Single user: logged in with AWSCURRENT (or already
+                  done: AWSPENDING logs in; or a retried rotation: AWSPREVIOUS logs in). Alternating users: logged in
+                  as the master (its AWSCURRENT, or its AWSPENDING while the master itself is mid-rotation), on the
+                  pending user only, after checking that user exists, is unprivileged and inherits the app role.
+                  The verifier is computed client-side, so no plaintext reaches SQL text, pg_stat_activity or the DDL
+                  log;
+``testSecret``    AWSPENDING logs in and runs ``SELECT 1`` (alternating users: and holds the app role's privileges);
 ``finishSecret``  AWSCURRENT moves to the new version (the old one becomes AWSPREVIOUS).
 
-Every step is idempotent: Secrets Manager retries a failed step. Readers that connect with the master password (the
-migrator, operators through ``cruddur -s STACK``) fetch AWSCURRENT when they connect and retry once with AWSPENDING
-on an authentication failure, which covers the window between ``setSecret`` and ``finishSecret``; sessions already
-open are never affected (PostgreSQL checks the password only at login).
+Every step is idempotent: Secrets Manager retries a failed step. A failed step leaves AWSCURRENT as it was, and the
+database keeps accepting it. Readers that connect with the master password (the migrator, operators through
+``cruddur -s STACK``) fetch AWSCURRENT when they connect and retry once with AWSPENDING on an authentication failure,
+which covers the window between ``setSecret`` and ``finishSecret``; sessions already open are never affected
+(PostgreSQL checks the password only at login).
 
 The function runs in the private subnets: it reaches Secrets Manager through the VPC's interface endpoint and the
 database through its security group; TLS ``verify-full`` against the RDS CA bundle shipped beside this file
@@ -40,6 +53,9 @@ SERVICE = "cruddur-rotate-master"
 DEFAULT_CA_BUNDLE = Path(__file__).resolve().parent / "global-bundle.pem"
 REQUIRED_FIELDS = ("host", "port", "username", "password", "dbname")
 STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")
+SINGLE_USER, ALTERNATING_USERS = "single-user", "alternating-users"
+STRATEGIES = (SINGLE_USER, ALTERNATING_USERS)
+CLONE_SUFFIX = "_clone"  # AWS's multi-user naming: the alternate of user X is X_clone (and back)
 # URL-safe passwords (letters, digits, - and _): the secret's readers put them in libpq URLs, and RDS refuses
 # / " @ and spaces in master passwords. 30 random bytes = 40 characters.
 PASSWORD_BYTES = 30
@@ -69,9 +85,17 @@ def handler(event: dict[str, Any], context: Any, client=None) -> None:
         return
     if "AWSPENDING" not in stages[token]:
         raise RotationError(f"version {token} of {arn} is not labelled AWSPENDING")
-    logger.info("rotation step", extra={"step": step, "version": token})
-    {"createSecret": create_secret, "setSecret": set_secret, "testSecret": test_secret,
-     "finishSecret": finish_secret}[step](client, arn, token)
+    strategy = os.environ.get("ROTATION_STRATEGY") or SINGLE_USER
+    if strategy not in STRATEGIES:
+        raise RotationError(f"ROTATION_STRATEGY must be {' or '.join(STRATEGIES)}, got {strategy!r}")
+    logger.info("rotation step", extra={"step": step, "version": token, "strategy": strategy})
+    if strategy == SINGLE_USER:
+        steps = {"createSecret": create_secret, "setSecret": set_secret, "testSecret": test_secret,
+                 "finishSecret": finish_secret}
+    else:
+        steps = {"createSecret": create_alternate, "setSecret": set_alternate, "testSecret": test_alternate,
+                 "finishSecret": finish_secret}
+    steps[step](client, arn, token)
 
 
 def create_secret(client, arn: str, token: str) -> None:
@@ -140,6 +164,111 @@ def finish_secret(client, arn: str, token: str) -> None:
     client.update_secret_version_stage(SecretId=arn, VersionStage="AWSCURRENT", MoveToVersionId=token,
                                        RemoveFromVersionId=current)
     logger.info("rotation finished", extra={"version": token})
+
+
+# -- alternating users ----------------------------------------------------------------------------------------------
+def alternate_user(username: str) -> str:
+    """The other login user of the pair: ``X`` <-> ``X_clone``."""
+    return username[:-len(CLONE_SUFFIX)] if username.endswith(CLONE_SUFFIX) else username + CLONE_SUFFIX
+
+
+def base_user(username: str) -> str:
+    """The role that holds the privileges (``X`` for both ``X`` and ``X_clone``)."""
+    return username[:-len(CLONE_SUFFIX)] if username.endswith(CLONE_SUFFIX) else username
+
+
+def create_alternate(client, arn: str, token: str) -> None:
+    current = _get(client, arn, "AWSCURRENT")
+    try:
+        _get(client, arn, "AWSPENDING", token)
+        return  # created by an earlier attempt of this rotation
+    except client.exceptions.ResourceNotFoundException:
+        pass
+    password = secrets.token_urlsafe(PASSWORD_BYTES)
+    pending = {**current, "username": alternate_user(current["username"]), "password": password}
+    client.put_secret_value(SecretId=arn, ClientRequestToken=token, SecretString=json.dumps(pending),
+                            VersionStages=["AWSPENDING"])
+    logger.info("pending version created", extra={"from_user": current["username"], "to_user": pending["username"]})
+
+
+def set_alternate(client, arn: str, token: str) -> None:
+    pending = _get(client, arn, "AWSPENDING", token)
+    current = _get(client, arn, "AWSCURRENT")
+    if pending["username"] != alternate_user(current["username"]):
+        raise RotationError(f"the pending version's user {pending['username']} is not the alternate of the current "
+                            f"user {current['username']} ({alternate_user(current['username'])}); refusing to rotate")
+    for key in ("host", "port", "dbname"):
+        if str(current[key]) != str(pending[key]):
+            raise RotationError(f"the pending version's {key} differs from the current one; refusing to rotate")
+    conn = _try_connect(pending)
+    if conn is not None:
+        conn.close()
+        return  # the database already has the pending password
+    master_arn = os.environ.get("MASTER_SECRET_ARN", "")
+    if not master_arn:
+        raise RotationError("MASTER_SECRET_ARN is not set: the alternating-users rotation sets passwords as the "
+                            "master user (components/master_rotation.py sets it); redeploy the function")
+    masters = [_get(client, master_arn, "AWSCURRENT")]
+    try:  # the master secret may be mid-rotation itself: its pending password may already be the database's
+        masters.append(_get(client, master_arn, "AWSPENDING"))
+    except client.exceptions.ResourceNotFoundException:
+        pass
+    for master in masters:
+        for key in ("host", "port"):
+            if str(master[key]) != str(pending[key]):
+                raise RotationError(f"the master secret's {key} differs from the app secret's; refusing to rotate")
+        if master["username"] in (pending["username"], base_user(pending["username"])):
+            raise RotationError(f"the app secret names the master user {master['username']}; refusing to rotate")
+        conn = _try_connect({**master, "dbname": pending["dbname"]})
+        if conn is None:
+            continue
+        try:
+            with conn.cursor() as cur:
+                _check_app_user(cur, pending["username"])
+                verifier = encrypt_password(pending["password"], pending["username"], conn, "scram-sha-256")
+                cur.execute(sql.SQL("ALTER ROLE {} WITH PASSWORD {}").format(
+                    sql.Identifier(pending["username"]), sql.Literal(verifier)))
+            conn.commit()
+        finally:
+            conn.close()
+        logger.info("password set on the database", extra={"user": pending["username"]})
+        return
+    raise RotationError(f"cannot log in to {pending['host']} as the master user {masters[0]['username']} with its "
+                        "current password: fix the master secret first (runbooks/rotate-master-password.md); the "
+                        "app's current password is unchanged")
+
+
+def _check_app_user(cur, username: str) -> None:
+    base = base_user(username)
+    cur.execute("SELECT rolsuper OR rolcreaterole OR rolcreatedb OR rolreplication OR rolbypassrls, "
+                "pg_catalog.pg_has_role(rolname, %s, 'USAGE') FROM pg_catalog.pg_roles WHERE rolname = %s",
+                (base, username))
+    row = cur.fetchone()
+    if row is None:
+        raise RotationError(f"role {username} does not exist: the migrations create it (sql/migrations/"
+                            "0006_app_clone_role.sql); deploy, then rotate again")
+    if row[0]:
+        raise RotationError(f"role {username} is privileged (superuser, CREATEROLE, CREATEDB, REPLICATION or "
+                            "BYPASSRLS); this rotation sets only the app's least-privilege users' passwords")
+    if not row[1]:
+        raise RotationError(f"role {username} does not inherit {base}'s privileges; GRANT {base} TO {username} "
+                            "(sql/migrations/0006_app_clone_role.sql does), then rotate again")
+
+
+def test_alternate(client, arn: str, token: str) -> None:
+    pending = _get(client, arn, "AWSPENDING", token)
+    conn = _try_connect(pending)
+    if conn is None:
+        raise RotationError(f"the pending password does not log in to {pending['host']} as {pending['username']}")
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT pg_catalog.pg_has_role(current_user, %s, 'USAGE')", (base_user(pending["username"]),))
+            allowed = cur.fetchone()[0]
+    finally:
+        conn.close()
+    if not allowed:
+        raise RotationError(f"{pending['username']} logs in but does not hold {base_user(pending['username'])}'s "
+                            "privileges; refusing to switch the app to it")
 
 
 def _get(client, arn: str, stage: str, token: str | None = None) -> dict[str, Any]:

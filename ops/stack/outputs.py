@@ -29,7 +29,7 @@ STACK_OUTPUTS = (
     "auditTopicArn", "guardDutyDetectorId", "guardrailPolicyIds", "userPoolId", "userPoolArn", "userPoolClientId",
     "confirmationFunctionName", "appConnectionUrl", "appSecretArn", "appSecurityGroupId", "secretsEndpointId",
     "migratorFunctionName", "migrationsSha256", "alarmTopicArn", "dashboardName", "backupVaultName",
-    "restoreTestingPlanName", "masterRotationFunctionName",
+    "restoreTestingPlanName", "masterRotationFunctionName", "appRotationFunctionName",
 )
 CONDITIONAL_OUTPUTS = (
     "auditTrailArn", "auditBucketName", "auditLogGroupName", "auditKmsKeyArn", "auditTopicArn", "guardDutyDetectorId",

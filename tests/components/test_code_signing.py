@@ -26,7 +26,7 @@ CONFIG = "aws:lambda/codeSigningConfig:CodeSigningConfig"
 INVOKE_CONFIG = "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig"
 BUCKET = "aws:s3/bucket:Bucket"
 QUEUE = "aws:sqs/queue:Queue"
-FUNCTIONS = {"confirmation-function", "migrator-function", "master-rotation-function", "restore-drill-probe",
+FUNCTIONS = {"confirmation-function", "migrator-function", "master-rotation-function", "app-rotation-function", "restore-drill-probe",
              "restore-drill-report"}
 LAYERS = {"confirmation-psycopg2", "confirmation-powertools", "migrator-yoyo"}
 
@@ -84,7 +84,7 @@ def test_every_upload_is_signed_by_the_stacks_profile_into_the_artifacts_bucket(
     uploads, jobs = stack.of_type(UPLOAD), stack.of_type(JOB)
     parts = sorted(u.props["key"] for u in uploads)
     assert parts == sorted(f"unsigned/{p}.zip" for p in ("confirmation", "psycopg2", "powertools", "migrator",
-                                                         "yoyo", "rotate-master", "restore-check"))
+                                                         "yoyo", "rotate-master", "rotate-app", "restore-check"))
     versioning = stack.one("aws:s3/bucketVersioning:BucketVersioning", "code-signing-artifacts-versioning")
     for upload in uploads:
         assert upload.props["bucket"] == artifacts_bucket(stack)

@@ -62,6 +62,8 @@ def test_children_of_the_components(stack):
         (INGRESS, "secrets-endpoint-in-from-restore-check"), (EGRESS, "secrets-endpoint-out-from-restore-check"),
         # and the master-secret rotation (components/master_rotation.py)
         (INGRESS, "secrets-endpoint-in-from-rotation"), (EGRESS, "secrets-endpoint-out-from-rotation"),
+        # and the app-secret rotation (AppRotation, same module)
+        (INGRESS, "secrets-endpoint-in-from-app-rotation"), (EGRESS, "secrets-endpoint-out-from-app-rotation"),
     }
 
 
@@ -149,6 +151,7 @@ def test_endpoint_admits_https_only_from_its_clients_the_migrator_rotation_and_r
     assert sorted(port_rule(r) for r in rules_on(stack, INGRESS, endpoint_sg.id)) == sorted([
         (stack.one(SG, "migrator-sg").id, "tcp", 443, 443),
         (stack.one(SG, "master-rotation-sg").id, "tcp", 443, 443),
+        (stack.one(SG, "app-rotation-sg").id, "tcp", 443, 443),
         (stack.one(SG, "restore-drill-probe-sg").id, "tcp", 443, 443)])
     assert rules_on(stack, EGRESS, endpoint_sg.id) == []
     for rule in rules_on(stack, INGRESS, endpoint_sg.id):

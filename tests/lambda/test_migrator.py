@@ -538,7 +538,7 @@ def test_an_app_secret_for_another_role_is_refused(empty_database_url, deploy, i
     with pytest.raises(migrator.ConfigurationError) as caught:
         invoke()
     assert str(caught.value) == (f"the app secret {target.app_secret_arn} is for cruddur_confirmation, not APP_ROLE "
-                                 "cruddur_app: point APP_SECRET_ARN at the app role's secret")
+                                 "cruddur_app (or cruddur_app_clone): point APP_SECRET_ARN at the app role's secret")
 
 
 def test_the_master_user_is_never_the_app_role(empty_database_url, deploy, invoke, migrator, pg_server, monkeypatch):
@@ -630,3 +630,47 @@ def test_an_unreachable_database_is_a_clear_error_without_the_password(down_data
     assert message.endswith("check the database's security group admits the migrator's, and the master secret is "
                             "current")
     assert target.master_password not in message
+
+
+def test_the_migrator_sets_the_user_the_app_secret_names_and_never_breaks_the_other(own_server, deploy, invoke,
+                                                                                  migrator):
+    """After a rotation (alternating users) AWSCURRENT names cruddur_app_clone: a deploy sets that user's password and
+    leaves cruddur_app's, the previous credentials the app may still hold, as they were."""
+    admin = own_server.admin_url("postgres")
+    query(admin, "SELECT 1")
+    conn = psycopg2.connect(admin)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("CREATE DATABASE cruddur")
+    conn.close()
+    url = own_server.admin_url("cruddur")
+    first = secrets.token_urlsafe(24)
+    target = deploy(url, first)
+    assert invoke()["app_password_set"] is True
+    info = parse(url)
+
+    def logs_in(user: str, password: str) -> bool:
+        try:
+            psycopg2.connect(host=info.host, port=info.port, dbname="cruddur", user=user, password=password).close()
+            return True
+        except psycopg2.OperationalError:
+            return False
+
+    assert logs_in("cruddur_app", first) and not logs_in("cruddur_app_clone", first)
+    rotated = secrets.token_urlsafe(24)
+    boto3.client("secretsmanager", region_name=REGION).put_secret_value(
+        SecretId=target.app_secret_arn, SecretString=json.dumps({"username": "cruddur_app_clone", "password": rotated}))
+    assert invoke() == {"applied": [], "already_applied": len(EXPECTED), "app_password_set": True}
+    assert logs_in("cruddur_app_clone", rotated) and logs_in("cruddur_app", first)
+
+    # a clone that lost cruddur_app's privileges would leave the app unable to work: refused, nothing changed
+    query(url, "REVOKE cruddur_app FROM cruddur_app_clone")
+    again = secrets.token_urlsafe(24)
+    boto3.client("secretsmanager", region_name=REGION).put_secret_value(
+        SecretId=target.app_secret_arn, SecretString=json.dumps({"username": "cruddur_app_clone", "password": again}))
+    with pytest.raises(migrator.AppPasswordFailed) as caught:
+        invoke()
+    assert str(caught.value) == ("cruddur_app_clone does not inherit cruddur_app's privileges, so the app could not "
+                                 "work as cruddur_app_clone: GRANT cruddur_app TO cruddur_app_clone (sql/migrations/"
+                                 "0006_app_clone_role.sql does), then deploy again")
+    assert logs_in("cruddur_app_clone", rotated) and not logs_in("cruddur_app_clone", again)

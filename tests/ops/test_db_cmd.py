@@ -173,7 +173,7 @@ def test_connect_runs_psql_with_password_in_env_not_argv(pg_server, migrated_dat
         env=env, capture_output=True, text=True, timeout=60,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == f"{parse(migrated_database_url).database}:2"
+    assert result.stdout.strip() == f"{parse(migrated_database_url).database}:3"  # app, app_clone, confirmation
     assert pg_server.password not in result.stdout + result.stderr
 
 

@@ -8,7 +8,13 @@ import json
 from pathlib import Path
 
 import pytest
-from pulumi_policy import PolicyProviderResource, PolicyResource, ResourceValidationArgs, StackValidationArgs
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyProviderResource,
+    PolicyResource,
+    ResourceValidationArgs,
+    StackValidationArgs,
+)
 from pulumi_policy.proxy import (
     UNKNOWN_ARRAY_VALUE,
     UNKNOWN_BOOLEAN_VALUE,
@@ -181,6 +187,33 @@ def test_secret_encrypted_with_cmk(prod, key):
     assert resource_violations("secrets-encrypted-with-cmk", prod, changed(secret, kmsKeyId=key)) == [
         "secretsmanager Secret 'db-master-secret' is encrypted with the AWS-managed aws/secretsmanager key; set "
         "kms_key_id to the stack's customer-managed KMS key"]
+
+
+ROTATION = "aws:secretsmanager/secretRotation:SecretRotation"
+
+
+@pytest.mark.parametrize("secret, rotation", [("app-secret", "app-rotation-schedule"),
+                                              ("db-master-secret", "master-rotation-schedule")])
+def test_every_secret_must_rotate(stack, secret, rotation):
+    assert stack_violations("secrets-rotation-configured", stack) == []
+    without = replaced(stack, stack.one(ROTATION, rotation))
+    assert stack_violations("secrets-rotation-configured", without) == [
+        f"secretsmanager Secret '{secret}' has no rotation: declare an aws.secretsmanager.SecretRotation for it with "
+        "rotation_rules (automatically_after_days), as components/master_rotation.py does"]
+    # a rotation of some other secret does not count, nor one without a schedule
+    schedule = stack.one(ROTATION, rotation)
+    elsewhere = changed(schedule, secretId="arn:aws:secretsmanager:eu-west-1:123456789012:secret:other-AbCdEf")
+    assert len(stack_violations("secrets-rotation-configured", replaced(stack, schedule, elsewhere))) == 1
+    unscheduled = changed(schedule, rotationRules={})
+    assert len(stack_violations("secrets-rotation-configured", replaced(stack, schedule, unscheduled))) == 1
+    # by name counts too
+    named = changed(schedule, secretId=stack.one("aws:secretsmanager/secret:Secret", secret).outputs["name"])
+    assert stack_violations("secrets-rotation-configured", replaced(stack, schedule, named)) == []
+
+
+def test_secrets_rotation_is_mandatory_on_both_stacks(pack):
+    rule = pack.rule("secrets-rotation-configured")
+    assert rule.enforcement == EnforcementLevel.MANDATORY and rule.environments == ("dev", "prod")
 
 
 @pytest.mark.parametrize("name", ["data-key", "audit-key-key"])

@@ -15,10 +15,15 @@ The app may read and write rows and nothing else: every DDL statement (and TRUNC
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 
 import psycopg2
 import psycopg2.errors
 import pytest
+from psycopg2 import sql
+from psycopg2.extensions import encrypt_password
+
+from ops.urls import build_url, parse
 
 
 # lib/db.py's wrappers: one JSON object, or a JSON array of rows
@@ -113,9 +118,24 @@ FROM users
 WHERE users.handle IN (%(user_sender_handle)s, %(user_receiver_handle)s)"""
 
 
-@pytest.fixture
-def app(migrated_database_url, role_url):
-    """A cursor as cruddur_app (autocommit, as the backend's pool commits each query), with two users in place
+def clone_url(database_url: str) -> str:
+    """cruddur_app_clone with a fresh password (set as the rotation sets it: a SCRAM verifier, by the admin)."""
+    password = secrets.token_urlsafe(24)
+    admin = psycopg2.connect(database_url)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        verifier = encrypt_password(password, "cruddur_app_clone", admin, "scram-sha-256")
+        cur.execute(sql.SQL("ALTER ROLE cruddur_app_clone PASSWORD {}").format(sql.Literal(verifier)))
+    admin.close()
+    info = parse(database_url)
+    return build_url("cruddur_app_clone", password, info.host, info.port, info.database, **info.params)
+
+
+# The app logs in as either user of the rotation's pair (sql/migrations/0006_app_clone_role.sql): the privileges
+# belong to cruddur_app, and cruddur_app_clone inherits them.
+@pytest.fixture(params=["cruddur_app", "cruddur_app_clone"])
+def app(request, migrated_database_url, role_url):
+    """A cursor as either app user (autocommit, as the backend's pool commits each query), with two users in place
     (the confirmation trigger inserts them in production)."""
     admin = psycopg2.connect(migrated_database_url)
     with admin, admin.cursor() as cur:
@@ -123,11 +143,13 @@ def app(migrated_database_url, role_url):
                     "('Andrew Brown', 'andrewbrown', 'andrew@example.com', 'sub-andrew'), "
                     "('Andrew Bayko', 'bayko', 'bayko@example.com', 'sub-bayko')")
     admin.close()
-    conn = psycopg2.connect(role_url(migrated_database_url, "cruddur_app"))
+    user = request.param
+    url = role_url(migrated_database_url, user) if user == "cruddur_app" else clone_url(migrated_database_url)
+    conn = psycopg2.connect(url)
     conn.autocommit = True
     with conn.cursor() as cur:
         cur.execute("SELECT current_user")
-        assert cur.fetchone()[0] == "cruddur_app"
+        assert cur.fetchone()[0] == user
         yield cur
     conn.close()
 
@@ -202,6 +224,8 @@ def test_the_app_looks_users_up(app):
     "TRUNCATE activities",
     "CREATE FUNCTION sneaky() RETURNS int LANGUAGE sql AS 'SELECT 1'",
     "ALTER ROLE cruddur_app CREATEDB",
+    "ALTER ROLE cruddur_app_clone CREATEDB",
+    "GRANT cruddur_app TO cruddur_confirmation",
 ])
 def test_the_app_can_change_no_schema(app, statement):
     with pytest.raises(psycopg2.errors.InsufficientPrivilege):
@@ -214,3 +238,14 @@ def test_the_app_can_grant_nothing(app):
     assert any("no privileges were granted" in notice for notice in app.connection.notices)
     app.execute("SELECT has_table_privilege('cruddur_confirmation', 'activities', 'SELECT')")
     assert app.fetchone() == (False,)
+
+
+def test_the_clone_cannot_become_cruddur_app(migrated_database_url):
+    """It inherits cruddur_app's privileges and nothing more: no SET ROLE (granted WITH SET FALSE)."""
+    conn = psycopg2.connect(clone_url(migrated_database_url))
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur, pytest.raises(psycopg2.errors.InsufficientPrivilege):
+            cur.execute("SET ROLE cruddur_app")
+    finally:
+        conn.close()

@@ -173,7 +173,15 @@ def test_roles_have_exactly_their_privileges(migrated_database_url):
         "WHERE rolname LIKE 'cruddur_%' ORDER BY 1",
     )
     assert attrs == [("cruddur_app", True, False, False, False, False),
+                     ("cruddur_app_clone", True, False, False, False, False),
                      ("cruddur_confirmation", True, False, False, False, False)]
+    # the clone holds no grant of its own: it inherits cruddur_app's (0006_app_clone_role), and nothing else
+    memberships = query(
+        migrated_database_url,
+        "SELECT r.rolname, m.rolname FROM pg_auth_members a JOIN pg_roles r ON r.oid = a.roleid "
+        "JOIN pg_roles m ON m.oid = a.member WHERE m.rolname LIKE 'cruddur_%' ORDER BY 1, 2",
+    )
+    assert memberships == [("cruddur_app", "cruddur_app_clone")]
 
 
 def test_rds_iam_is_granted_only_where_it_exists(own_server, tmp_path):
@@ -203,6 +211,8 @@ def test_rds_iam_is_granted_only_where_it_exists(own_server, tmp_path):
     assert "0004_app_password_login" in migrations.apply(DbTarget(own_server.admin_url("on_rds")))
     assert query(own_server.admin_url("on_rds"), member, ("cruddur_app",)) == [(False,)]
     assert query(own_server.admin_url("on_rds"), member, ("cruddur_confirmation",)) == [(True,)]
+    # ... and the rotation's alternate user (0006_app_clone_role) logs in with its password too
+    assert query(own_server.admin_url("on_rds"), member, ("cruddur_app_clone",)) == [(False,)]
 
 
 def test_app_password_login_refuses_an_rds_iam_membership_it_cannot_revoke(own_server, tmp_path):
@@ -249,3 +259,19 @@ def test_migrations_do_not_need_uuid_ossp(migrated_database_url):
     assert query(migrated_database_url, "SELECT extname FROM pg_extension ORDER BY 1") == [("plpgsql",)]
     assert query(migrated_database_url, "SELECT column_default FROM information_schema.columns "
                  "WHERE table_name = 'users' AND column_name = 'uuid'") == [("gen_random_uuid()",)]
+
+
+def test_a_table_granted_to_cruddur_app_later_is_the_clones_too(migrated_database_url):
+    """Grants go to cruddur_app only; the rotation's other login user sees them through its membership, for tables a
+    later migration adds as well (there are no default privileges to keep in step)."""
+    conn = psycopg2.connect(migrated_database_url)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("CREATE TABLE later_feature (id int PRIMARY KEY)")
+        cur.execute("GRANT SELECT, INSERT ON later_feature TO cruddur_app")
+        cur.execute("SELECT has_table_privilege('cruddur_app_clone', 'later_feature', 'INSERT'), "
+                    "has_table_privilege('cruddur_app_clone', 'later_feature', 'DELETE'), "
+                    "has_table_privilege('cruddur_app_clone', 'users', 'UPDATE'), "
+                    "pg_has_role('cruddur_app_clone', 'cruddur_app', 'SET')")
+        assert cur.fetchone() == (True, False, True, False)
+    conn.close()

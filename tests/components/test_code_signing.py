@@ -26,8 +26,8 @@ CONFIG = "aws:lambda/codeSigningConfig:CodeSigningConfig"
 INVOKE_CONFIG = "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig"
 BUCKET = "aws:s3/bucket:Bucket"
 QUEUE = "aws:sqs/queue:Queue"
-FUNCTIONS = {"confirmation-function", "migrator-function", "master-rotation-function", "app-rotation-function", "restore-drill-probe",
-             "restore-drill-report"}
+FUNCTIONS = {"confirmation-function", "migrator-function", "master-rotation-function", "app-rotation-function",
+             "restore-drill-probe", "restore-drill-report"}
 LAYERS = {"confirmation-psycopg2", "confirmation-powertools", "migrator-yoyo"}
 
 

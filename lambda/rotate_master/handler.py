@@ -129,15 +129,7 @@ def set_secret(client, arn: str, token: str) -> None:
         conn = _try_connect(secret)
         if conn is None:
             continue
-        try:
-            with conn.cursor() as cur:
-                verifier = encrypt_password(pending["password"], pending["username"], conn, "scram-sha-256")
-                cur.execute(sql.SQL("ALTER ROLE {} WITH PASSWORD {}").format(
-                    sql.Identifier(pending["username"]), sql.Literal(verifier)))
-            conn.commit()
-        finally:
-            conn.close()
-        logger.info("password set on the database", extra={"user": pending["username"]})
+        _set_password(conn, pending)
         return
     raise RotationError(f"cannot log in to {pending['host']} as {pending['username']} with the current or previous "
                         "password: set the secret's AWSCURRENT value to the database's password (runbooks/"
@@ -222,20 +214,27 @@ def set_alternate(client, arn: str, token: str) -> None:
         conn = _try_connect({**master, "dbname": pending["dbname"]})
         if conn is None:
             continue
-        try:
-            with conn.cursor() as cur:
-                _check_app_user(cur, pending["username"])
-                verifier = encrypt_password(pending["password"], pending["username"], conn, "scram-sha-256")
-                cur.execute(sql.SQL("ALTER ROLE {} WITH PASSWORD {}").format(
-                    sql.Identifier(pending["username"]), sql.Literal(verifier)))
-            conn.commit()
-        finally:
-            conn.close()
-        logger.info("password set on the database", extra={"user": pending["username"]})
+        _set_password(conn, pending, check=_check_app_user)
         return
     raise RotationError(f"cannot log in to {pending['host']} as the master user {masters[0]['username']} with its "
                         "current password: fix the master secret first (runbooks/rotate-master-password.md); the "
                         "app's current password is unchanged")
+
+
+def _set_password(conn, pending: dict, check=None) -> None:
+    """Set ``pending``'s user's password to ``pending``'s, as a client-side SCRAM verifier (the plaintext never reaches
+    the server's statement log), after ``check(cursor, username)`` when given; commits and closes ``conn``."""
+    try:
+        with conn.cursor() as cur:
+            if check is not None:
+                check(cur, pending["username"])
+            verifier = encrypt_password(pending["password"], pending["username"], conn, "scram-sha-256")
+            cur.execute(sql.SQL("ALTER ROLE {} WITH PASSWORD {}").format(
+                sql.Identifier(pending["username"]), sql.Literal(verifier)))
+        conn.commit()
+    finally:
+        conn.close()
+    logger.info("password set on the database", extra={"user": pending["username"]})
 
 
 def _check_app_user(cur, username: str) -> None:

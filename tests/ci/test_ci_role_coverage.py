@@ -248,7 +248,8 @@ def test_the_deploy_role_manages_the_stack_buckets_by_their_names_only(stack, de
     buckets = {r.props["bucket"] for r in s3_types if r.type in BUCKET_INPUT}
     assert buckets
     # Every S3 resource of the stack names its bucket, and every such bucket is one the stack declares.
-    assert {r.props["bucket"] for r in s3_types} == buckets
+    unknown = sorted(f"{r.type} {r.name}" for r in s3_types if r.props.get("bucket") not in buckets)
+    assert not unknown, f"S3 resources outside the stack's declared buckets {sorted(buckets)}: {unknown}"
     st = deploy["BucketsOfThisStack"]
     assert st["Resource"] == [f"arn:aws:s3:::cruddur-{name}-*", f"arn:aws:s3:::cruddur-{name}-*/*"]
     for bucket in sorted(buckets):

@@ -1,0 +1,376 @@
+"""The CI roles' policies (runbooks/ci-roles/) cover what the program declares, checked against the program itself.
+
+Each stack is evaluated offline under the project's AWS mocks (ops/offline/stack_eval.py), which lists every
+resource it declares (type token, inputs) and, here, every provider invoke it makes. Then:
+
+- every resource type maps, through ``RESOURCE_SERVICES``, to the IAM service(s) whose API creates it, and the
+  stack's deploy role allows that service (in the stack's region; S3 on the stack's bucket names only; IAM through
+  the stack-tagged IAM statements); a type missing from the table fails with a line saying where to add it;
+- every service principal that a role of the stack trusts is one the deploy role may pass that role to, and the
+  PassRole statement covers the stack's roles by name;
+- every service-linked role the declared services create on first use may be created;
+- every invoke's read-only action is allowed to the preview role and to the deploy role;
+- prod's never-destroy list holds the delete call of every type the stateful-resource guard protects.
+
+A new resource type, trusted principal or invoke in the program fails here until the policies (and this table)
+follow, instead of failing a deploy with AccessDenied.
+"""
+
+from __future__ import annotations
+
+import json
+from fnmatch import fnmatchcase
+
+import pytest
+
+from ops.offline import aws_mocks
+from ops.offline.stack_eval import Evaluation, evaluate
+from ops.preview_guard import STATEFUL_TYPES
+from tests.ci.ci_helpers import ROOT
+
+ROLES = ROOT / "runbooks" / "ci-roles"
+REGION = "eu-west-1"
+THIS_FILE = "tests/ci/test_ci_role_coverage.py"
+ACTIONS_REFERENCE = ("https://docs.aws.amazon.com/service-authorization/latest/reference/"
+                     "reference_policies_actions-resources-contextkeys.html")
+
+# Resource type token -> what the deploy role needs to create, change and delete it: IAM service prefixes (the
+# whole service, in the stack's region) or single actions (a "prefix:Action"). An exact token wins over its
+# module's entry (a token prefix ending in "/"). `()` marks what calls no AWS API (components, providers, random).
+# S3 and IAM are checked against their own statements (the stack's bucket names; the stack-tagged IAM roles).
+RESOURCE_SERVICES: dict[str, tuple[str, ...]] = {
+    "aws:backup/vault:Vault": ("backup", "backup-storage:MountCapsule"),  # CreateBackupVault needs MountCapsule
+    "aws:backup/": ("backup",),
+    "aws:cloudtrail/": ("cloudtrail",),
+    "aws:cloudwatch/logGroup:LogGroup": ("logs",),
+    "aws:cloudwatch/logStream:LogStream": ("logs",),
+    "aws:cloudwatch/logSubscriptionFilter:LogSubscriptionFilter": ("logs",),
+    "aws:cloudwatch/logMetricFilter:LogMetricFilter": ("logs",),
+    "aws:cloudwatch/metricAlarm:MetricAlarm": ("cloudwatch",),
+    "aws:cloudwatch/compositeAlarm:CompositeAlarm": ("cloudwatch",),
+    "aws:cloudwatch/dashboard:Dashboard": ("cloudwatch",),
+    "aws:cloudwatch/eventRule:EventRule": ("events",),
+    "aws:cloudwatch/eventTarget:EventTarget": ("events",),
+    "aws:cognito/": ("cognito-idp",),
+    "aws:ec2/": ("ec2",),
+    "aws:ec2transitgateway/": ("ec2",),
+    "aws:vpc/": ("ec2",),
+    "aws:guardduty/": ("guardduty",),
+    "aws:kms/": ("kms",),
+    "aws:lambda/": ("lambda",),
+    "aws:rds/": ("rds",),
+    "aws:secretsmanager/": ("secretsmanager",),
+    "aws:signer/": ("signer",),
+    "aws:sns/": ("sns",),
+    "aws:sqs/": ("sqs",),
+    "aws:s3/": ("s3",),
+    "aws:iam/role:Role": ("iam",),
+    "aws:iam/rolePolicy:RolePolicy": ("iam",),
+    "aws:iam/rolePolicyAttachment:RolePolicyAttachment": ("iam",),
+    "aws:iam/policy:Policy": ("iam",),
+    "pulumi:providers:": (),
+    "random:": (),
+    "cruddur:": (),  # the program's own component resources
+}
+
+# IAM types -> the write calls the stack-tagged IAM statements must allow (IAM is global: no region statement).
+IAM_ACTIONS: dict[str, tuple[str, ...]] = {
+    "aws:iam/role:Role": ("iam:CreateRole", "iam:TagRole", "iam:GetRole", "iam:UpdateAssumeRolePolicy",
+                          "iam:DeleteRole"),
+    "aws:iam/rolePolicy:RolePolicy": ("iam:PutRolePolicy", "iam:GetRolePolicy", "iam:DeleteRolePolicy"),
+    "aws:iam/rolePolicyAttachment:RolePolicyAttachment": ("iam:AttachRolePolicy", "iam:DetachRolePolicy"),
+    "aws:iam/policy:Policy": ("iam:CreatePolicy", "iam:TagPolicy", "iam:GetPolicy", "iam:CreatePolicyVersion",
+                              "iam:DeletePolicyVersion", "iam:DeletePolicy"),
+}
+
+# Resource types whose creation makes the service create its service-linked role on first use in the account
+# (the caller then needs iam:CreateServiceLinkedRole for that AWSServiceName). Sources, AWS docs "Using
+# service-linked roles" of each service: RDS (AWSServiceRoleForRDS), GuardDuty (AWSServiceRoleForAmazonGuardDuty),
+# EC2 Instance Connect Endpoint (AWSServiceRoleForEC2InstanceConnect), AWS Backup (AWSServiceRoleForBackup, and
+# AWSServiceRoleForBackupRestoreTesting, which trusts restore-testing.backup.amazonaws.com).
+SERVICE_LINKED_ROLES: dict[str, tuple[str, ...]] = {
+    "aws:rds/instance:Instance": ("rds.amazonaws.com",),
+    "aws:rds/cluster:Cluster": ("rds.amazonaws.com",),
+    "aws:guardduty/detector:Detector": ("guardduty.amazonaws.com",),
+    "aws:guardduty/detectorFeature:DetectorFeature": ("guardduty.amazonaws.com",),
+    "aws:ec2transitgateway/instanceConnectEndpoint:InstanceConnectEndpoint": ("ec2-instance-connect.amazonaws.com",),
+    "aws:backup/vault:Vault": ("backup.amazonaws.com",),
+    "aws:backup/plan:Plan": ("backup.amazonaws.com",),
+    "aws:backup/selection:Selection": ("backup.amazonaws.com",),
+    "aws:backup/restoreTestingPlan:RestoreTestingPlan": ("restore-testing.backup.amazonaws.com",),
+    "aws:backup/restoreTestingSelection:RestoreTestingSelection": ("restore-testing.backup.amazonaws.com",),
+}
+
+# Provider invoke token -> the IAM action it needs, or None when it needs no permission (computed locally, or
+# sts:GetCallerIdentity, which IAM never denies).
+INVOKE_ACTIONS: dict[str, str | None] = {
+    "aws:index/getCallerIdentity:getCallerIdentity": None,
+    "aws:index/getPartition:getPartition": None,
+    "aws:iam/getPolicyDocument:getPolicyDocument": None,
+    "aws:index/getRegion:getRegion": "ec2:DescribeRegions",
+    "aws:index/getAvailabilityZones:getAvailabilityZones": "ec2:DescribeAvailabilityZones",
+    "aws:ssm/getParameter:getParameter": "ssm:GetParameter",
+    "aws:guardduty/getDetector:getDetector": "guardduty:GetDetector",
+}
+
+# The stateful-resource guard's types (ops/preview_guard.py) -> the calls that destroy them, all denied to prod's
+# deploy role. `()`: no delete call of its own (a secret's value goes with the secret).
+DESTROYING_ACTIONS: dict[str, tuple[str, ...]] = {
+    "aws:rds/instance:Instance": ("rds:DeleteDBInstance",),
+    "aws:rds/cluster:Cluster": ("rds:DeleteDBCluster",),
+    "aws:secretsmanager/secret:Secret": ("secretsmanager:DeleteSecret",),
+    "aws:secretsmanager/secretVersion:SecretVersion": (),
+    "aws:kms/key:Key": ("kms:ScheduleKeyDeletion", "kms:DisableKey"),
+    "aws:s3/bucket:Bucket": ("s3:DeleteBucket",),
+    "aws:s3/bucketV2:BucketV2": ("s3:DeleteBucket",),
+    "aws:cloudwatch/logGroup:LogGroup": ("logs:DeleteLogGroup",),
+    "aws:cognito/userPool:UserPool": ("cognito-idp:DeleteUserPool",),
+    "aws:backup/vault:Vault": ("backup:DeleteBackupVault", "backup:DeleteRecoveryPoint"),
+    "aws:backup/logicallyAirGappedVault:LogicallyAirGappedVault": ("backup:DeleteBackupVault",
+                                                                   "backup:DeleteRecoveryPoint"),
+}
+
+# Types that hold the name of the S3 bucket they configure, and in which input.
+BUCKET_INPUT = {"aws:s3/bucket:Bucket": "bucket", "aws:s3/bucketV2:BucketV2": "bucket"}
+
+
+def listify(value) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def statements(name: str) -> dict[str, dict]:
+    return {st["Sid"]: st for st in json.loads((ROLES / name).read_text())["Statement"]}
+
+
+def services_of(token: str) -> tuple[str, ...]:
+    if token in RESOURCE_SERVICES:
+        return RESOURCE_SERVICES[token]
+    module = token.split("/", 1)[0] + "/" if "/" in token else None
+    if module in RESOURCE_SERVICES:
+        return RESOURCE_SERVICES[module]
+    for prefix in ("pulumi:providers:", "random:", "cruddur:"):
+        if token.startswith(prefix):
+            return RESOURCE_SERVICES[prefix]
+    pytest.fail(f"the program declares {token}, which RESOURCE_SERVICES in {THIS_FILE} does not know: add it with "
+                f"the IAM service prefix whose API creates it ({ACTIONS_REFERENCE}), then give the deploy roles "
+                "that service in runbooks/ci-roles/permissions-deploy-*.json", pytrace=False)
+
+
+def allowed(policy: dict[str, dict], action: str, resource: str = "*") -> list[str]:
+    """The Sids of the Allow statements that grant ``action`` on ``resource`` (conditions aside)."""
+    return [sid for sid, st in policy.items() if st["Effect"] == "Allow"
+            and any(fnmatchcase(action, pattern) for pattern in listify(st.get("Action", [])))
+            and any(fnmatchcase(resource, pattern) for pattern in listify(st.get("Resource", [])))]
+
+
+def denied_outright(policy: dict[str, dict], action: str) -> list[str]:
+    """The Sids of unconditional Deny statements on every resource that name ``action``."""
+    return [sid for sid, st in policy.items() if st["Effect"] == "Deny" and "Condition" not in st
+            and "*" in listify(st.get("Resource", []))
+            and any(fnmatchcase(action, pattern) for pattern in listify(st.get("Action", [])))]
+
+
+class Evaluated:
+    def __init__(self, evaluation: Evaluation, invokes: set[str]):
+        self.evaluation = evaluation
+        self.invokes = invokes
+
+
+def _evaluate_recording_invokes(stack: str) -> Evaluated:
+    invokes: set[str] = set()
+    original = aws_mocks.AwsMocks.call
+
+    def recording_call(self, args):
+        invokes.add(args.token)
+        return original(self, args)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(aws_mocks.AwsMocks, "call", recording_call)
+        evaluation = evaluate(stack)
+    return Evaluated(evaluation, invokes)
+
+
+@pytest.fixture(scope="module")
+def stacks() -> dict[str, Evaluated]:
+    return {name: _evaluate_recording_invokes(name) for name in ("dev", "prod")}
+
+
+@pytest.fixture(params=["dev", "prod"])
+def stack(request, stacks) -> Evaluated:
+    return stacks[request.param]
+
+
+@pytest.fixture
+def deploy(stack) -> dict[str, dict]:
+    return statements(f"permissions-deploy-{stack.evaluation.stack}.json")
+
+
+def region_statement(policy: dict[str, dict]) -> dict:
+    st = policy["ManageTheServicesTheProgramDeclaresInTheStackRegion"]
+    assert st["Condition"] == {"StringEquals": {"aws:RequestedRegion": REGION}}
+    assert st["Resource"] == "*"
+    return st
+
+
+def test_every_declared_resource_type_has_its_iam_service_in_the_table(stack):
+    unknown = sorted({r.type for r in stack.evaluation.resources if not _known(r.type)})
+    assert not unknown, (f"add {', '.join(unknown)} to RESOURCE_SERVICES in {THIS_FILE} with the IAM service "
+                         f"prefix whose API creates it ({ACTIONS_REFERENCE})")
+
+
+def _known(token: str) -> bool:
+    module = token.split("/", 1)[0] + "/" if "/" in token else None
+    return token in RESOURCE_SERVICES or module in RESOURCE_SERVICES or token.startswith(
+        ("pulumi:providers:", "random:", "cruddur:"))
+
+
+def test_the_deploy_role_may_call_every_service_the_stack_declares_in_its_region(stack, deploy):
+    regional = listify(region_statement(deploy)["Action"])
+    missing = {}
+    for token in sorted({r.type for r in stack.evaluation.resources}):
+        for need in services_of(token):
+            if need in ("s3", "iam"):
+                continue  # their own statements, below
+            wanted = need if ":" in need else f"{need}:*"
+            if wanted not in regional:
+                missing.setdefault(wanted, []).append(token)
+            assert not denied_outright(deploy, wanted.replace("*", "Create")), (token, wanted)
+    assert not missing, (f"permissions-deploy-{stack.evaluation.stack}.json, statement "
+                         f"ManageTheServicesTheProgramDeclaresInTheStackRegion: add {sorted(missing)} "
+                         f"(needed by {missing})")
+
+
+def test_the_deploy_role_manages_the_stack_buckets_by_their_names_only(stack, deploy):
+    name = stack.evaluation.stack
+    other = "prod" if name == "dev" else "dev"
+    s3_types = [r for r in stack.evaluation.resources if "s3" in services_of(r.type)]
+    assert s3_types, "the program declares no S3 resource: drop BucketsOfThisStack from the deploy policies"
+    buckets = {r.props["bucket"] for r in s3_types if r.type in BUCKET_INPUT}
+    assert buckets
+    # Every S3 resource of the stack names its bucket, and every such bucket is one the stack declares.
+    unknown = sorted(f"{r.type} {r.name}" for r in s3_types if r.props.get("bucket") not in buckets)
+    assert not unknown, f"S3 resources outside the stack's declared buckets {sorted(buckets)}: {unknown}"
+    st = deploy["BucketsOfThisStack"]
+    assert st["Resource"] == [f"arn:aws:s3:::cruddur-{name}-*", f"arn:aws:s3:::cruddur-{name}-*/*"]
+    for bucket in sorted(buckets):
+        assert bucket.startswith(f"cruddur-{name}-"), bucket
+        for action in ("s3:CreateBucket", "s3:PutBucketPolicy", "s3:PutBucketLogging", "s3:DeleteBucket"):
+            assert "BucketsOfThisStack" in allowed(deploy, action, f"arn:aws:s3:::{bucket}"), (action, bucket)
+        assert "BucketsOfThisStack" in allowed(deploy, "s3:PutObject", f"arn:aws:s3:::{bucket}/unsigned/x.zip")
+    assert not allowed(deploy, "s3:CreateBucket", f"arn:aws:s3:::cruddur-{other}-trail-123456789012")
+    assert not allowed(deploy, "s3:CreateBucket", "arn:aws:s3:::someone-elses-bucket")
+
+
+def test_the_deploy_role_manages_the_stack_iam_resources_only_when_tagged_for_the_stack(stack, deploy):
+    name = stack.evaluation.stack
+    iam_types = sorted({r.type for r in stack.evaluation.resources if "iam" in services_of(r.type)})
+    assert iam_types
+    for token in iam_types:
+        assert token in IAM_ACTIONS, f"add {token} to IAM_ACTIONS in {THIS_FILE} with the IAM calls it makes"
+        for action in IAM_ACTIONS[token]:
+            sids = allowed(deploy, action, "arn:aws:iam::ACCOUNT_ID:role/x") + allowed(
+                deploy, action, "arn:aws:iam::ACCOUNT_ID:policy/x")
+            assert sids, f"no statement of permissions-deploy-{name}.json allows {action} (for {token})"
+            for sid in sids:
+                condition = deploy[sid]["Condition"]["StringEquals"]
+                assert name in (condition.get("aws:RequestTag/Stack"), condition.get("aws:ResourceTag/Stack")), sid
+    # The tag conditions hold because the one AWS provider tags everything with Stack=<stack> (default_tags).
+    (provider,) = stack.evaluation.of_type("pulumi:providers:aws")
+    assert json.loads(provider.props["defaultTags"])["tags"]["Stack"] == name
+    for r in stack.evaluation.resources:
+        if r.custom and r.type.startswith("aws:"):
+            assert r.provider.startswith(provider.urn + "::"), f"{r.type} {r.name} does not use the tagging provider"
+
+
+def trusted_services(role) -> set[str]:
+    document = json.loads(role.props["assumeRolePolicy"])
+    return {service for st in listify(document["Statement"]) if st["Effect"] == "Allow"
+            and "sts:AssumeRole" in listify(st["Action"])
+            for service in listify(st.get("Principal", {}).get("Service", []))}
+
+
+def role_arn(role) -> str:
+    """The role's ARN: its name, or the auto-name Pulumi gives it (logical name, a dash and 7 random characters)."""
+    name = role.props.get("name") or f"{role.name}-a1b2c3d"
+    return f"arn:aws:iam::ACCOUNT_ID:role{role.props.get('path') or '/'}{name}"
+
+
+def test_the_deploy_role_may_pass_each_stack_role_to_the_services_that_role_trusts(stack, deploy):
+    name = stack.evaluation.stack
+    other = "prod" if name == "dev" else "dev"
+    st = deploy["PassThisStackRolesToItsServicesOnly"]
+    assert st["Effect"] == "Allow" and st["Action"] == "iam:PassRole"
+    # IAM ignores role tags for iam:PassRole (IAM User Guide, "Grant a user permissions to pass a role to an AWS
+    # service"): the statement must name the roles, not test their Stack tag.
+    assert "aws:ResourceTag/Stack" not in json.dumps(st["Condition"])
+    passed_to = listify(st["Condition"]["StringEquals"]["iam:PassedToService"])
+    roles = stack.evaluation.of_type("aws:iam/role:Role")
+    assert roles
+    for role in roles:
+        services = trusted_services(role)
+        assert services, f"role {role.name} trusts no service"
+        missing = sorted(services - set(passed_to))
+        assert not missing, (f"role {role.name} trusts {missing}: add them to iam:PassedToService of "
+                             f"PassThisStackRolesToItsServicesOnly in permissions-deploy-{name}.json")
+        assert any(fnmatchcase(role_arn(role), pattern) for pattern in listify(st["Resource"])), (
+            f"PassThisStackRolesToItsServicesOnly in permissions-deploy-{name}.json does not cover role "
+            f"{role.name} ({role_arn(role)}): name it cruddur-{name}-... in the program or add its name pattern")
+    assert not any(fnmatchcase(f"arn:aws:iam::ACCOUNT_ID:role/cruddur-{other}-backup", pattern)
+                   for pattern in listify(st["Resource"]))
+    assert not any(fnmatchcase("arn:aws:iam::ACCOUNT_ID:role/cruddur-db-ci-deploy-prod", pattern)
+                   for pattern in listify(st["Resource"]))
+    # Nothing beyond what the stack's roles trust (no wildcard service).
+    every_trusted = set().union(*(trusted_services(role) for role in roles))
+    assert set(passed_to) == every_trusted
+
+
+def test_the_deploy_role_may_create_the_service_linked_roles_of_the_declared_services(stack, deploy):
+    st = deploy["ServiceLinkedRolesOfTheseServices"]
+    assert st["Action"] == "iam:CreateServiceLinkedRole"
+    names = set(listify(st["Condition"]["StringEquals"]["iam:AWSServiceName"]))
+    needed = {service: token for r in stack.evaluation.resources
+              for token in [r.type] for service in SERVICE_LINKED_ROLES.get(token, ())}
+    missing = sorted(set(needed) - names)
+    assert not missing, (f"add {missing} (for {[needed[m] for m in missing]}) to iam:AWSServiceName of "
+                         f"ServiceLinkedRolesOfTheseServices in permissions-deploy-{stack.evaluation.stack}.json")
+    assert names == set(needed), f"service-linked roles no declared resource needs: {sorted(names - set(needed))}"
+
+
+def test_every_invoke_the_program_makes_is_allowed_to_the_preview_and_deploy_roles(stack, deploy):
+    preview = statements("permissions-preview.json")
+    assert stack.invokes, "the recording saw no invoke: the mocks' call hook changed"
+    for token in sorted(stack.invokes):
+        assert token in INVOKE_ACTIONS, (f"the program invokes {token}: add it to INVOKE_ACTIONS in {THIS_FILE} "
+                                         "with the read-only IAM action it needs (None if it needs none)")
+        action = INVOKE_ACTIONS[token]
+        if action is None:
+            continue
+        assert "ProgramInvokesReadOnly" in allowed(preview, action), (
+            f"add {action} (for {token}) to ProgramInvokesReadOnly in permissions-preview.json")
+        assert allowed(deploy, action), f"permissions-deploy-{stack.evaluation.stack}.json does not allow {action}"
+
+
+def test_prod_never_destroys_what_the_stateful_resource_guard_protects():
+    unknown = sorted(set(STATEFUL_TYPES) - set(DESTROYING_ACTIONS))
+    assert not unknown, (f"ops/preview_guard.py protects {unknown}: add them to DESTROYING_ACTIONS in {THIS_FILE} "
+                         "with the calls that destroy them")
+    deny = set(statements("permissions-deploy-prod.json")["ProdIsNeverDestroyedByThePipeline"]["Action"])
+    missing = sorted({a for token in STATEFUL_TYPES for a in DESTROYING_ACTIONS[token]} - deny)
+    assert not missing, f"add {missing} to ProdIsNeverDestroyedByThePipeline in permissions-deploy-prod.json"
+
+
+def test_an_unknown_resource_type_fails_with_a_line_naming_the_table():
+    with pytest.raises(pytest.fail.Exception) as failed:
+        services_of("aws:apigateway/restApi:RestApi")
+    assert "RESOURCE_SERVICES" in str(failed.value) and THIS_FILE in str(failed.value)
+    assert services_of("aws:cloudwatch/metricAlarm:MetricAlarm") == ("cloudwatch",)
+    assert services_of("aws:cloudwatch/eventRule:EventRule") == ("events",)
+    assert services_of("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule") == ("ec2",)
+    assert services_of("aws:backup/vault:Vault") == ("backup", "backup-storage:MountCapsule")
+
+
+def test_the_preview_role_reads_only_what_the_program_invokes(stacks):
+    # `pulumi preview` without --refresh (both workflows) reads no resource: its only AWS calls are the invokes.
+    preview = statements("permissions-preview.json")
+    wanted = sorted({INVOKE_ACTIONS[t] for s in stacks.values() for t in s.invokes if INVOKE_ACTIONS.get(t)})
+    assert sorted(listify(preview["ProgramInvokesReadOnly"]["Action"])) == wanted

@@ -20,6 +20,7 @@ from botocore.stub import Stubber
 from moto import mock_aws
 
 from tests.lambda_support import PROJECT_DIR
+from tests.migrator_support import shared_modules_importable
 
 HANDLER_PATH = PROJECT_DIR / "lambda" / "restore_check" / "handler.py"
 REGION = "eu-west-1"
@@ -37,6 +38,7 @@ FUTURE = "9999_from_the_future"
 
 @pytest.fixture(scope="module")
 def handler():
+    shared_modules_importable()  # the package carries master_login.py beside the handler
     name = f"restore_check_handler_{uuid.uuid4().hex[:8]}"
     spec = importlib.util.spec_from_file_location(name, HANDLER_PATH)
     module = importlib.util.module_from_spec(spec)

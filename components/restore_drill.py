@@ -20,9 +20,9 @@ a week and leaves nothing behind. RDS automated backups (``backupRetentionDays``
     * ``probe`` (in the private subnets, own security group with no rule of its own): reads the master secret
       through the Secrets Manager VPC endpoint, logs in with its AWSCURRENT value or, when that password is refused
       (a copy restored from before the last rotation, or a rotation in progress), its AWSPENDING then AWSPREVIOUS
-      value (``master_login.py``, shipped beside the handler from ``lambda/shared``), and checks the restored copy (schema version, migration count, row
-      counts) over TLS verify-full. It is admitted to the database and to the endpoint by ``admissions``
-      (``Database.allow_from``, ``SecretsEndpoint.allow_from``: same signature).
+      value (``master_login.py``, shipped beside the handler from ``lambda/shared``), and checks the restored copy
+      (schema version, migration count, row counts) over TLS verify-full. It is admitted to the database and to
+      the endpoint by ``admissions`` (``Database.allow_from``, ``SecretsEndpoint.allow_from``: same signature).
 - each role gets only what its function does (see the inline policies below);
 - both functions come from one signed package (``CodeSigning.sign("restore-check", ...)``) and carry the stack's
   enforced code signing config; their environments are encrypted with the stack's data key;

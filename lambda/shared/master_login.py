@@ -39,8 +39,8 @@ CURRENT = "AWSCURRENT"
 PENDING = "AWSPENDING"
 PREVIOUS = "AWSPREVIOUS"
 FALLBACK_STAGES = (PENDING, PREVIOUS)
-INVALID_PASSWORD = "28P01"  # SQLSTATE invalid_password
-_INVALID_PASSWORD_MESSAGE = "password authentication failed"
+REFUSED_SQLSTATE = "28P01"  # invalid_password
+_REFUSED_MESSAGE = "password authentication failed"  # the server's message for it
 
 Connection = TypeVar("Connection")
 
@@ -58,8 +58,8 @@ def password_refused(exc: BaseException) -> bool:
     """True for the server's SQLSTATE 28P01 (the password is wrong), False for every other failure."""
     code = getattr(exc, "pgcode", None)
     if code:
-        return code == INVALID_PASSWORD
-    return _INVALID_PASSWORD_MESSAGE in str(exc)
+        return code == REFUSED_SQLSTATE
+    return _REFUSED_MESSAGE in str(exc)
 
 
 def _credentials(secret: dict[str, Any]) -> tuple[Any, Any]:
@@ -109,7 +109,7 @@ def connect_through_rotation(current: dict[str, Any], client, secret_id: str,
         logger.info(f"logged in with the {label} secret's {CURRENT} version", extra={"secret_stage": CURRENT})
         return Login(connection, current, CURRENT)
 
-    logger.warning(f"the {label} secret's {CURRENT} password was refused (SQLSTATE {INVALID_PASSWORD}): trying its "
+    logger.warning(f"the {label} secret's {CURRENT} password was refused (SQLSTATE {REFUSED_SQLSTATE}): trying its "
                    f"{' and '.join(FALLBACK_STAGES)} versions (a rotation in progress, or a copy restored from before "
                    "the last one)", extra={"secret_stage": CURRENT})
     tried = {_credentials(current)}
@@ -127,6 +127,5 @@ def connect_through_rotation(current: dict[str, Any], client, secret_id: str,
             continue
         logger.info(f"logged in with the {label} secret's {stage} version", extra={"secret_stage": stage})
         return Login(connection, candidate, stage)
-    logger.warning(f"no version of the {label} secret logged in ({CURRENT}, {', '.join(FALLBACK_STAGES)})",
-                   extra={"secret_stage": None})
+    logger.warning(f"no version of the {label} secret logged in ({CURRENT}, {', '.join(FALLBACK_STAGES)})")
     raise original

@@ -16,7 +16,10 @@ through its own security group (``Database.allow_from``) and Secrets Manager thr
 password as the master), and both decrypt/encrypt with the data key only through Secrets Manager.
 
 The secrets keep their names and their standard RDS JSON shape, so their readers (the migrator, the restore probe,
-operators, the app) are unchanged; they read AWSCURRENT when they connect. Pulumi never resets a rotated password:
+operators, the app) are unchanged; they read AWSCURRENT when they connect, and the master's readers in the VPC (the
+migrator, the restore probe) fall back to AWSPENDING, then AWSPREVIOUS when the database refuses that password
+(``lambda/shared/master_login.py``: mid-rotation, or a copy restored from before it). Pulumi never resets a rotated
+password:
 the instance ignores ``password`` after creation and each secret's first version ignores ``secret_string``
 (components/database.py, components/app_access.py). Synchronous only: Secrets Manager invokes each step as a
 synchronous invocation (Lambda developer guide, "Using Lambda with Secrets Manager") and retries a failed rotation

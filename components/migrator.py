@@ -6,9 +6,10 @@
   retention; its environment (names and ARNs, never a password) encrypted with the stack's key; in the private
   subnets with its own security group, whose only egress is PostgreSQL to the database (``Database.allow_from``)
   and HTTPS to the Secrets Manager VPC endpoint (``SecretsEndpoint.allow_from``);
-- its package: ``handler.py``, the RDS CA bundle (``global-bundle.pem``, verify-full) and ``migrations/*.sql``
-  (every file of ``sql/migrations``): the schema ships with the function, so the function version changes when a
-  migration does;
+- its package: ``handler.py``, ``master_login.py`` (from ``lambda/shared``, ``components/lambda_shared.py``: the
+  login through a rotation of the master secret), the RDS CA bundle (``global-bundle.pem``, verify-full) and
+  ``migrations/*.sql`` (every file of ``sql/migrations``): the schema ships with the function, so the function
+  version changes when a migration does;
 - its role: ``AWSLambdaVPCAccessExecutionRole`` (ENIs, and logs as the confirmation function has it) plus one
   inline policy: ``secretsmanager:GetSecretValue`` on exactly the master and the app secret, ``kms:Decrypt`` on the
   stack's key only through Secrets Manager in this region (``kms:ViaService``), and the two X-Ray write actions.
@@ -41,6 +42,7 @@ from components.code_signing import CodeSigning
 from components.confirmation import ARCHITECTURE, RUNTIME, PackagingError, signed_layer
 from components.database import Database
 from components.iam import service_trust_policy
+from components.lambda_shared import SHARED_SOURCE, master_login_assets
 from components.naming import Naming
 from components.psycopg2_layer import LayerArchive
 from components.secrets_endpoint import SecretsEndpoint
@@ -68,8 +70,10 @@ def migrations_sha256(migrations_dir: Path) -> str:
     return digest.hexdigest()
 
 
-def migrator_archive(source_dir: Path, ca_bundle: Path, migrations_dir: Path) -> pulumi.AssetArchive:
-    """The function's package, file by file: handler, CA bundle, migrations (no caches, no test leftovers)."""
+def migrator_archive(source_dir: Path, ca_bundle: Path, migrations_dir: Path,
+                     shared_dir: Path = SHARED_SOURCE) -> pulumi.AssetArchive:
+    """The function's package, file by file: handler, master_login, CA bundle, migrations (no caches, no test
+    leftovers)."""
     handler = source_dir / "handler.py"
     if not handler.is_file():
         raise PackagingError(f"{handler} is missing: the migrator function's package needs its handler")
@@ -81,7 +85,8 @@ def migrator_archive(source_dir: Path, ca_bundle: Path, migrations_dir: Path) ->
     migrations = sorted((p for p in migrations_dir.glob("*.sql") if p.is_file()), key=lambda p: p.name)
     if not migrations:
         raise PackagingError(f"no migrations (*.sql) in {migrations_dir}: the migrator has nothing to apply")
-    assets: dict = {"handler.py": pulumi.FileAsset(str(handler)), CA_BUNDLE: pulumi.FileAsset(str(ca_bundle))}
+    assets: dict = {"handler.py": pulumi.FileAsset(str(handler)), CA_BUNDLE: pulumi.FileAsset(str(ca_bundle)),
+                    **master_login_assets(shared_dir)}
     assets.update({f"migrations/{p.name}": pulumi.FileAsset(str(p)) for p in migrations})
     return pulumi.AssetArchive(assets)
 

@@ -18,9 +18,11 @@ a week and leaves nothing behind. RDS automated backups (``backupRetentionDays``
       reports with ``backup:PutRestoreValidationResult`` and publishes the verdict to the alarm topic. Outside
       the VPC, its AWS calls need no VPC endpoints (Backup, RDS, SNS, Lambda endpoints would cost ~$7/month/AZ each);
     * ``probe`` (in the private subnets, own security group with no rule of its own): reads the master secret
-      through the Secrets Manager VPC endpoint and checks the restored copy (schema version, migration count, row
-      counts) over TLS verify-full. It is admitted to the database and to the endpoint by ``admissions``
-      (``Database.allow_from``, ``SecretsEndpoint.allow_from``: same signature).
+      through the Secrets Manager VPC endpoint, logs in with its AWSCURRENT value or, when that password is refused
+      (a copy restored from before the last rotation, or a rotation in progress), its AWSPENDING then AWSPREVIOUS
+      value (``master_login.py``, shipped beside the handler from ``lambda/shared``), and checks the restored copy
+      (schema version, migration count, row counts) over TLS verify-full. It is admitted to the database and to
+      the endpoint by ``admissions`` (``Database.allow_from``, ``SecretsEndpoint.allow_from``: same signature).
 - each role gets only what its function does (see the inline policies below);
 - both functions come from one signed package (``CodeSigning.sign("restore-check", ...)``) and carry the stack's
   enforced code signing config; their environments are encrypted with the stack's data key;
@@ -44,6 +46,7 @@ import pulumi_aws as aws
 from components.aws_context import AwsContext
 from components.code_signing import CodeSigning
 from components.iam import service_trust_policy
+from components.lambda_shared import SHARED_SOURCE, master_login_assets
 from components.naming import Naming
 from components.settings import RestoreDrillSettings
 
@@ -88,7 +91,8 @@ def expected_migrations(migrations_dir: Path = MIGRATIONS_DIR) -> tuple[str, int
     return ids[-1], len(ids)
 
 
-def function_archive(source_dir: Path = FUNCTION_SOURCE, ca_bundle: Path = CA_BUNDLE_SOURCE) -> pulumi.AssetArchive:
+def function_archive(source_dir: Path = FUNCTION_SOURCE, ca_bundle: Path = CA_BUNDLE_SOURCE,
+                     shared_dir: Path = SHARED_SOURCE) -> pulumi.AssetArchive:
     handler = source_dir / "handler.py"
     if not handler.is_file():
         raise PackagingError(f"{handler} is missing: the restore drill's validation needs its handler")
@@ -97,7 +101,7 @@ def function_archive(source_dir: Path = FUNCTION_SOURCE, ca_bundle: Path = CA_BU
                              "certificate (verify-full) against the Amazon RDS CA bundle (README, 'Sign-up "
                              "confirmation', says where it comes from)")
     return pulumi.AssetArchive({"handler.py": pulumi.FileAsset(str(handler)),
-                                CA_BUNDLE: pulumi.FileAsset(str(ca_bundle))})
+                                CA_BUNDLE: pulumi.FileAsset(str(ca_bundle)), **master_login_assets(shared_dir)})
 
 
 def plan_name(naming: Naming) -> str:

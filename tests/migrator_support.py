@@ -13,6 +13,9 @@ from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 MIGRATOR_PATH = PROJECT_DIR / "lambda" / "migrator" / "handler.py"
+# lambda/shared's modules (master_login.py): each package carries them beside its handler (components/lambda_shared.py
+# copies them in); a handler loaded from the repository finds their one source directory on sys.path instead.
+SHARED_DIR = PROJECT_DIR / "lambda" / "shared"
 # Every variable the migrator reads: cleared for each test so the developer's shell never leaks in.
 MIGRATOR_ENV = ("MASTER_SECRET_ARN", "APP_SECRET_ARN", "DB_HOST", "DB_PORT", "DB_NAME", "APP_ROLE", "DB_SSLMODE",
                 "DB_SSLROOTCERT", "DB_CONNECT_TIMEOUT_S", "MIGRATION_LOCK_TIMEOUT_S", "MIGRATIONS_DIR",
@@ -20,7 +23,14 @@ MIGRATOR_ENV = ("MASTER_SECRET_ARN", "APP_SECRET_ARN", "DB_HOST", "DB_PORT", "DB
 _counter = itertools.count()
 
 
+def shared_modules_importable() -> None:
+    """Let a handler loaded from the repository ``import master_login`` as it does in its package."""
+    if str(SHARED_DIR) not in sys.path:
+        sys.path.append(str(SHARED_DIR))
+
+
 def load_migrator_module():
+    shared_modules_importable()
     name = f"migrator_handler_{next(_counter)}"
     spec = importlib.util.spec_from_file_location(name, MIGRATOR_PATH)
     module = importlib.util.module_from_spec(spec)

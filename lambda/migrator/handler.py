@@ -6,7 +6,12 @@ One invocation, under yoyo's lock (the ``yoyo_lock`` row that ``cruddur db migra
    migrations packaged beside this file (``migrations_sha256(directory)`` below);
 2. reads the master secret and the app secret (Secrets Manager, standard RDS JSON; through the Secrets Manager
    interface endpoint with private DNS) and connects as the master user, TLS ``verify-full`` against the RDS CA
-   bundle packaged beside this file;
+   bundle packaged beside this file. The master password rotates (single user), so the login goes through
+   ``master_login.connect_through_rotation`` (``master_login.py`` beside this file, from ``lambda/shared``): the
+   master secret's AWSCURRENT value, and only if the server refuses that password (SQLSTATE 28P01: between the
+   rotation's setSecret and finishSecret) its AWSPENDING, then AWSPREVIOUS value, each once; the log says which
+   stage logged in. Any other connection error fails at once, and when no stage logs in the error is the one of
+   AWSCURRENT;
 3. refuses, before applying anything, a database that has applied migrations the package does not have (an old
    commit deployed over a newer schema): ``SchemaNewerThanPackage``;
 4. applies the pending migrations with yoyo, with the bookkeeping of ``ops/migrations.py`` (tables ``_yoyo_migration``,
@@ -24,7 +29,8 @@ Returns ``{"applied": [ids], "already_applied": n, "app_password_set": true}``; 
 ``MigratorError`` subclass whose message says what failed and what to do (Lambda returns a FunctionError and
 ``pulumi up`` fails with it). No password, secret value, verifier or URL is ever logged or put in an exception.
 
-Package (built by ``components/migrator.py``): ``handler.py``, ``global-bundle.pem``, ``migrations/*.sql``; psycopg2,
+Package (built by ``components/migrator.py``): ``handler.py``, ``master_login.py``, ``global-bundle.pem``,
+``migrations/*.sql``; psycopg2,
 yoyo (``components/psycopg2_layer.py``) and Powertools come from layers, boto3 from the runtime.
 
 Environment:
@@ -57,6 +63,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import master_login  # lambda/shared/master_login.py, packaged beside this file
 import psycopg2
 from aws_lambda_powertools import Logger
 from psycopg2 import sql
@@ -347,13 +354,24 @@ def _backend_class():
     return MigratorBackend
 
 
-def open_backend(config: Config, kwargs: dict[str, Any], applied_by: str):
+def open_backend(config: Config, master: dict, secrets_client, statement_timeout_ms: int | None,
+                 applied_by: str) -> tuple[Any, dict]:
+    """(yoyo's backend, connected as the master with yoyo's tables ready; the master secret value that logged in).
+    ``master`` is the secret's AWSCURRENT value; a refused password falls back to AWSPENDING, then AWSPREVIOUS."""
     from yoyo.connections import DatabaseURI
 
-    uri = DatabaseURI(scheme="postgresql", username=kwargs["user"], password=None, hostname=config.host,
-                      port=config.port, database=config.dbname, args={})
+    backend_class = _backend_class()
+
+    def connect(secret: dict):
+        kwargs = connect_kwargs(config, secret, statement_timeout_ms)
+        uri = DatabaseURI(scheme="postgresql", username=kwargs["user"], password=None, hostname=config.host,
+                          port=config.port, database=config.dbname, args={})
+        return backend_class(uri, MIGRATION_TABLE, kwargs, applied_by)  # connects
+
     try:
-        backend = _backend_class()(uri, MIGRATION_TABLE, kwargs, applied_by)
+        login = master_login.connect_through_rotation(master, secrets_client, config.master_secret_arn, connect,
+                                                      logger)
+        backend = login.connection
         backend.init_database()
     except psycopg2.OperationalError as exc:
         # libpq's message names the host and port, never the password.
@@ -363,7 +381,7 @@ def open_backend(config: Config, kwargs: dict[str, Any], applied_by: str):
     except psycopg2.Error as exc:
         raise MigrationFailed(f"cannot prepare yoyo's tables in {config.dbname} as the master user: "
                               f"{_first_line(exc)} (SQLSTATE {exc.pgcode}); nothing was applied") from None
-    return backend
+    return backend, login.secret
 
 
 def applied_ids(backend) -> list[str]:
@@ -415,8 +433,9 @@ def _remaining_ms(context: Any) -> int | None:
         return None
 
 
-def run(config: Config, master: dict, app: dict, context: Any) -> dict:
-    """Apply the pending migrations and set the app role's password, all under yoyo's lock."""
+def run(config: Config, master: dict, app: dict, context: Any, secrets_client) -> dict:
+    """Apply the pending migrations and set the app role's password, all under yoyo's lock. ``master`` is the master
+    secret's AWSCURRENT value; ``secrets_client`` reads its other stages if the database refuses that password."""
     from yoyo import read_migrations
     from yoyo.exceptions import BadMigration, LockTimeout
 
@@ -428,7 +447,7 @@ def run(config: Config, master: dict, app: dict, context: Any) -> dict:
     applied_by = os.environ.get("AWS_LAMBDA_FUNCTION_NAME") or SERVICE
     migrations = read_migrations(str(config.migrations_dir))
     package_ids = {m.id for m in migrations}
-    backend = open_backend(config, connect_kwargs(config, master, statement_timeout_ms), applied_by)
+    backend, master = open_backend(config, master, secrets_client, statement_timeout_ms, applied_by)
     applied: list[str] = []
     try:
         with warnings.catch_warnings():
@@ -496,7 +515,7 @@ def handler(event: Any, context: Any) -> dict:
                                      "at the app role's secret")
         logger.info("secrets read", app_secret_version=app_version, app_user=app["username"],
                     requested_app_secret_version=event.get("app_secret_version"))
-        result = run(config, master, app, context)
+        result = run(config, master, app, context, client)
     except MigratorError as exc:
         logger.error("migration run failed", error_type=type(exc).__name__, error=str(exc))
         raise

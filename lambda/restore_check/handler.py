@@ -11,6 +11,10 @@ Two entry points in one package (``components/restore_drill.py`` deploys it twic
 - ``probe_handler`` (in the private subnets): reads the master credentials (``MASTER_SECRET_ARN``, through the
   Secrets Manager VPC endpoint), connects to the RESTORED copy with TLS ``verify-full`` against the RDS CA bundle
   shipped beside this file, and checks:
+    * the login: with the secret's AWSCURRENT value; when the copy refuses that password (SQLSTATE 28P01) with its
+      AWSPENDING, then AWSPREVIOUS value (``master_login.connect_through_rotation``, ``master_login.py`` shipped
+      beside this file from ``lambda/shared``). A copy restored from a backup taken before the latest rotation has
+      the password that is now AWSPREVIOUS; the log says which stage logged in;
     * the schema: the latest applied yoyo migration is ``EXPECTED_MIGRATION`` and ``EXPECTED_MIGRATION_COUNT``
       migrations are applied;
     * the data: ``users`` and ``activities`` exist and each holds at least ``MIN_ROWS`` rows (counted up to
@@ -31,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import master_login  # lambda/shared/master_login.py, packaged beside this file
 import psycopg2
 from psycopg2 import sql
 
@@ -130,10 +135,15 @@ def probe(target: dict, config: ProbeConfig, secrets_client, connect: Callable =
         if not target.get(key):
             raise RestoreCheckError(f"the probe's event lacks {key!r}")
     secret = json.loads(secrets_client.get_secret_value(SecretId=config.secret_arn)["SecretString"])
+
+    def login(value: dict):
+        return connect(host=target["host"], port=int(target["port"]), dbname=target["dbname"],
+                       user=value["username"], password=value["password"])
+
     try:
-        conn = connect(host=target["host"], port=int(target["port"]), dbname=target["dbname"],
-                       user=secret["username"], password=secret["password"])
-    except psycopg2.Error as exc:
+        conn = master_login.connect_through_rotation(secret, secrets_client, config.secret_arn, login,
+                                                     logger).connection
+    except psycopg2.Error as exc:  # AWSCURRENT's error when no stage logs in; any other error as it came
         first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         return verdict([f"cannot connect: {first_line}"], target)
     try:

@@ -24,10 +24,11 @@ Secrets Manager invokes this function four times per rotation, each with ``{"Sec
 ``finishSecret``  AWSCURRENT moves to the new version (the old one becomes AWSPREVIOUS).
 
 Every step is idempotent: Secrets Manager retries a failed step. A failed step leaves AWSCURRENT as it was, and the
-database keeps accepting it. Readers that connect with the master password (the migrator, operators through
-``cruddur -s STACK``) fetch AWSCURRENT when they connect and retry once with AWSPENDING on an authentication failure,
-which covers the window between ``setSecret`` and ``finishSecret``; sessions already open are never affected
-(PostgreSQL checks the password only at login).
+database keeps accepting it. Between ``setSecret`` and ``finishSecret`` (single user) the database has the AWSPENDING
+password and refuses AWSCURRENT's: the functions that connect as the master (the migrator, the restore probe) log in
+through ``lambda/shared/master_login.py``, which on a refused password (SQLSTATE 28P01 only) tries AWSPENDING, then
+AWSPREVIOUS, each once; an operator's ``cruddur db ... -s STACK`` reads AWSCURRENT only and is refused in that window
+(seconds): run it again. Sessions already open are never affected (PostgreSQL checks the password only at login).
 
 The function runs in the private subnets: it reaches Secrets Manager through the VPC's interface endpoint and the
 database through its security group; TLS ``verify-full`` against the RDS CA bundle shipped beside this file

@@ -12,6 +12,7 @@ import pytest
 
 from components import migrator as mig
 from components.confirmation import PackagingError
+from components.lambda_shared import SharedModuleMissing
 from ops import paths
 from ops.offline.aws_mocks import ACCOUNT_ID
 from tests.components.signing_support import signed_source
@@ -97,6 +98,8 @@ def test_package_is_the_handler_the_ca_bundle_and_every_migration(stack):
     sql = sorted(p.name for p in REPO_MIGRATIONS.glob("*.sql"))
     assert sql[:2] == ["0001_schema.sql", "0002_roles.sql"]
     expected = {"handler.py": mig.FUNCTION_SOURCE / "handler.py",
+                # the login through a rotation: ONE source file, the restore probe's package carries the same one
+                "master_login.py": mig.PROJECT_DIR / "lambda" / "shared" / "master_login.py",
                 "global-bundle.pem": mig.PROJECT_DIR / "lambda" / "post_confirmation" / "global-bundle.pem"}
     expected.update({f"migrations/{name}": REPO_MIGRATIONS / name for name in sql})
     assert {name: Path(asset.path) for name, asset in code.assets.items()} == expected
@@ -306,6 +309,9 @@ def test_package_errors_name_what_is_missing(tmp_path):
     empty.mkdir()
     with pytest.raises(PackagingError, match=r"no migrations \(\*\.sql\) in .*empty: the migrator has nothing to apply"):
         mig.migrator_archive(tmp_path, bundle, empty)
+    with pytest.raises(SharedModuleMissing, match=rf"^{tmp_path / 'master_login.py'} is missing: the functions that "
+                                                 "connect as the master"):
+        mig.migrator_archive(tmp_path, bundle, REPO_MIGRATIONS, shared_dir=tmp_path)
 
 
 def test_the_component_and_the_handler_hash_the_migrations_the_same_way(tmp_path):

@@ -136,6 +136,7 @@ def test_probe_runs_in_the_private_subnets_with_what_it_must_check(stack):
     code = signed_source(stack, probe)
     assert {name: asset.path for name, asset in code.assets.items()} == {
         "handler.py": str(PROJECT_DIR / "lambda" / "restore_check" / "handler.py"),
+        "master_login.py": str(PROJECT_DIR / "lambda" / "shared" / "master_login.py"),  # the migrator's same file
         "global-bundle.pem": str(PROJECT_DIR / "lambda" / "post_confirmation" / "global-bundle.pem")}
     # one package, signed once, for both functions
     assert signing_job(stack, stack.one(FUNCTION, "restore-drill-report")) is signing_job(stack, probe)
@@ -269,6 +270,11 @@ def test_packaging_names_what_is_missing(tmp_path):
     (tmp_path / "handler.py").write_text("")
     with pytest.raises(PackagingError, match=f"^{tmp_path / 'none.pem'} is missing: the restore check verifies"):
         function_archive(source_dir=tmp_path, ca_bundle=tmp_path / "none.pem")
+    from components.lambda_shared import SharedModuleMissing
+    with pytest.raises(SharedModuleMissing, match=f"^{tmp_path / 'master_login.py'} is missing: the functions that "
+                                                  "connect as the master"):
+        function_archive(source_dir=tmp_path, ca_bundle=PROJECT_DIR / "lambda" / "post_confirmation" /
+                         "global-bundle.pem", shared_dir=tmp_path)
     with pytest.raises(PackagingError, match=rf"^no migrations \(\*\.sql\) in {tmp_path}: the drill has no schema"):
         expected_migrations(tmp_path)
 

@@ -58,3 +58,32 @@ class LambdaContext:
 @pytest.fixture
 def context() -> LambdaContext:
     return LambdaContext(aws_request_id=str(uuid.uuid4()))
+
+
+@pytest.fixture
+def login_role(pg_server):
+    """``login_role(password) -> name``: a new role on the suite's server that logs in with ``password`` and may read
+    every table (``pg_read_all_data``): a "master" whose password is whatever a test says. Unique name (roles are
+    cluster-wide), dropped afterwards."""
+    import psycopg2
+
+    created: list[str] = []
+
+    def execute(statement, params=None):
+        conn = psycopg2.connect(pg_server.admin_url())
+        conn.autocommit = True
+        try:
+            with conn.cursor() as cur:
+                cur.execute(statement, params)
+        finally:
+            conn.close()
+
+    def _login_role(password: str) -> str:
+        name = f"master_{uuid.uuid4().hex[:10]}"
+        execute(f"CREATE ROLE {name} LOGIN PASSWORD %s IN ROLE pg_read_all_data", (password,))
+        created.append(name)
+        return name
+
+    yield _login_role
+    for name in created:
+        execute(f"DROP ROLE IF EXISTS {name}")

@@ -22,6 +22,7 @@ import threading
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from unittest import mock
 
 import boto3
 import psycopg2
@@ -674,3 +675,129 @@ def test_the_migrator_sets_the_user_the_app_secret_names_and_never_breaks_the_ot
                                  "work as cruddur_app_clone: GRANT cruddur_app TO cruddur_app_clone (sql/migrations/"
                                  "0006_app_clone_role.sql does), then deploy again")
     assert logs_in("cruddur_app_clone", rotated) and not logs_in("cruddur_app_clone", again)
+
+
+# -- the master password mid-rotation (lambda/shared/master_login.py) -----------------------------------------------
+def rotating_master(own_server, database_password: str) -> str:
+    """A private server with a database ``cruddur`` and a master ``cruddur_master`` whose password on the server is
+    ``database_password``; returns the admin URL of ``cruddur``."""
+    admin = own_server.admin_url("postgres")
+    conn = psycopg2.connect(admin)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("CREATE DATABASE cruddur")
+        cur.execute("CREATE ROLE cruddur_master LOGIN SUPERUSER PASSWORD %s", (database_password,))
+    conn.close()
+    return own_server.admin_url("cruddur")
+
+
+def master_value(url: str, password: str) -> dict:
+    info = parse(url)
+    return {"engine": "postgres", "host": info.host, "port": info.port, "username": "cruddur_master",
+            "password": password, "dbname": "cruddur"}
+
+
+def record_secret_reads(monkeypatch) -> list[dict]:
+    """Every GetSecretValue the function's boto3 client sends (its parameters), through botocore's event hooks on a
+    fresh default session (the handler builds its client with ``boto3.client``)."""
+    calls: list[dict] = []
+    session = boto3.session.Session()
+    session.events.register("before-parameter-build.secrets-manager.GetSecretValue",
+                            lambda params, **_: calls.append(dict(params)))
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", session)
+    return calls
+
+
+def json_lines(output: str) -> list[dict]:
+    return [json.loads(line) for line in output.splitlines() if line.strip()]
+
+
+def login_lines(output: str) -> list[dict]:
+    """The log lines of the login through a rotation (master_login.connect_through_rotation and what it calls)."""
+    return [line for line in json_lines(output) if line["location"].split(":")[0] in
+            ("connect_through_rotation", "read_stage")]
+
+
+def test_mid_rotation_the_migrator_logs_in_with_awspending_and_migrates(own_server, deploy, invoke, migrator, aws,
+                                                                         monkeypatch, capsys):
+    """Between setSecret and finishSecret the database has the AWSPENDING password and refuses AWSCURRENT's."""
+    old, new = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
+    url = rotating_master(own_server, new)
+    app_password = secrets.token_urlsafe(24)
+    target = deploy(url, app_password, master=master_value(url, old))
+    aws.put_secret_value(SecretId=target.master_secret_arn, SecretString=json.dumps(master_value(url, new)),
+                         VersionStages=["AWSPENDING"])
+    reads = record_secret_reads(monkeypatch)
+    migrator.logger.registered_handler.stream = sys.stdout  # capsys's stdout, now that it is active
+
+    assert invoke() == {"applied": EXPECTED, "already_applied": 0, "app_password_set": True}
+
+    assert applied_rows(url) == [(m, mock.ANY) for m in EXPECTED]
+    # the master's AWSCURRENT, the app's AWSCURRENT (and nothing else of the app secret), then the master's AWSPENDING
+    assert reads == [{"SecretId": target.master_secret_arn}, {"SecretId": target.app_secret_arn},
+                     {"SecretId": target.master_secret_arn, "VersionStage": "AWSPENDING"}]
+    output = capsys.readouterr().out
+    logins = [(line["level"], line["message"], line.get("secret_stage")) for line in login_lines(output)]
+    assert logins == [
+        ("WARNING", "the master secret's AWSCURRENT password was refused (SQLSTATE 28P01): trying its AWSPENDING and "
+                    "AWSPREVIOUS versions (a rotation in progress, or a copy restored from before the last one)",
+         "AWSCURRENT"),
+        ("INFO", "logged in with the master secret's AWSPENDING version", "AWSPENDING")]
+    for secret in (old, new, app_password):
+        assert secret not in output
+    # the app's password came from the app secret's AWSCURRENT, as always
+    info = parse(url)
+    psycopg2.connect(host=info.host, port=info.port, dbname="cruddur", user="cruddur_app",
+                     password=app_password).close()
+
+
+def test_a_master_password_in_no_stage_is_the_same_clear_failure_as_before(own_server, deploy, invoke, migrator, aws,
+                                                                          capsys):
+    url = rotating_master(own_server, secrets.token_urlsafe(24))
+    wrong = [secrets.token_urlsafe(24) for _ in range(3)]
+    target = deploy(url, "x", master=master_value(url, wrong[0]))
+    info = parse(url)
+    before = (f"cannot connect to {info.host}:{info.port}/cruddur as the master user: connection to server at "
+              f"\"{info.host}\", port {info.port} failed: FATAL:  password authentication failed for user "
+              "\"cruddur_master\"; check the database's security group admits the migrator's, and the master secret "
+              "is current")
+    with pytest.raises(migrator.DatabaseUnavailable) as only_current:
+        invoke()
+    assert str(only_current.value) == before
+    capsys.readouterr()
+
+    aws.put_secret_value(SecretId=target.master_secret_arn, SecretString=json.dumps(master_value(url, wrong[1])))
+    aws.put_secret_value(SecretId=target.master_secret_arn, SecretString=json.dumps(master_value(url, wrong[2])),
+                         VersionStages=["AWSPENDING"])  # AWSCURRENT wrong[1], AWSPREVIOUS wrong[0], AWSPENDING wrong[2]
+    migrator.logger.registered_handler.stream = sys.stdout
+    with pytest.raises(migrator.DatabaseUnavailable) as every_stage:
+        invoke()
+    assert str(every_stage.value) == before
+    output = capsys.readouterr().out
+    assert [line["message"] for line in login_lines(output)][1:] == [
+        "the master secret's AWSPENDING password was refused too",
+        "the master secret's AWSPREVIOUS password was refused too",
+        "no version of the master secret logged in (AWSCURRENT, AWSPENDING, AWSPREVIOUS)"]
+    assert not any(password in output for password in wrong)
+    assert applied_rows(url) == []
+
+
+def test_a_database_that_is_down_is_not_retried_through_the_stages(down_database_url, deploy, invoke, migrator, aws,
+                                                                   monkeypatch, capsys):
+    target = deploy(down_database_url, "x")
+    pending = dict(json.loads(aws.get_secret_value(SecretId=target.master_secret_arn)["SecretString"]),
+                   password="another-" + secrets.token_urlsafe(12))
+    aws.put_secret_value(SecretId=target.master_secret_arn, SecretString=json.dumps(pending),
+                         VersionStages=["AWSPENDING"])
+    reads = record_secret_reads(monkeypatch)
+    migrator.logger.registered_handler.stream = sys.stdout
+    info = parse(down_database_url)
+    with pytest.raises(migrator.DatabaseUnavailable) as caught:
+        invoke()
+    assert str(caught.value).startswith(f"cannot connect to {info.host}:{info.port}/{info.database} as the master "
+                                        "user: connection to server at ")
+    assert "Connection refused" in str(caught.value)
+    assert reads == [{"SecretId": target.master_secret_arn}, {"SecretId": target.app_secret_arn}]  # no other stage
+    output = capsys.readouterr().out
+    assert login_lines(output) == []
+    assert target.master_password not in output and pending["password"] not in output

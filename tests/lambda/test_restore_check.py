@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib.util
 import io
 import json
+import logging
 import sys
 import uuid
 
@@ -20,6 +21,7 @@ from botocore.stub import Stubber
 from moto import mock_aws
 
 from tests.lambda_support import PROJECT_DIR
+from tests.migrator_support import shared_modules_importable
 
 HANDLER_PATH = PROJECT_DIR / "lambda" / "restore_check" / "handler.py"
 REGION = "eu-west-1"
@@ -37,6 +39,7 @@ FUTURE = "9999_from_the_future"
 
 @pytest.fixture(scope="module")
 def handler():
+    shared_modules_importable()  # the package carries master_login.py beside the handler
     name = f"restore_check_handler_{uuid.uuid4().hex[:8]}"
     spec = importlib.util.spec_from_file_location(name, HANDLER_PATH)
     module = importlib.util.module_from_spec(spec)
@@ -205,6 +208,104 @@ def test_probe_connection_failures_are_failed_verdicts_without_the_password(hand
                            boto3.client("secretsmanager", region_name=REGION), connect=plain_connect)
     assert result["status"] == "FAILED" and "cannot connect:" in result["message"]
     assert dsn(restored_copy)["password"] not in result["message"]
+
+
+# -- the probe's login through a rotation (lambda/shared/master_login.py) ------------------------------------------
+def staged_master_secret(url: str, username: str, current: str, previous: str | None = None,
+                         pending: str | None = None) -> str:
+    """The master secret with an AWSCURRENT value and, when given, an AWSPREVIOUS (the value before the last
+    rotation: put first, then replaced) and an AWSPENDING one (a rotation between createSecret and finishSecret)."""
+    d = dsn(url)
+    client = boto3.client("secretsmanager", region_name=REGION)
+
+    def value(password: str) -> str:
+        return json.dumps({"engine": "postgres", "host": "cruddur-test-db.example", "port": 5432,
+                           "username": username, "password": password, "dbname": d["dbname"]})
+
+    arn = client.create_secret(Name=SECRET_NAME, SecretString=value(previous or current))["ARN"]
+    if previous:
+        client.put_secret_value(SecretId=arn, SecretString=value(current))  # AWSCURRENT moves, the old one: PREVIOUS
+    if pending:
+        client.put_secret_value(SecretId=arn, SecretString=value(pending), VersionStages=["AWSPENDING"])
+    return arn
+
+
+def recorded_secret_reads(client) -> list[dict]:
+    """Every GetSecretValue the client sends (its parameters), observed through botocore's event hooks."""
+    calls: list[dict] = []
+    client.meta.events.register("before-parameter-build.secrets-manager.GetSecretValue",
+                                lambda params, **_: calls.append(dict(params)))
+    return calls
+
+
+def test_a_copy_restored_from_before_the_last_rotation_logs_in_with_awsprevious_and_passes(
+        handler, aws, restored_copy, login_role, caplog):
+    """The backup predates the latest rotation: the copy has the password that is now AWSPREVIOUS."""
+    before, after = "pw-before-rotation-" + uuid.uuid4().hex, "pw-after-rotation-" + uuid.uuid4().hex
+    role = login_role(before)
+    arn = staged_master_secret(restored_copy, role, current=after, previous=before)
+    client = boto3.client("secretsmanager", region_name=REGION)
+    reads = recorded_secret_reads(client)
+    target = target_of(restored_copy)
+    with caplog.at_level(logging.INFO, logger="cruddur.restore_check"):
+        result = handler.probe(target, probe_config(handler, arn), client, connect=plain_connect)
+    where = f"{target['host']}:{target['port']}/{target['dbname']}"
+    assert result == {"status": "SUCCESSFUL", "message": f"restored copy {where}: schema and row counts as expected"}
+    # AWSCURRENT (refused), then AWSPENDING (none: no rotation in progress), then AWSPREVIOUS, each once
+    assert reads == [{"SecretId": arn}, {"SecretId": arn, "VersionStage": "AWSPENDING"},
+                     {"SecretId": arn, "VersionStage": "AWSPREVIOUS"}]
+    ours = [r for r in caplog.records if r.name == "cruddur.restore_check"]
+    assert [(r.levelname, r.getMessage()) for r in ours] == [
+        ("WARNING", "the master secret's AWSCURRENT password was refused (SQLSTATE 28P01): trying its AWSPENDING and "
+                    "AWSPREVIOUS versions (a rotation in progress, or a copy restored from before the last one)"),
+        ("INFO", "logged in with the master secret's AWSPREVIOUS version"),
+    ]
+    assert ours[-1].secret_stage == "AWSPREVIOUS"
+    logged = caplog.text + "".join(str(r.__dict__) for r in caplog.records) + json.dumps(result)
+    assert before not in logged and after not in logged
+
+
+def test_a_copy_whose_password_is_in_no_stage_fails_as_it_did_before(handler, aws, restored_copy, login_role, caplog):
+    role = login_role("pw-the-copy-has-" + uuid.uuid4().hex)
+    target = target_of(restored_copy)
+    where = f"{target['host']}:{target['port']}/{target['dbname']}"
+    expected = {"status": "FAILED", "message": (
+        f"restored copy {where} FAILED: cannot connect: connection to server at \"{target['host']}\", port "
+        f"{target['port']} failed: FATAL:  password authentication failed for user \"{role}\"")}
+    client = boto3.client("secretsmanager", region_name=REGION)
+    wrong = ["pw-wrong-current-" + uuid.uuid4().hex, "pw-wrong-previous-" + uuid.uuid4().hex,
+             "pw-wrong-pending-" + uuid.uuid4().hex]
+    arn = staged_master_secret(restored_copy, role, current=wrong[0], previous=wrong[1], pending=wrong[2])
+    with caplog.at_level(logging.INFO, logger="cruddur.restore_check"):
+        assert handler.probe(target, probe_config(handler, arn), client, connect=plain_connect) == expected
+    assert [r.getMessage() for r in caplog.records if r.name == "cruddur.restore_check"][1:] == [
+        "the master secret's AWSPENDING password was refused too",
+        "the master secret's AWSPREVIOUS password was refused too",
+        "no version of the master secret logged in (AWSCURRENT, AWSPENDING, AWSPREVIOUS)"]
+    assert not any(password in caplog.text for password in wrong)
+    # the same verdict as a secret that only ever had one (wrong) value
+    client.delete_secret(SecretId=arn, ForceDeleteWithoutRecovery=True)
+    only = staged_master_secret(restored_copy, role, current=wrong[0])
+    assert handler.probe(target, probe_config(handler, only), client, connect=plain_connect) == expected
+
+
+@pytest.mark.parametrize("failure", ["down", "no such database"])
+def test_a_failure_that_is_not_a_refused_password_is_never_retried_through_the_stages(
+        handler, aws, restored_copy, login_role, down_database_url, failure, caplog):
+    password = "pw-" + uuid.uuid4().hex
+    role = login_role(password)
+    arn = staged_master_secret(restored_copy, role, current=password, previous="pw-old-" + uuid.uuid4().hex,
+                               pending="pw-new-" + uuid.uuid4().hex)
+    target = target_of(down_database_url) if failure == "down" else {**target_of(restored_copy), "dbname": "nope"}
+    client = boto3.client("secretsmanager", region_name=REGION)
+    reads = recorded_secret_reads(client)
+    with caplog.at_level(logging.INFO, logger="cruddur.restore_check"):
+        result = handler.probe(target, probe_config(handler, arn), client, connect=plain_connect)
+    assert result["status"] == "FAILED"
+    assert ("Connection refused" if failure == "down" else 'FATAL:  database "nope" does not exist') in \
+        result["message"]
+    assert reads == [{"SecretId": arn}]  # AWSCURRENT only: no other stage was read, so none was tried
+    assert not [r for r in caplog.records if r.name == "cruddur.restore_check"]
 
 
 def test_probe_config_names_a_missing_variable(handler, monkeypatch):

@@ -1,0 +1,32 @@
+"""Modules that more than one Lambda package carries, each from ONE source file under ``lambda/shared``.
+
+Every function ships only its own package (no shared layer for a few lines of code, and each package is signed on
+its own), so a module two functions need is copied into both zips beside their handlers, from the same file:
+
+- ``master_login.py`` (``lambda/shared/master_login.py``): log in as the master through a rotation (AWSCURRENT,
+  then AWSPENDING, then AWSPREVIOUS on a refused password only). Packaged by ``components/migrator.py`` and
+  ``components/restore_drill.py`` (the restore probe).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pulumi
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+SHARED_SOURCE = PROJECT_DIR / "lambda" / "shared"
+MASTER_LOGIN = "master_login.py"
+
+
+class SharedModuleMissing(pulumi.RunError):
+    """A shared module's source file is not in the repository."""
+
+
+def master_login_assets(shared_dir: Path = SHARED_SOURCE) -> dict[str, pulumi.FileAsset]:
+    """``{"master_login.py": <lambda/shared/master_login.py>}``, for a package's ``AssetArchive``."""
+    source = shared_dir / MASTER_LOGIN
+    if not source.is_file():
+        raise SharedModuleMissing(f"{source} is missing: the functions that connect as the master (migrator, restore "
+                                  "probe) carry it beside their handler; restore it from git")
+    return {MASTER_LOGIN: pulumi.FileAsset(str(source))}

@@ -237,8 +237,10 @@ def test_a_restored_copy_takes_the_previous_password_for_every_command(cli, stac
     result = stack(cli, "migrate")
     assert result.exit_code == 0, result.output
     assert "applied" in result.stdout
-    assert result.stderr.count("\n") == 1 and "logged in with its AWSPREVIOUS version (the database predates the " \
-                                              "last rotation" in result.stderr
+    # (yoyo may print a DeprecationWarning on stderr the first time a worker migrates: count the note lines only)
+    notes = [line for line in result.stderr.splitlines() if line.startswith("note: ")]
+    assert len(notes) == 1 and "logged in with its AWSPREVIOUS version (the database predates the last rotation" \
+        in notes[0], result.stderr
     assert stages_read == ["AWSCURRENT", "AWSPENDING", "AWSPREVIOUS"]  # no AWSPENDING version: skipped quietly
     sessions = stack(cli, "sessions")
     assert sessions.exit_code == 0 and "other session(s)" in sessions.stdout and "AWSPREVIOUS" in sessions.stderr

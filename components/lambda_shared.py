@@ -5,7 +5,8 @@ its own), so a module two functions need is copied into both zips beside their h
 
 - ``master_login.py`` (``lambda/shared/master_login.py``): log in as the master through a rotation (AWSCURRENT,
   then AWSPENDING, then AWSPREVIOUS on a refused password only). Packaged by ``components/migrator.py`` and
-  ``components/restore_drill.py`` (the restore probe).
+  ``components/restore_drill.py`` (the restore probe). The operator CLI loads the same file by path
+  (``ops/stack/master_login.py``) for its ``-s STACK`` connections.
 """
 
 from __future__ import annotations

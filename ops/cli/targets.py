@@ -58,14 +58,21 @@ def resolve(
     if url and stack:
         raise CruddurError("give either --url (or CONNECTION_URL) or -s/--stack, not both")
     if stack:
+        from ops.cli.console import err
+        from ops.stack.master_login import MasterRotation
         from ops.stack.outputs import fetch
-        from ops.stack.secrets import current_url
+        from ops.stack.secrets import credentials
 
         outputs = fetch(stack)
         # Operators act as the master user (through the tunnel), with the master secret's CURRENT version: the
-        # password rotates, so the deploy-time masterConnectionUrl output is never used for it.
-        stack_url = current_url(outputs, stack, "masterSecretArn")
-        db = DbTarget(stack_url, tunnel_port=tunnel_port, endpoint_id=outputs.get("operatorEndpointId"))
+        # password rotates, so the deploy-time masterConnectionUrl output is never used for it. Mid-rotation (or on
+        # a database restored from before the last one) the connection falls back to AWSPENDING, then AWSPREVIOUS
+        # (ops/stack/master_login.py, used by ops/db/connections.py).
+        creds = credentials(outputs, stack, "masterSecretArn")
+        rotation = MasterRotation(str(outputs["masterSecretArn"]), str(outputs["region"]), creds.username,
+                                  creds.password, notify=lambda line: err.print(line, markup=False))
+        db = DbTarget(creds.url, tunnel_port=tunnel_port, endpoint_id=outputs.get("operatorEndpointId"),
+                      rotation=rotation)
         return Target(db, "stack", stack, outputs)
     if url:
         return Target(DbTarget(url, tunnel_port=tunnel_port), "url")  # parsed here: fails early, redacted

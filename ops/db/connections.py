@@ -3,7 +3,9 @@
 ``connect(target)`` is the one way the CLI talks to a database (``target`` is a ``DbTarget``): psycopg2 errors
 become a one-line ``CruddurError`` (scrubbed of the password); a failed connection to a private RDS host says how
 to open the EC2 Instance Connect Endpoint tunnel. A target's ``tunnel_port`` connects through 127.0.0.1 while TLS
-verify-full still checks the certificate against the RDS host name (libpq ``hostaddr``).
+verify-full still checks the certificate against the RDS host name (libpq ``hostaddr``). A ``-s STACK`` target
+(``target.rotation``) logs in through the master secret's rotation: when AWSCURRENT's password is refused, AWSPENDING
+then AWSPREVIOUS (``ops.stack.master_login``); every command gets it, since every command connects here.
 """
 
 from __future__ import annotations
@@ -44,6 +46,9 @@ def dsn_params(target: DbTarget, *, database: str | None = None) -> dict[str, st
         params["port"] = str(target.tunnel_port)
     params.setdefault("connect_timeout", str(CONNECT_TIMEOUT))
     params.setdefault("application_name", APPLICATION_NAME)
+    stage = target.rotation.credentials() if target.rotation is not None else None
+    if stage is not None:  # a fallback stage of the master secret logged in: its user and password from now on
+        params["user"], params["password"] = stage
     return params
 
 
@@ -56,13 +61,25 @@ def connect(
     if database:
         shown = f"{shown} (database {database})"
     try:
-        conn = psycopg2.connect(**params)
+        if target.rotation is None:
+            conn = psycopg2.connect(**params)
+        else:
+            conn = target.rotation.login(
+                lambda user, password: psycopg2.connect(**{**params, "user": user, "password": password}), shown)
     except psycopg2.OperationalError as exc:
         raise CruddurError(describe_connect_error(exc, target, shown)) from None
     except psycopg2.Error as exc:
         raise CruddurError(f"cannot connect to {shown}: {scrub(_first_line(exc), target.url)}") from None
     conn.autocommit = autocommit
     return conn
+
+
+def settle_login(target: DbTarget) -> None:
+    """Before handing ``dsn_params(target)`` to code that opens its own connections (yoyo, psql): for a ``-s STACK``
+    target not logged in yet, log in once through the rotation (and close), so the params carry the stage that works.
+    Other targets: nothing to do."""
+    if target.rotation is not None and target.rotation.stage is None:
+        connect(target).close()
 
 
 def describe_connect_error(exc: Exception, target: DbTarget, shown: str) -> str:

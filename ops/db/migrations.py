@@ -30,7 +30,7 @@ import psycopg2
 import psycopg2.errors
 import psycopg2.extensions
 
-from ops.db.connections import cursor, describe_connect_error, dsn_params
+from ops.db.connections import cursor, describe_connect_error, dsn_params, settle_login
 from ops.db.target import DbTarget
 from ops.errors import CruddurError
 from ops.paths import MIGRATIONS_DIR
@@ -54,6 +54,7 @@ def _backend(target: DbTarget, *, statement_lock_timeout: str = STATEMENT_LOCK_T
     from yoyo.connections import DatabaseURI
     from yoyo.migrations import default_migration_table
 
+    settle_login(target)  # yoyo connects by itself: a -s STACK target first finds the master secret's stage that works
     params = dsn_params(target)
     options = f"-c lock_timeout={statement_lock_timeout} -c client_connection_check_interval={CLIENT_CHECK_INTERVAL}"
     params["options"] = f"{params['options']} {options}" if params.get("options") else options

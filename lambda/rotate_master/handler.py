@@ -137,16 +137,23 @@ def set_secret(client, arn: str, token: str) -> None:
                         "rotate-master-password.md)")
 
 
-def test_secret(client, arn: str, token: str) -> None:
+def _as_pending(client, arn: str, token: str, query: str, params=lambda pending: ()) -> tuple[dict[str, Any], tuple]:
+    """Log in with the AWSPENDING version and run one query (``params(pending)`` its parameters); returns that
+    version and the query's row."""
     pending = _get(client, arn, "AWSPENDING", token)
     conn = _try_connect(pending)
     if conn is None:
         raise RotationError(f"the pending password does not log in to {pending['host']} as {pending['username']}")
     try:
         with conn.cursor() as cur:
-            cur.execute("SELECT 1")
+            cur.execute(query, params(pending))
+            return pending, cur.fetchone()
     finally:
         conn.close()
+
+
+def test_secret(client, arn: str, token: str) -> None:
+    _as_pending(client, arn, token, "SELECT 1")
 
 
 def finish_secret(client, arn: str, token: str) -> None:
@@ -256,16 +263,8 @@ def _check_app_user(cur, username: str) -> None:
 
 
 def test_alternate(client, arn: str, token: str) -> None:
-    pending = _get(client, arn, "AWSPENDING", token)
-    conn = _try_connect(pending)
-    if conn is None:
-        raise RotationError(f"the pending password does not log in to {pending['host']} as {pending['username']}")
-    try:
-        with conn.cursor() as cur:
-            cur.execute("SELECT pg_catalog.pg_has_role(current_user, %s, 'USAGE')", (base_user(pending["username"]),))
-            allowed = cur.fetchone()[0]
-    finally:
-        conn.close()
+    pending, (allowed,) = _as_pending(client, arn, token, "SELECT pg_catalog.pg_has_role(current_user, %s, 'USAGE')",
+                                      lambda pending: (base_user(pending["username"]),))
     if not allowed:
         raise RotationError(f"{pending['username']} logs in but does not hold {base_user(pending['username'])}'s "
                             "privileges; refusing to switch the app to it")

@@ -7,6 +7,9 @@ its own), so a module two functions need is copied into both zips beside their h
   then AWSPENDING, then AWSPREVIOUS on a refused password only). Packaged by ``components/migrator.py`` and
   ``components/restore_drill.py`` (the restore probe). The operator CLI loads the same file by path
   (``ops/stack/master_login.py``) for its ``-s STACK`` connections.
+- ``yoyo_one_transaction.py`` (``lambda/shared/yoyo_one_transaction.py``): apply a transactional yoyo migration in
+  ONE transaction with its ``_yoyo_log``/``_yoyo_migration`` rows. Packaged by ``components/migrator.py``; the
+  operator CLI loads the same file by path (``ops/db/yoyo_one_transaction.py``) for ``cruddur db migrate``.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import pulumi
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 SHARED_SOURCE = PROJECT_DIR / "lambda" / "shared"
 MASTER_LOGIN = "master_login.py"
+YOYO_ONE_TRANSACTION = "yoyo_one_transaction.py"
 
 
 class SharedModuleMissing(pulumi.RunError):
@@ -31,3 +35,12 @@ def master_login_assets(shared_dir: Path = SHARED_SOURCE) -> dict[str, pulumi.Fi
         raise SharedModuleMissing(f"{source} is missing: the functions that connect as the master (migrator, restore "
                                   "probe) carry it beside their handler; restore it from git")
     return {MASTER_LOGIN: pulumi.FileAsset(str(source))}
+
+
+def yoyo_one_transaction_assets(shared_dir: Path = SHARED_SOURCE) -> dict[str, pulumi.FileAsset]:
+    """``{"yoyo_one_transaction.py": <lambda/shared/yoyo_one_transaction.py>}``, for a package's ``AssetArchive``."""
+    source = shared_dir / YOYO_ONE_TRANSACTION
+    if not source.is_file():
+        raise SharedModuleMissing(f"{source} is missing: the migrator carries it beside its handler (each migration "
+                                  "in one transaction with its yoyo records); restore it from git")
+    return {YOYO_ONE_TRANSACTION: pulumi.FileAsset(str(source))}

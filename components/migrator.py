@@ -6,10 +6,11 @@
   retention; its environment (names and ARNs, never a password) encrypted with the stack's key; in the private
   subnets with its own security group, whose only egress is PostgreSQL to the database (``Database.allow_from``)
   and HTTPS to the Secrets Manager VPC endpoint (``SecretsEndpoint.allow_from``);
-- its package: ``handler.py``, ``master_login.py`` (from ``lambda/shared``, ``components/lambda_shared.py``: the
-  login through a rotation of the master secret), the RDS CA bundle (``global-bundle.pem``, verify-full) and
-  ``migrations/*.sql`` (every file of ``sql/migrations``): the schema ships with the function, so the function
-  version changes when a migration does;
+- its package: ``handler.py``, ``master_login.py`` and ``yoyo_one_transaction.py`` (from ``lambda/shared``,
+  ``components/lambda_shared.py``: the login through a rotation of the master secret; each migration applied in one
+  transaction with its yoyo records, the code ``cruddur db migrate`` uses too), the RDS CA bundle
+  (``global-bundle.pem``, verify-full) and ``migrations/*.sql`` (every file of ``sql/migrations``): the schema
+  ships with the function, so the function version changes when a migration does;
 - its role: ``AWSLambdaVPCAccessExecutionRole`` (ENIs, and logs as the confirmation function has it) plus one
   inline policy: ``secretsmanager:GetSecretValue`` on exactly the master and the app secret, ``kms:Decrypt`` on the
   stack's key only through Secrets Manager in this region (``kms:ViaService``), and the two X-Ray write actions.
@@ -42,7 +43,7 @@ from components.code_signing import CodeSigning
 from components.confirmation import ARCHITECTURE, RUNTIME, PackagingError, signed_layer
 from components.database import Database
 from components.iam import service_trust_policy
-from components.lambda_shared import SHARED_SOURCE, master_login_assets
+from components.lambda_shared import SHARED_SOURCE, master_login_assets, yoyo_one_transaction_assets
 from components.naming import Naming
 from components.psycopg2_layer import LayerArchive
 from components.secrets_endpoint import SecretsEndpoint
@@ -72,8 +73,8 @@ def migrations_sha256(migrations_dir: Path) -> str:
 
 def migrator_archive(source_dir: Path, ca_bundle: Path, migrations_dir: Path,
                      shared_dir: Path = SHARED_SOURCE) -> pulumi.AssetArchive:
-    """The function's package, file by file: handler, master_login, CA bundle, migrations (no caches, no test
-    leftovers)."""
+    """The function's package, file by file: handler, master_login, yoyo_one_transaction, CA bundle, migrations (no
+    caches, no test leftovers)."""
     handler = source_dir / "handler.py"
     if not handler.is_file():
         raise PackagingError(f"{handler} is missing: the migrator function's package needs its handler")
@@ -86,7 +87,7 @@ def migrator_archive(source_dir: Path, ca_bundle: Path, migrations_dir: Path,
     if not migrations:
         raise PackagingError(f"no migrations (*.sql) in {migrations_dir}: the migrator has nothing to apply")
     assets: dict = {"handler.py": pulumi.FileAsset(str(handler)), CA_BUNDLE: pulumi.FileAsset(str(ca_bundle)),
-                    **master_login_assets(shared_dir)}
+                    **master_login_assets(shared_dir), **yoyo_one_transaction_assets(shared_dir)}
     assets.update({f"migrations/{p.name}": pulumi.FileAsset(str(p)) for p in migrations})
     return pulumi.AssetArchive(assets)
 

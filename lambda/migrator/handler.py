@@ -16,8 +16,10 @@ One invocation, under yoyo's lock (the ``yoyo_lock`` row that ``cruddur db migra
    commit deployed over a newer schema): ``SchemaNewerThanPackage``;
 4. applies the pending migrations with yoyo, with the bookkeeping of ``ops/migrations.py`` (tables ``_yoyo_migration``,
    ``_yoyo_log``, ``yoyo_lock``; ids are the file stems), so ``cruddur db status`` agrees. Each migration runs in ONE
-   transaction together with its ``_yoyo_migration``/``_yoyo_log`` rows: a failure leaves nothing of it applied
-   and the lock released (``MigrationFailed``); a concurrent invocation waits for the lock, then finds nothing to do;
+   transaction together with its ``_yoyo_migration``/``_yoyo_log`` rows (``yoyo_one_transaction.py`` beside this
+   file, from ``lambda/shared``: the same code as ``cruddur db migrate``; a ``-- transactional: false`` migration
+   keeps yoyo's own path): a failure leaves nothing of it applied and the lock released (``MigrationFailed``); a
+   concurrent invocation waits for the lock, then finds nothing to do;
 5. sets the password of the user the app secret names (its AWSCURRENT value) from that secret, as a SCRAM verifier
    computed client-side (``psycopg2.extensions.encrypt_password``), so no plaintext reaches SQL text,
    pg_stat_activity or server logs. Always (idempotent: the same password gives a new verifier that accepts the same
@@ -29,8 +31,8 @@ Returns ``{"applied": [ids], "already_applied": n, "app_password_set": true}``; 
 ``MigratorError`` subclass whose message says what failed and what to do (Lambda returns a FunctionError and
 ``pulumi up`` fails with it). No password, secret value, verifier or URL is ever logged or put in an exception.
 
-Package (built by ``components/migrator.py``): ``handler.py``, ``master_login.py``, ``global-bundle.pem``,
-``migrations/*.sql``; psycopg2,
+Package (built by ``components/migrator.py``): ``handler.py``, ``master_login.py``, ``yoyo_one_transaction.py``,
+``global-bundle.pem``, ``migrations/*.sql``; psycopg2,
 yoyo (``components/psycopg2_layer.py``) and Powertools come from layers, boto3 from the runtime.
 
 Environment:
@@ -65,6 +67,7 @@ from typing import Any
 
 import master_login  # lambda/shared/master_login.py, packaged beside this file
 import psycopg2
+import yoyo_one_transaction  # lambda/shared/yoyo_one_transaction.py, packaged beside this file
 from aws_lambda_powertools import Logger
 from psycopg2 import sql
 from psycopg2.extensions import encrypt_password
@@ -310,11 +313,12 @@ def connect_kwargs(config: Config, master: dict, statement_timeout_ms: int | Non
 def _backend_class():
     from yoyo.backends.core.postgresql import PostgresqlBackend
 
-    class MigratorBackend(PostgresqlBackend):
+    class MigratorBackend(yoyo_one_transaction.OneTransactionApply, PostgresqlBackend):
         """yoyo's PostgreSQL backend with three changes: it connects with keyword parameters held apart from the
         URI (so the password is in no URI object); a transactional migration runs in ONE transaction with its
-        ``_yoyo_log`` and ``_yoyo_migration`` rows (yoyo marks it in a second transaction); the log rows name this
-        function rather than the sandbox's OS user."""
+        ``_yoyo_log`` and ``_yoyo_migration`` rows (``OneTransactionApply`` from ``yoyo_one_transaction.py``, the
+        same code ``cruddur db migrate`` uses; yoyo alone would mark it in a second transaction); the log rows name
+        this function rather than the sandbox's OS user."""
 
         def __init__(self, dburi, migration_table, kwargs: dict[str, Any], applied_by: str):
             self._kwargs = kwargs
@@ -328,17 +332,6 @@ def _backend_class():
 
         def copy(self):
             return self.__class__(self.uri, self.migration_table, self._kwargs, self._applied_by)
-
-        def apply_one(self, migration, force=False, mark=True):
-            migration.load()
-            if not migration.use_transactions:  # `-- transactional: false`: yoyo's own path
-                return super().apply_one(migration, force=force, mark=mark)
-            self.ensure_internal_schema_updated()
-            with self.transaction():
-                migration.process_steps(self, "apply", force=force)
-                self.log_migration(migration, "apply")
-                if mark:
-                    self.mark_one(migration, log=False)
 
         def get_log_data(self, migration=None, operation="apply"):
             return {

@@ -1,5 +1,11 @@
 """Schema migrations with yoyo-migrations: ordered, forward-only ``sql/migrations/*.sql``, one transaction each.
 
+Each migration commits in the SAME transaction as its ``_yoyo_migration`` and ``_yoyo_log`` rows (yoyo alone would
+record it in a second one, so a crash in between left it applied but unrecorded and the next run failed re-running
+it): the backend is ``ops/db/yoyo_one_transaction.py``'s, the code the migrator Lambda runs too
+(``lambda/shared/yoyo_one_transaction.py``). A failure at any point, recording included, leaves nothing of that
+migration, and the next run applies it once. A ``-- transactional: false`` migration keeps yoyo's own path.
+
 ``apply(target)`` takes the migration lock, computes what is pending *inside* the lock and applies it, so two
 operators (or two processes) migrating at once end with one applied set and no error: the second waits, then
 finds nothing to do.
@@ -32,6 +38,7 @@ import psycopg2.extensions
 
 from ops.db.connections import cursor, describe_connect_error, dsn_params, settle_login
 from ops.db.target import DbTarget
+from ops.db.yoyo_one_transaction import backend_class
 from ops.errors import CruddurError
 from ops.paths import MIGRATIONS_DIR
 from ops.urls import scrub
@@ -50,7 +57,6 @@ class MigrationState:
 
 
 def _backend(target: DbTarget, *, statement_lock_timeout: str = STATEMENT_LOCK_TIMEOUT):
-    from yoyo.backends.core.postgresql import PostgresqlBackend
     from yoyo.connections import DatabaseURI
     from yoyo.migrations import default_migration_table
 
@@ -69,7 +75,7 @@ def _backend(target: DbTarget, *, statement_lock_timeout: str = STATEMENT_LOCK_T
         args=args,
     )
     try:
-        backend = PostgresqlBackend(uri, default_migration_table)
+        backend = backend_class()(uri, default_migration_table)
         _check_privileges(backend.connection, target)
         backend.init_database()
     except psycopg2.OperationalError as exc:

@@ -100,6 +100,8 @@ def test_package_is_the_handler_the_ca_bundle_and_every_migration(stack):
     expected = {"handler.py": mig.FUNCTION_SOURCE / "handler.py",
                 # the login through a rotation: ONE source file, the restore probe's package carries the same one
                 "master_login.py": mig.PROJECT_DIR / "lambda" / "shared" / "master_login.py",
+                # each migration in one transaction with its yoyo records: the file `cruddur db migrate` loads too
+                "yoyo_one_transaction.py": mig.PROJECT_DIR / "lambda" / "shared" / "yoyo_one_transaction.py",
                 "global-bundle.pem": mig.PROJECT_DIR / "lambda" / "post_confirmation" / "global-bundle.pem"}
     expected.update({f"migrations/{name}": REPO_MIGRATIONS / name for name in sql})
     assert {name: Path(asset.path) for name, asset in code.assets.items()} == expected
@@ -311,6 +313,10 @@ def test_package_errors_name_what_is_missing(tmp_path):
         mig.migrator_archive(tmp_path, bundle, empty)
     with pytest.raises(SharedModuleMissing, match=rf"^{tmp_path / 'master_login.py'} is missing: the functions that "
                                                  "connect as the master"):
+        mig.migrator_archive(tmp_path, bundle, REPO_MIGRATIONS, shared_dir=tmp_path)
+    shutil.copy(mig.PROJECT_DIR / "lambda" / "shared" / "master_login.py", tmp_path)
+    with pytest.raises(SharedModuleMissing, match=rf"^{tmp_path / 'yoyo_one_transaction.py'} is missing: the "
+                                                 "migrator carries it beside its handler"):
         mig.migrator_archive(tmp_path, bundle, REPO_MIGRATIONS, shared_dir=tmp_path)
 
 

@@ -84,6 +84,57 @@ def test_migrate_applies_to_an_empty_database(cli, empty_database_url):
     assert f"{len(MIGRATIONS)} applied, 0 pending" in status.stdout
 
 
+REFUSE_RECORDING = """
+CREATE FUNCTION refuse_recording() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION 'test: recording of % refused', NEW.migration_id;
+END $$;
+CREATE TRIGGER refuse_recording BEFORE INSERT ON _yoyo_migration
+  FOR EACH ROW WHEN (NEW.migration_id = '0003_users_bio') EXECUTE FUNCTION refuse_recording();
+"""
+
+
+def test_migrate_keeps_a_migration_and_its_record_in_one_transaction(cli, empty_database_url, tmp_path):
+    """`db migrate` applies each migration in ONE transaction with its _yoyo_migration/_yoyo_log rows
+    (lambda/shared/yoyo_one_transaction.py): when recording 0003_users_bio fails after its SQL ran, neither its
+    column nor a record of it remains, and the next run applies it exactly once."""
+    from ops.db import migrations
+    from ops.db.target import DbTarget
+
+    first_two = tmp_path / "first_two"
+    first_two.mkdir()
+    for name in ("0001_schema.sql", "0002_roles.sql"):
+        (first_two / name).write_text((MIGRATIONS_DIR / name).read_text())
+    assert migrations.apply(DbTarget(empty_database_url), directory=first_two) == ["0001_schema", "0002_roles"]
+    conn = psycopg2.connect(empty_database_url)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(REFUSE_RECORDING)
+    finally:
+        conn.close()
+    bio = "SELECT count(*) FROM information_schema.columns WHERE table_name = 'users' AND column_name = 'bio'"
+    records = ("SELECT format('%s marked, %s logged', "
+               "(SELECT count(*) FROM _yoyo_migration WHERE migration_id = '0003_users_bio'), "
+               "(SELECT count(*) FROM _yoyo_log WHERE migration_id = '0003_users_bio'))")
+
+    failed = cli("db", "migrate", "--url", empty_database_url)
+    assert failed.exit_code == 2, failed.output
+    assert failed.stderr.count("\n") == 1 and "Traceback" not in failed.stderr
+    assert "(rolled back): test: recording of 0003_users_bio refused" in failed.stderr
+    assert scalar(empty_database_url, bio) == 0  # its SQL ran, and was rolled back with the failed record
+    assert scalar(empty_database_url, records) == "0 marked, 0 logged"
+    assert scalar(empty_database_url, "SELECT count(*) FROM yoyo_lock") == 0
+    assert "2 applied, " in cli("db", "status", "--url", empty_database_url).stdout
+
+    scalar(empty_database_url, "DROP TRIGGER refuse_recording ON _yoyo_migration; SELECT 1")
+    again = cli("db", "migrate", "--url", empty_database_url)
+    assert again.exit_code == 0, again.output
+    assert ", ".join(MIGRATIONS[2:]) in again.stdout and MIGRATIONS[2] == "0003_users_bio"
+    assert scalar(empty_database_url, bio) == 1
+    assert scalar(empty_database_url, records) == "1 marked, 1 logged"  # applied once
+    assert f"{len(MIGRATIONS)} applied, 0 pending" in cli("db", "status", "--url", empty_database_url).stdout
+
+
 def test_status_of_missing_database(cli, new_db_url):
     result = cli("db", "status", "--url", new_db_url)
     assert result.exit_code == 0 and "(missing: cruddur db setup)" in result.stdout

@@ -93,6 +93,33 @@ def test_failed_migration_rolls_back_entirely(migrated_database_url, tmp_path):
     assert migrations.pending(DbTarget(migrated_database_url), directory=folder) == ["9999_broken"]
 
 
+def test_a_non_transactional_migration_keeps_yoyos_path(migrated_database_url, tmp_path):
+    """``-- transactional: false`` (CREATE INDEX CONCURRENTLY cannot run in a transaction) is applied and recorded."""
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    for path in MIGRATIONS_DIR.glob("*.sql"):
+        (folder / path.name).write_text(path.read_text())
+    (folder / "9999_bio_index.sql").write_text(
+        "-- transactional: false\nCREATE INDEX CONCURRENTLY users_bio_idx ON users (bio);\n")
+    assert migrations.apply(DbTarget(migrated_database_url), directory=folder) == ["9999_bio_index"]
+    assert query(migrated_database_url, "SELECT indisvalid FROM pg_index "
+                                        "WHERE indexrelid = to_regclass('public.users_bio_idx')") == [(True,)]
+    assert query(migrated_database_url, "SELECT count(*) FROM _yoyo_migration "
+                                        "WHERE migration_id = '9999_bio_index'") == [(1,)]
+    assert migrations.apply(DbTarget(migrated_database_url), directory=folder) == []
+
+
+def test_db_migrate_and_the_migrator_run_the_same_apply_one():
+    """ONE implementation: the CLI's backend and the Lambda's both take apply_one from lambda/shared."""
+    from ops.db.yoyo_one_transaction import SHARED_SOURCE, backend_class
+    from tests.migrator_support import load_migrator_module
+
+    shared = str(SHARED_SOURCE)
+    assert SHARED_SOURCE == MIGRATIONS_DIR.parent.parent / "lambda" / "shared" / "yoyo_one_transaction.py"
+    assert backend_class().apply_one.__code__.co_filename == shared
+    assert load_migrator_module()._backend_class().apply_one.__code__.co_filename == shared
+
+
 def test_concurrent_migrate_processes_end_with_one_applied_set(empty_database_url):
     code = ("import sys; from ops.db import migrations; from ops.db.target import DbTarget; "
             "print(migrations.apply(DbTarget(sys.argv[1])))")

@@ -11,33 +11,16 @@ Lambda carries (``components/lambda_shared.py`` copies it into its package), loa
 from __future__ import annotations
 
 import functools
-import importlib.util
-import sys
-from pathlib import Path
 from types import ModuleType
 
-from ops.paths import PROJECT_ROOT
+from ops import lambda_shared
 
-SHARED_SOURCE = PROJECT_ROOT / "lambda" / "shared" / "yoyo_one_transaction.py"  # the one source
-_MODULE_NAME = "cruddur_shared_yoyo_one_transaction"  # not the bare name: the Lambda tests import that from sys.path
+SHARED_SOURCE = lambda_shared.source("yoyo_one_transaction")  # the one source (components/lambda_shared.py copies it)
 
 
 def shared() -> ModuleType:
-    """``lambda/shared/yoyo_one_transaction.py`` as a module (loaded once; ``lambda`` is a keyword, so by path)."""
-    module = sys.modules.get(_MODULE_NAME)
-    if module is not None:
-        return module
-    spec = importlib.util.spec_from_file_location(_MODULE_NAME, SHARED_SOURCE)
-    if spec is None or spec.loader is None or not Path(SHARED_SOURCE).is_file():  # pragma: no cover - a broken checkout
-        raise ImportError(f"{SHARED_SOURCE} is missing: restore it from git")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[_MODULE_NAME] = module
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:  # pragma: no cover - a broken checkout
-        sys.modules.pop(_MODULE_NAME, None)
-        raise
-    return module
+    """``lambda/shared/yoyo_one_transaction.py`` as a module (``ops.lambda_shared``: loaded once, by path)."""
+    return lambda_shared.load("yoyo_one_transaction")
 
 
 @functools.cache

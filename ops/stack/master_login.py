@@ -18,17 +18,13 @@ one way every ``cruddur db``/``users`` command opens a connection) logs in throu
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Callable
-from pathlib import Path
 from types import ModuleType
 from typing import Any, TypeVar
 
-from ops.paths import PROJECT_ROOT
+from ops import lambda_shared
 
-SHARED_SOURCE = PROJECT_ROOT / "lambda" / "shared" / "master_login.py"  # the one source (components/lambda_shared.py)
-_MODULE_NAME = "cruddur_shared_master_login"  # not "master_login": the Lambda tests import that name from sys.path
+SHARED_SOURCE = lambda_shared.source("master_login")  # the one source (components/lambda_shared.py copies it)
 
 Connection = TypeVar("Connection")
 
@@ -41,21 +37,8 @@ NOTES = {
 
 
 def shared() -> ModuleType:
-    """``lambda/shared/master_login.py`` as a module (loaded once; ``lambda`` is a keyword, so by path)."""
-    module = sys.modules.get(_MODULE_NAME)
-    if module is not None:
-        return module
-    spec = importlib.util.spec_from_file_location(_MODULE_NAME, SHARED_SOURCE)
-    if spec is None or spec.loader is None or not Path(SHARED_SOURCE).is_file():  # pragma: no cover - a broken checkout
-        raise ImportError(f"{SHARED_SOURCE} is missing: restore it from git")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[_MODULE_NAME] = module
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:  # pragma: no cover - a broken checkout
-        sys.modules.pop(_MODULE_NAME, None)
-        raise
-    return module
+    """``lambda/shared/master_login.py`` as a module (``ops.lambda_shared``: loaded once, by path)."""
+    return lambda_shared.load("master_login")
 
 
 class _Quiet:

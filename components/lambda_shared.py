@@ -28,19 +28,27 @@ class SharedModuleMissing(pulumi.RunError):
     """A shared module's source file is not in the repository."""
 
 
-def master_login_assets(shared_dir: Path = SHARED_SOURCE) -> dict[str, pulumi.FileAsset]:
-    """``{"master_login.py": <lambda/shared/master_login.py>}``, for a package's ``AssetArchive``."""
-    source = shared_dir / MASTER_LOGIN
+# Why each shared module ships in a package: the end of the one-line error when its source is missing.
+CARRIED_BY = {
+    MASTER_LOGIN: "the functions that connect as the master (migrator, restore probe) carry it beside their handler",
+    YOYO_ONE_TRANSACTION: "the migrator carries it beside its handler (each migration in one transaction with its "
+                          "yoyo records)",
+}
+
+
+def shared_assets(filename: str, shared_dir: Path = SHARED_SOURCE) -> dict[str, pulumi.FileAsset]:
+    """``{filename: <lambda/shared/filename>}``, for a package's ``AssetArchive``."""
+    source = shared_dir / filename
     if not source.is_file():
-        raise SharedModuleMissing(f"{source} is missing: the functions that connect as the master (migrator, restore "
-                                  "probe) carry it beside their handler; restore it from git")
-    return {MASTER_LOGIN: pulumi.FileAsset(str(source))}
+        raise SharedModuleMissing(f"{source} is missing: {CARRIED_BY[filename]}; restore it from git")
+    return {filename: pulumi.FileAsset(str(source))}
+
+
+def master_login_assets(shared_dir: Path = SHARED_SOURCE) -> dict[str, pulumi.FileAsset]:
+    """``{"master_login.py": <lambda/shared/master_login.py>}``."""
+    return shared_assets(MASTER_LOGIN, shared_dir)
 
 
 def yoyo_one_transaction_assets(shared_dir: Path = SHARED_SOURCE) -> dict[str, pulumi.FileAsset]:
-    """``{"yoyo_one_transaction.py": <lambda/shared/yoyo_one_transaction.py>}``, for a package's ``AssetArchive``."""
-    source = shared_dir / YOYO_ONE_TRANSACTION
-    if not source.is_file():
-        raise SharedModuleMissing(f"{source} is missing: the migrator carries it beside its handler (each migration "
-                                  "in one transaction with its yoyo records); restore it from git")
-    return {YOYO_ONE_TRANSACTION: pulumi.FileAsset(str(source))}
+    """``{"yoyo_one_transaction.py": <lambda/shared/yoyo_one_transaction.py>}``."""
+    return shared_assets(YOYO_ONE_TRANSACTION, shared_dir)

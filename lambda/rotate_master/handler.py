@@ -99,7 +99,9 @@ def handler(event: dict[str, Any], context: Any, client=None) -> None:
     steps[step](client, arn, token)
 
 
-def create_secret(client, arn: str, token: str) -> None:
+def _create_pending(client, arn: str, token: str, user_of) -> None:
+    """createSecret for both strategies: an AWSPENDING version like AWSCURRENT, with a new password and the user
+    ``user_of(current user)``; nothing when an earlier attempt of this rotation created it."""
     current = _get(client, arn, "AWSCURRENT")
     try:
         _get(client, arn, "AWSPENDING", token)
@@ -109,8 +111,16 @@ def create_secret(client, arn: str, token: str) -> None:
     # Generated here, not with GetRandomPassword: the VPC endpoint's policy lets this function act on its one
     # secret only, and GetRandomPassword has no resource. URL-safe, 240 bits.
     password = secrets.token_urlsafe(PASSWORD_BYTES)
-    client.put_secret_value(SecretId=arn, ClientRequestToken=token, SecretString=json.dumps({**current, "password": password}),
+    pending = {**current, "username": user_of(current["username"]), "password": password}
+    client.put_secret_value(SecretId=arn, ClientRequestToken=token, SecretString=json.dumps(pending),
                             VersionStages=["AWSPENDING"])
+    if pending["username"] != current["username"]:
+        logger.info("pending version created", extra={"from_user": current["username"],
+                                                      "to_user": pending["username"]})
+
+
+def create_secret(client, arn: str, token: str) -> None:
+    _create_pending(client, arn, token, lambda username: username)
 
 
 def set_secret(client, arn: str, token: str) -> None:
@@ -169,7 +179,8 @@ def finish_secret(client, arn: str, token: str) -> None:
 # -- alternating users ----------------------------------------------------------------------------------------------
 def alternate_user(username: str) -> str:
     """The other login user of the pair: ``X`` <-> ``X_clone``."""
-    return username[:-len(CLONE_SUFFIX)] if username.endswith(CLONE_SUFFIX) else username + CLONE_SUFFIX
+    base = base_user(username)
+    return base + CLONE_SUFFIX if username == base else base
 
 
 def base_user(username: str) -> str:
@@ -178,17 +189,7 @@ def base_user(username: str) -> str:
 
 
 def create_alternate(client, arn: str, token: str) -> None:
-    current = _get(client, arn, "AWSCURRENT")
-    try:
-        _get(client, arn, "AWSPENDING", token)
-        return  # created by an earlier attempt of this rotation
-    except client.exceptions.ResourceNotFoundException:
-        pass
-    password = secrets.token_urlsafe(PASSWORD_BYTES)
-    pending = {**current, "username": alternate_user(current["username"]), "password": password}
-    client.put_secret_value(SecretId=arn, ClientRequestToken=token, SecretString=json.dumps(pending),
-                            VersionStages=["AWSPENDING"])
-    logger.info("pending version created", extra={"from_user": current["username"], "to_user": pending["username"]})
+    _create_pending(client, arn, token, alternate_user)
 
 
 def set_alternate(client, arn: str, token: str) -> None:

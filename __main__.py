@@ -1,4 +1,9 @@
-"""Cruddur's database stack: read the settings, compose the components, export what the app needs."""
+"""Cruddur's database stack, in the order the data flows (docs: DESIGN.md, "Data flow"):
+
+settings -> pinned provider -> account context -> data key -> network -> database -> audit -> code signing -> layers
+-> sign-up -> the app's access -> secrets endpoint -> migrator -> rotations -> monitoring -> restore drill ->
+guardrails -> exports (all in one place, at the end).
+"""
 
 import pulumi
 import pulumi_aws as aws
@@ -10,6 +15,7 @@ from components.code_signing import ACCESS_LOG_PREFIX, CodeSigning, CodeSigningA
 from components.confirmation import Confirmation, ConfirmationArgs
 from components.connection_budget import connection_budget
 from components.database import Database, DatabaseArgs
+from components.function import Platform
 from components.guardrails import Guardrails, GuardrailsArgs
 from components.kms import (
     KmsKey,
@@ -18,6 +24,7 @@ from components.kms import (
     cloudwatch_alarms_statement,
     logs_statement,
 )
+from components.layers import Layers, LayersArgs, LayerSpec
 from components.master_rotation import (
     ROTATION_ACTIONS,
     AppRotation,
@@ -70,21 +77,96 @@ audit = Audit("audit", AuditArgs(
     access_log_sources=[("S3ServerAccessLogsFromTheArtifactsBucket", artifacts_bucket_arn, ACCESS_LOG_PREFIX)],
 ), opts=pinned)
 
-# Code signing (one per stack): every function and layer below is created from a copy signed by the stack's Signer
+# Code signing (one per stack): every function and layer is created from a copy signed by the stack's Signer
 # profile, and every function carries its code signing config, which Enforces it (components/code_signing.py).
 code_signing = CodeSigning("code-signing", CodeSigningArgs(
     naming=naming, kms_key_arn=data_key.arn, account_id=context.account_id,
     access_log_bucket=audit.access_log_bucket.name if audit.access_log_bucket is not None else None,
 ), opts=pinned)
+# The layer zips come from the on-disk cache (built from the pinned wheels on a cache miss only).
+layers = Layers("layers", LayersArgs(naming=naming, code_signing=code_signing, layers=(
+    LayerSpec("psycopg2", "psycopg2-binary", build_layer(),
+              was=("confirmation-psycopg2", "cruddur:confirmation:Confirmation", "confirmation")),
+    LayerSpec("powertools", "aws-lambda-powertools", build_powertools_layer(),
+              was=("confirmation-powertools", "cruddur:confirmation:Confirmation", "confirmation")),
+    LayerSpec("yoyo", "yoyo-migrations", build_migrator_layer(),
+              was=("migrator-yoyo", "cruddur:migrator:Migrator", "migrator")),
+)), opts=pinned)
+# What every function shares, passed once: naming, account, data key, signing, log retention, subnets, layers.
+platform = Platform(naming=naming, aws_context=context, kms_key_arn=data_key.arn, code_signing=code_signing,
+                    log_retention_days=log_days, vpc_id=network.vpc.id, subnet_ids=network.private_subnet_ids,
+                    layers=layers.arns)
 
-# Sign-up: the layer zips come from the on-disk cache (built from the pinned wheels on a cache miss only).
+# Sign-up: Cognito's post-confirmation trigger records each user (IAM auth, inside the VPC).
 confirmation = Confirmation("confirmation", ConfirmationArgs(
-    confirmation=settings.confirmation, naming=naming, aws_context=context, log_retention_days=log_days,
-    network=network, database=database, kms_key_arn=data_key.arn, psycopg2_layer=build_layer(),
-    powertools_layer=build_powertools_layer(), code_signing=code_signing,
+    confirmation=settings.confirmation, platform=platform, database=database,
     reserved_concurrency=connection_budget(settings.database.instance_class).confirmation,
 ), opts=pinned)
 
+# The app's path: its own role's credentials and security group, and the migrator that `pulumi up` invokes to apply
+# sql/migrations and set that role's password, reaching Secrets Manager through a VPC endpoint.
+app_access = AppAccess("app", AppAccessArgs(
+    settings=settings.app_access, naming=naming, database=database, db_name=settings.database.name,
+    db_port=settings.database.port, vpc_id=network.vpc.id, kms_key_arn=data_key.arn,
+), opts=pinned)
+secrets_endpoint = SecretsEndpoint("secrets-endpoint", SecretsEndpointArgs(
+    naming=naming, aws_context=context, vpc_id=network.vpc.id, subnet_ids=network.private_subnet_ids,
+    secret_arns=[database.secret.arn, app_access.secret.arn],
+    actions=sorted({*READ_SECRET_VALUE, *ROTATION_ACTIONS}),  # the readers' and the rotation's
+), opts=pinned)
+migrator = Migrator("migrator", MigratorArgs(
+    platform=platform, database=database, db_name=settings.database.name, app_access=app_access,
+    secrets_endpoint=secrets_endpoint,
+), opts=pinned)
+
+# Both database secrets rotate on a schedule, inside the VPC (no internet): components/master_rotation.py. The app
+# secret alternates users (cruddur_app / cruddur_app_clone, set by the master); its first rotation waits for the
+# migrator, which creates the clone user (sql/migrations/0006_app_clone_role.sql).
+master_rotation = MasterRotation("master-rotation", MasterRotationArgs(
+    platform=platform, database=database, secrets_endpoint=secrets_endpoint,
+    rotation_days=settings.database.master_password_rotation_days,
+), opts=pinned)
+app_rotation = AppRotation("app-rotation", AppRotationArgs(
+    platform=platform, database=database, secrets_endpoint=secrets_endpoint,
+    rotation_days=settings.app_access.password_rotation_days, app_secret=app_access.secret,
+    after=[migrator.invocation],
+), opts=pinned)
+
+# Alarms and dashboard, and the self-running restore drill.
+monitoring = None
+if settings.monitoring.alarms:
+    monitoring = Monitoring("monitoring", MonitoringArgs(
+        monitoring=settings.monitoring, naming=naming, aws_context=context, kms_key_arn=data_key.arn,
+        db_instance_identifier=database.instance.identifier, instance_class=settings.database.instance_class,
+        allocated_storage_gb=settings.database.allocated_storage_gb, function_name=confirmation.function.name,
+    ), opts=pinned)
+restore_drill = None
+if settings.restore_drill.enabled:
+    restore_drill = RestoreDrill("restore-drill", RestoreDrillArgs(
+        drill=settings.restore_drill, platform=platform,
+        db_instance_arn=database.instance.arn, db_subnet_group_name=database.subnet_group.name,
+        db_security_group_id=database.security_group.id, master_secret_arn=database.secret.arn,
+        # The probe reaches the restored copy (which gets the database's SG) and reads the master secret through
+        # the Secrets Manager endpoint (whose secret_arns include database.secret.arn).
+        admissions=[database.allow_from, secrets_endpoint.allow_from],
+        alarm_topic_arn=monitoring.topic.arn if monitoring is not None else None,
+    ), opts=pinned)
+
+# Organization guardrails (SCPs): only when the stack owns its organization's policies (runbooks/guardrails.md).
+guardrails = None
+if settings.organization.manage_guardrails:
+    guardrails = Guardrails("guardrails", GuardrailsArgs(
+        target_id=settings.organization.target_id,
+        allowed_regions=settings.allowed_regions,
+        break_glass_role_name=settings.organization.break_glass_role_name,
+        name_prefix=f"cruddur-{settings.stack}",
+        audit_bucket_pattern=f"{naming.physical_name('trail')}*",
+        partition=context.partition,
+        exempt_region_services=settings.organization.exempt_region_services,
+    ), opts=pinned)
+
+# -- exports: what the app, the operators and `cruddur stack ...` read ------------------------------------------------
+# The database and its network.
 pulumi.export("region", settings.region)
 pulumi.export("masterConnectionUrl", database.connection_url)  # operators only (cruddur db -s STACK)
 pulumi.export("dbHost", database.instance.address)
@@ -100,69 +182,24 @@ pulumi.export("dbSecurityGroupId", database.security_group.id)
 pulumi.export("operatorSecurityGroupId", network.operator_security_group.id)
 pulumi.export("operatorEndpointId", network.operator_endpoint.id)
 pulumi.export("operatorPolicyArn", network.operator_policy.arn)
+# The audit trail and threat detection.
 if audit.trail is not None:
     pulumi.export("auditTrailArn", audit.trail.arn)
     pulumi.export("auditBucketName", audit.bucket.bucket)
     pulumi.export("auditLogGroupName", audit.log_group.name)
     pulumi.export("auditKmsKeyArn", audit.key.arn)
-    pulumi.export("auditTopicArn", audit.topic.arn)  # the trail's log-delivery notifications (README, audit)
+    pulumi.export("auditTopicArn", audit.topic.arn)  # the trail's log-delivery notifications (docs/security.md)
 if audit.rds_protection is not None:
     pulumi.export("guardDutyDetectorId", audit.detector_id)
-
-# Organization guardrails (SCPs): only when the stack owns its organization's policies (runbooks/guardrails.md).
-if settings.organization.manage_guardrails:
-    guardrails = Guardrails("guardrails", GuardrailsArgs(
-        target_id=settings.organization.target_id,
-        allowed_regions=settings.allowed_regions,
-        break_glass_role_name=settings.organization.break_glass_role_name,
-        name_prefix=f"cruddur-{settings.stack}",
-        audit_bucket_pattern=f"{naming.physical_name('trail')}*",
-        partition=context.partition,
-        exempt_region_services=settings.organization.exempt_region_services,
-    ), opts=pinned)
+if guardrails is not None:
     pulumi.export("guardrailPolicyIds", guardrails.policy_ids)
+# Sign-up.
 pulumi.export("userPoolId", confirmation.user_pool.id)
 pulumi.export("userPoolArn", confirmation.user_pool.arn)
 pulumi.export("userPoolClientId", confirmation.user_pool_client.id)
 pulumi.export("confirmationFunctionName", confirmation.function.name)
-
-# The app's path (issue 11): its own role's credentials and security group, and the migrator that `pulumi up`
-# invokes to apply sql/migrations and set that role's password, reaching Secrets Manager through a VPC endpoint.
-app_access = AppAccess("app", AppAccessArgs(
-    settings=settings.app_access, naming=naming, database=database, db_name=settings.database.name,
-    db_port=settings.database.port, vpc_id=network.vpc.id, kms_key_arn=data_key.arn,
-), opts=pinned)
-secrets_endpoint = SecretsEndpoint("secrets-endpoint", SecretsEndpointArgs(
-    naming=naming, aws_context=context, vpc_id=network.vpc.id, subnet_ids=network.private_subnet_ids,
-    secret_arns=[database.secret.arn, app_access.secret.arn],
-    actions=sorted({*READ_SECRET_VALUE, *ROTATION_ACTIONS}),  # the readers' and the rotation's
-), opts=pinned)
-migrator = Migrator("migrator", MigratorArgs(
-    naming=naming, aws_context=context, database=database, db_name=settings.database.name, app_access=app_access,
-    secrets_endpoint=secrets_endpoint, vpc_id=network.vpc.id, subnet_ids=network.private_subnet_ids,
-    kms_key_arn=data_key.arn, log_retention_days=log_days,
-    psycopg2_layer_arn=confirmation.psycopg2_layer.arn, yoyo_layer=build_migrator_layer(),
-    powertools_layer_arn=confirmation.powertools_layer.arn, code_signing=code_signing,
-), opts=pinned)
-# The master secret rotates on a schedule, inside the VPC (no internet): components/master_rotation.py.
-master_rotation = MasterRotation("master-rotation", MasterRotationArgs(
-    naming=naming, aws_context=context, database=database, secrets_endpoint=secrets_endpoint,
-    vpc_id=network.vpc.id, subnet_ids=network.private_subnet_ids, kms_key_arn=data_key.arn,
-    log_retention_days=log_days, psycopg2_layer_arn=confirmation.psycopg2_layer.arn,
-    powertools_layer_arn=confirmation.powertools_layer.arn, code_signing=code_signing,
-    rotation_days=settings.database.master_password_rotation_days,
-), opts=pinned)
+# The app's credentials, the migrations and the rotations.
 pulumi.export("masterRotationFunctionName", master_rotation.function.name)
-# The app secret rotates too, with alternating users (cruddur_app / cruddur_app_clone, set by the master); its first
-# rotation waits for the migrator, which creates the clone user (sql/migrations/0006_app_clone_role.sql).
-app_rotation = AppRotation("app-rotation", AppRotationArgs(
-    naming=naming, aws_context=context, database=database, secrets_endpoint=secrets_endpoint,
-    vpc_id=network.vpc.id, subnet_ids=network.private_subnet_ids, kms_key_arn=data_key.arn,
-    log_retention_days=log_days, psycopg2_layer_arn=confirmation.psycopg2_layer.arn,
-    powertools_layer_arn=confirmation.powertools_layer.arn, code_signing=code_signing,
-    rotation_days=settings.app_access.password_rotation_days, app_secret=app_access.secret,
-    after=[migrator.invocation],
-), opts=pinned)
 pulumi.export("appRotationFunctionName", app_rotation.function.name)
 pulumi.export("appConnectionUrl", app_access.connection_url)
 pulumi.export("appSecretArn", app_access.secret.arn)
@@ -170,28 +207,10 @@ pulumi.export("appSecurityGroupId", app_access.security_group.id)
 pulumi.export("secretsEndpointId", secrets_endpoint.endpoint.id)
 pulumi.export("migratorFunctionName", migrator.function.name)
 pulumi.export("migrationsSha256", migrator.migrations_sha256)
-
-# Alarms + dashboard (issue 12.1) and the self-running restore drill (issue 12.4).
-alarm_topic_arn = None
-if settings.monitoring.alarms:
-    monitoring = Monitoring("monitoring", MonitoringArgs(
-        monitoring=settings.monitoring, naming=naming, aws_context=context, kms_key_arn=data_key.arn,
-        db_instance_identifier=database.instance.identifier, instance_class=settings.database.instance_class,
-        allocated_storage_gb=settings.database.allocated_storage_gb, function_name=confirmation.function.name,
-    ), opts=pinned)
-    alarm_topic_arn = monitoring.topic.arn
+# Alarms and the restore drill.
+if monitoring is not None:
     pulumi.export("alarmTopicArn", monitoring.topic.arn)
     pulumi.export("dashboardName", monitoring.dashboard.dashboard_name)
-if settings.restore_drill.enabled:
-    restore_drill = RestoreDrill("restore-drill", RestoreDrillArgs(
-        drill=settings.restore_drill, naming=naming, aws_context=context, kms_key_arn=data_key.arn,
-        db_instance_arn=database.instance.arn, db_subnet_group_name=database.subnet_group.name,
-        db_security_group_id=database.security_group.id, master_secret_arn=database.secret.arn,
-        vpc_id=network.vpc.id, subnet_ids=network.private_subnet_ids,
-        psycopg2_layer_arn=confirmation.psycopg2_layer.arn, log_retention_days=log_days, code_signing=code_signing,
-        # The probe reaches the restored copy (which gets the database's SG) and reads the master secret through
-        # the Secrets Manager endpoint (whose secret_arns include database.secret.arn).
-        admissions=[database.allow_from, secrets_endpoint.allow_from], alarm_topic_arn=alarm_topic_arn,
-    ), opts=pinned)
+if restore_drill is not None:
     pulumi.export("backupVaultName", restore_drill.vault.name)
     pulumi.export("restoreTestingPlanName", restore_drill.restore_testing_plan.name)

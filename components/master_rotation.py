@@ -37,12 +37,8 @@ from pathlib import Path
 import pulumi
 import pulumi_aws as aws
 
-from components.aws_context import AwsContext
-from components.code_signing import CodeSigning
-from components.confirmation import ARCHITECTURE, RUNTIME
 from components.database import Database
-from components.iam import service_trust_policy
-from components.naming import Naming
+from components.function import Function, FunctionArgs, Platform
 from components.secrets_endpoint import SecretsEndpoint
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -57,17 +53,9 @@ ROTATION_ACTIONS = ("secretsmanager:DescribeSecret", "secretsmanager:GetSecretVa
 
 @dataclass
 class MasterRotationArgs:
-    naming: Naming
-    aws_context: AwsContext
+    platform: Platform  # naming, data key, code signing, log retention, private subnets, layers
     database: Database  # its master secret rotates; its SG admits the function
     secrets_endpoint: SecretsEndpoint
-    vpc_id: pulumi.Input[str]
-    subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
-    kms_key_arn: pulumi.Input[str]
-    log_retention_days: int
-    psycopg2_layer_arn: pulumi.Input[str]
-    powertools_layer_arn: pulumi.Input[str]  # the stack's own, signed (no public layer: signing is enforced)
-    code_signing: CodeSigning
     rotation_days: int
 
 
@@ -80,7 +68,7 @@ class AppRotationArgs(MasterRotationArgs):
 
 @dataclass(frozen=True)
 class _Kind:
-    """What differs between the two rotations; the scaffolding (SG, role, logs, function, schedule) is shared."""
+    """What differs between the two rotations; the scaffolding (the function and the schedule) is shared."""
     function_part: str  # the physical name's part: cruddur-<stack>-<function_part>
     what: str  # "the master-secret rotation function"
     admission: str  # the part of the SG admissions' names
@@ -96,81 +84,51 @@ APP = _Kind("rotate-app", "the app-secret rotation function", "app-rotation", "R
 
 
 class MasterRotation(pulumi.ComponentResource):
-    function: aws.lambda_.Function
+    function: Function
     rotation: aws.secretsmanager.SecretRotation
     TYPE = "cruddur:master_rotation:MasterRotation"
     KIND = MASTER
 
     def __init__(self, name: str, args: MasterRotationArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(self.TYPE, name, None, opts)
-        naming, db, kind = args.naming, args.database, self.KIND
+        platform, db, kind = args.platform, args.database, self.KIND
         secret = getattr(args, "app_secret", None) or db.secret
-        child = pulumi.ResourceOptions(parent=self)
-        invoke = pulumi.InvokeOutputOptions(parent=self)
-        region = args.aws_context.region
-        function_name = naming.physical_name(kind.function_part)
-        title = kind.what[len("the "):]
+        region = platform.aws_context.region
+        title = kind.what[len("the "):].removesuffix(" function")
 
-        self.security_group = aws.ec2.SecurityGroup(
-            f"{name}-sg", vpc_id=args.vpc_id, tags={"Name": function_name},
-            description=f"Cruddur {title.removesuffix(' function')}: egress to the database port and the Secrets "
-                        "Manager endpoint",
-            opts=child)
-        db.allow_from(kind.admission, self.security_group, kind.what)
-        args.secrets_endpoint.allow_from(kind.admission, self.security_group, kind.what)
-
-        self.role = aws.iam.Role(
-            f"{name}-role", name=function_name,
-            assume_role_policy=service_trust_policy("lambda.amazonaws.com", invoke),
-            description=f"Cruddur {title.removesuffix(' function')}: VPC access, logs, X-Ray, "
-                        + ("its one secret" if kind is MASTER else "its secret, read the master's"),
-            opts=child)
-        vpc_access = aws.iam.RolePolicyAttachment(
-            f"{name}-vpc-access", role=self.role.name,
-            policy_arn=args.aws_context.managed_policy_arn("service-role/AWSLambdaVPCAccessExecutionRole"),
-            opts=child)
         statements = [{"sid": kind.sid, "actions": list(ROTATION_ACTIONS), "resources": [secret.arn]}]
         environment = {"POWERTOOLS_SERVICE_NAME": kind.service, "POWERTOOLS_LOG_LEVEL": "INFO"}
         if kind is APP:  # the new user's password is set by the master user
             statements.append({"sid": "ReadTheMasterSecret", "actions": ["secretsmanager:GetSecretValue"],
                                "resources": [db.secret.arn]})
             environment |= {"ROTATION_STRATEGY": kind.strategy, "MASTER_SECRET_ARN": db.secret.arn}
-        inline = aws.iam.get_policy_document_output(statements=[
-            *statements,
+        statements.append(
             {"sid": "UseTheDataKeyThroughSecretsManager", "actions": ["kms:Decrypt", "kms:GenerateDataKey"],
-             "resources": [args.kms_key_arn],
+             "resources": [platform.kms_key_arn],
              "conditions": [{"test": "StringEquals", "variable": "kms:ViaService",
-                             "values": [f"secretsmanager.{region}.amazonaws.com"]}]},
-            {"sid": "XRayTracing", "actions": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
-             "resources": ["*"]},
-        ], opts=invoke)
-        inline_policy = aws.iam.RolePolicy(f"{name}-policy", role=self.role.id, policy=inline.json, opts=child)
-
-        self.log_group = aws.cloudwatch.LogGroup(
-            f"{name}-logs", name=f"/aws/lambda/{function_name}", retention_in_days=args.log_retention_days,
-            kms_key_id=args.kms_key_arn, opts=child)
-        signed = args.code_signing.sign(kind.function_part, pulumi.AssetArchive({
-            "handler.py": pulumi.FileAsset(str(FUNCTION_SOURCE)),
-            "global-bundle.pem": pulumi.FileAsset(str(CA_BUNDLE_SOURCE))}))
-        self.function = aws.lambda_.Function(
-            f"{name}-function", name=function_name,
+                             "values": [f"secretsmanager.{region}.amazonaws.com"]}]})
+        self.function = Function(name, FunctionArgs(
+            platform=platform,
+            part=kind.function_part,
             description=("Secrets Manager rotation of the RDS master secret (single user)" if kind is MASTER else
                          "Secrets Manager rotation of the app secret (alternating users, set by the master)"),
-            role=self.role.arn, runtime=RUNTIME, architectures=[ARCHITECTURE], handler="handler.handler",
-            s3_bucket=signed.bucket, s3_key=signed.key, code_signing_config_arn=args.code_signing.config_arn,
-            timeout=TIMEOUT_SECONDS, memory_size=MEMORY_MB,
-            layers=[args.psycopg2_layer_arn, args.powertools_layer_arn],
-            kms_key_arn=args.kms_key_arn,  # the environment is encrypted with the stack's data key
+            role_description=f"Cruddur {title}: VPC access, logs, X-Ray, "
+                             + ("its one secret" if kind is MASTER else "its secret, read the master's"),
+            code=pulumi.AssetArchive({"handler.py": pulumi.FileAsset(str(FUNCTION_SOURCE)),
+                                      "global-bundle.pem": pulumi.FileAsset(str(CA_BUNDLE_SOURCE))}),
+            layers=[platform.layer("psycopg2"), platform.layer("powertools")],
+            environment=environment,
+            statements=statements,
+            vpc=True,
+            security_group_description=f"Cruddur {title}: egress to the database port and the Secrets Manager "
+                                       "endpoint",
+            reaches=[(db.allow_from, kind.what), (args.secrets_endpoint.allow_from, kind.what)],
+            admission_part=kind.admission,
+            timeout=TIMEOUT_SECONDS,
+            memory_size=MEMORY_MB,
             # Synchronous only (Secrets Manager's invocations are): no on-failure destination, see the docstring.
-            environment={"variables": environment},
-            vpc_config={"subnet_ids": args.subnet_ids, "security_group_ids": [self.security_group.id]},
-            tracing_config={"mode": "Active"},
-            logging_config={"log_format": "JSON", "log_group": self.log_group.name,
-                            "application_log_level": "INFO", "system_log_level": "WARN"},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.log_group, vpc_access, inline_policy]))
-        self.permission = aws.lambda_.Permission(
-            f"{name}-invoke", action="lambda:InvokeFunction", function=self.function.name,
-            principal="secretsmanager.amazonaws.com", source_arn=secret.arn, opts=child)
+        ), opts=pulumi.ResourceOptions(parent=self))
+        self.permission = self.function.allow_invoke("secretsmanager.amazonaws.com", secret.arn)
         self.rotation = aws.secretsmanager.SecretRotation(
             f"{name}-schedule", secret_id=secret.id, rotation_lambda_arn=self.function.arn,
             rotation_rules={"automatically_after_days": args.rotation_days},

@@ -36,15 +36,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pulumi
 import pulumi_aws as aws
 
-from components.aws_context import AwsContext
-from components.code_signing import CodeSigning
+from components.function import Admission, Function, FunctionArgs, Platform
 from components.iam import service_trust_policy
 from components.lambda_shared import SHARED_SOURCE, master_login_assets
 from components.naming import Naming
@@ -56,11 +55,8 @@ CA_BUNDLE_SOURCE = PROJECT_DIR / "lambda" / "post_confirmation" / "global-bundle
 MIGRATIONS_DIR = PROJECT_DIR / "sql" / "migrations"
 CA_BUNDLE = "global-bundle.pem"
 
-RUNTIME = "python3.13"
-ARCHITECTURE = "arm64"
 PROBE_TIMEOUT_SECONDS = 60
 REPORT_TIMEOUT_SECONDS = 120  # waits for the probe
-MEMORY_MB = 256
 VALIDATION_WINDOW_HOURS = 4
 REPORT_RETRIES = 2  # Lambda's asynchronous retries before the event goes to the on-failure destination
 REPORT_MAX_EVENT_AGE_SECONDS = 3 * 3600  # inside the validation window, so a retried verdict still counts
@@ -74,9 +70,6 @@ RESTORE_EVENT_PATTERN = {
     "detail-type": ["Restore Job State Change"],
     "detail": {"status": ["COMPLETED"], "resourceType": ["RDS"]},
 }
-
-# (part, what another part of the program admits it to): e.g. Database.allow_from / SecretsEndpoint.allow_from.
-Admission = Callable[[str, aws.ec2.SecurityGroup, str], None]
 
 
 class PackagingError(pulumi.RunError):
@@ -112,18 +105,11 @@ def plan_name(naming: Naming) -> str:
 @dataclass
 class RestoreDrillArgs:
     drill: RestoreDrillSettings
-    naming: Naming
-    aws_context: AwsContext
-    kms_key_arn: pulumi.Input[str]  # the data CMK: vault, log groups; the instance's storage key
+    platform: Platform  # naming, data key (vault, log groups; the instance's storage key), signing, subnets, layers
     db_instance_arn: pulumi.Input[str]
     db_subnet_group_name: pulumi.Input[str]
     db_security_group_id: pulumi.Input[str]  # the restored copy gets the database's SG (admits the probe)
     master_secret_arn: pulumi.Input[str]
-    vpc_id: pulumi.Input[str]
-    subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
-    psycopg2_layer_arn: pulumi.Input[str]  # the confirmation function's layer (same pinned wheel)
-    log_retention_days: int
-    code_signing: CodeSigning
     # Who must let the probe in: Database.allow_from and SecretsEndpoint.allow_from (part, source SG, why).
     admissions: Sequence[Admission] = field(default_factory=tuple)
     alarm_topic_arn: pulumi.Input[str] | None = None  # Monitoring's topic; None when alarms are off
@@ -136,31 +122,26 @@ class RestoreDrill(pulumi.ComponentResource):
     vault: aws.backup.Vault
     plan: aws.backup.Plan
     restore_testing_plan: aws.backup.RestoreTestingPlan
-    probe: aws.lambda_.Function
-    reporter: aws.lambda_.Function
-    probe_role: aws.iam.Role
-    report_role: aws.iam.Role
+    probe: Function
+    reporter: Function
     security_group: aws.ec2.SecurityGroup
 
     def __init__(self, name: str, args: RestoreDrillArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("cruddur:restore_drill:RestoreDrill", name, None, opts)
-        d, naming = args.drill, args.naming
+        platform, d = args.platform, args.drill
+        naming, ctx, kms_key_arn = platform.naming, platform.aws_context, platform.kms_key_arn
         child = pulumi.ResourceOptions(parent=self)
         invoke = pulumi.InvokeOutputOptions(parent=self)
-        ctx = args.aws_context
         partition, region, account_id = ctx.partition, ctx.region, ctx.account_id
-        code = function_archive(args.source_dir, args.ca_bundle)
-        signed = args.code_signing.sign("restore-check", code)
-        signed_code = {"s3_bucket": signed.bucket, "s3_key": signed.key,
-                       "code_signing_config_arn": args.code_signing.config_arn,
-                       "kms_key_arn": args.kms_key_arn}  # the environment is encrypted with the stack's data key
+        # One package, two functions: signed once.
+        signed = platform.code_signing.sign("restore-check", function_archive(args.source_dir, args.ca_bundle))
         latest_migration, migration_count = expected_migrations(args.migrations_dir)
 
         # -- AWS Backup: vault, role, plan, selection -----------------------------------------------------------
         self.vault = aws.backup.Vault(
             f"{name}-vault",
             name=naming.physical_name("backup"),
-            kms_key_arn=args.kms_key_arn,
+            kms_key_arn=kms_key_arn,
             force_destroy=False,
             opts=child,
         )
@@ -239,77 +220,42 @@ class RestoreDrill(pulumi.ComponentResource):
         )
 
         # -- the probe: in the private subnets, reads the master secret, checks the copy -------------------------
-        self.security_group = aws.ec2.SecurityGroup(
-            f"{name}-probe-sg",
-            vpc_id=args.vpc_id,
-            description="Cruddur restore check: egress to the database port and the secrets endpoint only",
-            tags={"Name": naming.physical_name("restore-check")},
-            opts=child,
-        )
-        for admit in args.admissions:
-            admit("restore-check", self.security_group, "the restore drill's check")
-
-        probe_name = naming.physical_name("restore-probe")
-        self.probe_role = aws.iam.Role(
-            f"{name}-probe-role",
-            name=probe_name,
-            assume_role_policy=service_trust_policy("lambda.amazonaws.com", invoke),
-            description="Cruddur restore check probe: VPC access, logs, read the master secret",
-            opts=child,
-        )
-        probe_vpc = aws.iam.RolePolicyAttachment(
-            f"{name}-probe-vpc-access", role=self.probe_role.name,
-            policy_arn=ctx.managed_policy_arn("service-role/AWSLambdaVPCAccessExecutionRole"), opts=child)
-        secretsmanager_service = f"secretsmanager.{region}.amazonaws.com"
-        probe_policy = aws.iam.RolePolicy(
-            f"{name}-probe-policy",
-            role=self.probe_role.id,
-            policy=aws.iam.get_policy_document_output(statements=[
-                {"sid": "ReadTheMasterSecret", "actions": ["secretsmanager:GetSecretValue"],
-                 "resources": [args.master_secret_arn]},
-                {"sid": "DecryptTheSecretThroughSecretsManager", "actions": ["kms:Decrypt"],
-                 "resources": [args.kms_key_arn],
-                 "conditions": [{"test": "StringEquals", "variable": "kms:ViaService",
-                                 "values": [secretsmanager_service]}]},
-            ], opts=invoke).json,
-            opts=child,
-        )
-        probe_logs = self._log_group(f"{name}-probe-logs", probe_name, args)
-        self.probe = aws.lambda_.Function(
-            f"{name}-probe",
-            name=probe_name,
+        self.probe = Function(f"{name}-probe", FunctionArgs(
+            platform=platform,
+            part="restore-probe",
             description="Restore drill: checks the restored copy's schema version and row counts",
-            role=self.probe_role.arn,
-            runtime=RUNTIME, architectures=[ARCHITECTURE],
+            role_description="Cruddur restore check probe: VPC access, logs, read the master secret",
+            code=signed,
             handler="handler.probe_handler",
-            # Synchronous only: `report` invokes it RequestResponse; no asynchronous caller, no destination.
-            **signed_code,
-            timeout=PROBE_TIMEOUT_SECONDS, memory_size=MEMORY_MB,
-            layers=[args.psycopg2_layer_arn],
-            environment={"variables": {
+            layers=[platform.layer("psycopg2")],
+            environment={
                 "MASTER_SECRET_ARN": args.master_secret_arn,
                 "EXPECTED_MIGRATION": latest_migration,
                 "EXPECTED_MIGRATION_COUNT": str(migration_count),
                 "MIN_ROWS": str(d.min_rows),
-            }},
-            vpc_config={"subnet_ids": args.subnet_ids, "security_group_ids": [self.security_group.id]},
-            logging_config={"log_format": "JSON", "log_group": probe_logs.name,
-                            "application_log_level": "INFO", "system_log_level": "WARN"},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[probe_logs, probe_vpc, probe_policy]),
-        )
+            },
+            statements=[
+                {"sid": "ReadTheMasterSecret", "actions": ["secretsmanager:GetSecretValue"],
+                 "resources": [args.master_secret_arn]},
+                {"sid": "DecryptTheSecretThroughSecretsManager", "actions": ["kms:Decrypt"],
+                 "resources": [kms_key_arn],
+                 "conditions": [{"test": "StringEquals", "variable": "kms:ViaService",
+                                 "values": [f"secretsmanager.{region}.amazonaws.com"]}]},
+            ],
+            vpc=True,
+            security_group_description="Cruddur restore check: egress to the database port and the secrets "
+                                       "endpoint only",
+            security_group_tag=naming.physical_name("restore-check"),
+            reaches=[(admit, "the restore drill's check") for admit in args.admissions],
+            admission_part="restore-check",
+            timeout=PROBE_TIMEOUT_SECONDS,
+            tracing=False,
+            function_alias_name=f"{name}-probe",
+            # Synchronous only: `report` invokes it RequestResponse; no asynchronous caller, no destination.
+        ), opts=child)
+        self.security_group = self.probe.security_group
 
         # -- the reporter: outside the VPC, triggered by the restore job's completion ---------------------------
-        report_name = naming.physical_name("restore-report")
-        self.report_role = aws.iam.Role(
-            f"{name}-report-role",
-            name=report_name,
-            assume_role_policy=service_trust_policy("lambda.amazonaws.com", invoke),
-            description="Cruddur restore check reporter: read the restore job, invoke the probe, report the verdict",
-            opts=child,
-        )
-        report_basic = aws.iam.RolePolicyAttachment(
-            f"{name}-report-basic", role=self.report_role.name,
-            policy_arn=ctx.managed_policy_arn("service-role/AWSLambdaBasicExecutionRole"), opts=child)
         restored_instances = pulumi.Output.all(partition, region, account_id).apply(
             lambda v: f"arn:{v[0]}:rds:{v[1]}:{v[2]}:db:*")
         statements: list = [
@@ -328,7 +274,7 @@ class RestoreDrill(pulumi.ComponentResource):
             self.failure_queue = aws.sqs.Queue(
                 f"{name}-report-failures",
                 name=naming.physical_name("restore-report-failures"),
-                kms_master_key_id=args.kms_key_arn,
+                kms_master_key_id=kms_key_arn,
                 kms_data_key_reuse_period_seconds=300,
                 message_retention_seconds=FAILURE_QUEUE_RETENTION_SECONDS,
                 opts=child,
@@ -337,7 +283,7 @@ class RestoreDrill(pulumi.ComponentResource):
             statements += [
                 {"sid": "SendFailedEvents", "actions": ["sqs:SendMessage"], "resources": [self.failure_queue.arn]},
                 {"sid": "EncryptForTheQueue", "actions": ["kms:GenerateDataKey", "kms:Decrypt"],
-                 "resources": [args.kms_key_arn],
+                 "resources": [kms_key_arn],
                  "conditions": [{"test": "StringEquals", "variable": "kms:ViaService",
                                  "values": [f"sqs.{region}.amazonaws.com"]}]},
             ]
@@ -346,16 +292,9 @@ class RestoreDrill(pulumi.ComponentResource):
             statements += [
                 {"sid": "PublishTheVerdict", "actions": ["sns:Publish"], "resources": [args.alarm_topic_arn]},
                 {"sid": "EncryptForTheTopic", "actions": ["kms:GenerateDataKey*", "kms:Decrypt"],
-                 "resources": [args.kms_key_arn],
+                 "resources": [kms_key_arn],
                  "conditions": [{"test": "StringEquals", "variable": "kms:ViaService", "values": [sns_service]}]},
             ]
-        report_policy = aws.iam.RolePolicy(
-            f"{name}-report-policy",
-            role=self.report_role.id,
-            policy=aws.iam.get_policy_document_output(statements=statements, opts=invoke).json,
-            opts=child,
-        )
-        report_logs = self._log_group(f"{name}-report-logs", report_name, args)
         report_env = {
             "RESTORE_TESTING_PLAN_ARN": self.restore_testing_plan.arn,
             "PROBE_FUNCTION_NAME": self.probe.name,
@@ -363,21 +302,21 @@ class RestoreDrill(pulumi.ComponentResource):
         }
         if args.alarm_topic_arn is not None:
             report_env["ALARM_TOPIC_ARN"] = args.alarm_topic_arn
-        self.reporter = aws.lambda_.Function(
-            f"{name}-report",
-            name=report_name,
+        self.reporter = Function(f"{name}-report", FunctionArgs(
+            platform=platform,
+            part="restore-report",
             description="Restore drill: validates each restore test and reports the verdict to AWS Backup",
-            role=self.report_role.arn,
-            runtime=RUNTIME, architectures=[ARCHITECTURE],
+            role_description="Cruddur restore check reporter: read the restore job, invoke the probe, report the "
+                             "verdict",
+            code=signed,
             handler="handler.report_handler",
-            **signed_code,
-            timeout=REPORT_TIMEOUT_SECONDS, memory_size=MEMORY_MB,
-            layers=[args.psycopg2_layer_arn],  # the package imports psycopg2 at load time
-            environment={"variables": report_env},
-            logging_config={"log_format": "JSON", "log_group": report_logs.name,
-                            "application_log_level": "INFO", "system_log_level": "WARN"},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[report_logs, report_basic, report_policy]),
-        )
+            layers=[platform.layer("psycopg2")],  # the package imports psycopg2 at load time
+            environment=report_env,
+            statements=statements,
+            timeout=REPORT_TIMEOUT_SECONDS,
+            tracing=False,
+            function_alias_name=f"{name}-report",
+        ), opts=child)
         # Lambda checks the role may reach the destination when the config is created: after the role's policy.
         self.report_failures = aws.lambda_.FunctionEventInvokeConfig(
             f"{name}-report-async",
@@ -385,7 +324,7 @@ class RestoreDrill(pulumi.ComponentResource):
             maximum_retry_attempts=REPORT_RETRIES,
             maximum_event_age_in_seconds=REPORT_MAX_EVENT_AGE_SECONDS,
             destination_config={"on_failure": {"destination": self.failure_destination}},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[report_policy]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.reporter]),
         )
         rule = aws.cloudwatch.EventRule(
             f"{name}-restore-completed",
@@ -396,24 +335,8 @@ class RestoreDrill(pulumi.ComponentResource):
         )
         aws.cloudwatch.EventTarget(f"{name}-restore-completed-target", rule=rule.name, arn=self.reporter.arn,
                                    opts=child)
-        aws.lambda_.Permission(
-            f"{name}-report-invoke",
-            action="lambda:InvokeFunction",
-            function=self.reporter.name,
-            principal="events.amazonaws.com",
-            source_arn=rule.arn,
-            opts=child,
-        )
+        self.reporter.allow_invoke("events.amazonaws.com", rule.arn)
         self.register_outputs({"vault_name": self.vault.name, "plan_id": self.plan.id,
                                "restore_testing_plan_arn": self.restore_testing_plan.arn,
                                "probe_function_name": self.probe.name,
                                "report_function_name": self.reporter.name})
-
-    def _log_group(self, resource_name: str, function_name: str, args: RestoreDrillArgs) -> aws.cloudwatch.LogGroup:
-        return aws.cloudwatch.LogGroup(
-            resource_name,
-            name=f"/aws/lambda/{function_name}",
-            retention_in_days=args.log_retention_days,
-            kms_key_id=args.kms_key_arn,
-            opts=pulumi.ResourceOptions(parent=self),
-        )

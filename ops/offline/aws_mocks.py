@@ -96,6 +96,7 @@ class RecordedResource:
     delete_before_replace: bool = False  # the `delete_before_replace` resource option
     custom_timeouts: dict = field(default_factory=dict)  # {"create"|"update"|"delete": "2h"}, only those set
     ignore_changes: list[str] = field(default_factory=list)  # the `ignore_changes` resource option
+    aliases: list[str] = field(default_factory=list)  # the URNs the `aliases` option keeps (the resource's earlier ones)
 
     @property
     def props(self) -> dict:
@@ -129,10 +130,19 @@ class RecordingMonitor(MockMonitor):
                 additional_secret_outputs=list(request.additionalSecretOutputs),
                 protect=bool(request.protect), delete_before_replace=bool(request.deleteBeforeReplace),
                 ignore_changes=list(request.ignoreChanges),
+                aliases=[self._alias_urn(alias, request) for alias in request.aliases],
                 custom_timeouts={k: getattr(request.customTimeouts, k) for k in ("create", "update", "delete")
                                  if getattr(request.customTimeouts, k)},
             ))
         return response
+
+    def _alias_urn(self, alias, request) -> str:
+        """The earlier URN an alias names, computed as the engine computes it from the alias's spec."""
+        if alias.urn:
+            return alias.urn
+        spec = alias.spec
+        parent = "" if spec.noParent else (spec.parentUrn or request.parent)
+        return self.make_urn(parent, spec.type or request.type, spec.name or request.name)
 
 
 def render_policy(args: dict) -> str:

@@ -27,8 +27,8 @@ INVOKE_CONFIG = "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig"
 BUCKET = "aws:s3/bucket:Bucket"
 QUEUE = "aws:sqs/queue:Queue"
 FUNCTIONS = {"confirmation-function", "migrator-function", "master-rotation-function", "app-rotation-function",
-             "restore-drill-probe", "restore-drill-report"}
-LAYERS = {"confirmation-psycopg2", "confirmation-powertools", "migrator-yoyo"}
+             "restore-drill-probe-function", "restore-drill-report-function"}
+LAYERS = {"layers-psycopg2", "layers-powertools", "layers-yoyo"}
 
 
 def data_key_arn(stack) -> str:
@@ -164,7 +164,7 @@ def test_the_restore_report_sends_failed_async_events_to_the_alarm_topic(stack):
     configs = stack.of_type(INVOKE_CONFIG)
     assert [c.name for c in configs] == ["restore-drill-report-async"]  # the only asynchronously invoked function
     props = configs[0].props
-    assert props["functionName"] == stack.one(FUNCTION, "restore-drill-report").outputs["name"]
+    assert props["functionName"] == stack.one(FUNCTION, "restore-drill-report-function").outputs["name"]
     assert props["destinationConfig"] == {"onFailure": {"destination": stack.outputs["alarmTopicArn"]}}
     assert props["maximumRetryAttempts"] == 2
     assert 0 < props["maximumEventAgeInSeconds"] <= 4 * 3600  # inside the restore test's validation window

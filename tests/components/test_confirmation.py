@@ -48,13 +48,19 @@ def as_list(value) -> list:
 def test_everything_is_a_child_of_the_confirmation_component(stack):
     component = stack.one("cruddur:confirmation:Confirmation", "confirmation")
     children = {(r.type, r.name) for r in stack.children_of(component)}
-    assert children == {
+    assert children == {("cruddur:function:Function", "confirmation"), (POOL, "confirmation-pool"),
+                        (CLIENT, "confirmation-client")}
+    # the function's scaffolding is the function component's (components/function.py)
+    function = stack.one("cruddur:function:Function", "confirmation")
+    assert {(r.type, r.name) for r in stack.children_of(function)} == {
         (SG, "confirmation-sg"), (ROLE, "confirmation-role"), (ATTACHMENT, "confirmation-vpc-access"),
-        (ROLE_POLICY, "confirmation-policy"), (LOG_GROUP, "confirmation-logs"), (LAYER, "confirmation-psycopg2"),
-        (LAYER, "confirmation-powertools"),
-        (FUNCTION, "confirmation-function"), (POOL, "confirmation-pool"), (PERMISSION, "confirmation-invoke"),
-        (CLIENT, "confirmation-client"),
+        (ROLE_POLICY, "confirmation-policy"), (LOG_GROUP, "confirmation-logs"), (FUNCTION, "confirmation-function"),
+        (PERMISSION, "confirmation-invoke"),
     }
+    # the layers are the stack's, shared by every function (components/layers.py)
+    layers = stack.one("cruddur:layers:Layers", "layers")
+    assert {(r.type, r.name) for r in stack.children_of(layers)} == {
+        (LAYER, "layers-psycopg2"), (LAYER, "layers-powertools"), (LAYER, "layers-yoyo")}
 
 
 # -- the user pool ---------------------------------------------------------------------------------------------------
@@ -157,8 +163,8 @@ def test_function_runs_in_the_private_subnets_with_its_own_security_group(stack)
 def test_function_layers_are_the_stacks_own_psycopg2_and_powertools_layers(stack):
     # No public layer: with code signing enforced, Lambda refuses a layer not signed by the stack's profile.
     layers = stack.one(FUNCTION, "confirmation-function").props["layers"]
-    assert layers == [stack.one(LAYER, "confirmation-psycopg2").outputs["arn"],
-                      stack.one(LAYER, "confirmation-powertools").outputs["arn"]]
+    assert layers == [stack.one(LAYER, "layers-psycopg2").outputs["arn"],
+                      stack.one(LAYER, "layers-powertools").outputs["arn"]]
     assert all(layer.startswith(f"arn:aws:lambda:{region(stack)}:{ACCOUNT_ID}:layer:cruddur-{stack.stack}-")
                for layer in layers)
 
@@ -174,7 +180,7 @@ def test_function_logs_go_to_an_encrypted_log_group_with_the_stacks_retention(st
 
 # -- the psycopg2 layer ----------------------------------------------------------------------------------------------
 def test_layer_is_the_cached_build_for_python313_arm64(stack):
-    resource = stack.one(LAYER, "confirmation-psycopg2")
+    resource = stack.one(LAYER, "layers-psycopg2")
     layer = resource.props
     built = build_layer()  # a cache hit: the evaluation already built it
     assert signed_source(stack, resource).path == str(built.path)  # the zip itself, signed
@@ -260,7 +266,7 @@ def test_packaging_fails_without_the_handler(tmp_path):
 
 
 def test_powertools_layer_is_the_cached_build_of_the_tested_release(stack):
-    resource = stack.one(LAYER, "confirmation-powertools")
+    resource = stack.one(LAYER, "layers-powertools")
     built = build_powertools_layer()  # a cache hit: the evaluation already built it
     assert signed_source(stack, resource).path == str(built.path)
     assert resource.props["sourceCodeHash"] == built.source_code_hash

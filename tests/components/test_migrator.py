@@ -51,9 +51,11 @@ def port_rule(rule) -> tuple:
 def test_children_of_the_components(stack):
     migrator = stack.one("cruddur:migrator:Migrator", "migrator")
     assert {(r.type, r.name) for r in stack.children_of(migrator)} == {
+        ("cruddur:function:Function", "migrator"), (INVOCATION, "migrator-run")}
+    function = stack.one("cruddur:function:Function", "migrator")
+    assert {(r.type, r.name) for r in stack.children_of(function)} == {
         (SG, "migrator-sg"), (ROLE, "migrator-role"), (ATTACHMENT, "migrator-vpc-access"),
-        (ROLE_POLICY, "migrator-policy"), (LOG_GROUP, "migrator-logs"), (LAYER, "migrator-yoyo"),
-        (FUNCTION, "migrator-function"), (INVOCATION, "migrator-run"),
+        (ROLE_POLICY, "migrator-policy"), (LOG_GROUP, "migrator-logs"), (FUNCTION, "migrator-function"),
     }
     endpoint = stack.one("cruddur:secrets_endpoint:SecretsEndpoint", "secrets-endpoint")
     assert {(r.type, r.name) for r in stack.children_of(endpoint)} == {
@@ -84,11 +86,11 @@ def test_function_runtime_timeout_tracing_publishing_and_key(stack):
 def test_function_layers_are_psycopg2_yoyo_and_powertools(stack):
     layers = stack.one(FUNCTION, "migrator-function").props["layers"]
     assert layers == [
-        stack.one(LAYER, "confirmation-psycopg2").outputs["arn"],  # the same pinned psycopg2 layer, uploaded once
-        stack.one(LAYER, "migrator-yoyo").outputs["arn"],
-        stack.one(LAYER, "confirmation-powertools").outputs["arn"],  # the stack's own (signed), not AWS's public one
+        stack.one(LAYER, "layers-psycopg2").outputs["arn"],  # the same pinned psycopg2 layer, uploaded once
+        stack.one(LAYER, "layers-yoyo").outputs["arn"],
+        stack.one(LAYER, "layers-powertools").outputs["arn"],  # the stack's own (signed), not AWS's public one
     ]
-    yoyo = stack.one(LAYER, "migrator-yoyo").props
+    yoyo = stack.one(LAYER, "layers-yoyo").props
     assert yoyo["layerName"] == f"cruddur-{stack.stack}-yoyo"
     assert yoyo["compatibleRuntimes"] == ["python3.13"] and yoyo["compatibleArchitectures"] == ["arm64"]
 

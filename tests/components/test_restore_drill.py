@@ -29,8 +29,12 @@ def drill(stack):
 
 
 def part(stack, typ, name):
+    """A resource of the drill: its child, or a child of one of its functions (components/function.py)."""
     resource = stack.one(typ, name)
-    assert stack.parent_of(resource).type == "cruddur:restore_drill:RestoreDrill"
+    parent = stack.parent_of(resource)
+    if parent.type == "cruddur:function:Function":
+        parent = stack.parent_of(parent)
+    assert parent.type == "cruddur:restore_drill:RestoreDrill"
     return resource
 
 
@@ -113,7 +117,7 @@ def test_restore_job_completion_triggers_the_reporter(stack):
     assert json.loads(rule.props["eventPattern"]) == {
         "source": ["aws.backup"], "detail-type": ["Restore Job State Change"],
         "detail": {"status": ["COMPLETED"], "resourceType": ["RDS"]}}
-    reporter = stack.one(FUNCTION, "restore-drill-report")
+    reporter = stack.one(FUNCTION, "restore-drill-report-function")
     target = part(stack, "aws:cloudwatch/eventTarget:EventTarget", "restore-drill-restore-completed-target")
     assert target.props == {"rule": rule.props["name"], "arn": reporter.outputs["arn"]}
     permission = part(stack, "aws:lambda/permission:Permission", "restore-drill-report-invoke")
@@ -123,7 +127,7 @@ def test_restore_job_completion_triggers_the_reporter(stack):
 
 # -- the validation functions -------------------------------------------------------------------------------------
 def test_probe_runs_in_the_private_subnets_with_what_it_must_check(stack):
-    probe = part(stack, FUNCTION, "restore-drill-probe")
+    probe = part(stack, FUNCTION, "restore-drill-probe-function")
     latest, count = expected_migrations()
     assert probe.props["handler"] == "handler.probe_handler"
     assert probe.props["environment"]["variables"] == {
@@ -131,7 +135,7 @@ def test_probe_runs_in_the_private_subnets_with_what_it_must_check(stack):
         "EXPECTED_MIGRATION_COUNT": str(count), "MIN_ROWS": "0" if stack.stack == "dev" else "1"}
     sg = stack.one("aws:ec2/securityGroup:SecurityGroup", "restore-drill-probe-sg")
     assert probe.props["vpcConfig"] == {"subnetIds": stack.outputs["privateSubnetIds"], "securityGroupIds": [sg.id]}
-    psycopg2_layer = stack.one("aws:lambda/layerVersion:LayerVersion", "confirmation-psycopg2")
+    psycopg2_layer = stack.one("aws:lambda/layerVersion:LayerVersion", "layers-psycopg2")
     assert probe.props["layers"] == [psycopg2_layer.outputs["arn"]]
     code = signed_source(stack, probe)
     assert {name: asset.path for name, asset in code.assets.items()} == {
@@ -139,7 +143,7 @@ def test_probe_runs_in_the_private_subnets_with_what_it_must_check(stack):
         "master_login.py": str(PROJECT_DIR / "lambda" / "shared" / "master_login.py"),  # the migrator's same file
         "global-bundle.pem": str(PROJECT_DIR / "lambda" / "post_confirmation" / "global-bundle.pem")}
     # one package, signed once, for both functions
-    assert signing_job(stack, stack.one(FUNCTION, "restore-drill-report")) is signing_job(stack, probe)
+    assert signing_job(stack, stack.one(FUNCTION, "restore-drill-report-function")) is signing_job(stack, probe)
     logs = stack.one("aws:cloudwatch/logGroup:LogGroup", "restore-drill-probe-logs")
     assert logs.props["name"] == f"/aws/lambda/cruddur-{stack.stack}-restore-probe"
     assert logs.props["kmsKeyId"] == data_key_arn(stack)
@@ -172,19 +176,19 @@ def test_probe_role_only_reads_the_master_secret(stack):
 
 
 def test_reporter_runs_outside_the_vpc_and_knows_its_plan_probe_and_topic(stack):
-    reporter = part(stack, FUNCTION, "restore-drill-report")
+    reporter = part(stack, FUNCTION, "restore-drill-report-function")
     plan = stack.one("aws:backup/restoreTestingPlan:RestoreTestingPlan")
     assert reporter.props["handler"] == "handler.report_handler"
     assert "vpcConfig" not in reporter.props
     assert reporter.props["environment"]["variables"] == {
         "RESTORE_TESTING_PLAN_ARN": plan.outputs["arn"], "PROBE_FUNCTION_NAME": f"cruddur-{stack.stack}-restore-probe",
         "STACK": stack.stack, "ALARM_TOPIC_ARN": stack.outputs["alarmTopicArn"]}
-    assert reporter.props["timeout"] > stack.one(FUNCTION, "restore-drill-probe").props["timeout"]
+    assert reporter.props["timeout"] > stack.one(FUNCTION, "restore-drill-probe-function").props["timeout"]
 
 
 def test_reporter_role_does_only_what_the_reporter_does(stack):
     found = statements(stack, "restore-drill-report-policy")
-    probe = stack.one(FUNCTION, "restore-drill-probe")
+    probe = stack.one(FUNCTION, "restore-drill-probe-function")
     assert {sid: (s["Action"], s["Resource"]) for sid, s in found.items()} == {
         "ReadAndValidateRestoreJobs": (["backup:DescribeRestoreJob", "backup:PutRestoreValidationResult"], "*"),
         "FindTheRestoredInstance": ("rds:DescribeDBInstances", f"arn:aws:rds:{REGION}:{ACCOUNT}:db:*"),
@@ -201,7 +205,7 @@ def test_reporter_role_does_only_what_the_reporter_does(stack):
 def test_without_alarms_the_drill_reports_to_backup_only(evaluate_with):
     stack = evaluate_with("dev", overrides={"alarms": False})
     assert "PublishTheVerdict" not in statements(stack, "restore-drill-report-policy")
-    assert "ALARM_TOPIC_ARN" not in stack.one(FUNCTION, "restore-drill-report").props["environment"]["variables"]
+    assert "ALARM_TOPIC_ARN" not in stack.one(FUNCTION, "restore-drill-report-function").props["environment"]["variables"]
     assert stack.of_type("aws:backup/vaultNotifications:VaultNotifications") == []
 
 
@@ -289,7 +293,9 @@ def test_new_components_take_their_own_section_naming_and_aws_context():
     for args, section in ((MonitoringArgs, "MonitoringSettings"), (RestoreDrillArgs, "RestoreDrillSettings")):
         annotations = {f.name: f.type for f in dataclasses.fields(args)}
         assert "settings" not in annotations and Settings.__name__ not in annotations.values(), args
-        assert annotations["naming"] == "Naming" and annotations["aws_context"] == "AwsContext", args
+        # the stack's naming and account context come on their own, or with the functions' Platform
+        assert (annotations.get("naming"), annotations.get("aws_context")) == ("Naming", "AwsContext") \
+            or annotations.get("platform") == "Platform", args
         assert section in annotations.values(), args
 
 

@@ -456,7 +456,7 @@ CODE_SIGNING_CONFIG = "aws:lambda/codeSigningConfig:CodeSigningConfig"
 
 
 @pytest.mark.parametrize("name", ["confirmation-function", "migrator-function", "master-rotation-function",
-                                  "restore-drill-probe", "restore-drill-report"])
+                                  "restore-drill-probe-function", "restore-drill-report-function"])
 @pytest.mark.parametrize("arn", [REMOVE, ""])
 def test_lambda_functions_need_a_code_signing_config(prod, name, arn):
     function = prod.one(FUNCTION, name)
@@ -490,15 +490,15 @@ def test_code_signing_configs_must_enforce(dev, policies_value, shown):
     ("arn:aws:kms:eu-west-1:123456789012:alias/aws/lambda", "kms_key_arn is alias/aws/lambda"),
 ])
 def test_lambda_environments_need_a_customer_managed_key(prod, key, why):
-    function = prod.one(FUNCTION, "restore-drill-report")
+    function = prod.one(FUNCTION, "restore-drill-report-function")
     assert resource_violations("lambda-environment-encrypted-with-cmk", prod, function) == []
     assert resource_violations("lambda-environment-encrypted-with-cmk", prod, changed(function, kmsKeyArn=key)) == [
-        f"lambda Function 'restore-drill-report' encrypts its environment variables with the AWS-managed key ({why}); "
+        f"lambda Function 'restore-drill-report-function' encrypts its environment variables with the AWS-managed key ({why}); "
         "set kms_key_arn to the stack's customer-managed key"]
 
 
 def test_a_function_without_environment_variables_needs_no_key(prod):
-    bare = changed(prod.one(FUNCTION, "restore-drill-probe"), kmsKeyArn=REMOVE, environment=REMOVE)
+    bare = changed(prod.one(FUNCTION, "restore-drill-probe-function"), kmsKeyArn=REMOVE, environment=REMOVE)
     assert resource_violations("lambda-environment-encrypted-with-cmk", prod, bare) == []
 
 

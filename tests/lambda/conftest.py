@@ -87,3 +87,83 @@ def login_role(pg_server):
     yield _login_role
     for name in created:
         execute(f"DROP ROLE IF EXISTS {name}")
+
+
+# -- the rotation functions (lambda/rotate_master; helpers in tests/rotation_support.py) ------------------------------
+@pytest.fixture
+def rotation_aws(monkeypatch):
+    """moto's Secrets Manager client, with the rotation function's environment as components/master_rotation.py
+    deploys it (single user; a test sets ``ROTATION_STRATEGY``/``MASTER_SECRET_ARN`` for alternating users). The
+    suite's server has no TLS: ``DB_SSLMODE=disable`` here, ``verify-full`` on AWS."""
+    import boto3
+    from moto import mock_aws
+
+    from tests.rotation_support import DB_FUNCTION, REGION
+
+    for name in ("ROTATION_STRATEGY", "MASTER_SECRET_ARN", "DB_SSLROOTCERT", "POWERTOOLS_SERVICE_NAME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("DB_SSLMODE", "disable")
+    monkeypatch.setenv("DB_FUNCTION_NAME", DB_FUNCTION)
+    with mock_aws():
+        yield boto3.client("secretsmanager", region_name=REGION)
+
+
+@pytest.fixture
+def rotation_master(pg_server, empty_database_url):
+    """A standard RDS secret value for a login role standing in for the RDS master user (CREATEROLE), with a known
+    first password, on a fresh database; dropped afterwards."""
+    import psycopg2
+
+    name = f"rot_{uuid.uuid4().hex[:12]}"
+    password = uuid.uuid4().hex
+    admin = psycopg2.connect(pg_server.admin_url())
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f"CREATE ROLE {name} LOGIN CREATEROLE PASSWORD %s", (password,))
+    database = empty_database_url.rsplit("/", 1)[1]
+    yield {"engine": "postgres", "host": pg_server.host, "port": pg_server.port, "username": name,
+           "password": password, "dbname": database}
+    with admin.cursor() as cur:
+        cur.execute(f"DROP ROLE IF EXISTS {name}")
+    admin.close()
+
+
+@pytest.fixture
+def rotation_pair(pg_server, migrated_database_url):
+    """The app secret's pair of login users, created as 0006_app_clone_role.sql creates ``cruddur_app``/
+    ``cruddur_app_clone`` but under fresh names (the suite's shared roles keep their passwords), by a CREATEROLE user
+    standing in for the RDS master: {"master": its secret value, "app": the app secret's value (the base user),
+    "base", "clone"}. The base user owns the app's privileges (SELECT, INSERT on users), the clone inherits them;
+    all dropped afterwards."""
+    import psycopg2
+
+    tag = uuid.uuid4().hex[:10]
+    master, base = f"rotm_{tag}", f"rotapp_{tag}"
+    clone = f"{base}_clone"
+    master_password, app_password = uuid.uuid4().hex, uuid.uuid4().hex
+    database = migrated_database_url.rsplit("/", 1)[1]
+    admin = psycopg2.connect(migrated_database_url)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f"CREATE ROLE {master} LOGIN CREATEROLE PASSWORD %s", (master_password,))
+    as_master = psycopg2.connect(host=pg_server.host, port=pg_server.port, dbname=database, user=master,
+                                 password=master_password)
+    as_master.autocommit = True
+    with as_master.cursor() as cur:  # the master creates them, as the migrations do on RDS
+        cur.execute(f"CREATE ROLE {base} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD %s", (app_password,))
+        cur.execute(f"CREATE ROLE {clone} LOGIN INHERIT NOSUPERUSER NOCREATEDB NOCREATEROLE")
+        cur.execute(f"GRANT {base} TO {clone} WITH INHERIT TRUE, SET FALSE")
+    as_master.close()
+    with admin.cursor() as cur:
+        cur.execute(f"GRANT USAGE ON SCHEMA public TO {base}")
+        cur.execute(f"GRANT SELECT, INSERT ON users TO {base}")
+    common = {"engine": "postgres", "host": pg_server.host, "port": pg_server.port, "dbname": database}
+    yield {"master": {**common, "username": master, "password": master_password},
+           "app": {**common, "username": base, "password": app_password}, "base": base, "clone": clone}
+    with admin.cursor() as cur:
+        cur.execute(f"REVOKE ALL ON users FROM {base}")
+        cur.execute(f"REVOKE ALL ON SCHEMA public FROM {base}")
+        for role in (clone, base, master):
+            cur.execute(f"DROP ROLE IF EXISTS {role}")
+    admin.close()

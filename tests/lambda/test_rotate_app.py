@@ -1,14 +1,13 @@
-"""The app secret's rotation (alternating users) against a real PostgreSQL and moto's Secrets Manager.
+"""The app secret's rotation (alternating users): the rotation function against moto's Secrets Manager, invoking the
+REAL database function in-process, against the suite's PostgreSQL.
 
-A pair of login users stands in for ``cruddur_app``/``cruddur_app_clone`` (created as 0006_app_clone_role.sql creates
-them, under fresh names so the suite's shared roles keep their passwords), and a CREATEROLE user who created them
-stands in for the RDS master. The function runs with ``ROTATION_STRATEGY=alternating-users`` and the master secret's
-ARN in ``MASTER_SECRET_ARN``, as components/master_rotation.py deploys it.
+``rotation_pair`` (tests/lambda/conftest.py) stands in for ``cruddur_app``/``cruddur_app_clone`` and the RDS master
+who created them. The rotation function runs with ``ROTATION_STRATEGY=alternating-users`` and the master secret's
+ARN in ``MASTER_SECRET_ARN``, as components/master_rotation.py deploys it; helpers in ``tests/rotation_support.py``.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import uuid
@@ -16,66 +15,33 @@ import uuid
 import psycopg2
 import pytest
 
-# The master rotation's helpers: its moto fixture, Secrets Manager's own part of a rotation, the handler's loader
-# ("lambda" is a keyword, hence import_module).
-_master = importlib.import_module("tests.lambda.test_rotate_master")
-STEPS, aws, begin_rotation, current, load, make_secret, run = (
-    _master.STEPS, _master.aws, _master.begin_rotation, _master.current, _master.load, _master.make_secret, _master.run)
-
-LOGGER = "cruddur-rotate-master"  # the handler's service name when POWERTOOLS_SERVICE_NAME is not set
-
-
-def connect(secret: dict, password: str | None = None, user: str | None = None):
-    return psycopg2.connect(host=secret["host"], port=secret["port"], dbname=secret["dbname"],
-                            user=user or secret["username"], password=password or secret["password"])
-
-
-def logs_in(secret: dict, user: str, password: str) -> bool:
-    try:
-        connect(secret, password, user).close()
-        return True
-    except psycopg2.OperationalError:
-        return False
+from tests.rotation_support import (
+    DB_LOGGER,
+    ROTATION_LOGGER,
+    STEPS,
+    InProcessLambda,
+    admin_execute,
+    begin_rotation,
+    connect,
+    current,
+    load,
+    log_text,
+    logs_in,
+    make_secret,
+    pending,
+    run,
+)
 
 
 @pytest.fixture
-def pair(pg_server, migrated_database_url):
-    """{"master": master secret value, "app": app secret value (the base user), "base", "clone"}; the base user owns
-    the app's privileges (SELECT, INSERT on users), the clone inherits them; all dropped afterwards."""
-    tag = uuid.uuid4().hex[:10]
-    master, base = f"rotm_{tag}", f"rotapp_{tag}"
-    clone = f"{base}_clone"
-    master_password, app_password = uuid.uuid4().hex, uuid.uuid4().hex
-    database = migrated_database_url.rsplit("/", 1)[1]
-    admin = psycopg2.connect(migrated_database_url)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f"CREATE ROLE {master} LOGIN CREATEROLE PASSWORD %s", (master_password,))
-    as_master = psycopg2.connect(host=pg_server.host, port=pg_server.port, dbname=database, user=master,
-                                 password=master_password)
-    as_master.autocommit = True
-    with as_master.cursor() as cur:  # the master creates them, as the migrations do on RDS
-        cur.execute(f"CREATE ROLE {base} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD %s", (app_password,))
-        cur.execute(f"CREATE ROLE {clone} LOGIN INHERIT NOSUPERUSER NOCREATEDB NOCREATEROLE")
-        cur.execute(f"GRANT {base} TO {clone} WITH INHERIT TRUE, SET FALSE")
-    as_master.close()
-    with admin.cursor() as cur:
-        cur.execute(f"GRANT USAGE ON SCHEMA public TO {base}")
-        cur.execute(f"GRANT SELECT, INSERT ON users TO {base}")
-    common = {"engine": "postgres", "host": pg_server.host, "port": pg_server.port, "dbname": database}
-    yield {"master": {**common, "username": master, "password": master_password},
-           "app": {**common, "username": base, "password": app_password}, "base": base, "clone": clone}
-    with admin.cursor() as cur:
-        cur.execute(f"REVOKE ALL ON users FROM {base}")
-        cur.execute(f"REVOKE ALL ON SCHEMA public FROM {base}")
-        for role in (clone, base, master):
-            cur.execute(f"DROP ROLE IF EXISTS {role}")
-    admin.close()
+def pair(rotation_pair):
+    return rotation_pair
 
 
 @pytest.fixture
-def rotation(aws, pair, monkeypatch):
+def rotation(rotation_aws, pair, monkeypatch):
     """(module, client, app secret ARN, master secret ARN) with the function's alternating-users environment."""
+    aws = rotation_aws
     master_arn = aws.create_secret(Name=f"cruddur/test/rds/master-{uuid.uuid4().hex[:6]}",
                                    SecretString=json.dumps(pair["master"]))["ARN"]
     monkeypatch.setenv("ROTATION_STRATEGY", "alternating-users")
@@ -83,9 +49,9 @@ def rotation(aws, pair, monkeypatch):
     return load(), aws, make_secret(aws, pair["app"]), master_arn
 
 
-def rotate(module, client, arn, steps=STEPS) -> str:
+def rotate(module, client, arn, steps=STEPS, invoke=None) -> str:
     token = begin_rotation(arn)
-    run(module, client, arn, token, steps)
+    run(module, client, arn, token, steps, invoke)
     return token
 
 
@@ -97,9 +63,9 @@ def test_a_rotation_switches_to_the_clone_and_the_previous_user_keeps_logging_in
     assert new["username"] == pair["clone"] and len(new["password"]) == 40
     assert {k: v for k, v in new.items() if k not in ("username", "password")} == {
         k: v for k, v in pair["app"].items() if k not in ("username", "password")}
-    assert logs_in(new, pair["clone"], new["password"])
+    assert logs_in(new, new["password"], user=pair["clone"])
     # the grace the app needs: whoever still holds the previous value logs in until the next rotation
-    assert logs_in(new, pair["base"], pair["app"]["password"])
+    assert logs_in(new, pair["app"]["password"], user=pair["base"])
     previous = json.loads(client.get_secret_value(SecretId=arn, VersionStage="AWSPREVIOUS")["SecretString"])
     assert previous == pair["app"]
     assert "AWSCURRENT" in client.describe_secret(SecretId=arn)["VersionIdsToStages"][token]
@@ -131,13 +97,13 @@ def test_two_rotations_alternate_and_each_previous_password_lasts_until_the_next
     second = current(client, arn)
     assert (first["username"], second["username"]) == (pair["clone"], pair["base"])
     assert len({pair["app"]["password"], first["password"], second["password"]}) == 3
-    assert logs_in(second, pair["base"], second["password"])
-    assert logs_in(second, pair["clone"], first["password"])  # the previous credentials, still good
-    assert not logs_in(second, pair["base"], pair["app"]["password"])  # the one before: gone
+    assert logs_in(second, second["password"], user=pair["base"])
+    assert logs_in(second, first["password"], user=pair["clone"])  # the previous credentials, still good
+    assert not logs_in(second, pair["app"]["password"], user=pair["base"])  # the one before: gone
     stages = client.describe_secret(SecretId=arn)["VersionIdsToStages"]
     assert "AWSCURRENT" in stages[second_token] and "AWSPREVIOUS" in stages[first_token]
     third = (rotate(module, client, arn), current(client, arn))[1]
-    assert third["username"] == pair["clone"] and logs_in(third, pair["base"], second["password"])
+    assert third["username"] == pair["clone"] and logs_in(third, second["password"], user=pair["base"])
 
 
 def test_every_step_is_idempotent_when_retried(rotation, pair):
@@ -146,7 +112,7 @@ def test_every_step_is_idempotent_when_retried(rotation, pair):
     for step in STEPS:
         run(module, client, arn, token, steps=(step, step))
     new = current(client, arn)
-    assert new["username"] == pair["clone"] and logs_in(new, pair["clone"], new["password"])
+    assert new["username"] == pair["clone"] and logs_in(new, new["password"], user=pair["clone"])
 
 
 def test_a_failed_set_secret_leaves_awscurrent_usable(rotation, pair):
@@ -161,9 +127,9 @@ def test_a_failed_set_secret_leaves_awscurrent_usable(rotation, pair):
         "password: fix the master secret first (runbooks/rotate-master-password.md); the app's current password is "
         "unchanged")
     still = current(client, arn)
-    assert still == pair["app"] and logs_in(still, pair["base"], still["password"])
-    pending = json.loads(client.get_secret_value(SecretId=arn, VersionStage="AWSPENDING")["SecretString"])
-    assert not logs_in(pending, pair["clone"], pending["password"])  # nothing was set on the database
+    assert still == pair["app"] and logs_in(still, still["password"], user=pair["base"])
+    waiting = pending(client, arn)
+    assert not logs_in(waiting, waiting["password"], user=pair["clone"])  # nothing was set on the database
     # Secrets Manager retries: once the master secret is right again, the same rotation finishes
     client.put_secret_value(SecretId=master_arn, SecretString=json.dumps(pair["master"]))
     run(module, client, arn, token, steps=("setSecret", "testSecret", "finishSecret"))
@@ -173,16 +139,31 @@ def test_a_failed_set_secret_leaves_awscurrent_usable(rotation, pair):
 def test_set_secret_uses_the_masters_pending_password_while_the_master_rotates(rotation, pair, pg_server):
     module, client, arn, master_arn = rotation
     new_master_password = uuid.uuid4().hex
-    admin = psycopg2.connect(pg_server.admin_url())
-    admin.autocommit = True
-    with admin.cursor() as cur:  # the master's setSecret has run, its finishSecret not yet
-        cur.execute(f"ALTER ROLE {pair['master']['username']} PASSWORD %s", (new_master_password,))
-    admin.close()
+    # the master's setSecret has run, its finishSecret not yet: its AWSCURRENT is refused, its AWSPENDING logs in
+    admin_execute(pg_server.admin_url(), f"ALTER ROLE {pair['master']['username']} PASSWORD %s", (new_master_password,))
     client.put_secret_value(SecretId=master_arn, ClientRequestToken=str(uuid.uuid4()), VersionStages=["AWSPENDING"],
                             SecretString=json.dumps({**pair["master"], "password": new_master_password}))
-    rotate(module, client, arn)
+    db = InProcessLambda(module)
+    rotate(module, client, arn, invoke=db)
+    assert db.actions == ["login", "set_password", "test"]
+    assert db.answers[1] == {"ok": True, "login": 1}  # the master's second login: its AWSPENDING
     new = current(client, arn)
-    assert new["username"] == pair["clone"] and logs_in(new, pair["clone"], new["password"])
+    assert new["username"] == pair["clone"] and logs_in(new, new["password"], user=pair["clone"])
+
+
+def test_a_rotation_stopped_between_set_secret_and_finish_secret_still_finishes(rotation, pair):
+    """setSecret set the clone's password, then the run died; the app still uses the base user meanwhile. The next
+    attempt finds the clone's password already set (it logs in) and sets nothing again."""
+    module, client, arn, _ = rotation
+    token = begin_rotation(arn)
+    run(module, client, arn, token, steps=("createSecret", "setSecret"))
+    waiting = pending(client, arn)
+    assert logs_in(waiting, waiting["password"], user=pair["clone"])
+    assert logs_in(pair["app"], pair["app"]["password"]) and current(client, arn) == pair["app"]
+    db = InProcessLambda(module)
+    run(module, client, arn, token, steps=("setSecret", "testSecret", "finishSecret"), invoke=db)
+    assert db.actions == ["login", "test"] and db.answers == [{"ok": True}, {"ok": True, "has_role": True}]
+    assert current(client, arn) == waiting
 
 
 def test_a_clone_without_the_app_roles_privileges_is_never_switched_to(rotation, pair, migrated_database_url):
@@ -200,6 +181,46 @@ def test_a_clone_without_the_app_roles_privileges_is_never_switched_to(rotation,
                               f"{pair['base']} TO {pair['clone']} (sql/migrations/0006_app_clone_role.sql does), "
                               "then rotate again")
     assert current(client, arn) == pair["app"]
+    waiting = pending(client, arn)
+    assert not logs_in(waiting, waiting["password"], user=pair["clone"])  # checked before anything was set
+
+
+def test_a_clone_that_loses_the_app_roles_privileges_after_set_secret_fails_the_test(rotation, pair,
+                                                                                     migrated_database_url):
+    module, client, arn, _ = rotation
+    token = begin_rotation(arn)
+    run(module, client, arn, token, steps=("createSecret", "setSecret"))
+    admin_execute(migrated_database_url, f"REVOKE {pair['base']} FROM {pair['clone']} GRANTED BY "
+                                         f"{pair['master']['username']}")
+    with pytest.raises(module.RotationError) as err:
+        run(module, client, arn, token, steps=("testSecret",))
+    assert str(err.value) == (f"{pair['clone']} logs in but does not hold {pair['base']}'s privileges; refusing to "
+                              "switch the app to it")
+    assert current(client, arn) == pair["app"]
+
+
+def test_a_privileged_clone_user_is_never_given_a_password(rotation, pair, migrated_database_url):
+    module, client, arn, _ = rotation
+    admin_execute(migrated_database_url, f"ALTER ROLE {pair['clone']} CREATEDB")
+    token = begin_rotation(arn)
+    run(module, client, arn, token, steps=("createSecret",))
+    with pytest.raises(module.RotationError) as err:
+        run(module, client, arn, token, steps=("setSecret",))
+    assert str(err.value) == (f"role {pair['clone']} is privileged (superuser, CREATEROLE, CREATEDB, REPLICATION or "
+                              "BYPASSRLS); this rotation sets only the app's least-privilege users' passwords")
+    waiting = pending(client, arn)
+    assert not logs_in(waiting, waiting["password"], user=pair["clone"]) and current(client, arn) == pair["app"]
+
+
+def test_a_pending_version_for_another_user_is_refused(rotation, pair):
+    module, client, arn, _ = rotation
+    token = begin_rotation(arn)
+    client.put_secret_value(SecretId=arn, ClientRequestToken=token, VersionStages=["AWSPENDING"],
+                            SecretString=json.dumps({**pair["app"], "password": uuid.uuid4().hex}))
+    with pytest.raises(module.RotationError) as err:
+        run(module, client, arn, token, steps=("setSecret",))
+    assert str(err.value) == (f"the pending version's user {pair['base']} is not the alternate of the current user "
+                              f"{pair['base']} ({pair['clone']}); refusing to rotate")
 
 
 def test_a_missing_clone_user_is_one_clear_error(rotation, pair, migrated_database_url):
@@ -243,20 +264,35 @@ def test_the_strategy_needs_the_master_secrets_arn(rotation, pair, monkeypatch):
     assert str(err.value) == "ROTATION_STRATEGY must be single-user or alternating-users, got 'round-robin'"
 
 
-def test_no_password_in_any_log_line(rotation, pair, caplog, capsys):
-    module, client, arn, _ = rotation
-    """The function's own log (Powertools, at DEBUG here; INFO on AWS), records and whatever reached the streams."""
-    with caplog.at_level(logging.DEBUG, logger=LOGGER):
-        rotate(module, client, arn)
-        rotate(module, client, arn)
-    out = capsys.readouterr()
-    lines = [f"{r.getMessage()} {r.__dict__}" for r in caplog.records if r.name == LOGGER]
-    lines += out.out.splitlines() + out.err.splitlines()
-    ours = "\n".join(lines)
+def test_no_password_in_any_log_line_answer_or_error(rotation, pair, caplog, capsys, pg_server):
+    """Both functions' own logs (Powertools, at DEBUG here; INFO on AWS), their records and whatever reached the
+    streams; every answer the database function gave; the errors of a failed rotation."""
+    module, client, arn, master_arn = rotation
+    db = InProcessLambda(module)
+    with caplog.at_level(logging.DEBUG, logger=ROTATION_LOGGER), caplog.at_level(logging.DEBUG, logger=DB_LOGGER):
+        rotate(module, client, arn, invoke=db)
+        rotate(module, client, arn, invoke=db)
+        client.put_secret_value(SecretId=master_arn, SecretString=json.dumps({**pair["master"], "password": "x"}))
+        token, errors = rotate(module, client, arn, steps=("createSecret",), invoke=db), []
+        for step in ("setSecret", "testSecret"):
+            with pytest.raises(module.RotationError) as err:
+                run(module, client, arn, token, steps=(step,), invoke=db)
+            errors.append(str(err.value))
+        client.put_secret_value(SecretId=master_arn, SecretString=json.dumps(pair["master"]))
+        admin_execute(pg_server.admin_url(), f"ALTER ROLE {pair['clone']} CREATEDB")  # the database function refuses
+        with pytest.raises(module.RotationError) as err:
+            run(module, client, arn, token, steps=("setSecret",), invoke=db)
+        errors.append(str(err.value))
+    ours = log_text(caplog, capsys)
     assert "rotation finished" in ours and "password set on the database" in ours
+    versions = client.list_secret_version_ids(SecretId=arn, IncludeDeprecated=True)["Versions"]
     passwords = [pair["app"]["password"], pair["master"]["password"],
-                 *(json.loads(client.get_secret_value(SecretId=arn, VersionId=v)["SecretString"])["password"]
-                   for v in client.describe_secret(SecretId=arn)["VersionIdsToStages"])]
-    assert len(set(passwords)) == 4
-    assert not [p for p in passwords if p in ours]
-    assert "SCRAM-SHA-256$" not in ours
+                 *(json.loads(client.get_secret_value(SecretId=arn, VersionId=v["VersionId"])["SecretString"])
+                   ["password"] for v in versions)]
+    assert len(set(passwords)) == 5  # the first value, the master's, two rotations, the failed one's pending
+    everything = "\n".join([ours, json.dumps(db.answers), *errors])
+    assert [e.split(" ", 3)[:3] for e in errors] == [["cannot", "log", "in"], ["the", "pending", "password"],
+                                                      ["role", pair["clone"], "is"]]
+    assert db.answers[-1]["errorType"] == "ActionError"
+    assert not [p for p in passwords if p in everything]
+    assert "SCRAM-SHA-256$" not in everything

@@ -1,108 +1,53 @@
-"""The master-secret rotation function against a real PostgreSQL role and moto's Secrets Manager.
+"""The master-secret rotation (single user): the rotation function against moto's Secrets Manager, invoking the REAL
+database function in-process (``InProcessLambda``), which logs in to the suite's PostgreSQL.
 
-Secrets Manager's own part of a rotation (``RotateSecret`` labels a new, empty version AWSPENDING, then calls the
-function once per step) is reproduced on moto's model by ``begin_rotation``; everything the function does goes
-through the real boto3 client against moto, and through psycopg2 against the suite's server.
+Helpers and Secrets Manager's own part of a rotation (``begin_rotation``) are in ``tests/rotation_support.py``; the
+fixtures ``rotation_aws`` and ``rotation_master`` in ``tests/lambda/conftest.py``.
 """
 
 from __future__ import annotations
 
-import importlib.util
+import io
 import json
 import logging
-import sys
-import time
 import uuid
 
-import boto3
 import psycopg2
 import pytest
-from moto import mock_aws
-from moto.secretsmanager.models import secretsmanager_backends
+from botocore.exceptions import ClientError, ReadTimeoutError
 
-from tests.lambda_support import PROJECT_DIR
-
-HANDLER_PATH = PROJECT_DIR / "lambda" / "rotate_master" / "handler.py"
-REGION = "eu-west-1"
-STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")
-
-
-def load():
-    spec = importlib.util.spec_from_file_location(f"rotate_master_{uuid.uuid4().hex}", HANDLER_PATH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture
-def master(pg_server, empty_database_url):
-    """A login role standing in for the RDS master user, with a known first password; dropped afterwards."""
-    name = f"rot_{uuid.uuid4().hex[:12]}"
-    password = uuid.uuid4().hex
-    admin = psycopg2.connect(pg_server.admin_url())
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f"CREATE ROLE {name} LOGIN CREATEROLE PASSWORD %s", (password,))
-    database = empty_database_url.rsplit("/", 1)[1]
-    yield {"engine": "postgres", "host": pg_server.host, "port": pg_server.port, "username": name,
-           "password": password, "dbname": database}
-    with admin.cursor() as cur:
-        cur.execute(f"DROP ROLE IF EXISTS {name}")
-    admin.close()
+from tests.rotation_support import (
+    DB_FUNCTION,
+    DB_LOGGER,
+    ROTATION_LOGGER,
+    STEPS,
+    InProcessLambda,
+    admin_execute,
+    begin_rotation,
+    current,
+    load,
+    log_text,
+    logs_in,
+    make_secret,
+    pending,
+    run,
+)
 
 
-@pytest.fixture
-def aws(monkeypatch):
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.setenv("DB_SSLMODE", "disable")  # the suite's server has no TLS; on AWS it is verify-full
-    with mock_aws():
-        yield boto3.client("secretsmanager", region_name=REGION)
+def event(arn: str, token: str, step: str) -> dict:
+    return {"SecretId": arn, "ClientRequestToken": token, "Step": step}
 
 
-def make_secret(client, value: dict) -> str:
-    arn = client.create_secret(Name=f"cruddur/test/rds/master-{uuid.uuid4().hex[:6]}",
-                               SecretString=json.dumps(value))["ARN"]
-    model = secretsmanager_backends["123456789012"][REGION].secrets[arn]
-    model.rotation_requested = model.rotation_enabled = True
-    model.auto_rotate_after_days = 30
-    return arn
-
-
-def begin_rotation(arn: str) -> str:
-    """What RotateSecret does before calling the function: a new version, no value yet, labelled AWSPENDING."""
-    model = secretsmanager_backends["123456789012"][REGION].secrets[arn]
-    token = str(uuid.uuid4())
-    model.remove_version_stages_from_old_versions(["AWSPENDING"])
-    model.versions[token] = {"createdate": int(time.time()), "version_id": token, "version_stages": ["AWSPENDING"]}
-    return token
-
-
-def run(module, client, arn, token, steps=STEPS):
-    for step in steps:
-        module.handler({"SecretId": arn, "ClientRequestToken": token, "Step": step}, None, client=client)
-
-
-def logs_in(secret: dict, password: str) -> bool:
-    try:
-        psycopg2.connect(host=secret["host"], port=secret["port"], dbname=secret["dbname"], user=secret["username"],
-                         password=password).close()
-        return True
-    except psycopg2.OperationalError:
-        return False
-
-
-def current(client, arn) -> dict:
-    return json.loads(client.get_secret_value(SecretId=arn, VersionStage="AWSCURRENT")["SecretString"])
-
-
-def test_a_full_rotation_changes_the_password_and_keeps_the_shape(aws, master, caplog):
+def test_a_full_rotation_changes_the_password_and_keeps_the_shape(rotation_aws, rotation_master, caplog, capsys):
+    aws, master = rotation_aws, rotation_master
     arn = make_secret(aws, master)
     token = begin_rotation(arn)
     open_session = psycopg2.connect(host=master["host"], port=master["port"], dbname=master["dbname"],
                                     user=master["username"], password=master["password"])
-    with caplog.at_level(logging.DEBUG, logger="cruddur-rotate-master"):
-        run(load(), aws, arn, token)
+    module = load()
+    db = InProcessLambda(module)
+    with caplog.at_level(logging.DEBUG, logger=ROTATION_LOGGER), caplog.at_level(logging.DEBUG, logger=DB_LOGGER):
+        run(module, aws, arn, token, invoke=db)
     new = current(aws, arn)
     assert {k: v for k, v in new.items() if k != "password"} == {k: v for k, v in master.items() if k != "password"}
     assert new["password"] != master["password"] and len(new["password"]) == 40
@@ -114,33 +59,59 @@ def test_a_full_rotation_changes_the_password_and_keeps_the_shape(aws, master, c
     stages = aws.describe_secret(SecretId=arn)["VersionIdsToStages"]
     assert "AWSCURRENT" in stages[token]
     assert any("AWSPREVIOUS" in labels for labels in stages.values())
-    ours = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records if r.name == "cruddur-rotate-master")
-    assert "rotation finished" in ours
+    # setSecret: is the pending password already set? no: set it as the current user; testSecret: log in with it
+    assert db.calls == [(DB_FUNCTION, "login"), (DB_FUNCTION, "set_password"), (DB_FUNCTION, "test")]
+    assert db.answers == [{"ok": False}, {"ok": True, "login": 0}, {"ok": True, "has_role": None}]
+    ours = log_text(caplog, capsys)
+    assert "rotation finished" in ours and "password set on the database" in ours
     assert master["password"] not in ours and new["password"] not in ours
+    assert "SCRAM-SHA-256$" not in ours
 
 
-def test_every_step_is_idempotent_when_retried(aws, master):
+def test_every_step_is_idempotent_when_retried(rotation_aws, rotation_master):
+    aws, master = rotation_aws, rotation_master
     arn = make_secret(aws, master)
     token = begin_rotation(arn)
     module = load()
     for step in STEPS:
         run(module, aws, arn, token, steps=(step, step))
     assert logs_in(master, current(aws, arn)["password"])
+    assert len(aws.list_secret_version_ids(SecretId=arn)["Versions"]) == 2  # one new version, however often
 
 
-def test_a_retried_rotation_after_set_secret_still_finishes(aws, master):
-    """setSecret changed the database, then the run died: the next attempt logs in with the pending password."""
+def test_a_rotation_stopped_between_set_secret_and_finish_secret_still_finishes(rotation_aws, rotation_master):
+    """setSecret changed the database, then the run died: AWSCURRENT is refused now, and the next attempt finds the
+    pending password already set (it logs in) and goes on."""
+    aws, master = rotation_aws, rotation_master
     arn = make_secret(aws, master)
     token = begin_rotation(arn)
     module = load()
     run(module, aws, arn, token, steps=("createSecret", "setSecret"))
-    pending = json.loads(aws.get_secret_value(SecretId=arn, VersionStage="AWSPENDING")["SecretString"])
-    assert logs_in(master, pending["password"])
-    run(module, aws, arn, token, steps=("setSecret", "testSecret", "finishSecret"))
-    assert current(aws, arn)["password"] == pending["password"]
+    new = pending(aws, arn)
+    assert logs_in(master, new["password"]) and not logs_in(master, current(aws, arn)["password"])
+    db = InProcessLambda(module)
+    run(module, aws, arn, token, steps=("setSecret", "testSecret", "finishSecret"), invoke=db)
+    assert db.actions == ["login", "test"]  # nothing set twice
+    assert db.answers[0] == {"ok": True}
+    assert current(aws, arn)["password"] == new["password"]
 
 
-def test_a_secret_out_of_step_with_the_database_fails_clearly(aws, master):
+def test_a_database_with_the_previous_password_is_rotated_logged_in_with_it(rotation_aws, rotation_master, pg_server):
+    """A copy restored from before the last rotation (or a retried rotation) has the AWSPREVIOUS password: setSecret
+    tries AWSCURRENT, then AWSPREVIOUS."""
+    aws, master = rotation_aws, rotation_master
+    arn = make_secret(aws, master)
+    module = load()
+    run(module, aws, arn, begin_rotation(arn))
+    admin_execute(pg_server.admin_url(), f"ALTER ROLE {master['username']} PASSWORD %s", (master["password"],))
+    db = InProcessLambda(module)
+    run(module, aws, arn, begin_rotation(arn), invoke=db)
+    assert db.answers[:2] == [{"ok": False}, {"ok": True, "login": 1}]
+    assert logs_in(master, current(aws, arn)["password"]) and not logs_in(master, master["password"])
+
+
+def test_a_secret_out_of_step_with_the_database_fails_clearly(rotation_aws, rotation_master):
+    aws, master = rotation_aws, rotation_master
     arn = make_secret(aws, {**master, "password": "not-the-password"})
     token = begin_rotation(arn)
     module = load()
@@ -151,9 +122,27 @@ def test_a_secret_out_of_step_with_the_database_fails_clearly(aws, master):
         f"cannot log in to {master['host']} as {master['username']} with the current or previous password: set the "
         "secret's AWSCURRENT value to the database's password (runbooks/rotate-master-password.md)")
     assert logs_in(master, master["password"])  # nothing changed on the database
+    with pytest.raises(module.RotationError) as err:
+        run(module, aws, arn, token, steps=("testSecret",))
+    assert str(err.value) == f"the pending password does not log in to {master['host']} as {master['username']}"
+    assert "AWSCURRENT" not in aws.describe_secret(SecretId=arn)["VersionIdsToStages"][token]
 
 
-def test_a_secret_without_the_standard_fields_is_refused(aws, master):
+def test_a_pending_version_for_another_database_is_refused(rotation_aws, rotation_master):
+    aws, master = rotation_aws, rotation_master
+    arn = make_secret(aws, master)
+    token = begin_rotation(arn)
+    aws.put_secret_value(SecretId=arn, ClientRequestToken=token, VersionStages=["AWSPENDING"],
+                         SecretString=json.dumps({**master, "dbname": "postgres", "password": uuid.uuid4().hex}))
+    module = load()
+    with pytest.raises(module.RotationError) as err:
+        run(module, aws, arn, token, steps=("setSecret",))
+    assert str(err.value) == "the pending version's dbname differs from the current one; refusing to rotate"
+    assert logs_in(master, master["password"])
+
+
+def test_a_secret_without_the_standard_fields_is_refused(rotation_aws, rotation_master):
+    aws, master = rotation_aws, rotation_master
     arn = make_secret(aws, {"username": master["username"], "password": master["password"]})
     token = begin_rotation(arn)
     module = load()
@@ -162,39 +151,137 @@ def test_a_secret_without_the_standard_fields_is_refused(aws, master):
     assert str(err.value).endswith("lacks host, port, dbname (standard RDS secret JSON)")
 
 
-@pytest.mark.parametrize("event, message", [
+@pytest.mark.parametrize("bad_event, message", [
     ("not an object", "the rotation event must be a JSON object with SecretId, ClientRequestToken and Step"),
     ({"SecretId": "x", "ClientRequestToken": "y", "Step": "dropDatabase"},
      "the rotation event needs SecretId, ClientRequestToken and Step (one of createSecret, setSecret, testSecret, "
      "finishSecret)"),
 ])
-def test_a_malformed_event_is_refused(aws, event, message):
+def test_a_malformed_event_is_refused(rotation_aws, bad_event, message):
     module = load()
     with pytest.raises(module.RotationError) as err:
-        module.handler(event, None, client=aws)
+        module.handler(bad_event, None, client=rotation_aws, invoke=InProcessLambda(module))
     assert str(err.value) == message
 
 
-def test_rotation_must_be_enabled_and_the_version_pending(aws, master):
+def test_rotation_must_be_enabled_and_the_version_pending(rotation_aws, rotation_master):
+    aws, master = rotation_aws, rotation_master
     module = load()
+    db = InProcessLambda(module)
     arn = aws.create_secret(Name="plain", SecretString=json.dumps(master))["ARN"]
     with pytest.raises(module.RotationError) as err:
-        module.handler({"SecretId": arn, "ClientRequestToken": str(uuid.uuid4()), "Step": "createSecret"}, None,
-                       client=aws)
+        module.handler(event(arn, str(uuid.uuid4()), "createSecret"), None, client=aws, invoke=db)
     assert str(err.value) == f"rotation is not enabled on {arn}"
     arn = make_secret(aws, master)
     unknown = str(uuid.uuid4())
     with pytest.raises(module.RotationError) as err:
-        module.handler({"SecretId": arn, "ClientRequestToken": unknown, "Step": "createSecret"}, None, client=aws)
+        module.handler(event(arn, unknown, "createSecret"), None, client=aws, invoke=db)
     assert str(err.value) == f"version {unknown} is not a version of {arn}"
+    assert db.calls == []
 
 
-def test_an_unreachable_database_is_one_clear_error(aws, master, down_database_url):
+def test_a_version_in_the_wrong_stage_is_refused_and_a_current_one_is_left_alone(rotation_aws, rotation_master):
+    aws, master = rotation_aws, rotation_master
+    arn = make_secret(aws, master)
+    first = begin_rotation(arn)
+    module = load()
+    run(module, aws, arn, first)
+    previous = next(v for v, labels in aws.describe_secret(SecretId=arn)["VersionIdsToStages"].items()
+                    if "AWSPREVIOUS" in labels)
+    db = InProcessLambda(module)
+    with pytest.raises(module.RotationError) as err:
+        module.handler(event(arn, previous, "setSecret"), None, client=aws, invoke=db)
+    assert str(err.value) == f"version {previous} of {arn} is not labelled AWSPENDING"
+    password = current(aws, arn)["password"]
+    run(module, aws, arn, first, invoke=db)  # the version is AWSCURRENT already: every step does nothing
+    assert db.calls == []
+    assert current(aws, arn)["password"] == password and logs_in(master, password)
+
+
+def test_an_unreachable_database_is_one_clear_error(rotation_aws, rotation_master, down_database_url):
+    aws, master = rotation_aws, rotation_master
     port = int(down_database_url.rsplit(":", 1)[1].split("/")[0])
     arn = make_secret(aws, {**master, "port": port})
     token = begin_rotation(arn)
     module = load()
     run(module, aws, arn, token, steps=("createSecret",))
+    db = InProcessLambda(module)
     with pytest.raises(module.RotationError) as err:
-        run(module, aws, arn, token, steps=("setSecret",))
+        run(module, aws, arn, token, steps=("setSecret",), invoke=db)
     assert str(err.value).startswith(f"cannot reach {master['host']}:{port}: ")
+    assert "\n" not in str(err.value) and pending(aws, arn)["password"] not in str(err.value)
+    assert db.answers[0]["errorType"] == "ActionError"  # the database function's own error, passed on as is
+
+
+def test_the_function_needs_the_database_functions_name(rotation_aws, rotation_master, monkeypatch):
+    aws, master = rotation_aws, rotation_master
+    monkeypatch.delenv("DB_FUNCTION_NAME")
+    arn = make_secret(aws, master)
+    token = begin_rotation(arn)
+    module = load()
+    db = InProcessLambda(module)
+    run(module, aws, arn, token, steps=("createSecret",), invoke=db)  # Secrets Manager only: no database function
+    with pytest.raises(module.RotationError) as err:
+        run(module, aws, arn, token, steps=("setSecret",), invoke=db)
+    assert str(err.value) == ("DB_FUNCTION_NAME is not set: the rotation reaches the database through its database "
+                              "function in the VPC (components/master_rotation.py sets it); redeploy the function")
+    assert db.calls == [] and logs_in(master, master["password"])
+
+
+# -- Lambda between the two functions failing: stand-ins for the Lambda API's answers -------------------------------
+def _answer(body: dict, function_error: str | None = None):
+    def invoke(**_):
+        response = {"StatusCode": 200, "Payload": io.BytesIO(json.dumps(body).encode())}
+        if function_error:
+            response["FunctionError"] = function_error
+        return response
+    return invoke
+
+
+def _raises(exc: Exception):
+    def invoke(**_):
+        raise exc
+    return invoke
+
+
+@pytest.mark.parametrize("invoke, message", [
+    (_answer({"errorType": "Sandbox.Timedout", "errorMessage": "RequestId: 1f2e Error: Task timed out after 30.00 "
+                                                               "seconds"}, "Unhandled"),
+     f"the database function {DB_FUNCTION} failed (Sandbox.Timedout): RequestId: 1f2e Error: Task timed out after "
+     "30.00 seconds"),
+    (_answer({"errorType": "ActionError", "errorMessage": "role x_clone does not exist:\nline two"}, "Unhandled"),
+     "role x_clone does not exist: line two"),
+    (_answer({"unexpected": True}),
+     f"the database function {DB_FUNCTION} gave an unexpected answer to login: deploy the same package to both "
+     "rotation functions"),
+    (_raises(ClientError({"Error": {"Code": "AccessDeniedException", "Message": "not authorized"}}, "Invoke")),
+     f"cannot invoke the database function {DB_FUNCTION} (AccessDeniedException): check that it exists and that "
+     "this function's role may invoke it"),
+    (_raises(ReadTimeoutError(endpoint_url="https://lambda.eu-west-1.amazonaws.com")),
+     f"cannot invoke the database function {DB_FUNCTION}: ReadTimeoutError"),
+])
+def test_a_failed_invocation_is_one_clear_error_and_changes_nothing(rotation_aws, rotation_master, invoke, message):
+    aws, master = rotation_aws, rotation_master
+    arn = make_secret(aws, master)
+    token = begin_rotation(arn)
+    module = load()
+    run(module, aws, arn, token, steps=("createSecret",))
+    with pytest.raises(module.RotationError) as err:
+        run(module, aws, arn, token, steps=("setSecret",), invoke=invoke)
+    assert str(err.value) == message
+    assert current(aws, arn) == master and logs_in(master, master["password"])
+
+
+def test_on_its_own_the_function_makes_its_clients_and_invokes_the_named_function(rotation_aws, rotation_master):
+    """No client, no transport given: boto3's Secrets Manager and Lambda clients (moto here, where no database
+    function exists: Lambda's answer is the one-line error)."""
+    aws, master = rotation_aws, rotation_master
+    arn = make_secret(aws, master)
+    token = begin_rotation(arn)
+    module = load()
+    module.handler(event(arn, token, "createSecret"), None)
+    assert pending(aws, arn)["username"] == master["username"]
+    with pytest.raises(module.RotationError) as err:
+        module.handler(event(arn, token, "setSecret"), None)
+    assert str(err.value) == (f"cannot invoke the database function {DB_FUNCTION} (ResourceNotFoundException): check "
+                              "that it exists and that this function's role may invoke it")

@@ -1,8 +1,8 @@
 """Cruddur's database stack, in the order the data flows (docs: DESIGN.md, "Data flow"):
 
-settings -> pinned provider -> account context -> data key -> network -> database -> audit -> code signing -> layers
--> sign-up -> the app's access -> secrets endpoint -> migrator -> rotations -> monitoring -> restore drill ->
-guardrails -> exports (all in one place, at the end).
+settings -> pinned provider -> account context -> data key -> network -> database (-> its run schedule) -> audit ->
+code signing -> layers -> sign-up -> the app's access -> secrets endpoint -> migrator -> rotations -> monitoring ->
+budget -> restore drill -> guardrails -> exports (all in one place, at the end).
 """
 
 import pulumi
@@ -10,17 +10,20 @@ import pulumi_aws as aws
 
 from components.app_access import AppAccess, AppAccessArgs
 from components.audit import Audit, AuditArgs
+from components.budget import Budget, BudgetArgs
 from components.aws_context import AwsContext
 from components.code_signing import ACCESS_LOG_PREFIX, CodeSigning, CodeSigningArgs, artifacts_bucket_name
 from components.confirmation import Confirmation, ConfirmationArgs
 from components.connection_budget import connection_budget
 from components.database import Database, DatabaseArgs
+from components.db_schedule import DbSchedule, DbScheduleArgs
 from components.function import Platform
 from components.guardrails import Guardrails, GuardrailsArgs
 from components.kms import (
     KmsKey,
     KmsKeyArgs,
     backup_notifications_statement,
+    budgets_notifications_statement,
     cloudwatch_alarms_statement,
     logs_statement,
 )
@@ -58,7 +61,8 @@ data_key = KmsKey("data", KmsKeyArgs(
     description=f"Cruddur {settings.stack}: database storage, Performance Insights, secrets and logs",
     alias=naming.physical_name("data"),
     aws_context=context,
-    statements=[logs_statement, cloudwatch_alarms_statement, backup_notifications_statement],
+    statements=[logs_statement, cloudwatch_alarms_statement, backup_notifications_statement,
+                budgets_notifications_statement],
     protect=naming.protect,
 ), opts=pinned)
 network = Network("network", NetworkArgs(
@@ -69,6 +73,13 @@ database = Database("db", DatabaseArgs(
     database=settings.database, naming=naming, aws_context=context, log_retention_days=log_days,
     network=network, kms_key_arn=data_key.arn,
 ), opts=pinned)
+# dev only, opt-in: the instance runs in the hours dbRunSchedule names and is stopped outside them.
+db_schedule = None
+if settings.database.run_schedule is not None:
+    db_schedule = DbSchedule("db-schedule", DbScheduleArgs(
+        schedule=settings.database.run_schedule, naming=naming, aws_context=context,
+        db_instance_identifier=database.instance.identifier, db_instance_arn=database.instance.arn,
+    ), opts=pinned)
 artifacts_bucket_arn = pulumi.Output.concat("arn:", context.partition, ":s3:::",
                                             artifacts_bucket_name(naming, context.account_id))
 audit = Audit("audit", AuditArgs(
@@ -119,15 +130,16 @@ migrator = Migrator("migrator", MigratorArgs(
     secrets_endpoint=secrets_endpoint,
 ), opts=pinned)
 
-# Both database secrets rotate on a schedule, inside the VPC (no internet): components/master_rotation.py. The app
+# Both database secrets rotate on a schedule: a rotation function outside the VPC does the Secrets Manager calls and
+# invokes a database function inside it (components/master_rotation.py). The app
 # secret alternates users (cruddur_app / cruddur_app_clone, set by the master); its first rotation waits for the
 # migrator, which creates the clone user (sql/migrations/0006_app_clone_role.sql).
 master_rotation = MasterRotation("master-rotation", MasterRotationArgs(
-    platform=platform, database=database, secrets_endpoint=secrets_endpoint,
+    platform=platform, database=database,
     rotation_days=settings.database.master_password_rotation_days,
 ), opts=pinned)
 app_rotation = AppRotation("app-rotation", AppRotationArgs(
-    platform=platform, database=database, secrets_endpoint=secrets_endpoint,
+    platform=platform, database=database,
     rotation_days=settings.app_access.password_rotation_days, app_secret=app_access.secret,
     after=[migrator.invocation],
 ), opts=pinned)
@@ -140,6 +152,11 @@ if settings.monitoring.alarms:
         db_instance_identifier=database.instance.identifier, instance_class=settings.database.instance_class,
         allocated_storage_gb=settings.database.allocated_storage_gb, function_name=confirmation.function.name,
     ), opts=pinned)
+# The monthly budget: actual and forecasted alerts to the alarm topic and the alarm e-mails.
+budget = Budget("budget", BudgetArgs(
+    naming=naming, monthly_budget_usd=settings.monitoring.monthly_budget_usd,
+    topic_arn=monitoring.topic.arn if monitoring is not None else None, emails=settings.monitoring.emails,
+), opts=pinned)
 restore_drill = None
 if settings.restore_drill.enabled:
     restore_drill = RestoreDrill("restore-drill", RestoreDrillArgs(
@@ -210,7 +227,11 @@ pulumi.export("migrationsSha256", migrator.migrations_sha256)
 # Alarms and the restore drill.
 if monitoring is not None:
     pulumi.export("alarmTopicArn", monitoring.topic.arn)
-    pulumi.export("dashboardName", monitoring.dashboard.dashboard_name)
+    if monitoring.dashboard is not None:
+        pulumi.export("dashboardName", monitoring.dashboard.dashboard_name)
+pulumi.export("budgetName", budget.budget.name)
+if db_schedule is not None:
+    pulumi.export("dbScheduledHoursPerWeek", db_schedule.hours_per_week)  # the cost estimate's instance-hours
 if restore_drill is not None:
     pulumi.export("backupVaultName", restore_drill.vault.name)
     pulumi.export("restoreTestingPlanName", restore_drill.restore_testing_plan.name)

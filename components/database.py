@@ -65,6 +65,9 @@ REBOOT_PARAMETERS = {
 }
 
 
+ENGINE_LIFECYCLE_SUPPORT = "open-source-rds-extended-support-disabled"
+
+
 def parameter_group_name(name: str, family: str) -> str:
     """The logical name of ``family``'s parameter group (the current family keeps the original name)."""
     return f"{name}-params" if family == CURRENT_GROUP_FAMILY else f"{name}-params-{family}"
@@ -200,6 +203,9 @@ class Database(pulumi.ComponentResource):
             identifier=identifier,
             engine="postgres",
             engine_version=db.engine_version,
+            # Never slide into paid RDS Extended Support when the major reaches its end of standard support: RDS
+            # upgrades it instead (runbooks/upgrade-major.md says how to do it first, on our own schedule).
+            engine_lifecycle_support=ENGINE_LIFECYCLE_SUPPORT,
             instance_class=db.instance_class,
             db_name=db.name,
             username=db.master_username,

@@ -61,6 +61,17 @@ def cloudwatch_alarms_statement(account_id: str, partition: str, region: str) ->
     }
 
 
+def budgets_notifications_statement(account_id: str, partition: str, region: str) -> dict:
+    """Lets AWS Budgets of this account publish its alerts to topics encrypted with the key (alarm topic)."""
+    return {
+        "sid": "AllowBudgetsToEncryptedTopics",
+        "principals": [{"type": "Service", "identifiers": ["budgets.amazonaws.com"]}],
+        "actions": SNS_PUBLISH_KEY_ACTIONS,
+        "resources": ["*"],
+        "conditions": [{"test": "StringEquals", "variable": "aws:SourceAccount", "values": [account_id]}],
+    }
+
+
 def backup_notifications_statement(account_id: str, partition: str, region: str) -> dict:
     """Lets AWS Backup publish vault notifications to topics encrypted with the key. No source condition: AWS
     Backup's documented key policy has none; the topic's own policy decides what may publish to it."""

@@ -7,13 +7,20 @@
   it switches to gets a new password set by the master user. The user the app was using keeps its password until
   the next rotation, so an app that re-reads the secret within one rotation period never meets a refused login.
 
-Both are one scaffolding (``MasterRotation``; ``AppRotation`` only changes the secret, the names and the strategy)
-around one handler, ``lambda/rotate_master/handler.py`` (createSecret -> setSecret -> testSecret -> finishSecret;
-``ROTATION_STRATEGY`` picks the strategy). Each function runs in the private subnets: it reaches the database
-through its own security group (``Database.allow_from``) and Secrets Manager through the VPC's interface endpoint
-(``SecretsEndpoint.allow_from``); no NAT, no public path. Each has its own role: it may touch exactly its one secret
-(describe, read, write a new version, move its stages), the app's may also read the master secret (to set the
-password as the master), and both decrypt/encrypt with the data key only through Secrets Manager.
+Both are one component (``AppRotation`` only changes the secret, the names and the strategy) around one package,
+``lambda/rotate_master`` (createSecret -> setSecret -> testSecret -> finishSecret; ``ROTATION_STRATEGY`` picks the
+strategy), deployed as TWO functions:
+
+- the rotation function (``cruddur-<stack>-rotate-master``/``-rotate-app``), OUTSIDE the VPC: Secrets Manager invokes
+  it; it makes every Secrets Manager call and reaches the database only by invoking the database function. Its role
+  may touch exactly its one secret (describe, read, write a new version, move its stages), the app's may also read
+  the master secret (to set the password as the master), both use the data key only through Secrets Manager, and
+  each may invoke its own database function only;
+- the database function (``...-db``), in the private subnets with its own security group whose only egress is
+  PostgreSQL to the database (``Database.allow_from``): three explicit actions (log in, set a password as a SCRAM
+  verifier, test), credentials in the synchronous invocation's payload, never logged, never returned. It calls no
+  AWS API, so its role has only ``AWSLambdaVPCAccessExecutionRole`` and the VPC needs no Secrets Manager endpoint
+  (about $8 per AZ-month saved: docs/costs.md).
 
 The secrets keep their names and their standard RDS JSON shape, so their readers (the migrator, the restore probe,
 operators, the app) are unchanged; they read AWSCURRENT when they connect, and the master's readers in the VPC (the
@@ -24,8 +31,8 @@ the instance ignores ``password`` after creation and each secret's first version
 (components/database.py, components/app_access.py). Synchronous only: Secrets Manager invokes each step as a
 synchronous invocation (Lambda developer guide, "Using Lambda with Secrets Manager") and retries a failed rotation
 itself, so there is no asynchronous invocation and no on-failure destination; a failed rotation shows in the secret's
-rotation status and in CloudTrail (``RotationFailed``). Each package is signed (``CodeSigning``) and its code signing
-config enforced, like every function of the stack.
+rotation status and in CloudTrail (``RotationFailed``). The package is signed once (``CodeSigning``) and both
+functions enforce the stack's code signing config, like every function of the stack.
 """
 
 from __future__ import annotations
@@ -39,12 +46,16 @@ import pulumi_aws as aws
 
 from components.database import Database
 from components.function import Function, FunctionArgs, Platform
-from components.secrets_endpoint import SecretsEndpoint
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-FUNCTION_SOURCE = PROJECT_DIR / "lambda" / "rotate_master" / "handler.py"
+FUNCTION_SOURCE = PROJECT_DIR / "lambda" / "rotate_master"
 CA_BUNDLE_SOURCE = PROJECT_DIR / "lambda" / "post_confirmation" / "global-bundle.pem"
+PACKAGE_FILES = {"handler.py": FUNCTION_SOURCE / "handler.py", "db_actions.py": FUNCTION_SOURCE / "db_actions.py",
+                 "global-bundle.pem": CA_BUNDLE_SOURCE}
 TIMEOUT_SECONDS = 60
+# Under the rotation function's timeout and botocore's 60 s read timeout (a read timeout retries the invocation,
+# which every database action survives: each is idempotent).
+DB_TIMEOUT_SECONDS = 30
 MEMORY_MB = 256
 # What the rotation function does to its one secret (the endpoint's policy must allow the same).
 ROTATION_ACTIONS = ("secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue",
@@ -54,8 +65,7 @@ ROTATION_ACTIONS = ("secretsmanager:DescribeSecret", "secretsmanager:GetSecretVa
 @dataclass
 class MasterRotationArgs:
     platform: Platform  # naming, data key, code signing, log retention, private subnets, layers
-    database: Database  # its master secret rotates; its SG admits the function
-    secrets_endpoint: SecretsEndpoint
+    database: Database  # its master secret rotates; its SG admits the database function
     rotation_days: int
 
 
@@ -69,7 +79,8 @@ class AppRotationArgs(MasterRotationArgs):
 @dataclass(frozen=True)
 class _Kind:
     """What differs between the two rotations; the scaffolding (the function and the schedule) is shared."""
-    function_part: str  # the physical name's part: cruddur-<stack>-<function_part>
+    function_part: str  # the physical name's part: cruddur-<stack>-<function_part> (and -db)
+    secret: str  # "master" / "app"
     what: str  # "the master-secret rotation function"
     admission: str  # the part of the SG admissions' names
     sid: str
@@ -77,9 +88,9 @@ class _Kind:
     strategy: str  # lambda/rotate_master/handler.py's ROTATION_STRATEGY
 
 
-MASTER = _Kind("rotate-master", "the master-secret rotation function", "rotation", "RotateTheMasterSecret",
+MASTER = _Kind("rotate-master", "master", "the master-secret rotation function", "rotation", "RotateTheMasterSecret",
                "cruddur-rotate-master", "single-user")
-APP = _Kind("rotate-app", "the app-secret rotation function", "app-rotation", "RotateTheAppSecret",
+APP = _Kind("rotate-app", "app", "the app-secret rotation function", "app-rotation", "RotateTheAppSecret",
             "cruddur-rotate-app", "alternating-users")
 
 
@@ -95,35 +106,60 @@ class MasterRotation(pulumi.ComponentResource):
         secret = getattr(args, "app_secret", None) or db.secret
         region = platform.aws_context.region
         title = kind.what[len("the "):].removesuffix(" function")
+        # One package, two functions (lambda/rotate_master): the rotation steps and the database actions.
+        package = platform.code_signing.sign(kind.function_part, pulumi.AssetArchive({
+            name: pulumi.FileAsset(str(path)) for name, path in PACKAGE_FILES.items()}))
+
+        # The database function: in the private subnets, PostgreSQL only (no AWS call, no AWS permission beyond its
+        # network interfaces and logs), egress to the database port only.
+        self.db_function = Function(f"{name}-db", FunctionArgs(
+            platform=platform,
+            part=f"{kind.function_part}-db",
+            description=f"Rotation of the {kind.secret} secret, database side: logs in and sets the new password "
+                        "(invoked by the rotation function only)",
+            role_description=f"Cruddur {title}, database side: VPC access and logs only",
+            code=package,
+            handler="handler.db_handler",
+            layers=[platform.layer("psycopg2"), platform.layer("powertools")],
+            environment={"POWERTOOLS_SERVICE_NAME": f"{kind.service}-db", "POWERTOOLS_LOG_LEVEL": "INFO"},
+            vpc=True,
+            security_group_description=f"Cruddur {title}, database side: egress to the database port only",
+            reaches=[(db.allow_from, kind.what)],
+            admission_part=kind.admission,
+            timeout=DB_TIMEOUT_SECONDS,
+            memory_size=MEMORY_MB,
+            tracing=False,
+        ), opts=pulumi.ResourceOptions(parent=self))
 
         statements = [{"sid": kind.sid, "actions": list(ROTATION_ACTIONS), "resources": [secret.arn]}]
-        environment = {"POWERTOOLS_SERVICE_NAME": kind.service, "POWERTOOLS_LOG_LEVEL": "INFO"}
+        environment = {"POWERTOOLS_SERVICE_NAME": kind.service, "POWERTOOLS_LOG_LEVEL": "INFO",
+                       "DB_FUNCTION_NAME": self.db_function.name}
         if kind is APP:  # the new user's password is set by the master user
             statements.append({"sid": "ReadTheMasterSecret", "actions": ["secretsmanager:GetSecretValue"],
                                "resources": [db.secret.arn]})
             environment |= {"ROTATION_STRATEGY": kind.strategy, "MASTER_SECRET_ARN": db.secret.arn}
-        statements.append(
+        statements += [
             {"sid": "UseTheDataKeyThroughSecretsManager", "actions": ["kms:Decrypt", "kms:GenerateDataKey"],
              "resources": [platform.kms_key_arn],
              "conditions": [{"test": "StringEquals", "variable": "kms:ViaService",
-                             "values": [f"secretsmanager.{region}.amazonaws.com"]}]})
+                             "values": [f"secretsmanager.{region}.amazonaws.com"]}]},
+            {"sid": "InvokeTheDatabaseFunction", "actions": ["lambda:InvokeFunction"],
+             "resources": [self.db_function.arn]},
+        ]
+        # The rotation function: outside the VPC (Secrets Manager and Lambda are reached on AWS's network, so the
+        # private subnets need no endpoint); it reaches the database only through the database function.
         self.function = Function(name, FunctionArgs(
             platform=platform,
             part=kind.function_part,
             description=("Secrets Manager rotation of the RDS master secret (single user)" if kind is MASTER else
                          "Secrets Manager rotation of the app secret (alternating users, set by the master)"),
-            role_description=f"Cruddur {title}: VPC access, logs, X-Ray, "
-                             + ("its one secret" if kind is MASTER else "its secret, read the master's"),
-            code=pulumi.AssetArchive({"handler.py": pulumi.FileAsset(str(FUNCTION_SOURCE)),
-                                      "global-bundle.pem": pulumi.FileAsset(str(CA_BUNDLE_SOURCE))}),
-            layers=[platform.layer("psycopg2"), platform.layer("powertools")],
+            role_description=f"Cruddur {title}: logs, X-Ray, "
+                             + ("its one secret" if kind is MASTER else "its secret, read the master's")
+                             + ", invoke its database function",
+            code=package,
+            layers=[platform.layer("powertools")],
             environment=environment,
             statements=statements,
-            vpc=True,
-            security_group_description=f"Cruddur {title}: egress to the database port and the Secrets Manager "
-                                       "endpoint",
-            reaches=[(db.allow_from, kind.what), (args.secrets_endpoint.allow_from, kind.what)],
-            admission_part=kind.admission,
             timeout=TIMEOUT_SECONDS,
             memory_size=MEMORY_MB,
             # Synchronous only (Secrets Manager's invocations are): no on-failure destination, see the docstring.
@@ -132,10 +168,10 @@ class MasterRotation(pulumi.ComponentResource):
         self.rotation = aws.secretsmanager.SecretRotation(
             f"{name}-schedule", secret_id=secret.id, rotation_lambda_arn=self.function.arn,
             rotation_rules={"automatically_after_days": args.rotation_days},
-            # The first rotation runs at once: the function must reach the database and the endpoint by then (and,
-            # for the app, the migration that creates the alternate user must have run).
+            # The first rotation runs at once: the database function must reach the database by then (and, for the
+            # app, the migration that creates the alternate user must have run).
             opts=pulumi.ResourceOptions(parent=self, depends_on=[
-                self.permission, db.instance, args.secrets_endpoint, *getattr(args, "after", ())]))
+                self.permission, db.instance, self.db_function, *getattr(args, "after", ())]))
         self.register_outputs({"function_name": self.function.name})
 
 

@@ -155,7 +155,7 @@ class MonitoringArgs:
 class Monitoring(pulumi.ComponentResource):
     topic: aws.sns.Topic
     alarms: dict[str, aws.cloudwatch.MetricAlarm]
-    dashboard: aws.cloudwatch.Dashboard
+    dashboard: aws.cloudwatch.Dashboard | None
     specs: list[AlarmSpec]
 
     def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None):
@@ -176,6 +176,10 @@ class Monitoring(pulumi.ComponentResource):
         topic_policy = aws.iam.get_policy_document_output(statements=[
             {"sid": "CloudWatchAlarmsOfThisAccountPublish",
              "principals": [{"type": "Service", "identifiers": ["cloudwatch.amazonaws.com"]}],
+             "actions": ["sns:Publish"], "resources": [self.topic.arn],
+             "conditions": [{"test": "StringEquals", "variable": "aws:SourceAccount", "values": [account_id]}]},
+            {"sid": "BudgetsOfThisAccountPublish",
+             "principals": [{"type": "Service", "identifiers": ["budgets.amazonaws.com"]}],
              "actions": ["sns:Publish"], "resources": [self.topic.arn],
              "conditions": [{"test": "StringEquals", "variable": "aws:SourceAccount", "values": [account_id]}]},
             {"sid": "BackupVaultNotificationsPublish",
@@ -213,11 +217,13 @@ class Monitoring(pulumi.ComponentResource):
                 ok_actions=[self.topic.arn],
                 opts=child,
             )
-        self.dashboard = aws.cloudwatch.Dashboard(
-            f"{name}-dashboard",
-            dashboard_name=naming.physical_name("database"),
-            dashboard_body=pulumi.Output.all(region, args.db_instance_identifier, args.function_name).apply(
-                lambda v: dashboard_body(self.specs, v[0], v[1], v[2])),
-            opts=child,
-        )
-        self.register_outputs({"topic_arn": self.topic.arn, "dashboard_name": self.dashboard.dashboard_name})
+        self.dashboard = None
+        if m.dashboard:  # $3/month; the alarms above work without it
+            self.dashboard = aws.cloudwatch.Dashboard(
+                f"{name}-dashboard",
+                dashboard_name=naming.physical_name("database"),
+                dashboard_body=pulumi.Output.all(region, args.db_instance_identifier, args.function_name).apply(
+                    lambda v: dashboard_body(self.specs, v[0], v[1], v[2])),
+                opts=child,
+            )
+        self.register_outputs({"topic_arn": self.topic.arn})

@@ -50,9 +50,10 @@ from typing import Any
 
 import pulumi
 
-from components import cidrs
+from components import cidrs, run_schedule
 from components.connection_budget import instance_memory_gib
 from components.naming import Naming
+from components.run_schedule import RunSchedule
 from components.stack_names import is_production_stack_name
 
 PROJECT = "cruddur-db"
@@ -285,6 +286,18 @@ CLOUDWATCH_RETENTION = integer(1, 3653, LOG_RETENTION_DAYS,
                                f"must be a CloudWatch Logs retention value: {_join(LOG_RETENTION_DAYS)}")
 
 
+def _run_schedule(raw: Any) -> RunSchedule | None:
+    """``dbRunSchedule``: empty (always on) or when the instance runs (components/run_schedule.py)."""
+    if not isinstance(raw, str):
+        raise Invalid((shown(raw), f"must be a string: empty (always on) or {run_schedule.FORMAT}"))
+    if not raw:
+        return None
+    try:
+        return run_schedule.parse(raw)
+    except run_schedule.BadSchedule as bad:
+        raise Invalid((shown(raw), str(bad))) from None
+
+
 # -- rules ----------------------------------------------------------------------------------------------------------
 def must_be(expected: Any, why: str) -> Rule:
     return (lambda value: value == expected, why)
@@ -364,6 +377,10 @@ class DatabaseSettings:
     upgrade_from_engine_version: str = setting(
         "upgradeFromEngineVersion", text(_MAJOR_OR_EMPTY, "must be empty (no upgrade in progress) or the major "
                                                           "version the instance runs now, e.g. 16"))
+    # When a dev instance runs (stopped outside those hours: no instance-hours billed); None: always on.
+    run_schedule: RunSchedule | None = setting(
+        "dbRunSchedule", _run_schedule,
+        prod=must_be(None, "prod runs around the clock; a run schedule is for dev stacks only (leave it empty)"))
     port: int = 5432
 
     @property
@@ -433,6 +450,10 @@ _CRON = re.compile(r"^cron\([^()]+\)$")
 class MonitoringSettings:
     """CloudWatch alarms + dashboard on the instance and the confirmation function, and the alarm topic."""
     alarms: bool = setting("alarms", boolean(), prod=must_be(True, "prod must keep its CloudWatch alarms on"))
+    # The dashboard of the alarmed metrics ($3/month: docs/costs.md); the alarms work without it.
+    dashboard: bool = setting("dashboard", boolean())
+    # The stack's AWS Budgets budget (actual and forecasted alerts at 80 % and 100 %), and the plan's cost ceiling.
+    monthly_budget_usd: int = setting("monthlyBudgetUsd", integer(1, 1_000_000))
     emails: tuple[str, ...] = setting(
         "alarmEmails", text_list(text(_EMAIL, "is not an email address (name@example.com)")))
     free_storage_percent: int = setting("alarmFreeStoragePercent", integer(1, 50))

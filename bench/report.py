@@ -100,8 +100,8 @@ def _trigger(w: dict) -> list[str]:
           "decorator and the event checks. On RDS the floor is a network round trip plus a durable (Multi-AZ: "
           "synchronously replicated) commit, at least about a millisecond, so that fixed ~0.1-0.2 ms stays well "
           "under 1.5x there; Lambda bills in 1 ms steps, so it costs nothing. On the fsync-off server the ratio is "
-          "above 1.5x only because the floor has no commit cost at all. Lowering the success log to DEBUG (issue4's "
-          "code) would shrink the gap but lose the audit line; we do not recommend it."
+          "above 1.5x only because the floor has no commit cost at all. Lowering the success log to DEBUG "
+          "would shrink the gap but lose the audit line; we do not recommend it."
         + ("" if w["met_floor"] else
            f" This run missed the target on the durable server: the disk was quiet, so a local commit cost only "
            f"{ms(j['stats']['floor']['p50'])} and the fixed overhead is a large share of it. The two warm targets "

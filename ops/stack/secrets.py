@@ -123,7 +123,8 @@ def _client_error(exc, secret_arn: str, region: str, stack: str, kms_key: str | 
         return f"your AWS credentials have expired: sign in again (e.g. `aws sso login`) and re-run ({code})"
     if code in _DENIED or status == 403:
         return (f"access denied reading {secret_arn}: the caller needs secretsmanager:GetSecretValue on this secret "
-                f"and kms:Decrypt on {key}: grant both to your operator role (README, 'Operator access') ({code})")
+                f"and kms:Decrypt on {key}: grant both to your operator role "
+                f"(docs/operations.md, 'Operator access') ({code})")
     if code in _KMS:
         return (f"cannot decrypt {secret_arn}: the caller needs kms:Decrypt on {key} as "
                 f"well as secretsmanager:GetSecretValue, and the key must be enabled ({code})")

@@ -1,5 +1,5 @@
 """The committed stack files and Pulumi.yaml read cleanly with the offline plan's loader: no key set twice (YAML
-keeps the later one silently, and `pulumi up` cannot see it), no alias, UTF-8, a config mapping (issue 15)."""
+keeps the later one silently, and `pulumi up` cannot see it), no alias, UTF-8, a config mapping."""
 
 from __future__ import annotations
 

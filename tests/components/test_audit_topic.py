@@ -21,7 +21,7 @@ def test_topic_is_named_for_the_stack_and_encrypted_with_the_audit_key(stack):
 
 
 def test_topic_has_no_subscription_in_the_stack(stack):
-    """Subscriptions are the operator's (README, audit section): none targets the trail topic."""
+    """Subscriptions are the operator's (docs/security.md, audit section): none targets the trail topic."""
     arn = topic(stack).outputs["arn"]
     subscriptions = stack.of_type("aws:sns/topicSubscription:TopicSubscription")
     assert [s.name for s in subscriptions if s.props["topic"] == arn] == []

@@ -1,4 +1,4 @@
-"""components/connection_budget.py: the confirmation function's share of the instance's connections (issue 13)."""
+"""components/connection_budget.py: the confirmation function's share of the instance's connections."""
 
 from __future__ import annotations
 

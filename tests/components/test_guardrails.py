@@ -1,4 +1,4 @@
-"""Organization guardrails (issue 8): the SCPs, their documents and attachments, and the `organization` setting.
+"""Organization guardrails: the SCPs, their documents and attachments, and the `organization` setting.
 
 Committed stacks keep the guardrails off; the "guarded" evaluations switch them on with config overrides, the way
 a stack file holding `cruddur-db:organization` would.

@@ -1,4 +1,4 @@
-"""Config that is wrong in ways a careless user or an attacker would try (issue 15): each is one line naming the key.
+"""Config that is wrong in ways a careless user or an attacker would try: each is one line naming the key.
 
 Evaluated on the settings alone (``settings_support``); ``test_settings.py`` runs the whole program for the rest."""
 

@@ -1,4 +1,4 @@
-"""The PostgreSQL reserved words the settings refuse as names are exactly the real server's (issue 15)."""
+"""The PostgreSQL reserved words the settings refuse as names are exactly the real server's."""
 
 from __future__ import annotations
 

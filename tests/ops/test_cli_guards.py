@@ -1,4 +1,4 @@
-"""Issue 16 (runbook CLI): the guards and the redaction hold against an attacker's inputs, on a REAL PostgreSQL.
+"""The runbook CLI: the guards and the redaction hold against an attacker's inputs, on a REAL PostgreSQL.
 
 Protected-stack names (the one rule in components/stack_names.py), guards on the parameters libpq will actually
 use (query host/hostaddr/port/dbname, host lists, China-region RDS names, PGHOST, service files), masking of

@@ -1,4 +1,4 @@
-"""Issue 16 (runbook CLI): locks and small failures. A killed `db migrate` leaves no lock behind, a role without
+"""The runbook CLI: locks and small failures. A killed `db migrate` leaves no lock behind, a role without
 DDL rights fails at once, blocked statements time out, racing `local up` calls agree, and `--port` / a full disk
 give one clear line. Real PostgreSQL, real subprocesses, real SIGKILL; every test bounded to seconds."""
 

@@ -1,5 +1,5 @@
 """``cruddur plan`` on stack files that are broken rather than wrong: one line naming the file and what is wrong,
-exit 2, never a traceback (issue 15). Through the CLI runner and, for one of them, the installed console script."""
+exit 2, never a traceback. Through the CLI runner and, for one of them, the installed console script."""
 
 from __future__ import annotations
 

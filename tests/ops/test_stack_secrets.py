@@ -164,7 +164,7 @@ def test_access_denied_names_the_secret_and_the_actions(cli, fake_pulumi, aws_se
     line = one_error_line(cli("db", "status", "-s", "dev", env=env))
     assert line.startswith(f"error: access denied reading {arn}: the caller needs secretsmanager:GetSecretValue on "
                            f"this secret and kms:Decrypt on the key {RECORDED['kmsKeyArn']}: grant both to your operator "
-                           "role (README, 'Operator access') (")
+                           "role (docs/operations.md, 'Operator access') (")
     app = one_error_line(cli("stack", "env", "-s", "dev", env=env))
     assert app.startswith(f"error: access denied reading {aws_secrets[('dev', 'app')]}: the caller needs "
                           "secretsmanager:GetSecretValue")

@@ -1,5 +1,6 @@
 """The pack's registry (issue 14.4): each rule names its resource types once and the pack dispatches on them; the
-README's tables are kept equal to the registry; the modules the pack shares with the program are kept equal."""
+tables of docs/security.md are kept equal to the registry; the modules the pack shares with the program are kept
+equal."""
 
 from __future__ import annotations
 
@@ -57,15 +58,15 @@ def test_rule_names_are_unique_and_every_rule_serves_a_practice():
     assert all(r.practices and set(r.practices) <= set(policies.PRACTICES) for r in policies.RULES)
 
 
-# -- README -------------------------------------------------------------------------------------------------------
-def _readme() -> str:
-    return (ROOT / "README.md").read_text()
+# -- docs/security.md ---------------------------------------------------------------------------------------------
+def _security_page() -> str:
+    return (ROOT / "docs" / "security.md").read_text()
 
 
-def test_readme_practices_table_is_the_registry():
+def test_security_page_practices_table_is_the_registry():
     """Regenerate with: .venv/bin/python -c 'import sys; sys.path.insert(0, "policy"); import policies;
     print(policies.practices_table())'"""
-    assert policies.practices_table() in _readme()
+    assert policies.practices_table() in _security_page()
 
 
 def test_practices_name_real_settings_keys():
@@ -75,8 +76,8 @@ def test_practices_name_real_settings_keys():
             assert f'"{key}"' in source, (practice.title, key)
 
 
-def test_readme_policy_table_lists_every_rule():
-    section = _readme().split("## Policy pack", 1)[1].split("\n## ", 1)[0]
+def test_security_page_policy_table_lists_every_rule():
+    section = _security_page().split("## Policy pack", 1)[1].split("\n## ", 1)[0]
     listed = set(re.findall(r"`([a-z0-9-]+)`", section))
     assert {r.name for r in policies.RULES if not r.name.endswith("-dev")} <= listed
 

@@ -1,4 +1,4 @@
-"""Migration 0005 (issue 16): handles in one normal form in the schema, for every writer; existing rows survive."""
+"""Migration 0005: handles in one normal form in the schema, for every writer; existing rows survive."""
 
 from __future__ import annotations
 

@@ -6,6 +6,7 @@ import boto3
 import psycopg2
 import pytest
 
+from tests.db_support import query
 from tests.ops.conftest import COGNITO_REGION as REGION
 
 CONFIRMED = 64  # more than one page of list_users (60)
@@ -38,13 +39,7 @@ def pool(cognito):
 
 
 def users(url):
-    conn = psycopg2.connect(url)
-    try:
-        with conn, conn.cursor() as cur:
-            cur.execute("SELECT cognito_user_id, display_name, handle, email FROM users ORDER BY handle")
-            return cur.fetchall()
-    finally:
-        conn.close()
+    return query(url, "SELECT cognito_user_id, display_name, handle, email FROM users ORDER BY handle")
 
 
 def row(text, label):

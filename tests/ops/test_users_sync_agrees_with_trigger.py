@@ -13,6 +13,7 @@ import psycopg2
 import pytest
 
 from ops.cli.users import run_sync
+from tests.db_support import query
 from tests.lambda_support import HANDLER_PATH, confirmation_event, load_handler_module
 from tests.ops.conftest import COGNITO_REGION as REGION
 
@@ -75,13 +76,7 @@ def pool(cognito):
 
 
 def _rows(url: str) -> dict[str, tuple]:
-    conn = psycopg2.connect(url)
-    try:
-        with conn, conn.cursor() as cur:
-            cur.execute("SELECT display_name, handle, email, cognito_user_id FROM users")
-            return {row[3]: row for row in cur.fetchall()}
-    finally:
-        conn.close()
+    return {row[3]: row for row in query(url, "SELECT display_name, handle, email, cognito_user_id FROM users")}
 
 
 def test_sync_writes_exactly_the_rows_the_trigger_would_and_refuses_what_it_refuses(

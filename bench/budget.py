@@ -22,25 +22,25 @@ delivery (including throttle retries) and wall time.
 from __future__ import annotations
 
 import json
-import os
 import queue
 import random
-import subprocess
-import sys
 import threading
 import time
 
 from bench.burst import plan_events
 from bench.common import (
-    BENCH_DIR,
     Timer,
     bench_server,
     confirmation_role_url,
     fresh_database,
     load_average,
     ms,
+    peak_connections,
     print_table,
+    recorded_users,
+    start_container,
     summarize,
+    wait_ready,
 )
 
 MAX_CONNECTIONS = 40
@@ -52,12 +52,9 @@ THROTTLE_CAP_S = 1.0
 class Container:
     """A worker process: one Lambda container with its own handler module and connection."""
 
-    def __init__(self, env: dict):
-        self.proc = subprocess.Popen([sys.executable, str(BENCH_DIR / "budget_worker.py")], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, env=env, text=True)
-        line = self.proc.stdout.readline().strip()
-        if line != "ready":
-            raise RuntimeError(f"a budget worker failed to start: {line!r}")
+    def __init__(self, connection_url: str):
+        self.proc = start_container("budget_worker.py", connection_url=connection_url)
+        wait_ready(self.proc, "budget")
 
     def invoke(self, event: dict) -> dict:
         self.proc.stdin.write(json.dumps(event) + "\n")
@@ -70,12 +67,8 @@ class Container:
 
 
 def _variant(admin_url: str, url: str, containers: int, queues: list[list[dict]], rng: random.Random) -> dict:
-    import psycopg2
-
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "AWS_"))}
-    env.update(CONNECTION_URL=url, POWERTOOLS_SERVICE_NAME="cruddur-post-confirmation")
     with Timer() as init:
-        pool = [Container(env) for _ in range(containers)]
+        pool = [Container(url) for _ in range(containers)]
     idle: queue.Queue = queue.Queue()
     for container in pool:
         idle.put(container)
@@ -112,38 +105,15 @@ def _variant(admin_url: str, url: str, containers: int, queues: list[list[dict]]
         for event in events:
             deliver(event)
 
-    admin = psycopg2.connect(admin_url)
-    admin.autocommit = True
-    peak = {"confirmation": 0, "all": 0}
-    stop = threading.Event()
-
-    def poll() -> None:
-        with admin.cursor() as cur:
-            while not stop.is_set():
-                cur.execute("SELECT count(*) FILTER (WHERE usename = 'cruddur_confirmation'), count(*) "
-                            "FROM pg_stat_activity WHERE backend_type = 'client backend'")
-                mine, total = cur.fetchone()
-                peak["confirmation"] = max(peak["confirmation"], mine)
-                peak["all"] = max(peak["all"], total)
-                time.sleep(0.002)
-
-    poller = threading.Thread(target=poll, daemon=True)
-    poller.start()
     threads = [threading.Thread(target=caller, args=(events,)) for events in queues]
-    with Timer() as burst:
+    with peak_connections(admin_url) as peak, Timer() as burst:
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
-    stop.set()
-    poller.join()
     for container in pool:
         container.close()
-    with admin.cursor() as cur:
-        cur.execute("SELECT count(*), count(DISTINCT cognito_user_id) FROM users")
-        rows, distinct_rows = cur.fetchone()
-        cur.execute("TRUNCATE users CASCADE")  # the next variant starts empty
-    admin.close()
+    rows, distinct_rows = recorded_users(admin_url, then_truncate=True)  # the next variant starts empty
     wanted = {e["request"]["userAttributes"]["sub"] for events in queues for e in events}
     errors = outcome["errors"]
     return {

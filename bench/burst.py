@@ -12,15 +12,10 @@ from __future__ import annotations
 
 import json
 import random
-import subprocess
-import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 from bench.common import (
-    BENCH_DIR,
     Timer,
     bench_server,
     confirmation_event,
@@ -28,8 +23,12 @@ from bench.common import (
     fresh_database,
     load_average,
     ms,
+    peak_connections,
     print_table,
+    recorded_users,
+    start_container,
     summarize,
+    wait_ready,
 )
 
 
@@ -45,8 +44,6 @@ def plan_events(distinct: int, workers: int, duplicate_share: float, rng: random
 
 
 def run(distinct: int = 1000, workers: int = 50, duplicate_share: float = 0.10, seed: int = 7) -> dict:
-    import psycopg2
-
     from ops.db import migrations
     from ops.db.target import DbTarget
 
@@ -57,48 +54,21 @@ def run(distinct: int = 1000, workers: int = 50, duplicate_share: float = 0.10, 
             tempfile.TemporaryDirectory(prefix="cruddur-burst-") as tmp:
         migrations.apply(DbTarget(admin_url))
         url = confirmation_role_url(admin_url)
-        env = {k: v for k, v in __import__("os").environ.items() if not k.startswith(("DB_", "AWS_"))}
-        env.update(CONNECTION_URL=url, POWERTOOLS_SERVICE_NAME="cruddur-post-confirmation")
         procs = []
         with Timer() as init:
             for w, queue in enumerate(queues):
                 path = Path(tmp) / f"events-{w}.json"
                 path.write_text(json.dumps(queue))
-                procs.append(subprocess.Popen([sys.executable, str(BENCH_DIR / "burst_worker.py"), str(path)],
-                                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True))
+                procs.append(start_container("burst_worker.py", str(path), connection_url=url))
             for proc in procs:
-                line = proc.stdout.readline().strip()
-                if line != "ready":
-                    raise RuntimeError(f"a burst worker failed to start: {line!r}")
+                wait_ready(proc, "burst")
 
-        admin = psycopg2.connect(admin_url)
-        admin.autocommit = True
-        peak = {"confirmation": 0, "all": 0}
-        stop = threading.Event()
-
-        def poll() -> None:
-            with admin.cursor() as cur:
-                while not stop.is_set():
-                    cur.execute("SELECT count(*) FILTER (WHERE usename = 'cruddur_confirmation'), count(*) "
-                                "FROM pg_stat_activity WHERE backend_type = 'client backend'")
-                    mine, total = cur.fetchone()
-                    peak["confirmation"] = max(peak["confirmation"], mine)
-                    peak["all"] = max(peak["all"], total)
-                    time.sleep(0.002)
-
-        poller = threading.Thread(target=poll, daemon=True)
-        poller.start()
-        with Timer() as burst:
+        with peak_connections(admin_url) as peak, Timer() as burst:
             for proc in procs:
                 proc.stdin.write("go\n")
                 proc.stdin.flush()
             outputs = [json.loads(proc.communicate()[0].strip().splitlines()[-1]) for proc in procs]
-        stop.set()
-        poller.join()
-        with admin.cursor() as cur:
-            cur.execute("SELECT count(*), count(DISTINCT cognito_user_id) FROM users")
-            rows, distinct_rows = cur.fetchone()
-        admin.close()
+        rows, distinct_rows = recorded_users(admin_url)
         facts = server.facts()
     load.append(load_average())
     latencies = [v for o in outputs for v in o["latencies"]]

@@ -12,11 +12,13 @@ import os
 import platform
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -312,6 +314,97 @@ class LambdaContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return 5000
+
+
+# ----------------------------------------------------------------------------- simulated Lambda containers
+def serve_container(events: Iterable[dict], record: Callable[[float, str | None], None],
+                    start_on_go: bool = False) -> None:
+    """One simulated Lambda container, in a worker process (``bench/burst_worker.py``, ``bench/budget_worker.py``).
+
+    Init: import the handler fresh (its own module-level connection, as a new container) and print "ready"; with
+    ``start_on_go``, wait for a line on stdin. Then invoke the handler for each of ``events`` in turn and
+    ``record(milliseconds, error)``: error is "Type: first line of the message", None when the invocation
+    succeeded. The handler's connection is closed at the end.
+    """
+    handler = load_handler("handler")
+    context = LambdaContext()
+    print("ready", flush=True)
+    if start_on_go:
+        sys.stdin.readline()
+    try:
+        for event in events:
+            start = time.perf_counter_ns()
+            error = None
+            try:
+                handler.handler(event, context)
+            except Exception as exc:  # noqa: BLE001 - every failure is counted and reported
+                error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            record((time.perf_counter_ns() - start) / 1e6, error)
+    finally:
+        handler._discard()
+
+
+def start_container(script: str, *args: str, connection_url: str) -> subprocess.Popen:
+    """A worker process running ``bench/<script>`` (see ``serve_container``) against ``connection_url``, with this
+    environment less any database or AWS settings; ``wait_ready`` waits for its init."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "AWS_"))}
+    env.update(CONNECTION_URL=connection_url, POWERTOOLS_SERVICE_NAME="cruddur-post-confirmation")
+    return subprocess.Popen([sys.executable, str(BENCH_DIR / script), *args], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, env=env, text=True)
+
+
+def wait_ready(proc: subprocess.Popen, what: str) -> None:
+    line = proc.stdout.readline().strip()
+    if line != "ready":
+        raise RuntimeError(f"a {what} worker failed to start: {line!r}")
+
+
+@contextmanager
+def peak_connections(admin_url: str) -> Iterator[dict[str, int]]:
+    """While the block runs, ``pg_stat_activity`` polled every 2 ms from a thread on its own connection: the peak
+    number of client connections of ``cruddur_confirmation`` (``"confirmation"``) and of everyone (``"all"``)."""
+    import psycopg2
+
+    conn = psycopg2.connect(admin_url)
+    conn.autocommit = True
+    peak = {"confirmation": 0, "all": 0}
+    stop = threading.Event()
+
+    def poll() -> None:
+        with conn.cursor() as cur:
+            while not stop.is_set():
+                cur.execute("SELECT count(*) FILTER (WHERE usename = 'cruddur_confirmation'), count(*) "
+                            "FROM pg_stat_activity WHERE backend_type = 'client backend'")
+                mine, total = cur.fetchone()
+                peak["confirmation"] = max(peak["confirmation"], mine)
+                peak["all"] = max(peak["all"], total)
+                time.sleep(0.002)
+
+    poller = threading.Thread(target=poll, daemon=True)
+    poller.start()
+    try:
+        yield peak
+    finally:
+        stop.set()
+        poller.join()
+        conn.close()
+
+
+def recorded_users(admin_url: str, then_truncate: bool = False) -> tuple[int, int]:
+    """(rows, distinct cognito_user_id) of ``users``; with ``then_truncate``, the table emptied afterwards."""
+    import psycopg2
+
+    conn = psycopg2.connect(admin_url)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT count(*), count(DISTINCT cognito_user_id) FROM users")
+            rows, distinct_rows = cur.fetchone()
+            if then_truncate:
+                cur.execute("TRUNCATE users CASCADE")
+    finally:
+        conn.close()
+    return rows, distinct_rows
 
 
 def confirmation_event(sub: str | None = None) -> dict:

@@ -36,7 +36,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.aws_context import AwsContext
-from components.iam import service_trust_policy
+from components.iam import deny_bucket_without_tls, deny_topic_without_tls, service_trust_policy
 from components.kms import SNS_PUBLISH_KEY_ACTIONS, KmsKey, KmsKeyArgs, logs_statement
 from components.naming import Naming
 from components.private_bucket import PrivateBucket, PrivateBucketArgs
@@ -246,14 +246,7 @@ class Audit(pulumi.ComponentResource):
                     {"test": "StringEquals", "variable": "aws:SourceArn", "values": [arn]},
                 ],
             },
-            {
-                "sid": "DenyInsecureTransport",
-                "effect": "Deny",
-                "principals": [{"type": "AWS", "identifiers": ["*"]}],
-                "actions": ["s3:*"],
-                "resources": [self.bucket.arn, pulumi.Output.concat(self.bucket.arn, "/*")],
-                "conditions": [{"test": "Bool", "variable": "aws:SecureTransport", "values": ["false"]}],
-            },
+            deny_bucket_without_tls(self.bucket.arn),
         ], opts=invoke)
         self.bucket_policy = aws.s3.BucketPolicy(
             f"{name}-bucket-policy",
@@ -333,10 +326,7 @@ class Audit(pulumi.ComponentResource):
              "principals": [{"type": "Service", "identifiers": ["cloudtrail.amazonaws.com"]}],
              "actions": ["SNS:Publish"], "resources": [self.topic.arn],
              "conditions": [{"test": "StringEquals", "variable": "aws:SourceArn", "values": [trail_arn_]}]},
-            {"sid": "DenyInsecureTransport", "effect": "Deny",
-             "principals": [{"type": "AWS", "identifiers": ["*"]}],
-             "actions": ["SNS:Publish", "SNS:Subscribe"], "resources": [self.topic.arn],
-             "conditions": [{"test": "Bool", "variable": "aws:SecureTransport", "values": ["false"]}]},
+            deny_topic_without_tls(self.topic.arn),
         ], opts=invoke)
         self.topic_policy = aws.sns.TopicPolicy(f"{name}-trail-topic-policy", arn=self.topic.arn,
                                                 policy=policy.json, opts=child)

@@ -1,4 +1,5 @@
-"""IAM documents the components share: who may assume a role (AWS-managed policy ARNs: ``AwsContext``)."""
+"""IAM documents the components share: who may assume a role, and the TLS-only deny every bucket and topic policy
+carries (AWS-managed policy ARNs: ``AwsContext``)."""
 
 from __future__ import annotations
 
@@ -20,3 +21,26 @@ def service_trust_policy(service: str, opts: pulumi.InvokeOutputOptions,
         statement["conditions"] = list(conditions)
     return aws.iam.get_policy_document_output(statements=[statement], opts=opts).json
 
+
+
+def deny_insecure_transport(actions: Sequence[str], resources: Sequence[pulumi.Input[str]]) -> dict:
+    """The statement (``get_policy_document`` form) denying everyone ``actions`` on ``resources`` over a connection
+    without TLS (``aws:SecureTransport`` false), whatever any Allow says."""
+    return {
+        "sid": "DenyInsecureTransport",
+        "effect": "Deny",
+        "principals": [{"type": "AWS", "identifiers": ["*"]}],
+        "actions": list(actions),
+        "resources": list(resources),
+        "conditions": [{"test": "Bool", "variable": "aws:SecureTransport", "values": ["false"]}],
+    }
+
+
+def deny_bucket_without_tls(bucket_arn: pulumi.Input[str]) -> dict:
+    """Every S3 request without TLS denied, on the bucket and its objects."""
+    return deny_insecure_transport(["s3:*"], [bucket_arn, pulumi.Output.concat(bucket_arn, "/*")])
+
+
+def deny_topic_without_tls(topic_arn: pulumi.Input[str]) -> dict:
+    """Publishing to or subscribing to the SNS topic without TLS denied."""
+    return deny_insecure_transport(["SNS:Publish", "SNS:Subscribe"], [topic_arn])

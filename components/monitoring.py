@@ -31,6 +31,7 @@ import pulumi_aws as aws
 
 from components.aws_context import AwsContext
 from components.connection_budget import GIB, MIB, estimate_max_connections, instance_memory_gib
+from components.iam import deny_topic_without_tls
 from components.naming import Naming
 from components.settings import MonitoringSettings
 
@@ -185,10 +186,7 @@ class Monitoring(pulumi.ComponentResource):
             {"sid": "BackupVaultNotificationsPublish",
              "principals": [{"type": "Service", "identifiers": ["backup.amazonaws.com"]}],
              "actions": ["sns:Publish"], "resources": [self.topic.arn]},
-            {"sid": "DenyInsecureTransport", "effect": "Deny",
-             "principals": [{"type": "*", "identifiers": ["*"]}],
-             "actions": ["sns:Publish", "sns:Subscribe"], "resources": [self.topic.arn],
-             "conditions": [{"test": "Bool", "variable": "aws:SecureTransport", "values": ["false"]}]},
+            deny_topic_without_tls(self.topic.arn),
         ], opts=invoke)
         aws.sns.TopicPolicy(f"{name}-topic-policy", arn=self.topic.arn, policy=topic_policy.json, opts=child)
         for index, email in enumerate(m.emails):

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
+from components.iam import deny_bucket_without_tls
+
 ABORT_MULTIPART_DAYS = 1
 
 
@@ -34,17 +36,6 @@ class PrivateBucketArgs:
     access_log_bucket: pulumi.Input[str] | None = None  # server access logs go there when set
     access_log_prefix: str = ""
     tags: dict[str, str] = field(default_factory=dict)
-
-
-def deny_insecure_transport(bucket_arn: pulumi.Input[str]) -> dict:
-    return {
-        "sid": "DenyInsecureTransport",
-        "effect": "Deny",
-        "principals": [{"type": "AWS", "identifiers": ["*"]}],
-        "actions": ["s3:*"],
-        "resources": [bucket_arn, pulumi.Output.concat(bucket_arn, "/*")],
-        "conditions": [{"test": "Bool", "variable": "aws:SecureTransport", "values": ["false"]}],
-    }
 
 
 def abort_multipart_rule(days: int = ABORT_MULTIPART_DAYS) -> dict:
@@ -82,7 +73,7 @@ class PrivateBucket(pulumi.ComponentResource):
         self.lifecycle = aws.s3.BucketLifecycleConfiguration(
             f"{name}-lifecycle", bucket=self.name, rules=[*args.lifecycle_rules, abort_multipart_rule()],
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.versioning]))
-        statements = [*(make(self.arn) for make in args.policy_statements), deny_insecure_transport(self.arn)]
+        statements = [*(make(self.arn) for make in args.policy_statements), deny_bucket_without_tls(self.arn)]
         document = aws.iam.get_policy_document_output(statements=statements,
                                                       opts=pulumi.InvokeOutputOptions(parent=self))
         self.policy = aws.s3.BucketPolicy(

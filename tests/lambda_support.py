@@ -30,13 +30,18 @@ HANDLER_ENV = ("CONNECTION_URL", "DB_HOST", "DB_PORT", "DB_NAME", "DB_USER", "DB
 _counter = itertools.count()
 
 
-def load_handler_module():
-    name = f"post_confirmation_handler_{next(_counter)}"
-    spec = importlib.util.spec_from_file_location(name, HANDLER_PATH)
+def fresh_module(path: Path, prefix: str):
+    """A new copy of the module at ``path`` (a Lambda handler: a new "container"), as ``<prefix>_<n>``."""
+    name = f"{prefix}_{next(_counter)}"
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def load_handler_module():
+    return fresh_module(HANDLER_PATH, "post_confirmation_handler")
 
 
 def aws_example_event() -> dict:

@@ -1,15 +1,15 @@
 """Helpers for the schema migrator's tests (``tests/lambda`` cannot be named in an import statement: ``lambda`` is a
-keyword). The handler lives in ``lambda/migrator/handler.py`` and is loaded by path with importlib, as
-``tests/lambda_support.py`` loads the confirmation handler: ``load_migrator_module()`` returns a FRESH module each
+keyword). The handler lives in ``lambda/migrator/handler.py`` and is loaded by path, as ``tests/lambda_support.py``
+loads the confirmation handler (``fresh_module``): ``load_migrator_module()`` returns a FRESH module each
 call, so two loads behave like two Lambda containers (used for the concurrency test).
 """
 
 from __future__ import annotations
 
-import importlib.util
-import itertools
 import sys
 from pathlib import Path
+
+from tests.lambda_support import fresh_module
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 MIGRATOR_PATH = PROJECT_DIR / "lambda" / "migrator" / "handler.py"
@@ -20,7 +20,6 @@ SHARED_DIR = PROJECT_DIR / "lambda" / "shared"
 MIGRATOR_ENV = ("MASTER_SECRET_ARN", "APP_SECRET_ARN", "DB_HOST", "DB_PORT", "DB_NAME", "APP_ROLE", "DB_SSLMODE",
                 "DB_SSLROOTCERT", "DB_CONNECT_TIMEOUT_S", "MIGRATION_LOCK_TIMEOUT_S", "MIGRATIONS_DIR",
                 "AWS_LAMBDA_FUNCTION_NAME", "AWS_PROFILE")
-_counter = itertools.count()
 
 
 def shared_modules_importable() -> None:
@@ -31,9 +30,4 @@ def shared_modules_importable() -> None:
 
 def load_migrator_module():
     shared_modules_importable()
-    name = f"migrator_handler_{next(_counter)}"
-    spec = importlib.util.spec_from_file_location(name, MIGRATOR_PATH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    return fresh_module(MIGRATOR_PATH, "migrator_handler")

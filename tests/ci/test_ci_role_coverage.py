@@ -26,9 +26,8 @@ import pytest
 from ops.offline import aws_mocks
 from ops.offline.stack_eval import Evaluation, evaluate
 from ops.preview_guard import STATEFUL_TYPES
-from tests.ci.ci_helpers import ROOT
+from tests.ci.ci_helpers import listify, role_document
 
-ROLES = ROOT / "runbooks" / "ci-roles"
 REGION = "eu-west-1"
 THIS_FILE = "tests/ci/test_ci_role_coverage.py"
 ACTIONS_REFERENCE = ("https://docs.aws.amazon.com/service-authorization/latest/reference/"
@@ -134,12 +133,8 @@ DESTROYING_ACTIONS: dict[str, tuple[str, ...]] = {
 BUCKET_INPUT = {"aws:s3/bucket:Bucket": "bucket", "aws:s3/bucketV2:BucketV2": "bucket"}
 
 
-def listify(value) -> list:
-    return value if isinstance(value, list) else [value]
-
-
 def statements(name: str) -> dict[str, dict]:
-    return {st["Sid"]: st for st in json.loads((ROLES / name).read_text())["Statement"]}
+    return {st["Sid"]: st for st in role_document(name)["Statement"]}
 
 
 def services_of(token: str) -> tuple[str, ...]:

@@ -4,13 +4,10 @@ the permissions keep each deploy role to its own stack and the preview role read
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
-from tests.ci.ci_helpers import ROOT
+from tests.ci.ci_helpers import ROOT, listify, role_document
 
-ROLES = ROOT / "runbooks" / "ci-roles"
 PROVIDER = "arn:aws:iam::ACCOUNT_ID:oidc-provider/token.actions.githubusercontent.com"
 SUBS = {
     "preview": "repo:OWNER/REPO:pull_request",
@@ -19,16 +16,8 @@ SUBS = {
 }
 
 
-def doc(name: str) -> dict:
-    return json.loads((ROLES / name).read_text())
-
-
 def statements(name: str) -> list[dict]:
-    return doc(name)["Statement"]
-
-
-def listify(v):
-    return v if isinstance(v, list) else [v]
+    return role_document(name)["Statement"]
 
 
 def test_the_runbook_documents_every_policy_file():

@@ -9,11 +9,10 @@ import re
 import pytest
 
 from components.database import TIMEOUTS
-from tests.ci.ci_helpers import ROOT
+from tests.ci.ci_helpers import AWS_ACTION, ROOT, steps, uses
 
 GITHUB_HOSTED_MAX_MINUTES = 360
 MARGIN_MINUTES = 60  # checkout, venv, preview and guard, a pre-migration snapshot, the rest of `pulumi up`
-AWS_ACTION = "aws-actions/configure-aws-credentials@"
 UNITS = {"h": 60, "m": 1}
 
 
@@ -27,7 +26,7 @@ def minutes(duration: str) -> int:
 def deploy_jobs(deploy: dict) -> dict[str, dict]:
     """The jobs that run `pulumi up`."""
     return {job_id: job for job_id, job in deploy["jobs"].items()
-            if any(s.get("with", {}).get("command") == "up" for s in job.get("steps", []))}
+            if any(s.get("with", {}).get("command") == "up" for s in steps(job))}
 
 
 def test_minutes():
@@ -48,7 +47,7 @@ def test_deploy_jobs_outlast_the_instance_update_timeout(deploy):
 
 def test_deploy_credentials_outlast_the_job(deploy):
     for job_id, job in deploy_jobs(deploy).items():
-        (step,) = [s for s in job["steps"] if s.get("uses", "").startswith(AWS_ACTION)]
+        (step,) = uses(job, AWS_ACTION)
         assert step["with"]["role-duration-seconds"] >= job["timeout-minutes"] * 60, job_id
 
 
@@ -57,8 +56,8 @@ def test_deploy_roles_allow_sessions_that_long(deploy):
     text = (ROOT / "runbooks" / "ci-roles.md").read_text()
     assert 'hours=2; [ "$role" = preview ] || hours=6' in text
     assert '--max-session-duration $((hours * 3600))' in text
-    asked = {s["with"]["role-duration-seconds"] for job in deploy_jobs(deploy).values() for s in job["steps"]
-             if s.get("uses", "").startswith(AWS_ACTION)}
+    asked = {s["with"]["role-duration-seconds"] for job in deploy_jobs(deploy).values()
+             for s in uses(job, AWS_ACTION)}
     assert asked == {6 * 3600}
     assert "--max-session-duration 21600" in text  # the update of roles created with 2 hours
 

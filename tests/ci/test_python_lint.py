@@ -5,19 +5,9 @@ tree names the rule it silences."""
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 import tomllib
-from pathlib import Path
 
-from tests.ci.ci_helpers import ROOT
-
-RUFF = Path(sys.executable).parent / "ruff"
-
-
-def ruff(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    return subprocess.run([str(RUFF), "check", "--no-cache", "--output-format=concise", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=120)
+from tests.ci.ci_helpers import ROOT, run_ruff
 
 
 def test_ruff_is_pinned_and_dev_lint_runs_it_after_the_workflow_linters():
@@ -55,14 +45,14 @@ def test_ruff_reports_a_deliberately_bad_file(tmp_path):
         "def run(cmd):\n"
         "    password = \"hunter2\"\n"
         "    return subprocess.call(cmd, shell=True)\n")
-    result = ruff("--config", str(ROOT / "pyproject.toml"), str(bad), cwd=tmp_path)
+    result = run_ruff("--config", str(ROOT / "pyproject.toml"), str(bad), cwd=tmp_path)
     assert result.returncode == 1
     codes = set(re.findall(r": ([A-Z]+\d+) ", result.stdout))
     assert {"F401", "F841", "S602", "S105"} <= codes, result.stdout
 
 
 def test_the_pipeline_s_own_python_has_no_findings():
-    result = ruff("ops/preview_guard.py", "tests/ci")
+    result = run_ruff("ops/preview_guard.py", "tests/ci")
     assert result.returncode == 0, result.stdout + result.stderr
 
 

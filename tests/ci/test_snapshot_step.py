@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.ci.test_workflow_guard import named
+from tests.ci.ci_helpers import git, named
 
 INSTANCE = "cruddur-prod-db"
 
@@ -35,12 +35,6 @@ case "$2" in
   *) echo "unexpected aws $*" >&2; exit 99 ;;
 esac
 """
-
-
-def git(repo: Path, *args: str) -> str:
-    env = {**os.environ, "GIT_AUTHOR_NAME": "ci", "GIT_AUTHOR_EMAIL": "ci@example.com",
-           "GIT_COMMITTER_NAME": "ci", "GIT_COMMITTER_EMAIL": "ci@example.com"}
-    return subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True, text=True).stdout.strip()
 
 
 def commit(repo: Path, path: str, text: str) -> str:

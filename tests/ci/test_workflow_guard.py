@@ -14,17 +14,12 @@ from pathlib import Path
 import pytest
 
 from ops.preview_guard import STATEFUL_TYPES
-from tests.ci.ci_helpers import ROOT
-from tests.ci.test_workflow_rules import AWS_ACTION, PULUMI_ACTION, pulumi_commands, steps, uses
+from tests.ci.ci_helpers import AWS_ACTION, PULUMI_ACTION, ROOT, git, named, pulumi_commands, steps, uses
 
 FIXTURES = Path(__file__).parent / "fixtures"
 GUARD = "-m ops.preview_guard"
 TRAILER = "git log -1 --format='%(trailers:key=Allow-Stateful-Replace,valueonly,separator=%x20)'"
 DB = "urn:pulumi:prod::cruddur-db::cruddur:database:Database$aws:rds/instance:Instance::db-instance"
-
-
-def named(job: dict, needle: str) -> list[dict]:
-    return [s for s in steps(job) if needle in s.get("run", "")]
 
 
 def guarded_jobs(pr, deploy):
@@ -99,12 +94,6 @@ def test_prod_snapshots_before_a_migration_change_after_the_guard_and_before_up(
     assert not named(deploy["jobs"]["dev"], "create-db-snapshot")
 
 
-def _git(repo: Path, *args: str) -> str:
-    env = {**os.environ, "GIT_AUTHOR_NAME": "ci", "GIT_AUTHOR_EMAIL": "ci@example.com",
-           "GIT_COMMITTER_NAME": "ci", "GIT_COMMITTER_EMAIL": "ci@example.com"}
-    return subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True, text=True).stdout
-
-
 @pytest.mark.parametrize("message,code,expected", [
     ("db: new data key (#42)\n\nAllow-Stateful-Replace: " + DB + "\n", 0, "allowed by opt-in: replace:"),
     ("db: new data key (#42)\n\nThe body says Allow-Stateful-Replace: yes, which is not a trailer.\n", 1,
@@ -118,8 +107,8 @@ def test_the_deploy_guard_step_reads_the_trailer_of_the_pushed_commit(deploy, tm
     (guard,) = named(deploy["jobs"]["prod"], GUARD)
     repo = tmp_path / "checkout"
     repo.mkdir()
-    _git(repo, "init", "-q")
-    _git(repo, "commit", "-q", "--allow-empty", "-m", message)
+    git(repo, "init", "-q")
+    git(repo, "commit", "-q", "--allow-empty", "-m", message)
     (repo / ".venv").symlink_to(Path(sys.executable).parent.parent)
     runner_temp = tmp_path / "runner-temp"
     runner_temp.mkdir()

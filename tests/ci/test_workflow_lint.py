@@ -4,14 +4,9 @@ credentials, write-all permissions, an unquoted variable, an unknown permission)
 
 from __future__ import annotations
 
-import textwrap
-from pathlib import Path
-
 import pytest
 
-from tests.ci.ci_helpers import GITHUB, WORKFLOWS, run_actionlint, run_zizmor
-
-CHECKOUT = "actions/checkout@3d3c42e5aac5ba805825da76410c181273ba90b1 # v7.0.1"
+from tests.ci.ci_helpers import GITHUB, WORKFLOWS, checkout, run_actionlint, run_zizmor, workflow, write_workflow
 
 
 def test_there_are_workflows_to_lint():
@@ -31,166 +26,44 @@ def test_zizmor_offline_has_zero_findings_on_the_committed_workflows():
     assert "suppressed" not in result.stdout, "a finding was hidden by an ignore or the persona"
 
 
-def _write(tmp_path: Path, body: str) -> Path:
-    path = tmp_path / ".github" / "workflows" / "bad.yml"
-    path.parent.mkdir(parents=True)
-    path.write_text(textwrap.dedent(body).lstrip())
-    return path
-
-
-# Each bad workflow is otherwise reasonable, so the finding asserted is the one that makes it bad.
+# Each bad workflow is otherwise reasonable (ci_helpers.workflow), so the finding asserted is the one that makes it bad.
 ZIZMOR_CASES = {
     "pull_request_target checking out the PR head": (
-        f"""
-        name: bad
-        on: pull_request_target
-        permissions: {{}}
-        jobs:
-          test:
-            runs-on: ubuntu-24.04
-            permissions:
-              contents: read
-            steps:
-              - uses: {CHECKOUT}
-                with:
-                  ref: ${{{{ github.event.pull_request.head.sha }}}}
-                  persist-credentials: false
-              - run: make test
-        """,
+        workflow(checkout(ref="${{ github.event.pull_request.head.sha }}"), "- run: make test",
+                 on="pull_request_target"),
         "dangerous-triggers",
     ),
-    "an action pinned to a tag, not a SHA": (
-        """
-        name: bad
-        on: push
-        permissions: {}
-        jobs:
-          test:
-            runs-on: ubuntu-24.04
-            permissions:
-              contents: read
-            steps:
-              - uses: actions/checkout@v7
-                with:
-                  persist-credentials: false
-        """,
-        "unpinned-uses",
-    ),
+    "an action pinned to a tag, not a SHA": (workflow(checkout(action="actions/checkout@v7")), "unpinned-uses"),
     "a PR title expanded into a script": (
-        f"""
-        name: bad
-        on: pull_request
-        permissions: {{}}
-        jobs:
-          test:
-            runs-on: ubuntu-24.04
-            permissions:
-              contents: read
-            steps:
-              - uses: {CHECKOUT}
-                with:
-                  persist-credentials: false
-              - run: echo "${{{{ github.event.pull_request.title }}}}"
-        """,
+        workflow(checkout(), '- run: echo "${{ github.event.pull_request.title }}"', on="pull_request"),
         "template-injection",
     ),
-    "a checkout that persists the token": (
-        f"""
-        name: bad
-        on: push
-        permissions: {{}}
-        jobs:
-          test:
-            runs-on: ubuntu-24.04
-            permissions:
-              contents: read
-            steps:
-              - uses: {CHECKOUT}
-        """,
-        "artipacked",
-    ),
-    "write-all permissions": (
-        f"""
-        name: bad
-        on: push
-        permissions: write-all
-        jobs:
-          test:
-            runs-on: ubuntu-24.04
-            steps:
-              - uses: {CHECKOUT}
-                with:
-                  persist-credentials: false
-        """,
-        "excessive-permissions",
-    ),
+    "a checkout that persists the token": (workflow(checkout(persist_credentials=True)), "artipacked"),
+    "write-all permissions": (workflow(checkout(), permissions="write-all", job_permissions=None),
+                              "excessive-permissions"),
 }
-
-
-@pytest.mark.parametrize("case", ZIZMOR_CASES)
-def test_zizmor_reports_a_deliberately_unsafe_workflow(tmp_path, case):
-    body, audit = ZIZMOR_CASES[case]
-    result = run_zizmor(_write(tmp_path, body), cwd=tmp_path)
-    assert result.returncode != 0, result.stdout + result.stderr
-    assert audit in result.stdout, result.stdout
-
 
 ACTIONLINT_CASES = {
     "an unquoted variable in a script (shellcheck through actionlint)": (
-        f"""
-        name: bad
-        on: push
-        permissions: {{}}
-        jobs:
-          test:
-            runs-on: ubuntu-24.04
-            permissions:
-              contents: read
-            steps:
-              - uses: {CHECKOUT}
-                with:
-                  persist-credentials: false
-              - env:
-                  TARGET: build
-                run: rm -rf $TARGET
-        """,
+        workflow(checkout(), "- env:\n    TARGET: build\n  run: rm -rf $TARGET"),
         "SC2086",
     ),
     "an untrusted expression in a script": (
-        """
-        name: bad
-        on: pull_request
-        permissions: {}
-        jobs:
-          test:
-            runs-on: ubuntu-24.04
-            permissions:
-              contents: read
-            steps:
-              - run: echo "${{ github.event.pull_request.head.ref }}"
-        """,
+        workflow('- run: echo "${{ github.event.pull_request.head.ref }}"', on="pull_request"),
         "potentially untrusted",
     ),
     "a permission that does not exist": (
-        """
-        name: bad
-        on: push
-        permissions:
-          id-token: admin
-        jobs:
-          test:
-            runs-on: ubuntu-24.04
-            steps:
-              - run: "true"
-        """,
+        workflow('- run: "true"', permissions="\n  id-token: admin", job_permissions=None),
         "permissions",
     ),
 }
 
 
-@pytest.mark.parametrize("case", ACTIONLINT_CASES)
-def test_actionlint_reports_a_deliberately_broken_workflow(tmp_path, case):
-    body, needle = ACTIONLINT_CASES[case]
-    result = run_actionlint(_write(tmp_path, body), cwd=tmp_path)
+@pytest.mark.parametrize("linter, body, needle", [
+    *((run_zizmor, body, audit) for body, audit in ZIZMOR_CASES.values()),
+    *((run_actionlint, body, needle) for body, needle in ACTIONLINT_CASES.values()),
+], ids=[*(f"zizmor: {case}" for case in ZIZMOR_CASES), *(f"actionlint: {case}" for case in ACTIONLINT_CASES)])
+def test_the_linters_report_a_deliberately_unsafe_workflow(tmp_path, linter, body, needle):
+    result = linter(write_workflow(tmp_path, body), cwd=tmp_path)
     assert result.returncode != 0, result.stdout + result.stderr
     assert needle in result.stdout, result.stdout

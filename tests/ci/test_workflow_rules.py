@@ -8,26 +8,9 @@ import re
 
 import pytest
 
-from tests.ci.ci_helpers import ROOT, WORKFLOWS
+from tests.ci.ci_helpers import AWS_ACTION, ROOT, WORKFLOWS, pulumi_commands, steps, uses
 
 PIN = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40} # v\d+(\.\d+){0,2}$")
-AWS_ACTION = "aws-actions/configure-aws-credentials@"
-PULUMI_ACTION = "pulumi/actions@"
-
-
-def steps(job: dict) -> list[dict]:
-    return job.get("steps", [])
-
-
-def uses(job: dict, prefix: str) -> list[dict]:
-    return [s for s in steps(job) if s.get("uses", "").startswith(prefix)]
-
-
-def pulumi_commands(job: dict) -> list[dict]:
-    """The pulumi/actions steps that run a command (an install-only step has no `command`)."""
-    return [s for s in uses(job, PULUMI_ACTION) if s.get("with", {}).get("command")]
-
-
 def all_jobs(workflows):
     return [(name, job_id, job) for name, wf in workflows.items() for job_id, job in wf["jobs"].items()]
 

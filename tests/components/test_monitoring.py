@@ -83,6 +83,8 @@ def test_topic_policy_lets_only_cloudwatch_and_backup_publish_over_tls(stack):
     assert all(s["Action"] == "sns:Publish" and s["Resource"] == topic_arn(stack) for s in allows)
     assert allows[0]["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
     deny = next(s for s in document["Statement"] if s["Effect"] == "Deny")
+    assert (deny["Principal"], deny["Action"], deny["Resource"]) == (
+        {"AWS": "*"}, ["SNS:Publish", "SNS:Subscribe"], topic_arn(stack))
     assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
 

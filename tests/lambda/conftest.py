@@ -1,9 +1,10 @@
-"""Fixtures for the post-confirmation Lambda's tests (helpers in ``tests/lambda_support.py``).
+"""Fixtures for the Lambda tests (helpers in ``tests/lambda_support.py``, for the layers ``tests/layer_support.py``).
 
 ``load_handler()`` loads a fresh handler module (a fresh "container") and closes its connection after the test;
 ``handler_env`` clears every variable the handler reads; ``context`` is a Lambda context. The real-PostgreSQL
 fixtures (``migrated_database_url``, ``role_url``, ``own_server``, ``down_database_url``) come from
-``tests/conftest.py``.
+``tests/conftest.py``. ``layer_builds`` holds each layer's stashed wheels and end-to-end build, made once per
+session and shared by the layer tests.
 """
 
 from __future__ import annotations
@@ -15,6 +16,12 @@ from dataclasses import dataclass
 import pytest
 
 from tests.lambda_support import HANDLER_ENV, load_handler_module
+from tests.layer_support import LayerBuilds
+
+
+@pytest.fixture(scope="session")
+def layer_builds(tmp_path_factory) -> LayerBuilds:
+    return LayerBuilds(tmp_path_factory)
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 RECORDED_OUTPUTS = FIXTURES / "stack-output-dev.json"
 FAKE_STACK_PASSWORD = "Fake-Passw0rd_for.tests~only"  # the master password inside the recorded outputs (fake)
 FAKE_APP_PASSWORD = "Fake-App-Passw0rd_for.tests~only"  # cruddur_app's password inside the recorded outputs (fake)
+COGNITO_REGION = "us-east-1"  # the ``cognito`` fixture's pool
 
 
 @pytest.fixture
@@ -80,26 +81,41 @@ def rds_secret(stack: str, username: str, password: str, /, **overrides) -> str:
 
 
 @pytest.fixture
-def aws_secrets(monkeypatch):
+def moto_aws(monkeypatch):
+    """moto in place of every AWS API, with fake credentials and no profile: no test reaches a real account."""
+    from moto import mock_aws
+
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.setenv(key, "testing")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
+def cognito(moto_aws):
+    """(client, pool id): an empty Cognito user pool in moto, in ``COGNITO_REGION``."""
+    import boto3
+
+    client = boto3.client("cognito-idp", region_name=COGNITO_REGION)
+    return client, client.create_user_pool(PoolName="cruddur-test")["UserPool"]["Id"]
+
+
+@pytest.fixture
+def aws_secrets(moto_aws):
     """moto's Secrets Manager (eu-west-1, the recorded stacks' region) with the dev and prod stacks' master and app
     secrets (names as components/database.py and components/app_access.py give them), first versions holding the
     recorded fake passwords. Yields {(stack, "master"|"app"): arn}."""
     import boto3
-    from moto import mock_aws
 
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_SESSION_TOKEN": "testing"}.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    with mock_aws():
-        client = boto3.client("secretsmanager", region_name="eu-west-1")
-        arns = {}
-        for stack in ("dev", "prod"):
-            for kind, user, password in (("master", MASTER_USER, FAKE_STACK_PASSWORD),
-                                         ("app", APP_USER, FAKE_APP_PASSWORD)):
-                arns[(stack, kind)] = client.create_secret(
-                    Name=f"cruddur/{stack}/rds/{kind}", SecretString=rds_secret(stack, user, password))["ARN"]
-        yield arns
+    client = boto3.client("secretsmanager", region_name="eu-west-1")
+    arns = {}
+    for stack in ("dev", "prod"):
+        for kind, user, password in (("master", MASTER_USER, FAKE_STACK_PASSWORD),
+                                     ("app", APP_USER, FAKE_APP_PASSWORD)):
+            arns[(stack, kind)] = client.create_secret(
+                Name=f"cruddur/{stack}/rds/{kind}", SecretString=rds_secret(stack, user, password))["ARN"]
+    return arns
 
 
 def stack_outputs(stack: str, arns: dict) -> dict:

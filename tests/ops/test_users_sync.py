@@ -5,9 +5,10 @@ from __future__ import annotations
 import boto3
 import psycopg2
 import pytest
-from moto import mock_aws
 
-REGION = "us-east-1"
+from tests.db_support import query
+from tests.ops.conftest import COGNITO_REGION as REGION
+
 CONFIRMED = 64  # more than one page of list_users (60)
 
 
@@ -16,41 +17,29 @@ def attrs(**values):
 
 
 @pytest.fixture
-def pool(monkeypatch):
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    with mock_aws():
-        client = boto3.client("cognito-idp", region_name=REGION)
-        pool_id = client.create_user_pool(PoolName="cruddur-test")["UserPool"]["Id"]
-        subs = {}
-        for i in range(CONFIRMED):
-            name = f"user{i:02d}@example.com"
-            client.admin_create_user(UserPoolId=pool_id, Username=name, MessageAction="SUPPRESS",
-                                     UserAttributes=attrs(email=name, name=f"User {i}", preferred_username=f"handle{i:02d}"))
-            client.admin_set_user_password(UserPoolId=pool_id, Username=name, Password="Str0ng!Passw0rd", Permanent=True)
-        # unconfirmed: created but never set a password (FORCE_CHANGE_PASSWORD)
-        client.admin_create_user(UserPoolId=pool_id, Username="pending@example.com", MessageAction="SUPPRESS",
-                                 UserAttributes=attrs(email="pending@example.com", name="Pending", preferred_username="pending"))
-        # confirmed but missing preferred_username
-        client.admin_create_user(UserPoolId=pool_id, Username="nohandle@example.com", MessageAction="SUPPRESS",
-                                 UserAttributes=attrs(email="nohandle@example.com", name="No Handle"))
-        client.admin_set_user_password(UserPoolId=pool_id, Username="nohandle@example.com", Password="Str0ng!Passw0rd",
-                                       Permanent=True)
-        for user in client.get_paginator("list_users").paginate(UserPoolId=pool_id).build_full_result()["Users"]:
-            subs[user["Username"]] = next(a["Value"] for a in user["Attributes"] if a["Name"] == "sub")
-        yield pool_id, subs
+def pool(cognito):
+    client, pool_id = cognito
+    subs = {}
+    for i in range(CONFIRMED):
+        name = f"user{i:02d}@example.com"
+        client.admin_create_user(UserPoolId=pool_id, Username=name, MessageAction="SUPPRESS",
+                                 UserAttributes=attrs(email=name, name=f"User {i}", preferred_username=f"handle{i:02d}"))
+        client.admin_set_user_password(UserPoolId=pool_id, Username=name, Password="Str0ng!Passw0rd", Permanent=True)
+    # unconfirmed: created but never set a password (FORCE_CHANGE_PASSWORD)
+    client.admin_create_user(UserPoolId=pool_id, Username="pending@example.com", MessageAction="SUPPRESS",
+                             UserAttributes=attrs(email="pending@example.com", name="Pending", preferred_username="pending"))
+    # confirmed but missing preferred_username
+    client.admin_create_user(UserPoolId=pool_id, Username="nohandle@example.com", MessageAction="SUPPRESS",
+                             UserAttributes=attrs(email="nohandle@example.com", name="No Handle"))
+    client.admin_set_user_password(UserPoolId=pool_id, Username="nohandle@example.com", Password="Str0ng!Passw0rd",
+                                   Permanent=True)
+    for user in client.get_paginator("list_users").paginate(UserPoolId=pool_id).build_full_result()["Users"]:
+        subs[user["Username"]] = next(a["Value"] for a in user["Attributes"] if a["Name"] == "sub")
+    return pool_id, subs
 
 
 def users(url):
-    conn = psycopg2.connect(url)
-    try:
-        with conn, conn.cursor() as cur:
-            cur.execute("SELECT cognito_user_id, display_name, handle, email FROM users ORDER BY handle")
-            return cur.fetchall()
-    finally:
-        conn.close()
+    return query(url, "SELECT cognito_user_id, display_name, handle, email FROM users ORDER BY handle")
 
 
 def row(text, label):

@@ -9,15 +9,14 @@ from __future__ import annotations
 import copy
 import sys
 
-import boto3
 import psycopg2
 import pytest
-from moto import mock_aws
 
 from ops.cli.users import run_sync
+from tests.db_support import query
 from tests.lambda_support import HANDLER_PATH, confirmation_event, load_handler_module
+from tests.ops.conftest import COGNITO_REGION as REGION
 
-REGION = "us-east-1"
 sync_module = sys.modules[run_sync.__module__]
 
 # (name, preferred_username, email): look-alikes, hostile text, and values that are refused.
@@ -60,36 +59,24 @@ def test_sync_and_trigger_turn_the_same_attributes_into_the_same_row_or_the_same
 
 
 @pytest.fixture
-def pool(monkeypatch):
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    with mock_aws():
-        client = boto3.client("cognito-idp", region_name=REGION)
-        pool_id = client.create_user_pool(PoolName="cruddur-test")["UserPool"]["Id"]
-        subs = {}
-        for label, (name, handle, email) in CASES.items():
-            if "\x00" in name:
-                continue  # Cognito itself does not store a NUL
-            client.admin_create_user(UserPoolId=pool_id, Username=email, MessageAction="SUPPRESS", UserAttributes=[
-                {"Name": "email", "Value": email}, {"Name": "name", "Value": name},
-                {"Name": "preferred_username", "Value": handle}])
-            client.admin_set_user_password(UserPoolId=pool_id, Username=email, Password="Str0ng!Passw0rd",
-                                           Permanent=True)
-            user = client.admin_get_user(UserPoolId=pool_id, Username=email)
-            subs[label] = next(a["Value"] for a in user["UserAttributes"] if a["Name"] == "sub")
-        yield pool_id, subs
+def pool(cognito):
+    client, pool_id = cognito
+    subs = {}
+    for label, (name, handle, email) in CASES.items():
+        if "\x00" in name:
+            continue  # Cognito itself does not store a NUL
+        client.admin_create_user(UserPoolId=pool_id, Username=email, MessageAction="SUPPRESS", UserAttributes=[
+            {"Name": "email", "Value": email}, {"Name": "name", "Value": name},
+            {"Name": "preferred_username", "Value": handle}])
+        client.admin_set_user_password(UserPoolId=pool_id, Username=email, Password="Str0ng!Passw0rd",
+                                       Permanent=True)
+        user = client.admin_get_user(UserPoolId=pool_id, Username=email)
+        subs[label] = next(a["Value"] for a in user["UserAttributes"] if a["Name"] == "sub")
+    return pool_id, subs
 
 
 def _rows(url: str) -> dict[str, tuple]:
-    conn = psycopg2.connect(url)
-    try:
-        with conn, conn.cursor() as cur:
-            cur.execute("SELECT display_name, handle, email, cognito_user_id FROM users")
-            return {row[3]: row for row in cur.fetchall()}
-    finally:
-        conn.close()
+    return {row[3]: row for row in query(url, "SELECT display_name, handle, email, cognito_user_id FROM users")}
 
 
 def test_sync_writes_exactly_the_rows_the_trigger_would_and_refuses_what_it_refuses(

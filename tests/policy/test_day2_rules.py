@@ -1,4 +1,4 @@
-"""The day-2 rules (issue 12): prod's stateful resources protected, SNS topics on a CMK, major upgrades only through
+"""The day-2 rules: prod's stateful resources protected, SNS topics on a CMK, major upgrades only through
 blue/green to a family-matching parameter group, the final snapshot kept, the trail notifying its topic. Each passes
 on the committed stacks (test_policies.py) and on a declared 16 -> 17 upgrade, and reports a real recorded resource
 with exactly one property (or option) changed; unknown values are never violations."""

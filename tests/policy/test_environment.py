@@ -1,4 +1,4 @@
-"""Which stacks the pack judges as dev (issue 15): a production-looking stack NAME (read from the URNs the engine
+"""Which stacks the pack judges as dev: a production-looking stack NAME (read from the URNs the engine
 writes, which a program cannot choose) is always prod, whatever the program's own tags say; a stack is dev only
 when its name is not production-looking AND its provider's default tags say Environment=dev."""
 

@@ -1,4 +1,4 @@
-"""Evasions (issue 16): each a synthetic resource in the shape pulumi-aws v7 sends (camelCase inputs), fed to the
+"""Evasions: each a synthetic resource in the shape pulumi-aws v7 sends (camelCase inputs), fed to the
 pack the way the engine feeds it, asserting the exact violation. Also the odd shapes validators must survive and
 the valid forms they must not flag."""
 

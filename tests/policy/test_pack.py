@@ -59,7 +59,7 @@ def test_dev_reports_only_its_documented_advisories(dev):
 
 
 # -- the rules and their CrossGuard policies -----------------------------------------------------------------------
-ISSUE_PRACTICES = [
+PRACTICE_POLICIES = [
     "rds-not-public", "rds-encrypted-with-cmk", "rds-deletion-protection", "rds-backup-retention", "rds-iam-auth",
     "rds-tls-enforced", "rds-log-exports", "rds-no-default-admin-username", "sg-no-world-open-rules",
     "secrets-encrypted-with-cmk", "kms-rotation-enabled", "cloudtrail-hardened", "cloudtrail-bucket-protected",
@@ -70,8 +70,8 @@ ISSUE_PRACTICES = [
 
 def test_every_practice_has_a_mandatory_policy():
     levels = {r.name: r.enforcement for r in policies.RULES}
-    assert {name: levels.get(name) for name in ISSUE_PRACTICES} == {
-        name: EnforcementLevel.MANDATORY for name in ISSUE_PRACTICES}
+    assert {name: levels.get(name) for name in PRACTICE_POLICIES} == {
+        name: EnforcementLevel.MANDATORY for name in PRACTICE_POLICIES}
 
 
 def test_build_policies_wraps_every_rule_with_its_level():

@@ -416,7 +416,7 @@ def test_region_allowed_list_is_the_policy_config(prod):
     assert stack_violations("region-allowed", prod, config={"allowedRegions": ["eu-west-1"]}) == []
 
 
-# -- Lambda (resources issue 4 adds; real input shapes from a fixture program under the same mocks) ---------------
+# -- Lambda (real input shapes from a fixture program under the same mocks) --------------------------------------------
 @pytest.fixture(scope="module")
 def lambda_stack():
     return evaluate("synthetic", project_dir=Path(__file__).parent / "lambda_program")

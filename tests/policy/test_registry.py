@@ -1,6 +1,5 @@
-"""The pack's registry (issue 14.4): each rule names its resource types once and the pack dispatches on them; the
-tables of docs/security.md are kept equal to the registry; the modules the pack shares with the program are kept
-equal."""
+"""The pack's registry: each rule names its resource types once and the pack dispatches on them; the tables of
+docs/security.md are kept equal to the registry; the modules the pack shares with the program are kept equal."""
 
 from __future__ import annotations
 
@@ -39,7 +38,7 @@ def test_resource_rules_are_dispatched_only_their_types(rule):
     for resource_type in rule.types:
         probe.run(_args(resource_type, {"k": "v"}, stack))
     assert [(s.type, s.label, s.props) for s in seen] == [
-        (t, f"{policies._short(t)} 'r'", {"k": "v"}) for t in rule.types]
+        (t, f"{policies.short_type(t)} 'r'", {"k": "v"}) for t in rule.types]
 
 
 def test_registering_a_rule_needs_types_practices_and_a_reason_for_dev():

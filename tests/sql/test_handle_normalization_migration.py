@@ -12,29 +12,18 @@ from ops.db import migrations
 from ops.db.target import DbTarget
 from ops.errors import CruddurError
 from ops.paths import MIGRATIONS_DIR
+from tests.db_support import query
 
 MIGRATION = "0005_handle_normalization"
 
 
 def _insert(url: str, handle: str, sub: str | None = None) -> None:
-    conn = psycopg2.connect(url)
-    try:
-        with conn, conn.cursor() as cur:
-            cur.execute("INSERT INTO users (display_name, handle, email, cognito_user_id) "
-                        "VALUES ('Someone', %s, 'someone@example.com', coalesce(%s, gen_random_uuid()::text))",
-                        (handle, sub))
-    finally:
-        conn.close()
+    query(url, "INSERT INTO users (display_name, handle, email, cognito_user_id) "
+               "VALUES ('Someone', %s, 'someone@example.com', coalesce(%s, gen_random_uuid()::text))", (handle, sub))
 
 
 def _rows(url: str) -> list[tuple]:
-    conn = psycopg2.connect(url)
-    try:
-        with conn, conn.cursor() as cur:
-            cur.execute("SELECT cognito_user_id, uuid, handle FROM users ORDER BY cognito_user_id")
-            return cur.fetchall()
-    finally:
-        conn.close()
+    return query(url, "SELECT cognito_user_id, uuid, handle FROM users ORDER BY cognito_user_id")
 
 
 @pytest.fixture

@@ -13,18 +13,9 @@ import pytest
 from ops.db import migrations, seed
 from ops.db.target import DbTarget
 from ops.paths import MIGRATIONS_DIR
+from tests.db_support import query
 
 EXPECTED = [p.stem for p in sorted(MIGRATIONS_DIR.glob("*.sql"))]
-
-
-def query(url: str, sql: str, params=()):
-    conn = psycopg2.connect(url)
-    try:
-        with conn, conn.cursor() as cur:
-            cur.execute(sql, params or None)
-            return cur.fetchall() if cur.description else None
-    finally:
-        conn.close()
 
 
 def test_expected_migration_files():

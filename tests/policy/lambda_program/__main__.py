@@ -1,5 +1,5 @@
-"""Declares what issue 4 will add (a Lambda function and Cognito's permission to invoke it) the way pulumi-aws
-receives it, so the Lambda policies are tested on real input shapes before the real resources exist."""
+"""A minimal program: one Lambda function and Cognito's permission to invoke it, declared the way pulumi-aws receives
+them, so the Lambda policies are tested on real input shapes outside the program's own components."""
 
 import pulumi
 import pulumi_aws as aws

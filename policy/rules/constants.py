@@ -1,0 +1,60 @@
+"""The resource type tokens the rules dispatch on, and the constants the pack shares with the program.
+
+The shared ones are repeated from ``components/settings.py``, ``components/database.py`` and ``Pulumi.yaml`` (the
+pack runs in its own virtualenv and cannot import the program); tests/policy keeps them equal.
+"""
+
+# Shared with components/settings.py (tests/policy keeps them equal).
+DEFAULT_ALLOWED_REGIONS = ("eu-west-1", "eu-central-1")
+RESERVED_USERNAMES = ("postgres", "root", "admin", "administrator", "rdsadmin", "rdsrepladmin", "master", "user")
+PROD_MIN_BACKUP_DAYS = 7
+RDS_LOG_EXPORTS = ("postgresql", "upgrade")
+# Lambda runtimes that are current and more than a year from deprecation (policy config ``supportedRuntimes``
+# overrides the list).
+SUPPORTED_RUNTIMES = ("python3.12", "python3.13", "python3.14", "nodejs22.x", "nodejs24.x", "java21",
+                      "provided.al2023")
+GUARDDUTY_RDS_FEATURE = "RDS_LOGIN_EVENTS"
+# The Cognito user pool's password policy floor (components/confirmation.py sets at least this).
+COGNITO_MIN_PASSWORD_LENGTH = 12
+COGNITO_MAX_TEMPORARY_PASSWORD_DAYS = 7
+
+RDS_INSTANCE = "aws:rds/instance:Instance"
+RDS_CLUSTER = "aws:rds/cluster:Cluster"
+RDS_CLUSTER_INSTANCE = "aws:rds/clusterInstance:ClusterInstance"
+RDS_PARAMETER_GROUP = "aws:rds/parameterGroup:ParameterGroup"
+RDS_CLUSTER_PARAMETER_GROUP = "aws:rds/clusterParameterGroup:ClusterParameterGroup"
+RDS_SNAPSHOT = "aws:rds/snapshot:Snapshot"
+RDS_SNAPSHOT_COPY = "aws:rds/snapshotCopy:SnapshotCopy"
+RDS_CLUSTER_SNAPSHOT = "aws:rds/clusterSnapshot:ClusterSnapshot"
+RDS_PROXY = "aws:rds/proxy:Proxy"
+SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
+DEFAULT_SECURITY_GROUP = "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"
+SECURITY_GROUP_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
+SG_INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+SG_EGRESS_RULE = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
+MANAGED_PREFIX_LIST = "aws:ec2/managedPrefixList:ManagedPrefixList"
+SECRET = "aws:secretsmanager/secret:Secret"  # noqa: S105 - a type token, not a password
+SECRET_POLICY = "aws:secretsmanager/secretPolicy:SecretPolicy"  # noqa: S105 - a type token, not a password
+SECRET_VERSION = "aws:secretsmanager/secretVersion:SecretVersion"  # noqa: S105 - a type token, not a password
+SECRET_ROTATION = "aws:secretsmanager/secretRotation:SecretRotation"  # noqa: S105 - a type token, not a password
+COGNITO_USER_POOL = "aws:cognito/userPool:UserPool"
+KMS_KEY = "aws:kms/key:Key"
+KMS_KEY_POLICY = "aws:kms/keyPolicy:KeyPolicy"
+TRAIL = "aws:cloudtrail/trail:Trail"
+BUCKET = "aws:s3/bucket:Bucket"
+BUCKET_ACL = "aws:s3/bucketAcl:BucketAcl"
+BUCKET_ACL_V2 = "aws:s3/bucketAclV2:BucketAclV2"
+BUCKET_PUBLIC_ACCESS_BLOCK = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
+ACCOUNT_PUBLIC_ACCESS_BLOCK = "aws:s3/accountPublicAccessBlock:AccountPublicAccessBlock"
+BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
+BUCKET_V2 = "aws:s3/bucketV2:BucketV2"  # v7: the deprecated alias of Bucket (inline `loggings` list)
+BUCKET_LOGGING = "aws:s3/bucketLogging:BucketLogging"
+BUCKET_LOGGING_V2 = "aws:s3/bucketLoggingV2:BucketLoggingV2"  # v7: the deprecated alias of BucketLogging
+GUARDDUTY_DETECTOR = "aws:guardduty/detector:Detector"
+GUARDDUTY_FEATURE = "aws:guardduty/detectorFeature:DetectorFeature"
+LAMBDA_PERMISSION = "aws:lambda/permission:Permission"
+LAMBDA_FUNCTION = "aws:lambda/function:Function"
+LAMBDA_FUNCTION_URL = "aws:lambda/functionUrl:FunctionUrl"
+LAMBDA_CODE_SIGNING_CONFIG = "aws:lambda/codeSigningConfig:CodeSigningConfig"
+SNS_TOPIC = "aws:sns/topic:Topic"
+AWS_PROVIDER = "pulumi:providers:aws"

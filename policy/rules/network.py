@@ -1,0 +1,145 @@
+"""The network rules: no security-group rule or managed prefix list opens the internet, whole or in pieces."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from cidrs import MAX_SHARE_TEXT, percent, too_wide
+
+from .constants import (
+    DEFAULT_SECURITY_GROUP,
+    MANAGED_PREFIX_LIST,
+    SECURITY_GROUP,
+    SECURITY_GROUP_RULE,
+    SG_EGRESS_RULE,
+    SG_INGRESS_RULE,
+)
+from .props import as_list, known, plain
+from .registry import Subject, resource_rule, stack_rule
+
+WORLD_FIX = "allow a named security group (referenced_security_group_id) or a specific range instead"
+
+
+def _world(cidr: Any) -> bool:
+    if not isinstance(cidr, str):
+        return False
+    try:
+        return ipaddress.ip_network(cidr, strict=False).prefixlen == 0
+    except ValueError:
+        return False
+
+
+def _rule_cidrs(rule: dict) -> list:
+    return [rule.get("cidrIpv4"), rule.get("cidrIpv6"), *as_list(rule.get("cidrBlocks")),
+            *as_list(rule.get("ipv6CidrBlocks"))]
+
+
+def _wide(cidrs: list) -> list[tuple[int, list[str], str]]:
+    """(IP version, the ranges of that version, their share as text) for each family the known ranges open too
+    widely."""
+    strings = [c for c in cidrs if isinstance(c, str) and known(c)]
+    found = []
+    for version, share in too_wide(strings):
+        mine = []
+        for c in strings:
+            try:
+                if ipaddress.ip_network(c.strip(), strict=False).version == version:
+                    mine.append(c)
+            except ValueError:
+                continue
+        found.append((version, mine, percent(share)))
+    return found
+
+
+def _too_much(version: int, share: str) -> str:
+    return f"cover {share} of the IPv{version} address space (the limit is less than {MAX_SHARE_TEXT})"
+
+
+def _sg_rules(r: Subject) -> list[tuple[str, list]]:
+    """(direction, CIDRs) per direction of a security group, rule or rule resource."""
+    if r.type in (SG_INGRESS_RULE, SG_EGRESS_RULE):
+        return [("ingress" if r.type == SG_INGRESS_RULE else "egress", _rule_cidrs(r.props))]
+    if r.type == SECURITY_GROUP_RULE:
+        direction = r.props.get("type")
+        return [(direction if isinstance(direction, str) else "rule", _rule_cidrs(r.props))]
+    found = []
+    for direction in ("ingress", "egress"):
+        cidrs = []
+        for rule in as_list(r.props.get(direction)):
+            if isinstance(rule, dict):
+                cidrs += _rule_cidrs(rule)
+        found.append((direction, cidrs))
+    return found
+
+
+@resource_rule("sg-no-world-open-rules",
+               types=(SECURITY_GROUP, DEFAULT_SECURITY_GROUP, SECURITY_GROUP_RULE, SG_INGRESS_RULE, SG_EGRESS_RULE),
+               description="No security-group rule, ingress or egress, is open to 0.0.0.0/0 or ::/0, whole or in "
+                           f"pieces (the union of a resource's ranges covers less than {MAX_SHARE_TEXT} of each "
+                           "address space).",
+               practices=("no-world-open",))
+def sg_no_world_rules(r: Subject) -> list[str]:
+    problems = []
+    for direction, cidrs in _sg_rules(r):
+        world = [c for c in cidrs if _world(c)]
+        for cidr in world:
+            problems.append(f"{r.label} has an {direction} rule open to {cidr}; {WORLD_FIX}")
+        if world:
+            continue
+        for version, mine, share in _wide(cidrs):
+            problems.append(f"{r.label} has {direction} rules whose ranges ({', '.join(mine)}) together "
+                            f"{_too_much(version, share)}; {WORLD_FIX}")
+    return problems
+
+
+@stack_rule("sg-rules-union-not-world-open",
+            description="The separate rule resources of one security group together open "
+                        f"less than {MAX_SHARE_TEXT} of each address space, per direction.",
+            practices=("no-world-open",), types=(SECURITY_GROUP_RULE, SG_INGRESS_RULE, SG_EGRESS_RULE))
+def sg_rules_union(args) -> list[str]:
+    groups: dict[tuple[str, str], tuple[list[str], list]] = {}  # (group id, direction) -> (resource names, CIDRs)
+    for resource in args.resources:
+        p = plain(resource.props) or {}
+        if not isinstance(p, dict):
+            continue
+        if resource.resource_type in (SG_INGRESS_RULE, SG_EGRESS_RULE, SECURITY_GROUP_RULE):
+            group = p.get("securityGroupId")
+            if resource.resource_type == SECURITY_GROUP_RULE:
+                direction = p.get("type")
+            else:
+                direction = "ingress" if resource.resource_type == SG_INGRESS_RULE else "egress"
+            entries = [(group, direction, _rule_cidrs(p))]
+        else:
+            continue
+        for group, direction, cidrs in entries:
+            if not isinstance(group, str) or not group or not isinstance(direction, str) or not cidrs:
+                continue
+            names, found = groups.setdefault((group, direction), ([], []))
+            if any(c for c in cidrs if isinstance(c, str)):
+                names.append(resource.name)
+            found += cidrs
+    problems = []
+    for (group, direction), (names, cidrs) in groups.items():
+        if len(names) < 2:
+            continue  # a single resource is judged by sg-no-world-open-rules
+        for version, _, share in _wide(cidrs):
+            shown = ", ".join(names) if len(names) <= 3 else f"{', '.join(names[:3])}, ... {len(names)} resources"
+            problems.append(f"security group '{group}' has {direction} rules ({shown}) that together "
+                            f"{_too_much(version, share)}; {WORLD_FIX}")
+    return problems
+
+
+@resource_rule("prefix-list-not-world-open", types=(MANAGED_PREFIX_LIST,),
+               description=f"Managed prefix lists cover less than {MAX_SHARE_TEXT} of each address space (a "
+                           "security-group rule that references one opens all its ranges).",
+               practices=("no-world-open",))
+def prefix_list_not_world_open(r: Subject) -> list[str]:
+    entries = r.props.get("entries")
+    if not known(entries):
+        return []
+    cidrs = [e.get("cidr") for e in as_list(entries) if isinstance(e, dict)]
+    return [f"{r.label} holds ranges ({', '.join(mine)}) that together {_too_much(version, share)}; every "
+            "security-group rule that references it opens them all: list specific ranges"
+            for version, mine, share in _wide(cidrs)]
+

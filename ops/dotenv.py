@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -41,9 +42,26 @@ def read_raw(path: Path) -> dict[str, str]:
     return values
 
 
-def merge(path: Path, values: dict[str, str], remove: tuple[str, ...] = ()) -> None:
-    """Set ``values`` in a dotenv file (keeping its other lines), or remove keys; file mode 0600, written atomically."""
-    lines = path.read_text().splitlines() if path.exists() else []
+def unquote(raw: str) -> str:
+    """The value ``quote`` wrote (``raw`` as ``read_raw`` returns it): a double-quoted value loses its quotes and
+    escapes, a single-quoted one its quotes; a bare value is returned as it is."""
+    if len(raw) >= 2 and raw[0] == raw[-1] == "'":
+        return raw[1:-1]
+    if len(raw) >= 2 and raw[0] == raw[-1] == '"':
+        return re.sub(r"\\(.)", lambda m: "\n" if m[1] == "n" else m[1], raw[1:-1], flags=re.DOTALL)
+    return raw
+
+
+def read(path: Path) -> dict[str, str]:
+    """``KEY -> value`` (unquoted) for each ``KEY=...`` line, as ``read_raw`` finds them. A missing file reads as
+    empty."""
+    return {key: unquote(value) for key, value in read_raw(path).items()}
+
+
+def merge(path: Path, values: dict[str, str], remove: tuple[str, ...] = (), header: str | None = None) -> None:
+    """Set ``values`` in a dotenv file (keeping its other lines), or remove keys; file mode 0600, written atomically.
+    ``header`` (a ``# ...`` comment line) starts a file that does not exist yet."""
+    lines = path.read_text().splitlines() if path.exists() else ([header] if header else [])
     keys = set(values) | set(remove)
     kept = [line for line in lines if _key(line) not in keys]
     kept += [f"{key}={quote(value)}" for key, value in values.items()]

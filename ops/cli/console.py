@@ -49,7 +49,7 @@ def step(message: str) -> None:
 # ------------------------------------------------------------ common options (reuse in every command module)
 UrlOption = Annotated[
     str | None,
-    typer.Option("--url", envvar="CONNECTION_URL", show_envvar=True, show_default=False,
+    typer.Option("--url", envvar="MASTER_CONNECTION_URL", show_envvar=True, show_default=False,
                  help="Target database URL (default: the local database from `cruddur local up`)."),
 ]
 StackOption = Annotated[

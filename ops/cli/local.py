@@ -12,16 +12,15 @@ from ops import dotenv
 from ops.cli.console import LocalDirOption, err, out, step
 from ops.cli.targets import LOCAL_DATABASE
 from ops.db import databases, migrations, seed
-from ops.db.roles import set_role_password
 from ops.db.target import DbTarget
 from ops.errors import CruddurError
+from ops.local import env as local_env
 from ops.local.server import PORT_ENV, LocalServer
 from ops.paths import env_file, local_root
 from ops.urls import redact
 
 app = typer.Typer(help="The local PostgreSQL server (data in .local/postgres, .env written).", no_args_is_help=True)
 
-ROLE_ENV_VARS = {"cruddur_app": "CRUDDUR_APP_URL", "cruddur_confirmation": "CRUDDUR_CONFIRMATION_URL"}
 PortOption = Annotated[
     int | None,
     typer.Option("--port", envvar=PORT_ENV, show_envvar=True, show_default=False,
@@ -39,7 +38,8 @@ def _server(local_dir: str | None, port: int | None = None) -> LocalServer:
 
 @app.command()
 def up(local_dir: LocalDirOption = None, port: PortOption = None) -> None:
-    """Start the local server (set up on first use), create database cruddur, migrate, seed, write .env."""
+    """Start the local server (set up on first use), create database cruddur, migrate, seed, write .env
+    (CONNECTION_URL: the app role cruddur_app; MASTER_CONNECTION_URL: the superuser, for operators)."""
     started = time.monotonic()
     if port is not None and not 1 <= port <= 65535:
         raise CruddurError(f"--port {port} is not a TCP port: choose one from 1 to 65535 (or omit --port)")
@@ -73,15 +73,14 @@ def _up(server: LocalServer, local_dir: str | None, port: int | None, started: f
     if result.users or result.activities:
         step(f"seeded {result.users} users, {result.activities} activities")
     path = env_file(local_dir)
-    existing = dotenv.read_raw(path)
-    values = {"CONNECTION_URL": url}
-    for role, var in ROLE_ENV_VARS.items():
-        # A role password is set once (roles are cluster-wide); a warm `up` keeps the existing one.
-        if f":{server.port}/" not in existing.get(var, ""):
-            values[var] = set_role_password(target, role)
-    if existing.get("CONNECTION_URL") != url or len(values) > 1:
-        dotenv.merge(path, values)
-        step(f"wrote {path} (CONNECTION_URL, {', '.join(ROLE_ENV_VARS.values())})")
+    update = local_env.write(path, target)
+    if update.migrated:
+        step(f"rewrote {path} from an older `cruddur local up`: CONNECTION_URL is now the app role cruddur_app, "
+             f"the superuser's URL is {local_env.MASTER_URL}")
+    if update.written or update.removed:
+        changed = ", ".join(update.written) + (f"; removed {', '.join(update.removed)}" if update.removed else "")
+        step(f"wrote {path} ({changed})")
+    step(f"the app's CONNECTION_URL: {redact(update.app_url)}; operators: {local_env.MASTER_URL}")
     out.print(f"local database ready: {target.shown}  ({time.monotonic() - started:.1f}s)")
 
 
@@ -102,6 +101,8 @@ def status(local_dir: LocalDirOption = None) -> None:
     st = server.status()
     table = Table(show_header=False, box=None)
     table.add_row("url", redact(server.admin_url(LOCAL_DATABASE)) if st.initialized else "(not set up: cruddur local up)")
+    app_url = dotenv.read(env_file(local_dir)).get(local_env.APP_URL)
+    table.add_row("app url", redact(app_url) if app_url else "(not in .env: cruddur local up)")
     table.add_row("running", "yes" if st.running else "no")
     table.add_row("pid", str(st.pid) if st.pid else "-")
     table.add_row("port", str(st.port))
@@ -129,6 +130,6 @@ def destroy(
     server.destroy()
     path = env_file(local_dir)
     if path.exists():
-        dotenv.merge(path, {}, remove=("CONNECTION_URL", *ROLE_ENV_VARS.values()))
+        dotenv.merge(path, {}, remove=local_env.URL_VARIABLES)
     err.print(f"deleted {server.base}")
     out.print("local database destroyed")

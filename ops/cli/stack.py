@@ -36,8 +36,8 @@ def env(
              "default: lambda/post_confirmation/global-bundle.pem in this checkout.")] = str(RDS_CA_BUNDLE),
 ) -> None:
     """Print the app's variables (CONNECTION_URL from the app secret's current value, never the master's;
-    PGSSLROOTCERT; Cognito ids; region) for a stack. Contains a secret: redirect into a file, e.g.
-    `cruddur stack env -s dev > .env.dev`."""
+    PGSSLROOTCERT; Cognito ids; region) for a stack: the names `cruddur local up` writes to .env
+    (docs/environment.md). Contains a secret: redirect into a file, e.g. `cruddur stack env -s dev > .env.dev`."""
     if fmt not in FORMATS:
         raise CruddurError(f"unknown format {fmt!r}; use one of: {', '.join(FORMATS)}")
     values = app_env(fetch(stack), stack, ca_bundle)

@@ -1,13 +1,18 @@
-"""Which database a command acts on: the local one (default), ``--url`` / ``CONNECTION_URL``, or ``-s STACK``."""
+"""Which database an operator command acts on: the local one as its superuser (default: the URL ``cruddur local up``
+writes to ``.env`` as ``MASTER_CONNECTION_URL``), ``--url`` / ``MASTER_CONNECTION_URL``, or ``-s STACK`` (the stack's
+master secret). ``CONNECTION_URL`` is the app's login and is never an operator's target (docs/environment.md)."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
 from components.stack_names import is_production_stack_name
 from ops.db.target import DbTarget
 from ops.errors import CruddurError
+from ops.local.env import MASTER_URL, app_url_in_environment, stale_env_problem
+from ops.paths import env_file
 
 LOCAL_DATABASE = "cruddur"
 
@@ -56,7 +61,9 @@ def resolve(
     require_running: bool = True,
 ) -> Target:
     if url and stack:
-        raise CruddurError("give either --url (or CONNECTION_URL) or -s/--stack, not both")
+        if url != os.environ.get(MASTER_URL):
+            raise CruddurError("give either --url or -s/--stack, not both")
+        url = None  # -s on the command line outranks a MASTER_CONNECTION_URL exported from .env
     if stack:
         from ops.cli.console import err
         from ops.stack.master_login import MasterRotation
@@ -76,6 +83,9 @@ def resolve(
         return Target(db, "stack", stack, outputs)
     if url:
         return Target(DbTarget(url, tunnel_port=tunnel_port), "url")  # parsed here: fails early, redacted
+    problem = app_url_in_environment(os.environ)  # never fall back to the local database silently
+    if problem:
+        raise CruddurError(problem)
     return Target(DbTarget(local_url(local_dir, require_running=require_running), tunnel_port=tunnel_port), "local")
 
 
@@ -90,4 +100,7 @@ def local_url(local_dir: str | None = None, database: str = LOCAL_DATABASE, *, r
         )
     if require_running and server.pid() is None:
         raise CruddurError("the local server is stopped: run `cruddur local up`")
+    problem = stale_env_problem(env_file(local_dir))  # the app would still be the superuser: rewrite .env first
+    if problem:
+        raise CruddurError(problem)
     return server.admin_url(database)

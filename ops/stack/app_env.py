@@ -37,6 +37,24 @@ def app_connection_url(outputs: dict[str, Any], stack: str) -> str:
     return creds.url
 
 
+def app_variables(connection_url: str, *, region: str, user_pool_id: str, client_id: str,
+                  ca_bundle: str | Path) -> dict[str, str]:
+    """The app's variables, by the names the Cruddur backend and frontend read: the one mapping that both
+    ``cruddur stack env`` (a stack's values) and ``cruddur local up`` (the local database's, in ``.env``) write, so
+    the app sees the same names wherever it runs (docs/environment.md)."""
+    return {
+        "CONNECTION_URL": connection_url,
+        "AWS_COGNITO_USER_POOL_ID": user_pool_id,
+        "AWS_COGNITO_USER_POOL_CLIENT_ID": client_id,
+        "AWS_DEFAULT_REGION": region,
+        "REACT_APP_AWS_PROJECT_REGION": region,
+        "REACT_APP_AWS_COGNITO_REGION": region,
+        "REACT_APP_AWS_USER_POOLS_ID": user_pool_id,
+        "REACT_APP_CLIENT_ID": client_id,
+        "PGSSLROOTCERT": str(ca_bundle),
+    }
+
+
 def app_env(outputs: dict[str, Any], stack: str, ca_bundle: str | Path = RDS_CA_BUNDLE) -> dict[str, str]:
     """Map stack outputs to the backend's and the frontend's variable names. ``ca_bundle`` is where the app
     finds the RDS CA bundle (``PGSSLROOTCERT``, which libpq and so psycopg read for verify-full)."""
@@ -44,17 +62,7 @@ def app_env(outputs: dict[str, Any], stack: str, ca_bundle: str | Path = RDS_CA_
     pool = str(require(outputs, "userPoolId", stack))
     client = str(require(outputs, "userPoolClientId", stack))
     url = app_connection_url(outputs, stack)  # last: every cheap check first, then the one AWS call
-    return {
-        "CONNECTION_URL": url,
-        "AWS_COGNITO_USER_POOL_ID": pool,
-        "AWS_COGNITO_USER_POOL_CLIENT_ID": client,
-        "AWS_DEFAULT_REGION": region,
-        "REACT_APP_AWS_PROJECT_REGION": region,
-        "REACT_APP_AWS_COGNITO_REGION": region,
-        "REACT_APP_AWS_USER_POOLS_ID": pool,
-        "REACT_APP_CLIENT_ID": client,
-        "PGSSLROOTCERT": str(ca_bundle),
-    }
+    return app_variables(url, region=region, user_pool_id=pool, client_id=client, ca_bundle=ca_bundle)
 
 
 def render(env: dict[str, str], fmt: str) -> str:

@@ -1,9 +1,9 @@
 """CLI helpers for the ops tests.
 
 ``cli(*args, input=None, env=None)`` runs ``cruddur`` in-process (typer.testing.CliRunner) with a clean
-environment (no CONNECTION_URL, CRUDDUR_LOCAL_DIR pointing to an empty temp project, wide terminal), and
-asserts that no known password appears in its stdout or stderr. ``secrets`` lists those passwords; tests add
-theirs with ``secrets.append(...)``.
+environment (no CONNECTION_URL or MASTER_CONNECTION_URL, CRUDDUR_LOCAL_DIR pointing to an empty temp project, wide
+terminal), and asserts that no known password appears in its stdout or stderr. ``secrets`` lists those passwords;
+tests add theirs with ``secrets.append(...)``.
 """
 
 from __future__ import annotations
@@ -51,11 +51,13 @@ def cli(secrets, project_dir, monkeypatch):
     runner = CliRunner()
     results = []
     monkeypatch.delenv("CONNECTION_URL", raising=False)
+    monkeypatch.delenv("MASTER_CONNECTION_URL", raising=False)
     monkeypatch.delenv("CRUDDUR_LOCAL_PORT", raising=False)
     monkeypatch.delenv("AWS_COGNITO_USER_POOL_ID", raising=False)
 
     def run(*args: str, input: str | None = None, env: dict | None = None):
-        full_env = {"CRUDDUR_LOCAL_DIR": str(project_dir), "COLUMNS": "200", "CONNECTION_URL": None, **(env or {})}
+        full_env = {"CRUDDUR_LOCAL_DIR": str(project_dir), "COLUMNS": "200", "CONNECTION_URL": None,
+                    "MASTER_CONNECTION_URL": None, **(env or {})}
         result = runner.invoke(app, list(args), input=input, env=full_env, prog_name="cruddur")
         for secret in secrets:
             assert secret not in result.stdout, f"password leaked on stdout of {args}"

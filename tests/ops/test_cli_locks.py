@@ -28,6 +28,7 @@ CRUDDUR = Path(sys.executable).parent / "cruddur"
 def _env(tmp_path: Path) -> dict[str, str]:
     env = {**os.environ, "CRUDDUR_LOCAL_DIR": str(tmp_path)}
     env.pop("CONNECTION_URL", None)
+    env.pop("MASTER_CONNECTION_URL", None)
     env.pop("CRUDDUR_LOCAL_PORT", None)
     return env
 

@@ -52,8 +52,8 @@ def test_create_then_create_again(cli, pg_server, new_db_url):
     assert again.exit_code == 0 and f"database {name} already exists" in again.stdout
 
 
-def test_connection_url_env_is_a_target(cli, new_db_url):
-    result = cli("db", "create", env={"CONNECTION_URL": new_db_url})
+def test_master_connection_url_env_is_a_target(cli, new_db_url):
+    result = cli("db", "create", env={"MASTER_CONNECTION_URL": new_db_url})
     assert result.exit_code == 0 and "created database" in result.stdout
 
 
@@ -216,7 +216,8 @@ def test_sessions_redact_passwords_in_query_text(cli, migrated_database_url, sec
 
 
 def test_connect_runs_psql_with_password_in_env_not_argv(pg_server, migrated_database_url, tmp_path):
-    env = {**os.environ, "CONNECTION_URL": migrated_database_url, "CRUDDUR_LOCAL_DIR": str(tmp_path)}
+    env = {**os.environ, "MASTER_CONNECTION_URL": migrated_database_url, "CRUDDUR_LOCAL_DIR": str(tmp_path)}
+    env.pop("CONNECTION_URL", None)
     cruddur = Path(sys.executable).parent / "cruddur"
     result = subprocess.run(
         [str(cruddur), "db", "connect", "--", "-At", "-c", "SELECT current_database() || ':' || count(*) FROM pg_roles "

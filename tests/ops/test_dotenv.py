@@ -1,4 +1,4 @@
-"""``ops.dotenv``: quoting, reading, merging, and atomic writes (a full disk leaves ``.env`` whole)."""
+"""``ops.dotenv``: quoting and unquoting, reading, merging, and atomic writes (a full disk leaves ``.env`` whole)."""
 
 from __future__ import annotations
 
@@ -42,6 +42,32 @@ def test_read_raw_first_line_wins_and_keeps_quoting(tmp_path):
     assert dotenv.read_raw(path) == {}
     path.write_text('# c\nexport A=skip\nA="q v"\nA=second\nB=\n C=indented\nnot a pair\n')
     assert dotenv.read_raw(path) == {"A": '"q v"', "B": ""}
+
+
+@pytest.mark.parametrize("value", ["", "plain", "postgresql://u:p%40ss@h:5432/db?sslmode=verify-full", "two words",
+                                   'q"uote', "$HOME", "back\\slash", "line\nbreak", "\\n", "'single'"])
+def test_read_gives_back_what_merge_wrote(tmp_path, value):
+    path = tmp_path / ".env"
+    dotenv.merge(path, {"V": value})
+    assert dotenv.read(path) == {"V": value}
+
+
+def test_unquote_reads_hand_written_quoting():
+    assert dotenv.unquote("'a \\n $b'") == "a \\n $b"  # single quotes: literal
+    assert dotenv.unquote('"a\\"b\\\\c"') == 'a"b\\c'
+    assert dotenv.unquote('"') == '"' and dotenv.unquote("bare") == "bare"
+
+
+def test_merge_puts_the_header_on_a_new_file_only(tmp_path):
+    path = tmp_path / ".env"
+    dotenv.merge(path, {"A": "1"}, header="# written by a tool")
+    assert path.read_text() == "# written by a tool\nA=1\n"
+    dotenv.merge(path, {"B": "2"}, header="# written by a tool")
+    assert path.read_text() == "# written by a tool\nA=1\nB=2\n"
+    other = tmp_path / "other"
+    other.write_text("MINE=1\n")
+    dotenv.merge(other, {"A": "1"}, header="# written by a tool")
+    assert other.read_text() == "MINE=1\nA=1\n"
 
 
 def test_a_full_disk_leaves_the_file_whole_and_no_temp_file(tmp_path, monkeypatch):

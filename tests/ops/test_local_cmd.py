@@ -32,15 +32,19 @@ def test_local_up_warm_up_status_down_destroy(cli, project_dir, secrets):
 
         dotenv = project_dir / ".env"
         values = read_env(dotenv)
-        secrets.extend(parse(v).password for v in values.values())
+        secrets.extend(parse(v).password for v in values.values() if v.startswith("postgresql://"))
         assert stat.S_IMODE(dotenv.stat().st_mode) == 0o600
         password_file = project_dir / ".local" / "postgres" / "password"
         assert stat.S_IMODE(password_file.stat().st_mode) == 0o600
-        assert parse(values["CONNECTION_URL"]).password == password_file.read_text().strip()
-        assert parse(values["CONNECTION_URL"]).port == port
+        master, app = parse(values["MASTER_CONNECTION_URL"]), parse(values["CONNECTION_URL"])
+        assert (master.user, master.password, master.port) == ("postgres", password_file.read_text().strip(), port)
+        assert (app.user, app.host, app.port, app.database) == ("cruddur_app", "127.0.0.1", port, "cruddur")
+        assert app.password and app.password != master.password
 
-        conn = psycopg2.connect(values["CONNECTION_URL"])
+        conn = psycopg2.connect(values["CONNECTION_URL"])  # the app's own role reads the seed
         with conn, conn.cursor() as cur:
+            cur.execute("SELECT current_user")
+            assert cur.fetchone() == ("cruddur_app",)
             cur.execute("SELECT handle FROM users ORDER BY handle")
             assert [r[0] for r in cur.fetchall()] == ["andrewbrown", "bayko", "londo"]
             cur.execute("SHOW password_encryption")
@@ -65,6 +69,7 @@ def test_local_up_warm_up_status_down_destroy(cli, project_dir, secrets):
         status = cli("local", "status", env=env)
         assert status.exit_code == 0
         assert f"postgresql://postgres:***@127.0.0.1:{port}/cruddur" in status.stdout
+        assert f"app url  postgresql://cruddur_app:***@127.0.0.1:{port}/cruddur" in status.stdout
         assert "running  yes" in status.stdout and str(project_dir / ".local" / "postgres" / "data") in status.stdout
 
         db_status = cli("db", "status")  # default target: the local database
@@ -88,7 +93,9 @@ def test_local_up_warm_up_status_down_destroy(cli, project_dir, secrets):
         gone = cli("local", "destroy", "--yes", env=env)
     assert gone.exit_code == 0, gone.output
     assert not (project_dir / ".local" / "postgres").exists()
-    assert "CONNECTION_URL" not in (project_dir / ".env").read_text()
+    left = read_env(project_dir / ".env")
+    assert not {"CONNECTION_URL", "MASTER_CONNECTION_URL", "CRUDDUR_CONFIRMATION_URL"} & set(left)
+    assert not any(secret in (project_dir / ".env").read_text() for secret in secrets)
     assert cli("local", "status", env=env).stdout.count("not set up") == 1
 
 

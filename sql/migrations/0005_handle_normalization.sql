@@ -1,4 +1,4 @@
--- Handles in one normal form: NFKC, no surrounding spaces, no invisible characters, and unique
+-- Handles in one normal form (issue 16): NFKC, no surrounding spaces, no invisible characters, and unique
 -- case-insensitively after that normalisation, so look-alikes (NFD vs NFC, full-width letters, ligatures, a
 -- trailing space) cannot become a second user beside the first, whoever writes the row.
 -- depends: 0002_roles

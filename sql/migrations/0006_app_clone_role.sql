@@ -1,4 +1,4 @@
--- Alternating users for the app's password rotation: cruddur_app stays the role that holds the app's
+-- Alternating users for the app's password rotation (issue 13): cruddur_app stays the role that holds the app's
 -- privileges (and a login role, as before); cruddur_app_clone is a second login role that inherits them by
 -- membership, so either can run the app's queries. This is AWS's "alternating users" (multi-user) strategy with its
 -- "<user>_clone" naming: each rotation of cruddur/<stack>/rds/app sets a new password on the user the app is NOT

@@ -1,25 +1,36 @@
 """Helpers for the schema migrator's tests (``tests/lambda`` cannot be named in an import statement: ``lambda`` is a
-keyword). The handler lives in ``lambda/migrator/handler.py`` and is loaded by path, as ``tests/lambda_support.py``
-loads the confirmation handler (``fresh_module``): ``load_migrator_module()`` returns a FRESH module each
-call, so two loads behave like two Lambda containers (used for the concurrency test).
+keyword). The handler lives in ``lambda/migrator/handler.py`` and is loaded by path with importlib, as
+``tests/lambda_support.py`` loads the confirmation handler: ``load_migrator_module()`` returns a FRESH module each
+call, so two loads behave like two Lambda containers (used for the concurrency test). Its siblings (``db.py``,
+``common.py``: the database function and what both functions share) are imported by their bare names, as in the
+package, from ``lambda/migrator`` on ``sys.path`` (they hold no per-container state).
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import importlib.util
+import itertools
+import json
+import shutil
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
-from tests.lambda_support import fresh_module
+from ops.urls import parse
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
-MIGRATOR_PATH = PROJECT_DIR / "lambda" / "migrator" / "handler.py"
+MIGRATOR_DIR = PROJECT_DIR / "lambda" / "migrator"
+MIGRATOR_PATH = MIGRATOR_DIR / "handler.py"
 # lambda/shared's modules (master_login.py): each package carries them beside its handler (components/lambda_shared.py
 # copies them in); a handler loaded from the repository finds their one source directory on sys.path instead.
 SHARED_DIR = PROJECT_DIR / "lambda" / "shared"
 # Every variable the migrator reads: cleared for each test so the developer's shell never leaks in.
-MIGRATOR_ENV = ("MASTER_SECRET_ARN", "APP_SECRET_ARN", "DB_HOST", "DB_PORT", "DB_NAME", "APP_ROLE", "DB_SSLMODE",
-                "DB_SSLROOTCERT", "DB_CONNECT_TIMEOUT_S", "MIGRATION_LOCK_TIMEOUT_S", "MIGRATIONS_DIR",
-                "AWS_LAMBDA_FUNCTION_NAME", "AWS_PROFILE")
+MIGRATOR_ENV = ("MASTER_SECRET_ARN", "APP_SECRET_ARN", "DB_FUNCTION_NAME", "DB_HOST", "DB_PORT", "DB_NAME",
+                "APP_ROLE", "DB_SSLMODE", "DB_SSLROOTCERT", "DB_CONNECT_TIMEOUT_S", "MIGRATION_LOCK_TIMEOUT_S",
+                "MIGRATIONS_DIR", "AWS_LAMBDA_FUNCTION_NAME", "AWS_PROFILE", "POWERTOOLS_LOGGER_LOG_EVENT")
+_counter = itertools.count()
 
 
 def shared_modules_importable() -> None:
@@ -30,4 +41,130 @@ def shared_modules_importable() -> None:
 
 def load_migrator_module():
     shared_modules_importable()
-    return fresh_module(MIGRATOR_PATH, "migrator_handler")
+    if str(MIGRATOR_DIR) not in sys.path:  # db.py and common.py, beside the handler in its package
+        sys.path.append(str(MIGRATOR_DIR))
+    name = f"migrator_handler_{next(_counter)}"
+    spec = importlib.util.spec_from_file_location(name, MIGRATOR_PATH)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+# -- what the migrator's tests share (tests/lambda/test_migrator_*.py; fixtures in tests/lambda/conftest.py) --------
+REGION = "eu-west-1"
+FUNCTION_NAME = "cruddur-test-migrator"
+DB_FUNCTION_NAME = "cruddur-test-migrator-db"
+REPO_MIGRATIONS = PROJECT_DIR / "sql" / "migrations"
+EXPECTED = [p.stem for p in sorted(REPO_MIGRATIONS.glob("*.sql"))]
+
+
+@dataclass
+class MigratorContext:
+    """A Lambda context as the migrator's functions get it."""
+
+    function_name: str = FUNCTION_NAME
+    function_version: str = "1"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:123456789012:function:{FUNCTION_NAME}:1"
+    aws_request_id: str = "00000000-0000-4000-8000-000000000000"
+    remaining_ms: int = 300_000  # the function's timeout in components/migrator.py
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+class InProcessLambda:
+    """The database function as Lambda would run it, in this process (the transport ``handler.handler`` takes as
+    ``invoke``): the payload decoded from JSON, ``db_handler`` called with its own context, the result encoded; an
+    exception answered as Lambda answers it (FunctionError ``Unhandled``, ``{"errorMessage", "errorType",
+    "stackTrace"}``). ``payloads`` keeps what it was sent (the tests' own made-up passwords)."""
+
+    def __init__(self, module, context: MigratorContext | None = None):
+        self.module = module
+        self.context = context
+        self.payloads: list[dict] = []
+
+    def __call__(self, payload: bytes) -> tuple[str | None, bytes]:
+        event = json.loads(payload)
+        self.payloads.append(event)
+        context = self.context or MigratorContext(function_name=DB_FUNCTION_NAME)
+        try:
+            result = self.module.db_handler(event, context)
+        except Exception as exc:  # noqa: BLE001 - answered as the Lambda runtime answers an unhandled error
+            return "Unhandled", json.dumps({"errorMessage": str(exc), "errorType": type(exc).__name__,
+                                            "stackTrace": ["  File \"/var/task/db.py\" ..."]}).encode()
+        return None, json.dumps(result).encode()
+
+
+def shared_app_password(pg_server) -> str:
+    """The password ``role_url`` (tests/conftest.py) gives cruddur_app on the suite's server."""
+    return hmac.new(pg_server.password.encode(), b"cruddur_app", hashlib.sha256).hexdigest()[:32]
+
+
+def query(url: str, statement: str, params=()):
+    import psycopg2
+
+    conn = psycopg2.connect(url)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(statement, params or None)
+            return cur.fetchall() if cur.description else None
+    finally:
+        conn.close()
+
+
+def applied_rows(url: str) -> list[tuple[str, str]]:
+    if query(url, "SELECT to_regclass('public._yoyo_migration')")[0][0] is None:
+        return []
+    return query(url, "SELECT migration_id, applied_at_utc::text FROM _yoyo_migration ORDER BY migration_id")
+
+
+def lock_rows(url: str) -> int:
+    return query(url, "SELECT count(*) FROM yoyo_lock")[0][0]
+
+
+def copy_migrations(folder: Path, names=None) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in sorted(REPO_MIGRATIONS.glob("*.sql")):
+        if names is None or path.stem in names:
+            shutil.copyfile(path, folder / path.name)
+    return folder
+
+
+def migrations_sha256_of(directory: Path) -> str:
+    """The package hash, computed here independently of the handler."""
+    digest = hashlib.sha256()
+    for path in sorted(directory.glob("*.sql"), key=lambda p: p.name):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def json_lines(output: str) -> list[dict]:
+    return [json.loads(line) for line in output.splitlines() if line.strip()]
+
+
+def login_lines(output: str) -> list[dict]:
+    """The log lines of the login through a rotation (master_login.login and what it calls)."""
+    return [line for line in json_lines(output) if line["location"].split(":")[0] in ("login", "read_stage")]
+
+
+def rotating_master(own_server, database_password: str) -> str:
+    """A private server with a database ``cruddur`` and a master ``cruddur_master`` whose password on the server is
+    ``database_password``; returns the admin URL of ``cruddur``."""
+    import psycopg2
+
+    conn = psycopg2.connect(own_server.admin_url("postgres"))
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("CREATE DATABASE cruddur")
+        cur.execute("CREATE ROLE cruddur_master LOGIN SUPERUSER PASSWORD %s", (database_password,))
+    conn.close()
+    return own_server.admin_url("cruddur")
+
+
+def master_login_as(url: str, password: str) -> dict:
+    """The master secret's value (RDS shape) for ``cruddur_master`` on ``url``'s server with ``password``."""
+    info = parse(url)
+    return {"engine": "postgres", "host": info.host, "port": info.port, "username": "cruddur_master",
+            "password": password, "dbname": "cruddur"}

@@ -4,22 +4,30 @@ Two entry points in one package (``components/restore_drill.py`` deploys it twic
 
 - ``report_handler`` (outside the VPC; EventBridge ``aws.backup`` "Restore Job State Change", status COMPLETED):
   describes the restore job, ignores any job not started by this stack's restore testing plan
-  (``RESTORE_TESTING_PLAN_ARN``), finds the restored instance's endpoint (``rds:DescribeDBInstances``), invokes
-  the probe synchronously (``PROBE_FUNCTION_NAME``), then reports the verdict with
-  ``backup:PutRestoreValidationResult`` (AWS Backup deletes the copy once validated) and publishes it to the alarm
-  topic (``ALARM_TOPIC_ARN``, optional). It runs outside the VPC so these AWS calls need no VPC endpoints.
-- ``probe_handler`` (in the private subnets): reads the master credentials (``MASTER_SECRET_ARN``, through the
-  Secrets Manager VPC endpoint), connects to the RESTORED copy with TLS ``verify-full`` against the RDS CA bundle
-  shipped beside this file, and checks:
-    * the login: with the secret's AWSCURRENT value; when the copy refuses that password (SQLSTATE 28P01) with its
-      AWSPENDING, then AWSPREVIOUS value (``master_login.connect_through_rotation``, ``master_login.py`` shipped
-      beside this file from ``lambda/shared``). A copy restored from a backup taken before the latest rotation has
-      the password that is now AWSPREVIOUS; the log says which stage logged in;
+  (``RESTORE_TESTING_PLAN_ARN``), finds the restored instance's endpoint (``rds:DescribeDBInstances``), reads the
+  master secret's candidates (``MASTER_SECRET_ARN``; ``master_login.read_candidates``: its AWSCURRENT value, then its
+  AWSPENDING and AWSPREVIOUS values where they exist), invokes the probe synchronously (``PROBE_FUNCTION_NAME``)
+  with them, then reports the verdict with ``backup:PutRestoreValidationResult`` (AWS Backup deletes the copy once
+  validated) and publishes it to the alarm topic (``ALARM_TOPIC_ARN``, optional). It runs outside the VPC so these
+  AWS calls need no VPC endpoints.
+- ``probe_handler`` (in the private subnets): makes NO AWS call (its role needs only network interfaces and logs;
+  this path imports no AWS SDK). Its event, from the reporter::
+
+      {"host": "...", "port": 5432, "dbname": "...", "restoreJobId": "...",
+       "master_candidates": [{"stage": "AWSCURRENT", "username": "...", "password": "..."}, ...]}
+
+  (a synchronous payload is not logged by Lambda, nor by this code). It connects to the RESTORED copy with TLS
+  ``verify-full`` against the RDS CA bundle shipped beside this file, and checks:
+    * the login: with the AWSCURRENT candidate; when the copy refuses that password (SQLSTATE 28P01) with the
+      AWSPENDING, then the AWSPREVIOUS one (``master_login.login``, ``master_login.py`` shipped beside this file from
+      ``lambda/shared``). A copy restored from a backup taken before the latest rotation has the password that is
+      now AWSPREVIOUS; the log says which stage logged in;
     * the schema: the latest applied yoyo migration is ``EXPECTED_MIGRATION`` and ``EXPECTED_MIGRATION_COUNT``
       migrations are applied;
     * the data: ``users`` and ``activities`` exist and each holds at least ``MIN_ROWS`` rows (counted up to
       ``MIN_ROWS`` only, so a big table costs nothing).
-  It returns ``{"status": "SUCCESSFUL" | "FAILED", "message": ...}``; it never raises for a bad copy.
+  It returns ``{"status": "SUCCESSFUL" | "FAILED", "message": ...}``; it never raises for a bad copy (it raises, one
+  line quoting no value, for an event that is not the reporter's).
 
 Nothing here logs or returns a password; errors name the host, never the credentials.
 """
@@ -34,7 +42,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
 import master_login  # lambda/shared/master_login.py, packaged beside this file
 import psycopg2
 from psycopg2 import sql
@@ -115,7 +122,6 @@ def verdict(problems: list[str], target: dict) -> dict:
 # -- the probe (in the VPC) --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ProbeConfig:
-    secret_arn: str
     expected_migration: str
     expected_count: int
     min_rows: int
@@ -123,26 +129,31 @@ class ProbeConfig:
     @classmethod
     def from_env(cls) -> ProbeConfig:
         try:
-            return cls(secret_arn=_env("MASTER_SECRET_ARN"), expected_migration=_env("EXPECTED_MIGRATION"),
+            return cls(expected_migration=_env("EXPECTED_MIGRATION"),
                        expected_count=int(_env("EXPECTED_MIGRATION_COUNT")), min_rows=int(_env("MIN_ROWS")))
         except ValueError as exc:
             raise RestoreCheckError(f"EXPECTED_MIGRATION_COUNT and MIN_ROWS must be whole numbers: {exc}") from exc
 
 
-def probe(target: dict, config: ProbeConfig, secrets_client, connect: Callable = connect_verify_full) -> dict:
-    """Check the restored copy at ``target`` ({host, port, dbname}); returns the verdict, never raises for it."""
-    for key in ("host", "port", "dbname"):
+def probe(target: dict, config: ProbeConfig, connect: Callable = connect_verify_full) -> dict:
+    """Check the restored copy at ``target`` ({host, port, dbname, master_candidates}: the reporter's event); returns
+    the verdict, never raises for it."""
+    if not isinstance(target, dict):
+        raise RestoreCheckError(f"the probe's event must be a JSON object, got {type(target).__name__}")
+    for key in ("host", "port", "dbname", "master_candidates"):
         if not target.get(key):
             raise RestoreCheckError(f"the probe's event lacks {key!r}")
-    secret = json.loads(secrets_client.get_secret_value(SecretId=config.secret_arn)["SecretString"])
+    try:
+        candidates = master_login.check_candidates(target["master_candidates"])
+    except master_login.MalformedCandidates as exc:
+        raise RestoreCheckError(f"the probe's event is wrong: {exc}") from None
 
     def login(value: dict):
         return connect(host=target["host"], port=int(target["port"]), dbname=target["dbname"],
                        user=value["username"], password=value["password"])
 
     try:
-        conn = master_login.connect_through_rotation(secret, secrets_client, config.secret_arn, login,
-                                                     logger).connection
+        conn = master_login.login(candidates, login, logger).connection
     except psycopg2.Error as exc:  # AWSCURRENT's error when no stage logs in; any other error as it came
         first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         return verdict([f"cannot connect: {first_line}"], target)
@@ -156,7 +167,7 @@ def probe(target: dict, config: ProbeConfig, secrets_client, connect: Callable =
 
 
 def probe_handler(event: dict, context: Any) -> dict:
-    result = probe(event, ProbeConfig.from_env(), boto3.client("secretsmanager"))
+    result = probe(event, ProbeConfig.from_env())
     logger.info("restore check %s", result["status"], extra={"verdict": result})
     return result
 
@@ -166,19 +177,22 @@ def probe_handler(event: dict, context: Any) -> dict:
 class ReportConfig:
     plan_arn: str
     probe_function: str
+    secret_arn: str  # the master secret, whose candidates the probe logs in with
     topic_arn: str  # empty: no notification (alarms off)
     stack: str
 
     @classmethod
     def from_env(cls) -> ReportConfig:
         return cls(plan_arn=_env("RESTORE_TESTING_PLAN_ARN"), probe_function=_env("PROBE_FUNCTION_NAME"),
-                   topic_arn=os.environ.get("ALARM_TOPIC_ARN", ""), stack=_env("STACK"))
+                   secret_arn=_env("MASTER_SECRET_ARN"), topic_arn=os.environ.get("ALARM_TOPIC_ARN", ""), stack=_env("STACK"))
 
 
-def invoke_probe_function(lambda_client, function_name: str) -> Callable[[dict], dict]:
-    def invoke(target: dict) -> dict:
+def invoke_probe_function(lambda_client, function_name: str) -> Callable[[dict, list[dict]], dict]:
+    """``invoke(target, candidates) -> verdict``: the probe, synchronously, with the target and the master secret's
+    candidates in its payload (never logged, never in the verdict)."""
+    def invoke(target: dict, candidates: list[dict]) -> dict:
         response = lambda_client.invoke(FunctionName=function_name, InvocationType="RequestResponse",
-                                        Payload=json.dumps(target).encode())
+                                        Payload=json.dumps({**target, "master_candidates": candidates}).encode())
         payload = json.loads(response["Payload"].read() or b"null")
         if response.get("FunctionError") or not isinstance(payload, dict) or "status" not in payload:
             error = payload.get("errorMessage") if isinstance(payload, dict) else payload
@@ -187,8 +201,8 @@ def invoke_probe_function(lambda_client, function_name: str) -> Callable[[dict],
     return invoke
 
 
-def report(event: dict, config: ReportConfig, backup_client, rds_client, sns_client,
-           invoke_probe: Callable[[dict], dict]) -> dict:
+def report(event: dict, config: ReportConfig, backup_client, rds_client, sns_client, secrets_client,
+           invoke_probe: Callable[[dict, list[dict]], dict]) -> dict:
     """Validate one completed restore job of this stack's drill and report the verdict to Backup and the topic."""
     job_id = (event.get("detail") or {}).get("restoreJobId") if isinstance(event, dict) else None
     if not job_id:
@@ -207,7 +221,8 @@ def report(event: dict, config: ReportConfig, backup_client, rds_client, sns_cli
         instance = rds_client.describe_db_instances(DBInstanceIdentifier=identifier)["DBInstances"][0]
         target = {"host": instance["Endpoint"]["Address"], "port": instance["Endpoint"]["Port"],
                   "dbname": instance.get("DBName") or "", "restoreJobId": job_id}
-        result = invoke_probe(target)
+        candidates = master_login.read_candidates(secrets_client, config.secret_arn, logger)
+        result = invoke_probe(target, candidates)
     except Exception as exc:  # noqa: BLE001 - every failure is a FAILED verdict: Backup deletes the copy
         result = {"status": FAILED, "message": f"restored copy {identifier or created}: {exc}"[:MESSAGE_LIMIT]}
 
@@ -225,6 +240,9 @@ def report(event: dict, config: ReportConfig, backup_client, rds_client, sns_cli
 
 
 def report_handler(event: dict, context: Any) -> dict:
+    import boto3  # the Lambda runtime's; only the reporter (outside the VPC) calls AWS
+
     config = ReportConfig.from_env()
     return report(event, config, boto3.client("backup"), boto3.client("rds"), boto3.client("sns"),
-                  invoke_probe_function(boto3.client("lambda"), config.probe_function))
+                  boto3.client("secretsmanager"), invoke_probe_function(boto3.client("lambda"),
+                                                                       config.probe_function))

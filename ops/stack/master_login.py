@@ -6,11 +6,12 @@ before the last rotation accepts only AWSPREVIOUS. ``ops.cli.targets.resolve`` r
 (``ops.stack.secrets``) and gives the stack's ``DbTarget`` a ``MasterRotation``; ``ops.db.connections.connect`` (the
 one way every ``cruddur db``/``users`` command opens a connection) logs in through it:
 
-1. the first connection walks the stages with ``connect_through_rotation`` from ``lambda/shared/master_login.py``
-   (the SAME source file the migrator and the restore probe carry, loaded here by path, never copied): AWSCURRENT,
-   then, only when the server refuses that password (SQLSTATE 28P01), AWSPENDING, then AWSPREVIOUS, once each;
-   any other error (server down, TLS, missing database) propagates unchanged at once; when no stage logs in, the
-   ORIGINAL AWSCURRENT error is raised, so the command fails with the same one line as before;
+1. the first connection walks the stages with both halves of ``lambda/shared/master_login.py`` (the SAME source
+   file the migrator and the restore check carry, loaded here by path, never copied): ``login`` with AWSCURRENT
+   first and then, lazily through ``read_fallbacks``, AWSPENDING and AWSPREVIOUS, so Secrets Manager is asked for
+   those only when the server refuses AWSCURRENT's password (SQLSTATE 28P01), each once; any other error (server
+   down, TLS, missing database) propagates unchanged at once; when no stage logs in, the ORIGINAL AWSCURRENT error
+   is raised, so the command fails with the same one line as before;
 2. when a fallback stage logged in, one line on stderr names the stage (never a password; the URL redacted), and
    every later connection of the command (and ``db connect``'s psql) uses that stage's username and password
    directly, without walking again.
@@ -18,6 +19,7 @@ one way every ``cruddur db``/``users`` command opens a connection) logs in throu
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any, TypeVar
@@ -97,9 +99,10 @@ class MasterRotation:
             return connect(self._chosen["username"], self._chosen["password"])
         module = shared()
         client = _LazyClient(self._client)  # Secrets Manager is asked only when AWSCURRENT is refused
-        result = module.connect_through_rotation(
-            dict(self._current), client, self.secret_arn,
-            lambda secret: connect(secret["username"], secret["password"]), _Quiet())
+        quiet = _Quiet()
+        candidates = itertools.chain([module.candidate(module.CURRENT, self._current)],
+                                     module.read_fallbacks(client, self.secret_arn, quiet))  # lazy: read on demand
+        result = module.login(candidates, lambda secret: connect(secret["username"], secret["password"]), quiet)
         self._chosen, self.stage = result.secret, result.stage
         if result.stage != module.CURRENT and self._notify is not None:
             self._notify(f"note: {shown} refused the master secret's {module.CURRENT} password; logged in with its "

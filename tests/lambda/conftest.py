@@ -174,3 +174,100 @@ def rotation_pair(pg_server, migrated_database_url):
         for role in (clone, base, master):
             cur.execute(f"DROP ROLE IF EXISTS {role}")
     admin.close()
+
+
+# -- code that must run without a package: the AWS SDK inside the VPC, a layer a function does not have ---------
+BLOCKING_PRELUDE = '''
+import sys
+
+class _Blocked:
+    """The blocked packages are unimportable here, as if the runtime (or a layer) did not have them."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {blocked!r}:
+            raise ModuleNotFoundError(f"No module named {{name!r}} (blocked: this code must not need it)", name=name)
+        return None
+
+sys.meta_path.insert(0, _Blocked())
+sys.path[:0] = {paths!r}
+'''
+BLOCKING_EPILOGUE = '''
+_loaded = sorted(m for m in sys.modules if m.split(".")[0] in {blocked!r})
+assert not _loaded, _loaded
+'''
+
+
+@pytest.fixture
+def without_aws():
+    """``without_aws(code, package, env=None, blocked=("boto3", "botocore")) -> object``: run ``code`` in a fresh
+    interpreter where the ``blocked`` packages (by default the AWS SDK) cannot be imported, with ``lambda/<package>``
+    and ``lambda/shared`` first on ``sys.path`` (as beside the package's handler) and none of this process's
+    ``AWS_*`` variables; ``code`` prints ONE JSON line as its last line, which is returned. Fails with the child's
+    stderr when it fails, or when any module of a blocked package got loaded after all."""
+    import json
+    import os
+    import subprocess
+
+    from ops.paths import PROJECT_ROOT
+
+    def run(code: str, package: str, env: dict[str, str] | None = None, blocked=("boto3", "botocore")):
+        paths = [str(PROJECT_ROOT / "lambda" / name) for name in (package, "shared")]
+        child_env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        child_env.update(env or {})
+        script = (BLOCKING_PRELUDE.format(paths=paths, blocked=tuple(blocked)) + code
+                  + BLOCKING_EPILOGUE.format(blocked=tuple(blocked)))
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=child_env,
+                              timeout=120, check=False)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    return run
+
+
+# -- the schema migrator (tests/lambda/test_migrator_*.py; helpers in tests/migrator_support.py) --------------------
+@pytest.fixture
+def migrator_runtime(monkeypatch):
+    """What the Lambda runtime gives the migrator's functions (role credentials, region, the function's name), and
+    nothing of the developer's shell (every variable the migrator reads is cleared)."""
+    from tests.migrator_support import FUNCTION_NAME, MIGRATOR_ENV, REGION
+
+    for name in MIGRATOR_ENV:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in {"AWS_ACCESS_KEY_ID": "ASIAEXAMPLEROLEKEY00",
+                        "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+                        "AWS_SESSION_TOKEN": "session-token-example", "AWS_REGION": REGION,
+                        "AWS_DEFAULT_REGION": REGION, "AWS_LAMBDA_FUNCTION_NAME": FUNCTION_NAME,
+                        "POWERTOOLS_SERVICE_NAME": "cruddur-migrator"}.items():
+        monkeypatch.setenv(name, value)
+    return monkeypatch
+
+
+@pytest.fixture
+def migrator(migrator_runtime):
+    """The handler module (one "container" per test), its Powertools JSON log lines written to stdout."""
+    from tests.migrator_support import load_migrator_module
+
+    module = load_migrator_module()
+    # Powertools keeps one handler per service name, bound to the stream of the first load; point it at this test's
+    # stdout so capsys sees the JSON lines.
+    module.logger.registered_handler.stream = sys.stdout
+    yield module
+    sys.modules.pop(module.__name__, None)
+
+
+@pytest.fixture
+def db_env(migrator_runtime):
+    """``db_env(url, migrations_dir=sql/migrations)``: the database function's environment for ``url``'s database,
+    as components/migrator.py sets it, plus ``DB_SSLMODE=disable`` (the suite's server has no TLS) and
+    ``MIGRATIONS_DIR`` (the repository's migrations instead of the package's ``migrations/``)."""
+    from ops.urls import parse
+    from tests.migrator_support import REPO_MIGRATIONS
+
+    def _db_env(url: str, migrations_dir=REPO_MIGRATIONS) -> None:
+        info = parse(url)
+        for name, value in {"DB_HOST": info.host, "DB_PORT": str(info.port), "DB_NAME": info.database,
+                            "APP_ROLE": "cruddur_app", "DB_SSLMODE": "disable",
+                            "MIGRATIONS_DIR": str(migrations_dir)}.items():
+            migrator_runtime.setenv(name, value)
+
+    return _db_env

@@ -1,10 +1,13 @@
 """The restore drill's validation (``lambda/restore_check/handler.py``) against a REAL PostgreSQL standing in for
 the restored copy (a migrated database with rows), with moto for Secrets Manager, RDS and SNS. moto has no AWS
 Backup restore jobs (no DescribeRestoreJob / PutRestoreValidationResult), so the Backup client is a real boto3
-client under botocore's Stubber, which asserts each call's exact parameters."""
+client under botocore's Stubber, which asserts each call's exact parameters. The reporter (outside the VPC) reads
+the master secret's candidates and hands them to the probe (inside the VPC), which makes no AWS call: it is also run
+in a fresh interpreter where boto3 and botocore cannot be imported."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import io
 import json
@@ -106,9 +109,30 @@ def master_secret(url: str) -> str:
         "password": d["password"], "dbname": "cruddur"}))["ARN"]
 
 
-def probe_config(handler, secret_arn: str, min_rows: int = 1, migration: str = LATEST, count: int = COUNT):
-    return handler.ProbeConfig(secret_arn=secret_arn, expected_migration=migration, expected_count=count,
-                               min_rows=min_rows)
+def probe_config(handler, min_rows: int = 1, migration: str = LATEST, count: int = COUNT):
+    return handler.ProbeConfig(expected_migration=migration, expected_count=count, min_rows=min_rows)
+
+
+def candidates_of(url: str) -> list[dict]:
+    """The reporter's candidates for a secret that holds ``url``'s credentials only (AWSCURRENT)."""
+    d = dsn(url)
+    return [{"stage": "AWSCURRENT", "username": d["user"], "password": d["password"]}]
+
+
+def probe_event(target: dict, candidates: list[dict]) -> dict:
+    """The probe's event as the reporter sends it."""
+    return {**target, "restoreJobId": JOB_ID, "master_candidates": candidates}
+
+
+class Attempts:
+    """``plain_connect`` remembering the password of each attempt (the test's own made-up passwords)."""
+
+    def __init__(self):
+        self.passwords: list[str] = []
+
+    def __call__(self, **kwargs):
+        self.passwords.append(kwargs["password"])
+        return plain_connect(**kwargs)
 
 
 def check(handler, url: str, **kwargs) -> list[str]:
@@ -167,21 +191,19 @@ def test_a_copy_without_migration_history_fails(handler, empty_database_url):
 
 
 # -- the probe ----------------------------------------------------------------------------------------------------
-def test_probe_reads_the_master_secret_and_passes_a_good_copy(handler, aws, restored_copy):
-    config = probe_config(handler, master_secret(restored_copy))
+def test_probe_logs_in_with_the_candidates_and_passes_a_good_copy(handler, restored_copy):
     target = target_of(restored_copy)
-    result = handler.probe(target, config, boto3.client("secretsmanager", region_name=REGION),
+    result = handler.probe(probe_event(target, candidates_of(restored_copy)), probe_config(handler),
                            connect=plain_connect)
     where = f"{target['host']}:{target['port']}/{target['dbname']}"
     assert result == {"status": "SUCCESSFUL",
                       "message": f"restored copy {where}: schema and row counts as expected"}
 
 
-def test_probe_reports_failed_for_a_bad_copy(handler, aws, migrated_database_url):
-    config = probe_config(handler, master_secret(migrated_database_url), migration=FUTURE, count=COUNT + 1)
+def test_probe_reports_failed_for_a_bad_copy(handler, migrated_database_url):
+    config = probe_config(handler, migration=FUTURE, count=COUNT + 1)
     target = target_of(migrated_database_url)
-    result = handler.probe(target, config, boto3.client("secretsmanager", region_name=REGION),
-                           connect=plain_connect)
+    result = handler.probe(probe_event(target, candidates_of(migrated_database_url)), config, connect=plain_connect)
     where = f"{target['host']}:{target['port']}/{target['dbname']}"
     assert result == {"status": "FAILED", "message": (
         f"restored copy {where} FAILED: latest applied migration is '{LATEST}', expected '{FUTURE}'; "
@@ -189,11 +211,10 @@ def test_probe_reports_failed_for_a_bad_copy(handler, aws, migrated_database_url
         "table activities has 0 rows, expected at least 1")}
 
 
-def test_probe_insists_on_verified_tls(handler, aws, restored_copy):
+def test_probe_insists_on_verified_tls(handler, restored_copy):
     """The real connector demands verify-full: a server without TLS is a failed check, never a plain login."""
-    config = probe_config(handler, master_secret(restored_copy))
-    result = handler.probe(target_of(restored_copy), config, boto3.client("secretsmanager", region_name=REGION))
     target = target_of(restored_copy)
+    result = handler.probe(probe_event(target, candidates_of(restored_copy)), probe_config(handler))
     assert result == {"status": "FAILED", "message": (
         f"restored copy {target['host']}:{target['port']}/{target['dbname']} FAILED: cannot connect: connection "
         f"to server at \"{target['host']}\", port {target['port']} failed: server does not support SSL, but SSL "
@@ -201,13 +222,48 @@ def test_probe_insists_on_verified_tls(handler, aws, restored_copy):
     assert dsn(restored_copy)["password"] not in result["message"]
 
 
-def test_probe_connection_failures_are_failed_verdicts_without_the_password(handler, aws, restored_copy,
+def test_probe_connection_failures_are_failed_verdicts_without_the_password(handler, restored_copy,
                                                                             down_database_url):
-    config = probe_config(handler, master_secret(restored_copy))
-    result = handler.probe(target_of(down_database_url), config,
-                           boto3.client("secretsmanager", region_name=REGION), connect=plain_connect)
+    result = handler.probe(probe_event(target_of(down_database_url), candidates_of(restored_copy)),
+                           probe_config(handler), connect=plain_connect)
     assert result["status"] == "FAILED" and "cannot connect:" in result["message"]
     assert dsn(restored_copy)["password"] not in result["message"]
+
+
+SECRET = "pw-never-echoed-7Qz"
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda e: [e], "the probe's event must be a JSON object, got list"),
+    (lambda e: {k: v for k, v in e.items() if k != "master_candidates"}, "the probe's event lacks 'master_candidates'"),
+    (lambda e: {**e, "host": ""}, "the probe's event lacks 'host'"),
+    (lambda e: {**e, "master_candidates": SECRET}, "the probe's event is wrong: master_candidates must be a list of 1 "
+                                                   "to 3 objects {\"stage\", \"username\", \"password\"}, got str"),
+    (lambda e: {**e, "master_candidates": [{"stage": "AWSCURRENT", "username": "u", "password": SECRET,
+                                            "token": SECRET}]},
+     "the probe's event is wrong: master_candidates[0] must have exactly the keys stage, username, password (wrong: "
+     "token)"),
+])
+def test_an_event_that_is_not_the_reporters_is_one_line_that_quotes_no_value(handler, change, message):
+    event = change(probe_event({"host": "h", "port": 5432, "dbname": "cruddur"},
+                               [{"stage": "AWSCURRENT", "username": "u", "password": SECRET}]))
+    with pytest.raises(handler.RestoreCheckError) as caught:
+        handler.probe(event, probe_config(handler), connect=plain_connect)
+    assert str(caught.value) == message
+
+
+def test_the_probe_makes_no_aws_call_and_needs_no_secret_arn(handler, restored_copy, without_aws):
+    """The deployed entry point, in a fresh interpreter where boto3 and botocore cannot be imported: configuration
+    from the environment (no MASTER_SECRET_ARN), the credentials from the event, TLS verify-full (which this TLS-less
+    test server cannot offer, so the verdict is FAILED, as it must be)."""
+    event = probe_event(target_of(restored_copy), candidates_of(restored_copy))
+    result = without_aws(f"""
+import json, handler
+print(json.dumps(handler.probe_handler(json.loads({json.dumps(json.dumps(event))}), None)))
+""", "restore_check", env={"EXPECTED_MIGRATION": LATEST, "EXPECTED_MIGRATION_COUNT": str(COUNT), "MIN_ROWS": "1"})
+    assert result["status"] == "FAILED"
+    assert result["message"].endswith("server does not support SSL, but SSL was required")
+    assert dsn(restored_copy)["password"] not in json.dumps(result)
 
 
 # -- the probe's login through a rotation (lambda/shared/master_login.py) ------------------------------------------
@@ -238,6 +294,11 @@ def recorded_secret_reads(client) -> list[dict]:
     return calls
 
 
+def reporters_candidates(handler, client, arn: str) -> list[dict]:
+    """What the reporter hands the probe: ``read_candidates`` with the reporter's logger."""
+    return handler.master_login.read_candidates(client, arn, handler.logger)
+
+
 def test_a_copy_restored_from_before_the_last_rotation_logs_in_with_awsprevious_and_passes(
         handler, aws, restored_copy, login_role, caplog):
     """The backup predates the latest rotation: the copy has the password that is now AWSPREVIOUS."""
@@ -247,13 +308,16 @@ def test_a_copy_restored_from_before_the_last_rotation_logs_in_with_awsprevious_
     client = boto3.client("secretsmanager", region_name=REGION)
     reads = recorded_secret_reads(client)
     target = target_of(restored_copy)
+    attempts = Attempts()
     with caplog.at_level(logging.INFO, logger="cruddur.restore_check"):
-        result = handler.probe(target, probe_config(handler, arn), client, connect=plain_connect)
+        candidates = reporters_candidates(handler, client, arn)
+        result = handler.probe(probe_event(target, candidates), probe_config(handler), connect=attempts)
     where = f"{target['host']}:{target['port']}/{target['dbname']}"
     assert result == {"status": "SUCCESSFUL", "message": f"restored copy {where}: schema and row counts as expected"}
-    # AWSCURRENT (refused), then AWSPENDING (none: no rotation in progress), then AWSPREVIOUS, each once
+    # AWSCURRENT, AWSPENDING (none: no rotation in progress), AWSPREVIOUS, each read once; AWSCURRENT refused
     assert reads == [{"SecretId": arn}, {"SecretId": arn, "VersionStage": "AWSPENDING"},
                      {"SecretId": arn, "VersionStage": "AWSPREVIOUS"}]
+    assert attempts.passwords == [after, before]
     ours = [r for r in caplog.records if r.name == "cruddur.restore_check"]
     assert [(r.levelname, r.getMessage()) for r in ours] == [
         ("WARNING", "the master secret's AWSCURRENT password was refused (SQLSTATE 28P01): trying its AWSPENDING and "
@@ -263,6 +327,18 @@ def test_a_copy_restored_from_before_the_last_rotation_logs_in_with_awsprevious_
     assert ours[-1].secret_stage == "AWSPREVIOUS"
     logged = caplog.text + "".join(str(r.__dict__) for r in caplog.records) + json.dumps(result)
     assert before not in logged and after not in logged
+
+
+def test_mid_rotation_the_copy_logs_in_with_awspending(handler, aws, restored_copy, login_role):
+    current, pending = "pw-current-" + uuid.uuid4().hex, "pw-pending-" + uuid.uuid4().hex
+    role = login_role(pending)
+    arn = staged_master_secret(restored_copy, role, current=current, previous="pw-old-" + uuid.uuid4().hex,
+                               pending=pending)
+    attempts = Attempts()
+    candidates = reporters_candidates(handler, boto3.client("secretsmanager", region_name=REGION), arn)
+    result = handler.probe(probe_event(target_of(restored_copy), candidates), probe_config(handler),
+                           connect=attempts)
+    assert (result["status"], attempts.passwords) == ("SUCCESSFUL", [current, pending])  # AWSPREVIOUS never tried
 
 
 def test_a_copy_whose_password_is_in_no_stage_fails_as_it_did_before(handler, aws, restored_copy, login_role, caplog):
@@ -277,7 +353,8 @@ def test_a_copy_whose_password_is_in_no_stage_fails_as_it_did_before(handler, aw
              "pw-wrong-pending-" + uuid.uuid4().hex]
     arn = staged_master_secret(restored_copy, role, current=wrong[0], previous=wrong[1], pending=wrong[2])
     with caplog.at_level(logging.INFO, logger="cruddur.restore_check"):
-        assert handler.probe(target, probe_config(handler, arn), client, connect=plain_connect) == expected
+        event = probe_event(target, reporters_candidates(handler, client, arn))
+        assert handler.probe(event, probe_config(handler), connect=plain_connect) == expected
     assert [r.getMessage() for r in caplog.records if r.name == "cruddur.restore_check"][1:] == [
         "the master secret's AWSPENDING password was refused too",
         "the master secret's AWSPREVIOUS password was refused too",
@@ -286,7 +363,8 @@ def test_a_copy_whose_password_is_in_no_stage_fails_as_it_did_before(handler, aw
     # the same verdict as a secret that only ever had one (wrong) value
     client.delete_secret(SecretId=arn, ForceDeleteWithoutRecovery=True)
     only = staged_master_secret(restored_copy, role, current=wrong[0])
-    assert handler.probe(target, probe_config(handler, only), client, connect=plain_connect) == expected
+    event = probe_event(target, reporters_candidates(handler, client, only))
+    assert handler.probe(event, probe_config(handler), connect=plain_connect) == expected
 
 
 @pytest.mark.parametrize("failure", ["down", "no such database"])
@@ -297,20 +375,22 @@ def test_a_failure_that_is_not_a_refused_password_is_never_retried_through_the_s
     arn = staged_master_secret(restored_copy, role, current=password, previous="pw-old-" + uuid.uuid4().hex,
                                pending="pw-new-" + uuid.uuid4().hex)
     target = target_of(down_database_url) if failure == "down" else {**target_of(restored_copy), "dbname": "nope"}
-    client = boto3.client("secretsmanager", region_name=REGION)
-    reads = recorded_secret_reads(client)
+    candidates = reporters_candidates(handler, boto3.client("secretsmanager", region_name=REGION), arn)
+    attempts = Attempts()
     with caplog.at_level(logging.INFO, logger="cruddur.restore_check"):
-        result = handler.probe(target, probe_config(handler, arn), client, connect=plain_connect)
+        result = handler.probe(probe_event(target, candidates), probe_config(handler), connect=attempts)
     assert result["status"] == "FAILED"
     assert ("Connection refused" if failure == "down" else 'FATAL:  database "nope" does not exist') in \
         result["message"]
-    assert reads == [{"SecretId": arn}]  # AWSCURRENT only: no other stage was read, so none was tried
+    assert attempts.passwords == [password]  # AWSCURRENT only: no other stage was tried
     assert not [r for r in caplog.records if r.name == "cruddur.restore_check"]
 
 
 def test_probe_config_names_a_missing_variable(handler, monkeypatch):
-    for name in ("MASTER_SECRET_ARN", "EXPECTED_MIGRATION", "EXPECTED_MIGRATION_COUNT", "MIN_ROWS"):
+    for name in ("EXPECTED_MIGRATION", "EXPECTED_MIGRATION_COUNT", "MIN_ROWS"):
         monkeypatch.setenv(name, "1")
+    monkeypatch.delenv("MASTER_SECRET_ARN", raising=False)  # the probe has no secret to read
+    assert handler.ProbeConfig.from_env() == handler.ProbeConfig(expected_migration="1", expected_count=1, min_rows=1)
     monkeypatch.delenv("EXPECTED_MIGRATION")
     with pytest.raises(handler.RestoreCheckError, match="^environment variable EXPECTED_MIGRATION is not set$"):
         handler.ProbeConfig.from_env()
@@ -333,7 +413,8 @@ def restore_job(plan_arn: str = PLAN_ARN, status: str = "COMPLETED") -> dict:
 
 @pytest.fixture
 def reporting(handler, aws):
-    """A reporter wired to moto's RDS (the restored instance) and SNS (the alarm topic), and a stubbed Backup."""
+    """A reporter wired to moto's RDS (the restored instance), SNS (the alarm topic) and Secrets Manager (the master
+    secret: ``run(..., secret_arn=...)``), and a stubbed Backup."""
     rds = boto3.client("rds", region_name=REGION)
     rds.create_db_instance(DBInstanceIdentifier=RESTORED, Engine="postgres", DBInstanceClass="db.t4g.micro",
                            MasterUsername="cruddur_admin", MasterUserPassword="not-used-here-1",
@@ -341,39 +422,43 @@ def reporting(handler, aws):
     sns = boto3.client("sns", region_name=REGION)
     topic = sns.create_topic(Name="cruddur-test-alarms")["TopicArn"]
     backup = boto3.client("backup", region_name=REGION)
+    secrets_client = boto3.client("secretsmanager", region_name=REGION)
     config = handler.ReportConfig(plan_arn=PLAN_ARN, probe_function="cruddur-test-restore-probe",
-                                  topic_arn=topic, stack="test")
+                                  secret_arn=f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:none", topic_arn=topic,
+                                  stack="test")
 
     class Reporting:
         def __init__(self):
             self.stub = Stubber(backup)
             self.backup, self.rds, self.sns, self.topic, self.config = backup, rds, sns, topic, config
+            self.secret_reads = recorded_secret_reads(secrets_client)
 
         def notifications(self) -> list[tuple[str, dict]]:
             from moto.sns.models import sns_backends
             sent = sns_backends[ACCOUNT][REGION].topics[topic].sent_notifications
             return [(subject, json.loads(message)) for _id, message, subject, *_ in sent]
 
-        def run(self, event, invoke_probe):
+        def run(self, event, invoke_probe, secret_arn: str | None = None):
+            used = dataclasses.replace(config, secret_arn=secret_arn or config.secret_arn)
             with self.stub:
-                result = handler.report(event, config, backup, rds, sns, invoke_probe)
+                result = handler.report(event, used, backup, rds, sns, secrets_client, invoke_probe)
                 self.stub.assert_no_pending_responses()
             return result
 
     return Reporting()
 
 
-def probe_against(handler, url: str, secret_arn: str, seen: list, **config):
-    """The probe as the reporter invokes it, pointed at the real PostgreSQL (moto's endpoint is not a server)."""
-    def invoke(target: dict) -> dict:
-        seen.append(target)
-        real = {**target, **target_of(url)}
-        return handler.probe(real, probe_config(handler, secret_arn, **config),
-                             boto3.client("secretsmanager", region_name=REGION), connect=plain_connect)
+def probe_against(handler, url: str, seen: list, **config):
+    """The probe as the reporter invokes it, pointed at the real PostgreSQL (moto's endpoint is not a server);
+    ``seen`` gets each (target, candidates)."""
+    def invoke(target: dict, candidates: list[dict]) -> dict:
+        seen.append((target, candidates))
+        return handler.probe({**target, **target_of(url), "master_candidates": candidates},
+                             probe_config(handler, **config), connect=plain_connect)
     return invoke
 
 
-def test_reporter_validates_a_good_copy_and_reports_successful(handler, reporting, restored_copy):
+def test_reporter_reads_the_candidates_and_the_probe_passes_a_good_copy(handler, reporting, restored_copy, caplog):
     seen: list = []
     reporting.stub.add_response("describe_restore_job", restore_job(), {"RestoreJobId": JOB_ID})
     target = target_of(restored_copy)
@@ -381,14 +466,19 @@ def test_reporter_validates_a_good_copy_and_reports_successful(handler, reportin
                "schema and row counts as expected")
     reporting.stub.add_response("put_restore_validation_result", {}, {
         "RestoreJobId": JOB_ID, "ValidationStatus": "SUCCESSFUL", "ValidationStatusMessage": message})
-    result = reporting.run(restore_event(),
-                           probe_against(handler, restored_copy, master_secret(restored_copy), seen))
+    arn = master_secret(restored_copy)
+    with caplog.at_level(logging.DEBUG, logger="cruddur.restore_check"):  # every line of ours, at any level
+        result = reporting.run(restore_event(), probe_against(handler, restored_copy, seen), secret_arn=arn)
     assert result == {"status": "SUCCESSFUL", "message": message, "restoreJobId": JOB_ID}
-    assert seen == [{"host": f"{RESTORED}.aaaaaaaaaa.{REGION}.rds.amazonaws.com", "port": 5432,
-                     "dbname": "cruddur", "restoreJobId": JOB_ID}]
+    assert seen == [({"host": f"{RESTORED}.aaaaaaaaaa.{REGION}.rds.amazonaws.com", "port": 5432,
+                      "dbname": "cruddur", "restoreJobId": JOB_ID}, candidates_of(restored_copy))]
+    assert reporting.secret_reads == [{"SecretId": arn}, {"SecretId": arn, "VersionStage": "AWSPENDING"},
+                                      {"SecretId": arn, "VersionStage": "AWSPREVIOUS"}]
     assert reporting.notifications() == [("Cruddur test restore drill: SUCCESSFUL", {
         "stack": "test", "restoreJobId": JOB_ID, "restoredInstance": RESTORED, "status": "SUCCESSFUL",
         "message": message})]
+    password = dsn(restored_copy)["password"]
+    assert password not in caplog.text + json.dumps(result) + json.dumps(reporting.notifications())
 
 
 def test_reporter_reports_failed_for_an_empty_copy(handler, reporting, migrated_database_url):
@@ -398,26 +488,39 @@ def test_reporter_reports_failed_for_an_empty_copy(handler, reporting, migrated_
                "table users has 0 rows, expected at least 1; table activities has 0 rows, expected at least 1")
     reporting.stub.add_response("put_restore_validation_result", {}, {
         "RestoreJobId": JOB_ID, "ValidationStatus": "FAILED", "ValidationStatusMessage": message})
-    result = reporting.run(restore_event(), probe_against(handler, migrated_database_url,
-                                                          master_secret(migrated_database_url), []))
+    result = reporting.run(restore_event(), probe_against(handler, migrated_database_url, []),
+                           secret_arn=master_secret(migrated_database_url))
     assert result["status"] == "FAILED"
     assert [subject for subject, _ in reporting.notifications()] == ["Cruddur test restore drill: FAILED"]
 
 
-def test_reporter_reports_failed_when_the_probe_cannot_run(handler, reporting):
-    def broken(target):
+def test_reporter_reports_failed_when_the_master_secret_cannot_be_read(handler, reporting):
+    def never(target, candidates):
+        raise AssertionError("the probe must not run")
+    missing = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:cruddur/gone-AbCdEf"
+    reporting.stub.add_response("describe_restore_job", restore_job(), {"RestoreJobId": JOB_ID})
+    message = (f"restored copy {RESTORED}: cannot read the master secret {missing} (ResourceNotFoundException): "
+               "check that it exists and that the function's role may secretsmanager:GetSecretValue on it and "
+               "kms:Decrypt its key")
+    reporting.stub.add_response("put_restore_validation_result", {}, {
+        "RestoreJobId": JOB_ID, "ValidationStatus": "FAILED", "ValidationStatusMessage": message})
+    assert reporting.run(restore_event(), never, secret_arn=missing)["status"] == "FAILED"
+
+
+def test_reporter_reports_failed_when_the_probe_cannot_run(handler, reporting, restored_copy):
+    def broken(target, candidates):
         raise RuntimeError("probe timed out")
     reporting.stub.add_response("describe_restore_job", restore_job(), {"RestoreJobId": JOB_ID})
     message = f"restored copy {RESTORED}: probe timed out"
     reporting.stub.add_response("put_restore_validation_result", {}, {
         "RestoreJobId": JOB_ID, "ValidationStatus": "FAILED", "ValidationStatusMessage": message})
-    assert reporting.run(restore_event(), broken)["status"] == "FAILED"
+    assert reporting.run(restore_event(), broken, secret_arn=master_secret(restored_copy))["status"] == "FAILED"
 
 
 @pytest.mark.parametrize("job", [restore_job(plan_arn=PLAN_ARN.replace("cruddur_test", "someone_else")),
                                  restore_job(status="FAILED"), {"RestoreJobId": JOB_ID, "Status": "COMPLETED"}])
 def test_reporter_ignores_jobs_that_are_not_this_drills_completed_restores(handler, reporting, job):
-    def never(target):
+    def never(target, candidates):
         raise AssertionError("the probe must not run")
     reporting.stub.add_response("describe_restore_job", job, {"RestoreJobId": JOB_ID})
     assert reporting.run(restore_event(), never) == {"status": "IGNORED", "restoreJobId": JOB_ID}
@@ -426,12 +529,13 @@ def test_reporter_ignores_jobs_that_are_not_this_drills_completed_restores(handl
 
 def test_reporter_rejects_an_event_that_is_not_a_restore_job(handler, reporting):
     with pytest.raises(handler.RestoreCheckError, match="no detail.restoreJobId"):
-        reporting.run({"detail-type": "Scheduled Event", "detail": {}}, lambda target: {})
+        reporting.run({"detail-type": "Scheduled Event", "detail": {}}, lambda target, candidates: {})
 
 
-def test_reporter_without_a_topic_only_reports_to_backup(handler, aws):
+def test_reporter_without_a_topic_only_reports_to_backup(handler, aws, restored_copy):
     backup = boto3.client("backup", region_name=REGION)
-    config = handler.ReportConfig(plan_arn=PLAN_ARN, probe_function="p", topic_arn="", stack="test")
+    config = handler.ReportConfig(plan_arn=PLAN_ARN, probe_function="p", secret_arn=master_secret(restored_copy),
+                                  topic_arn="", stack="test")
     rds = boto3.client("rds", region_name=REGION)
     rds.create_db_instance(DBInstanceIdentifier=RESTORED, Engine="postgres", DBInstanceClass="db.t4g.micro",
                            MasterUsername="cruddur_admin", MasterUserPassword="not-used-here-1",
@@ -441,7 +545,8 @@ def test_reporter_without_a_topic_only_reports_to_backup(handler, aws):
         stub.add_response("describe_restore_job", restore_job(), {"RestoreJobId": JOB_ID})
         stub.add_response("put_restore_validation_result", {}, {
             "RestoreJobId": JOB_ID, "ValidationStatus": "SUCCESSFUL", "ValidationStatusMessage": "ok"})
-        result = handler.report(restore_event(), config, backup, rds, None, lambda target: verdict)
+        result = handler.report(restore_event(), config, backup, rds, None,
+                                boto3.client("secretsmanager", region_name=REGION), lambda target, candidates: verdict)
         stub.assert_no_pending_responses()
     assert result == {**verdict, "restoreJobId": JOB_ID}
 
@@ -455,15 +560,16 @@ def lambda_response(payload: dict, function_error: str | None = None) -> dict:
     return response
 
 
-def test_invoke_probe_function_passes_the_target_and_returns_the_verdict(handler):
+def test_invoke_probe_function_passes_the_target_and_the_candidates_and_returns_the_verdict(handler):
     client = boto3.client("lambda", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
     target = {"host": "h", "port": 5432, "dbname": "cruddur", "restoreJobId": JOB_ID}
+    candidates = [{"stage": "AWSCURRENT", "username": "cruddur_admin", "password": "pw-1"}]
     verdict = {"status": "SUCCESSFUL", "message": "ok"}
     with Stubber(client) as stub:
         stub.add_response("invoke", lambda_response(verdict), {
             "FunctionName": "cruddur-test-restore-probe", "InvocationType": "RequestResponse",
-            "Payload": json.dumps(target).encode()})
-        assert handler.invoke_probe_function(client, "cruddur-test-restore-probe")(target) == verdict
+            "Payload": json.dumps({**target, "master_candidates": candidates}).encode()})
+        assert handler.invoke_probe_function(client, "cruddur-test-restore-probe")(target, candidates) == verdict
 
 
 def test_invoke_probe_function_turns_a_function_error_into_failed(handler):
@@ -471,29 +577,23 @@ def test_invoke_probe_function_turns_a_function_error_into_failed(handler):
     with Stubber(client) as stub:
         stub.add_response("invoke", lambda_response({"errorMessage": "Task timed out after 60.00 seconds"},
                                                     function_error="Unhandled"))
-        assert handler.invoke_probe_function(client, "p")({"host": "h", "port": 1, "dbname": "d"}) == {
+        assert handler.invoke_probe_function(client, "p")({"host": "h", "port": 1, "dbname": "d"}, []) == {
             "status": "FAILED", "message": "the probe function failed: Task timed out after 60.00 seconds"}
-
-
-def test_probe_handler_wires_env_secret_and_verify_full(handler, aws, restored_copy, monkeypatch):
-    """The deployed entry point: config from the environment, the secret from Secrets Manager, TLS verify-full
-    (which this TLS-less test server cannot offer, so the verdict is FAILED, as it must be)."""
-    monkeypatch.setenv("MASTER_SECRET_ARN", master_secret(restored_copy))
-    monkeypatch.setenv("EXPECTED_MIGRATION", LATEST)
-    monkeypatch.setenv("EXPECTED_MIGRATION_COUNT", str(COUNT))
-    monkeypatch.setenv("MIN_ROWS", "1")
-    result = handler.probe_handler(target_of(restored_copy), None)
-    assert result["status"] == "FAILED"
-    assert result["message"].endswith("server does not support SSL, but SSL was required")
 
 
 def test_report_config_reads_its_environment(handler, monkeypatch):
     monkeypatch.setenv("RESTORE_TESTING_PLAN_ARN", PLAN_ARN)
     monkeypatch.setenv("PROBE_FUNCTION_NAME", "cruddur-test-restore-probe")
     monkeypatch.setenv("STACK", "test")
+    monkeypatch.setenv("MASTER_SECRET_ARN", f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{SECRET_NAME}")
     monkeypatch.delenv("ALARM_TOPIC_ARN", raising=False)
     assert handler.ReportConfig.from_env() == handler.ReportConfig(
-        plan_arn=PLAN_ARN, probe_function="cruddur-test-restore-probe", topic_arn="", stack="test")
+        plan_arn=PLAN_ARN, probe_function="cruddur-test-restore-probe",
+        secret_arn=f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{SECRET_NAME}", topic_arn="", stack="test")
+    monkeypatch.delenv("MASTER_SECRET_ARN")
+    with pytest.raises(handler.RestoreCheckError, match="^environment variable MASTER_SECRET_ARN is not set$"):
+        handler.ReportConfig.from_env()
+    monkeypatch.setenv("MASTER_SECRET_ARN", "arn:x")
     monkeypatch.delenv("STACK")
     with pytest.raises(handler.RestoreCheckError, match="^environment variable STACK is not set$"):
         handler.ReportConfig.from_env()

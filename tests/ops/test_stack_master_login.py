@@ -310,3 +310,15 @@ def test_local_and_url_targets_have_no_rotation(cli, pg_server, migrated_databas
     wrong = migrated_database_url.replace(pg_server.password, WRONG_PASSWORD)
     result = cli("db", "status", "--url", wrong)
     assert one_error_line(result).endswith("authentication failed (wrong user or password)\n")
+
+
+
+def test_the_cli_uses_the_lambdas_own_source_file():
+    """ONE implementation: the CLI logs in with ``login`` and reads the other stages with ``read_fallbacks`` of
+    lambda/shared/master_login.py, the file the migrator and the restore check carry (loaded by path, not copied)."""
+    from ops.paths import PROJECT_ROOT
+    from ops.stack import master_login as cli
+
+    module = cli.shared()
+    assert module.__file__ == str(cli.SHARED_SOURCE) == str(PROJECT_ROOT / "lambda" / "shared" / "master_login.py")
+    assert module.login.__code__.co_filename == module.read_fallbacks.__code__.co_filename == module.__file__

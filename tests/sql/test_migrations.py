@@ -108,7 +108,7 @@ def test_db_migrate_and_the_migrator_run_the_same_apply_one():
     shared = str(SHARED_SOURCE)
     assert SHARED_SOURCE == MIGRATIONS_DIR.parent.parent / "lambda" / "shared" / "yoyo_one_transaction.py"
     assert backend_class().apply_one.__code__.co_filename == shared
-    assert load_migrator_module()._backend_class().apply_one.__code__.co_filename == shared
+    assert load_migrator_module().db._backend_class().apply_one.__code__.co_filename == shared
 
 
 def test_concurrent_migrate_processes_end_with_one_applied_set(empty_database_url):

@@ -22,7 +22,8 @@ from rich.text import Text
 
 from ops.cli.console import out
 from ops.errors import CruddurError
-from ops.offline.cost import Assumptions, CostError, Estimate, diff_markdown, usd
+from ops.offline.cost import Assumptions, CostError, Estimate, usd
+from ops.offline.cost_diff import diff_markdown
 
 PANEL = "Cost assumptions (usage lines)"
 

@@ -43,6 +43,11 @@ def money(value: Decimal) -> Decimal:
     return value.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
+def _n(value: Decimal) -> str:
+    """A number as written by hand: 5.0 -> 5, 40 -> 40, 0.50 -> 0.5."""
+    return f"{Decimal(value).normalize():f}"
+
+
 def usd(value: Decimal) -> str:
     """``$46.50``."""
     return f"${money(value):,.2f}"
@@ -136,7 +141,8 @@ class Assumptions:
     other_budgets: int = 0  # --other-budgets: budgets the account has besides the stack's (they use the free ones)
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: (float(v) if isinstance(v, Decimal) else v) for k, v in asdict(self).items()}
+        return {k: (int(v) if v == v.to_integral_value() else float(v)) if isinstance(v, Decimal) else v
+                for k, v in asdict(self).items()}
 
 
 # -- the estimate ---------------------------------------------------------------------------------------------------
@@ -152,6 +158,7 @@ class Line:
     resource: str
     type: str
     note: str = ""
+    kind: str = ""  # what the line charges for, stable across a change of class or size (compares base and head)
 
 
 @dataclass(frozen=True)
@@ -208,7 +215,8 @@ class Estimate:
             "fixed": {"total_usd": float(self.fixed_total),
                       "lines": [{"item": x.item, "quantity": number(x.quantity), "unit": x.unit,
                                  "unit_usd": float(x.unit_usd), "monthly_usd": float(x.monthly_usd),
-                                 "resource": x.resource, "type": x.type, "note": x.note} for x in self.lines]},
+                                 "resource": x.resource, "type": x.type, "kind": x.kind, "note": x.note}
+                                for x in self.lines]},
             "usage": {"total_usd": float(self.usage_total),
                       "lines": [{"item": x.item, "assumption": x.assumption, "quantity": number(x.quantity),
                                  "unit": x.unit, "unit_usd": float(x.unit_usd), "monthly_usd": float(x.monthly_usd),
@@ -308,8 +316,9 @@ def _count(field_text: str, low: int, high: int, names: dict[str, int] | None = 
 
 
 def runs_per_month(expression: str) -> Decimal:
-    """How often a schedule expression fires in a 730-hour month: ``rate(1 day)`` ~30.42, ``cron(0 6 ? * MON *)``
-    ~4.35 (730/168), ``at(...)`` 0 (once, not monthly). ``CostError`` for what it cannot read."""
+    """How often a schedule expression (EventBridge, Scheduler and AWS Backup share the syntax) fires in a 730-hour
+    month: ``rate(1 day)`` ~30.42, ``cron(0 6 ? * MON *)`` 730/168 ~4.35, ``at(...)`` 0 (once, not monthly).
+    ``CostError`` for what it cannot read."""
     text = (expression or "").strip()
     try:
         rate = re.fullmatch(r"rate\((\d+)\s+(minute|minutes|hour|hours|day|days)\)", text)
@@ -413,8 +422,10 @@ class _Pricer:
         self.used[key] = price
         return price
 
-    def fixed(self, r: _Resource, item: str, quantity: Decimal, unit: str, price: Price, note: str = "") -> None:
-        self.e.lines.append(Line(item, quantity, unit, price.usd, money(quantity * price.usd), r.name, r.type, note))
+    def fixed(self, r: _Resource, item: str, quantity: Decimal, unit: str, price: Price, note: str = "",
+              kind: str = "") -> None:
+        self.e.lines.append(Line(item, quantity, unit, price.usd, money(quantity * price.usd), r.name, r.type, note,
+                                 kind or item))
 
     def use(self, item: str, assumption: str, quantity: Decimal, unit: str, price: Price, resource: str) -> None:
         self.e.usage.append(UsageLine(item, assumption, quantity, unit, price.usd, money(quantity * price.usd),
@@ -436,8 +447,8 @@ class _Pricer:
         hours = _number(value)
         if hours is None or not (0 <= hours <= HOURS_PER_WEEK):
             raise CostError(f"stack output {SCHEDULE_OUTPUT} is {value!r}; it must be a number of hours from 0 to 168")
-        self.e.notes.append(f"the database runs {hours:g} hours a week (output {SCHEDULE_OUTPUT}): "
-                            f"{hours:g} x 730/168 = {hours * WEEKS_PER_MONTH:.2f} instance-hours a month")
+        self.e.notes.append(f"the database runs {_n(hours)} hours a week (output {SCHEDULE_OUTPUT}): "
+                            f"{_n(hours)} x 730/168 = {hours * WEEKS_PER_MONTH:.2f} instance-hours a month")
         return hours * WEEKS_PER_MONTH
 
     def of_type(self, typ: str) -> list[_Resource]:
@@ -456,7 +467,7 @@ class _Pricer:
         else:
             hours = self.db_hours * copies
             self.fixed(r, f"RDS {cls} ({deployment})", hours, "instance-hours", price,
-                       "2 instances (primary + standby)" if multi_az else "")
+                       "2 instances (primary + standby)" if multi_az else "", kind="rds instance")
         storage_type = str(prop(r.props, "storageType", "") or "gp2")
         gb = _number(prop(r.props, "allocatedStorage", 0)) or Decimal(0)
         storage = self.book.get(f"rds.storage.{storage_type}")
@@ -465,16 +476,16 @@ class _Pricer:
         elif gb:
             self.used[storage.key] = storage
             self.fixed(r, f"RDS {storage_type} storage ({deployment})", gb * copies, "GB-months", storage,
-                       "storage is billed while the instance is stopped")
+                       "storage is billed while the instance is stopped", kind="rds storage")
         iops = _number(prop(r.props, "iops", None))
         if iops and storage_type != "gp3":
-            self.unpriced(r, f"{iops:g} provisioned IOPS on {storage_type}")
+            self.unpriced(r, f"{_n(iops)} provisioned IOPS on {storage_type}")
         elif iops and gp3_above_baseline(gb, iops, _number(prop(r.props, "storageThroughput", None))):
-            self.unpriced(r, f"gp3 IOPS/throughput above the included baseline ({iops:g} IOPS)")
+            self.unpriced(r, f"gp3 IOPS/throughput above the included baseline ({_n(iops)} IOPS)")
         if prop(r.props, "performanceInsightsEnabled", False):
             retention = _number(prop(r.props, "performanceInsightsRetentionPeriod", 7)) or Decimal(7)
             if retention > 7:
-                self.unpriced(r, f"Performance Insights kept {retention:g} days (beyond the free 7)")
+                self.unpriced(r, f"Performance Insights kept {_n(retention)} days (beyond the free 7)")
             else:
                 self._free("rds.performance_insights")
         self._free("rds.backup_storage")
@@ -490,8 +501,8 @@ class _Pricer:
             return
         azs = Decimal(len(prop(r.props, "subnetIds", None) or []))
         service = str(prop(r.props, "serviceName", "")).rsplit(".", 1)[-1] or "?"
-        self.fixed(r, f"Interface endpoint ({service}) x {azs:g} AZ", azs * HOURS_PER_MONTH, "AZ-hours",
-                   self.price("vpc.interface_endpoint.az_hour"))
+        self.fixed(r, f"Interface endpoint ({service}) x {_n(azs)} AZ", azs * HOURS_PER_MONTH, "AZ-hours",
+                   self.price("vpc.interface_endpoint.az_hour"), kind="interface endpoint")
 
     def restore_testing_plan(self, r: _Resource) -> None:
         plan_name = prop(r.props, "name")
@@ -513,18 +524,19 @@ class _Pricer:
                 if price is None:
                     self.unpriced(r, f"restore test of {arn}: its instance class is not priced")
                     continue
-                self.fixed(r, f"Restore test: {cls} copy ({runs:.2f} runs x {hours_each:g} h)",
+                self.fixed(r, f"Restore test: {cls} copy ({runs:.2f} runs x {_n(hours_each)} h)",
                            runs * hours_each, "instance-hours", price,
-                           f"{self.a.restore_hours:g} h restore (--restore-hours) + {window:g} h validation window")
+                           f"{_n(self.a.restore_hours)} h restore (--restore-hours) + {_n(window)} h validation window",
+                           kind=f"restore test instance {arn}")
                 gb = _number(prop(instance.props, "allocatedStorage", 0)) or Decimal(0)
                 storage = self.book.get(f"rds.storage.{prop(instance.props, 'storageType', '') or 'gp2'}")
                 if storage is not None and gb:
                     self.used[storage.key] = storage
-                    self.fixed(r, f"Restore test: {gb:g} GB copy storage", gb * runs * hours_each / HOURS_PER_MONTH,
-                               "GB-months", storage)
+                    self.fixed(r, f"Restore test: {_n(gb)} GB copy storage", gb * runs * hours_each / HOURS_PER_MONTH,
+                               "GB-months", storage, kind=f"restore test storage {arn}")
                 job = self.price("backup.restore_testing.job")
                 if job.usd:
-                    self.fixed(r, "Restore test: jobs", runs, "jobs", job)
+                    self.fixed(r, "Restore test: jobs", runs, "jobs", job, kind=f"restore test jobs {arn}")
 
     def _instance_by_arn(self, arn: str) -> _Resource | None:
         identifier = arn.rsplit(":db:", 1)[-1] if ":db:" in arn else None
@@ -550,7 +562,8 @@ class _Pricer:
                 continue
             vcpu_hours = Decimal(cls_price.vcpu) * self.db_hours
             self.fixed(r, f"GuardDuty RDS Protection: {cls} ({cls_price.vcpu} vCPU)", vcpu_hours, "vCPU-hours",
-                       price, "usage-priced per vCPU-hour; fixed given the instance class (primary only)")
+                       price, "usage-priced per vCPU-hour; fixed given the instance class (primary only)",
+                       kind=f"guardduty rds protection {instance.name}")
 
     def kms_key(self, r: _Resource) -> None:
         self.fixed(r, "KMS customer managed key", Decimal(1), "key-months", self.price("kms.key.month"),
@@ -621,12 +634,12 @@ class _Pricer:
                          f"{len(lambdas)} functions")
         if self.of_type("aws:cloudwatch/logGroup:LogGroup"):
             groups = self.of_type("aws:cloudwatch/logGroup:LogGroup")
-            self.use("CloudWatch Logs ingestion", f"{a.log_gb:g} GB ingested a month (--log-gb)", a.log_gb, "GB",
+            self.use("CloudWatch Logs ingestion", f"{_n(a.log_gb)} GB ingested a month (--log-gb)", a.log_gb, "GB",
                      self.price("logs.ingestion.gb"), f"{len(groups)} log groups")
             retention = max((_number(prop(g.props, "retentionInDays", 0)) or Decimal(0) for g in groups),
                             default=Decimal(0))
             months = min(retention / Decimal("30.4"), Decimal(12)) if retention else Decimal(12)
-            self.use("CloudWatch Logs storage", f"{a.log_gb:g} GB a month kept up to {months:.1f} months "
+            self.use("CloudWatch Logs storage", f"{_n(a.log_gb)} GB a month kept up to {months:.1f} months "
                      "(the longest retention, at most a year in view)", a.log_gb * months, "GB-months",
                      self.price("logs.storage.gb_month"), f"{len(groups)} log groups")
         for pool in self.of_type("aws:cognito/userPool:UserPool"):
@@ -657,14 +670,14 @@ class _Pricer:
         endpoints = [e for e in self.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")
                      if prop(e.props, "vpcEndpointType") == "Interface"]
         if endpoints:
-            self.use("Interface endpoint data processed", f"{a.endpoint_gb:g} GB a month (--endpoint-gb)",
+            self.use("Interface endpoint data processed", f"{_n(a.endpoint_gb)} GB a month (--endpoint-gb)",
                      a.endpoint_gb, "GB", self.price("vpc.interface_endpoint.gb"), f"{len(endpoints)} endpoints")
         buckets = self.of_type("aws:s3/bucket:Bucket") + self.of_type("aws:s3/bucketV2:BucketV2")
         if buckets:
             self.use("S3 Standard storage", f"{a.s3_gb:g} GB held (--s3-gb)", a.s3_gb, "GB-months",
                      self.price("s3.standard.gb_month"), f"{len(buckets)} buckets")
         if self.of_type("aws:rds/instance:Instance"):
-            self.use("RDS backup and snapshot storage", f"{a.data_gb:g} GB of data, one full copy kept (--data-gb)",
+            self.use("RDS backup and snapshot storage", f"{_n(a.data_gb)} GB of data, one full copy kept (--data-gb)",
                      a.data_gb, "GB-months", self.price("rds.backup_storage"), "database backups")
 
     def _trails(self) -> None:
@@ -744,57 +757,3 @@ def estimate(resources: list, outputs: dict | None, region: str, assumptions: As
     result.free_tiers = list(dict.fromkeys(result.free_tiers))
     result.unconfirmed_prices = sorted(k for k, p in pricer.used.items() if not p.confirmed)
     return result
-
-
-# -- comparing two estimates (a pull request's base and head) ------------------------------------------------------
-def _key(line: dict) -> tuple[str, str]:
-    return (line["resource"], re.sub(r"\(\d+(\.\d+)? runs x [\d.]+ h\)", "", line["item"]).strip())
-
-
-def diff_markdown(base: dict, head: dict, title: str = "") -> str:
-    """Markdown for a pull request: the fixed total before and after, and every fixed line added, removed or
-    changed (by resource and item), from two ``Estimate.to_dict()`` documents."""
-    def dec(value: Any) -> Decimal:
-        return money(Decimal(str(value)))
-
-    base_lines = {_key(x): x for x in base["fixed"]["lines"]}
-    head_lines = {_key(x): x for x in head["fixed"]["lines"]}
-    rows = []
-    for key in list(base_lines) + [k for k in head_lines if k not in base_lines]:
-        before, after = base_lines.get(key), head_lines.get(key)
-        b = dec(before["monthly_usd"]) if before else Decimal("0.00")
-        a = dec(after["monthly_usd"]) if after else Decimal("0.00")
-        if before and after and a == b:
-            continue
-        change = "added" if before is None else "removed" if after is None else "changed"
-        item = (after or before)["item"]
-        rows.append(f"| {change} | `{key[0]}` | {item} | {_cell(before, b)} | {_cell(after, a)} | "
-                    f"{_signed(a - b)} |")
-    base_total, head_total = dec(base["fixed"]["total_usd"]), dec(head["fixed"]["total_usd"])
-    name = title or head.get("stack") or "stack"
-    out = [f"#### {name} ({head.get('region', '?')})", "",
-           f"fixed: {usd(base_total)}/month -> {usd(head_total)}/month ({_signed(head_total - base_total)}/month)",
-           ""]
-    if rows:
-        out += ["| change | resource | item | base $/month | head $/month | delta |",
-                "| --- | --- | --- | ---: | ---: | ---: |", *rows]
-    else:
-        out.append(f"No fixed line changed ({len(head_lines)} lines).")
-    unpriced = head.get("unpriced") or []
-    if unpriced:
-        out += ["", f"Unpriced in head ({len(unpriced)}): " + "; ".join(
-            f"`{u['resource']}` ({u['type']}): {u['reason']}" for u in unpriced)]
-    usage_b, usage_h = dec(base["usage"]["total_usd"]), dec(head["usage"]["total_usd"])
-    if usage_b != usage_h:
-        out += ["", f"usage under the default assumptions: {usd(usage_b)}/month -> {usd(usage_h)}/month "
-                    f"({_signed(usage_h - usage_b)}/month)"]
-    return "\n".join(out) + "\n"
-
-
-def _cell(line: dict | None, value: Decimal) -> str:
-    return "" if line is None else f"{value:,.2f}"
-
-
-def _signed(value: Decimal) -> str:
-    value = money(value)
-    return f"+${value:,.2f}" if value >= 0 else f"-${-value:,.2f}"

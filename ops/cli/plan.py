@@ -137,8 +137,7 @@ def plan(
     s3_gb: cost_cli.S3GbOption = float(D.s3_gb), restore_hours: cost_cli.RestoreHoursOption = float(D.restore_hours),
     other_budgets: cost_cli.OtherBudgetsOption = D.other_budgets,
 ) -> None:
-    """Offline plan: the resources a stack declares, every policy's verdict and its monthly cost (no AWS credentials,
-    no Pulumi CLI).
+    """Offline plan: a stack's resources, every policy's verdict and its monthly cost (no AWS credentials, no Pulumi CLI).
 
     Exit status 1 when a mandatory policy is violated, 2 when the stack cannot be evaluated.
     """

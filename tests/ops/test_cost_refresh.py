@@ -35,7 +35,7 @@ def template(tmp_path: Path) -> Path:
 
 def stubbed_client():
     client = boto3.client("pricing", region_name="us-east-1", aws_access_key_id="testing",
-                          aws_secret_access_key="testing")  # noqa: S106 - a stub's throwaway key
+                          aws_secret_access_key="testing")
     stubber = Stubber(client)
     for call in RECORDED:
         stubber.add_response("get_products", call["response"], call["expected_params"])

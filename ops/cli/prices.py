@@ -22,7 +22,7 @@ import typer
 
 from ops.cli.console import out
 from ops.errors import CruddurError
-from ops.offline.cost import PRICES_DIR, price_file
+from ops.offline.cost import default_prices_dir, price_file
 
 PRICE_LIST_REGION = "us-east-1"  # the Price List Query API's endpoint (ap-south-1 and eu-central-1 serve it too)
 SOURCE = "AWS Price List Query API"
@@ -186,7 +186,7 @@ def refresh_cmd(
 
     path = file or price_file(region)
     try:
-        outcome = refresh(_client(), region, path, date.today().isoformat(), PRICES_DIR / f"{TEMPLATE_REGION}.json",
+        outcome = refresh(_client(), region, path, date.today().isoformat(), default_prices_dir() / f"{TEMPLATE_REGION}.json",
                           report=lambda line: out.print(line))
     except NoCredentialsError:
         raise CruddurError("prices refresh: no AWS credentials; the Price List Query API needs a signed-in "

@@ -26,7 +26,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
-PRICES_DIR = Path(__file__).resolve().with_name("prices")
+PRICES_SUBDIR = ("ops", "offline", "prices")  # under the project folder (ops.paths.PROJECT_ROOT)
 HOURS_PER_MONTH = Decimal(730)
 HOURS_PER_WEEK = Decimal(168)
 DAYS_PER_MONTH = HOURS_PER_MONTH / 24
@@ -87,11 +87,19 @@ class PriceBook:
         return price
 
 
-def price_file(region: str, directory: Path = PRICES_DIR) -> Path:
-    return directory / f"{region}.json"
+def default_prices_dir() -> Path:
+    """``ops/offline/prices`` of this checkout. Imported late: the module itself needs nothing but the standard
+    library, so a caller without ``ops`` (the policy pack) passes its own folder."""
+    from ops.paths import PROJECT_ROOT
+
+    return PROJECT_ROOT.joinpath(*PRICES_SUBDIR)
 
 
-def load_prices(region: str, directory: Path = PRICES_DIR) -> PriceBook:
+def price_file(region: str, directory: Path | None = None) -> Path:
+    return (directory or default_prices_dir()) / f"{region}.json"
+
+
+def load_prices(region: str, directory: Path | None = None) -> PriceBook:
     """The region's price file, or ``CostError`` naming the region and the file to add."""
     if not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d", region or ""):
         raise CostError(f"'{region}' is not an AWS region name (e.g. eu-west-1)")
@@ -115,9 +123,12 @@ def load_prices(region: str, directory: Path = PRICES_DIR) -> PriceBook:
 
 
 def _shown(path: Path) -> str:
+    """The price file as the project names it (``ops/offline/prices/eu-west-1.json``) when it is this checkout's."""
     try:
-        return str(path.relative_to(Path(__file__).resolve().parents[2]))
-    except ValueError:
+        from ops.paths import PROJECT_ROOT
+
+        return path.relative_to(PROJECT_ROOT).as_posix()
+    except (ImportError, ValueError):
         return str(path)
 
 
@@ -728,7 +739,7 @@ _FREE_MARKERS = {  # a type present -> the free allowance listed with the estima
 
 
 def estimate(resources: list, outputs: dict | None, region: str, assumptions: Assumptions | None = None,
-             prices_dir: Path = PRICES_DIR, stack: str = "") -> Estimate:
+             prices_dir: Path | None = None, stack: str = "") -> Estimate:
     """The monthly estimate of ``resources`` (what a stack declares) in ``region``. ``CostError`` when the region
     has no price file, a price the rules need is missing, or an input cannot be read."""
     book = load_prices(region, prices_dir)

@@ -11,10 +11,10 @@ import pytest
 
 from ops.offline.cost import (
     HOURS_PER_MONTH,
-    PRICES_DIR,
     WEEKS_PER_MONTH,
     Assumptions,
     CostError,
+    default_prices_dir,
     estimate,
     money,
     runs_per_month,
@@ -23,7 +23,7 @@ from ops.offline.stack_eval import evaluate
 from tests.components.conftest import dev, prod  # noqa: F401 - the committed stacks' evaluations
 
 REGION = "eu-west-1"
-PRICES = json.loads((PRICES_DIR / f"{REGION}.json").read_text())["prices"]
+PRICES = json.loads((default_prices_dir() / f"{REGION}.json").read_text())["prices"]
 
 
 def price(key: str) -> Decimal:
@@ -70,7 +70,7 @@ def test_the_known_eu_west_1_figures_are_in_the_price_file():
 
 @pytest.mark.parametrize("region", ["eu-west-1", "eu-central-1"])
 def test_every_price_says_where_and_when_it_was_read_and_every_allowed_class_is_priced(region):
-    prices = json.loads((PRICES_DIR / f"{region}.json").read_text())["prices"]
+    prices = json.loads((default_prices_dir() / f"{region}.json").read_text())["prices"]
     for key, entry in prices.items():
         assert set(entry) >= {"usd", "unit", "source", "read"}, key
         assert entry["source"].startswith(("https://", "http://", "AWS Price List Query API")), key

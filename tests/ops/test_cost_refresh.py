@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from ops.cli import app
 from ops.cli.prices import SOURCE, refresh
-from ops.offline.cost import PRICES_DIR, load_prices
+from ops.offline.cost import default_prices_dir, load_prices
 from tests.ops.conftest import FIXTURES
 
 RECORDED = json.loads((FIXTURES / "pricing" / "get-products-eu-west-1.json").read_text())["calls"]
@@ -24,7 +24,7 @@ KEYS = ("budgets.budget.day", "kms.key.month", "rds.instance.db.m7g.large", "rds
 @pytest.fixture
 def template(tmp_path: Path) -> Path:
     """The committed eu-west-1 file cut to six prices, one of which (budgets) has no Price List query."""
-    document = json.loads((PRICES_DIR / "eu-west-1.json").read_text())
+    document = json.loads((default_prices_dir() / "eu-west-1.json").read_text())
     document["prices"] = {k: v for k, v in document["prices"].items() if k in KEYS}
     for entry in document["prices"].values():
         entry.update({"usd": 99.0, "read": "2020-01-01", "note": "unconfirmed: stale"})

@@ -387,6 +387,8 @@ NO_CHARGE_TYPES = frozenset({
     "aws:ec2transitgateway/instanceConnectEndpoint:InstanceConnectEndpoint",
     "aws:guardduty/detector:Detector", "aws:iam/policy:Policy", "aws:iam/role:Role", "aws:iam/rolePolicy:RolePolicy",
     "aws:iam/rolePolicyAttachment:RolePolicyAttachment", "aws:iam/openIdConnectProvider:OpenIdConnectProvider",
+    "aws:iam/instanceProfile:InstanceProfile", "aws:iam/serviceLinkedRole:ServiceLinkedRole",
+    "aws:ec2/vpcEndpointPolicy:VpcEndpointPolicy", "aws:lambda/functionUrl:FunctionUrl",
     "aws:kms/alias:Alias", "aws:kms/grant:Grant", "aws:kms/keyPolicy:KeyPolicy",
     "aws:lambda/codeSigningConfig:CodeSigningConfig", "aws:lambda/eventSourceMapping:EventSourceMapping",
     "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig", "aws:lambda/invocation:Invocation",
@@ -601,6 +603,11 @@ class _Pricer:
             return
         self.fixed(r, f"CloudWatch alarm ({kind})", metrics, "alarm metric-months", self.price(key))
 
+    def ssm_parameter(self, r: _Resource) -> None:
+        tier = str(prop(r.props, "tier", "Standard") or "Standard")
+        if tier != "Standard":  # Advanced (and Intelligent-Tiering, which may become Advanced) are charged
+            self.unpriced(r, f"{tier} SSM parameter")
+
     def composite_alarm(self, r: _Resource) -> None:
         self.fixed(r, "CloudWatch composite alarm", Decimal(1), "alarm-months",
                    self.price("cloudwatch.alarm.composite.month"))
@@ -728,6 +735,7 @@ _RULES = {
     "aws:cloudwatch/dashboard:Dashboard": _Pricer.dashboard,
     "aws:cloudwatch/metricAlarm:MetricAlarm": _Pricer.metric_alarm,
     "aws:cloudwatch/compositeAlarm:CompositeAlarm": _Pricer.composite_alarm,
+    "aws:ssm/parameter:Parameter": _Pricer.ssm_parameter,
 }
 _FREE_MARKERS = {  # a type present -> the free allowance listed with the estimate
     "aws:ec2transitgateway/instanceConnectEndpoint:InstanceConnectEndpoint": "ec2.instance_connect_endpoint",

@@ -5,6 +5,7 @@ refs/pull/N/merge (first parent: the base branch): the comment shows the pull re
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -105,9 +106,14 @@ def test_the_cost_job_scripts_compare_the_pull_request_with_its_base(pr, merge_c
     assert lines[:2] == ["<!-- cruddur-cost -->", "### Monthly cost: fixed charges, base branch -> this pull request"]
     dev_at, prod_at = lines.index("#### dev (eu-west-1)"), lines.index("#### prod (eu-west-1)")
     dev, prod = lines[dev_at:prod_at], lines[prod_at:]
-    assert re.fullmatch(r"fixed: \$[\d,.]+/month -> \$[\d,.]+/month \(\+\$12\.78/month\)", dev[2])
-    assert ("| changed | `db-instance` | RDS db.t4g.micro (Single-AZ) -> RDS db.t4g.small (Single-AZ) | 12.41 | 24.82 "
-            "| +$12.41 |") in dev
+    base, head = (json.loads((runner / f"{side}-dev.json").read_text()) for side in ("base", "head"))
+    b, h = base["fixed"]["total_usd"], head["fixed"]["total_usd"]
+    assert b < h and dev[2] == f"fixed: ${b:,.2f}/month -> ${h:,.2f}/month (+${h - b:,.2f}/month)"
+    (before,) = [x for x in base["fixed"]["lines"] if x["kind"] == "rds instance"]
+    (after,) = [x for x in head["fixed"]["lines"] if x["kind"] == "rds instance"]
+    assert (f"| changed | `db-instance` | RDS db.t4g.micro (Single-AZ) -> RDS db.t4g.small (Single-AZ) | "
+            f"{before['monthly_usd']:.2f} | {after['monthly_usd']:.2f} | "
+            f"+${after['monthly_usd'] - before['monthly_usd']:.2f} |") in dev
     assert re.fullmatch(r"fixed: (\$[\d,.]+)/month -> \1/month \(\+\$0\.00/month\)", prod[2])
     assert prod[4].startswith("No fixed line changed (")
     # The same markdown is the job's `comment` output, between a random delimiter.

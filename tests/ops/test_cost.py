@@ -48,6 +48,12 @@ def prop(resource, name: str):
     return resource.props[name]
 
 
+def db_hours(evaluation) -> Decimal:
+    """730 a month, or what the stack's stop/start schedule output leaves (the stacks may gain one)."""
+    weekly = evaluation.outputs.get("dbScheduledHoursPerWeek")
+    return HOURS_PER_MONTH if weekly is None else Decimal(str(weekly)) * WEEKS_PER_MONTH
+
+
 @pytest.fixture(scope="module")
 def dev_small():
     return evaluate("dev", overrides={"instanceClass": "db.t4g.small"})
@@ -87,22 +93,30 @@ def test_dev_rds_lines_come_from_the_price_file(dev):  # noqa: F811 - the import
     instance = dev.one("aws:rds/instance:Instance")
     rds = one(result, "rds instance")
     assert (rds.item, rds.quantity, rds.unit, rds.resource) == (
-        "RDS db.t4g.micro (Single-AZ)", HOURS_PER_MONTH, "instance-hours", instance.name)
+        "RDS db.t4g.micro (Single-AZ)", db_hours(dev), "instance-hours", instance.name)
     assert rds.unit_usd == price("rds.instance.db.t4g.micro")
-    assert rds.monthly_usd == money(730 * price("rds.instance.db.t4g.micro")) == Decimal("12.41")
+    assert rds.monthly_usd == money(db_hours(dev) * price("rds.instance.db.t4g.micro"))
     storage = one(result, "rds storage")
     assert storage.quantity == prop(instance, "allocatedStorage") == 20
     assert storage.monthly_usd == money(20 * price("rds.storage.gp3")) == Decimal("2.54")
 
 
 def test_interface_endpoint_is_priced_per_az_hour_per_subnet(dev, prod):  # noqa: F811
-    for evaluation in (dev, prod):
-        endpoint = evaluation.one("aws:ec2/vpcEndpoint:VpcEndpoint")
-        azs = len(prop(endpoint, "subnetIds"))
-        line = one(cost_of(evaluation), "interface endpoint")
-        assert line.quantity == azs * HOURS_PER_MONTH
-        assert line.monthly_usd == money(azs * 730 * price("vpc.interface_endpoint.az_hour"))
-    assert one(cost_of(dev), "interface endpoint").monthly_usd == Decimal("16.06")  # 2 AZ x 730 h x $0.011
+    endpoints = [
+        {"type": "aws:ec2/vpcEndpoint:VpcEndpoint", "name": "ssm", "props": {
+            "vpcEndpointType": "Interface", "serviceName": "com.amazonaws.eu-west-1.ssm", "subnetIds": ["a", "b"]}},
+        {"type": "aws:ec2/vpcEndpoint:VpcEndpoint", "name": "s3", "props": {
+            "vpcEndpointType": "Gateway", "serviceName": "com.amazonaws.eu-west-1.s3"}}]
+    (line,) = estimate(endpoints, {}, REGION).lines  # the gateway endpoint has no charge
+    assert (line.item, line.quantity, line.resource) == ("Interface endpoint (ssm) x 2 AZ", 2 * 730, "ssm")
+    assert line.monthly_usd == Decimal("16.06")  # 2 AZ x 730 h x $0.011
+    for evaluation in (dev, prod):  # the committed stacks' interface endpoints, however many they keep
+        result = cost_of(evaluation)
+        for endpoint in evaluation.of_type("aws:ec2/vpcEndpoint:VpcEndpoint"):
+            if prop(endpoint, "vpcEndpointType") == "Interface":
+                (line,) = [x for x in lines(result, "interface endpoint") if x.resource == endpoint.name]
+                azs = len(prop(endpoint, "subnetIds"))
+                assert line.monthly_usd == money(azs * 730 * price("vpc.interface_endpoint.az_hour"))
 
 
 def test_keys_secrets_dashboard_and_alarms_each_get_their_line(dev):  # noqa: F811
@@ -145,8 +159,8 @@ def test_restore_test_runs_the_instance_class_for_restore_plus_validation_window
 def test_guardduty_rds_protection_is_the_classes_vcpus_every_hour(prod):  # noqa: F811
     line = one(cost_of(prod), "guardduty rds protection db-instance")
     vcpu = PRICES["rds.instance.db.m7g.large"]["vcpu"]
-    assert (line.quantity, line.unit) == (vcpu * HOURS_PER_MONTH, "vCPU-hours")
-    assert line.monthly_usd == money(vcpu * 730 * price("guardduty.rds.vcpu_hour"))
+    assert (line.quantity, line.unit) == (vcpu * db_hours(prod), "vCPU-hours")
+    assert line.monthly_usd == money(vcpu * db_hours(prod) * price("guardduty.rds.vcpu_hour"))
 
 
 def test_fixed_total_is_the_sum_of_its_lines_and_reads_as_one_line(dev, prod):  # noqa: F811
@@ -168,7 +182,8 @@ def test_a_changed_instance_class_moves_the_total_by_exactly_its_lines(dev, dev_
             changed[line.kind] = line.monthly_usd - before.monthly_usd
     arn = prop(dev.one("aws:backup/restoreTestingSelection:RestoreTestingSelection"), "protectedResourceArns")[0]
     assert set(changed) == {"rds instance", f"restore test instance {arn}"}  # GuardDuty: same 2 vCPU
-    assert changed["rds instance"] == money(730 * price("rds.instance.db.t4g.small")) - Decimal("12.41")
+    assert changed["rds instance"] == (money(db_hours(dev) * price("rds.instance.db.t4g.small"))
+                                       - money(db_hours(dev) * price("rds.instance.db.t4g.micro")))
     assert small.fixed_total - micro.fixed_total == sum(changed.values())
     assert one(small, "rds instance").item == "RDS db.t4g.small (Single-AZ)"
 
@@ -179,7 +194,7 @@ def test_multi_az_doubles_instance_hours_and_storage(dev, dev_multi_az):  # noqa
         assert one(multi, kind).quantity == 2 * one(single, kind).quantity
         assert one(multi, kind).monthly_usd == money(2 * one(single, kind).quantity * one(single, kind).unit_usd)
     assert one(multi, "rds instance").item == "RDS db.t4g.micro (Multi-AZ)"
-    assert one(multi, "rds instance").monthly_usd == Decimal("24.82")
+    assert one(multi, "rds instance").quantity == 2 * db_hours(dev)
 
 
 def test_a_stop_start_schedule_output_reduces_the_instance_hours(dev):  # noqa: F811
@@ -218,6 +233,8 @@ def test_what_cannot_be_priced_is_listed_never_zero():
         {"type": "aws:rds/instance:Instance", "name": "big",
          "props": {"instance_class": "db.x2g.large", "allocated_storage": 100, "storage_type": "gp3"}},
         {"type": "aws:iam/role:Role", "name": "role", "props": {}},  # no charge of its own: no line
+        {"type": "aws:ssm/parameter:Parameter", "name": "standard", "props": {"tier": "Standard"}},  # free
+        {"type": "aws:ssm/parameter:Parameter", "name": "advanced", "props": {"tier": "Advanced"}},
         {"type": "cruddur:database:Database", "name": "database", "props": {}, "custom": False},
     ]
     result = estimate(resources, {}, REGION)
@@ -225,7 +242,8 @@ def test_what_cannot_be_priced_is_listed_never_zero():
         ("nat", "aws:ec2/natGateway:NatGateway", "no pricing rule for this type: add one to ops/offline/cost.py, or "
                                                  "list it as having no charge of its own"),
         ("big", "aws:rds/instance:Instance", "instance class db.x2g.large: no price in eu-west-1.json (add "
-                                             "rds.instance.db.x2g.large)")]
+                                             "rds.instance.db.x2g.large)"),
+        ("advanced", "aws:ssm/parameter:Parameter", "Advanced SSM parameter")]
     (storage,) = result.lines  # the storage of the unpriced class is still priced (snake_case props read too)
     assert (storage.kind, storage.monthly_usd) == ("rds storage", money(100 * price("rds.storage.gp3")))
 

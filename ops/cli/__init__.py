@@ -24,7 +24,9 @@ COMMAND_MODULES: list[str] = [
     "ops.cli.db",  # cruddur db create|drop|migrate|seed|setup|reset|status|connect|sessions|kill-sessions|role-password
     "ops.cli.stack",  # cruddur stack env
     "ops.cli.users",  # cruddur users sync
-    "ops.cli.plan",  # cruddur plan STACK: the offline plan (resources and policy verdicts)
+    "ops.cli.plan",  # cruddur plan STACK: the offline plan (resources, policy verdicts, monthly cost)
+    "ops.cli.cost",  # cruddur cost estimate|diff: a stack's monthly cost, a pull request's change
+    "ops.cli.prices",  # cruddur prices refresh: a region's price file from the AWS Price List Query API
 ]
 
 

@@ -1,9 +1,14 @@
-"""``cruddur plan -s STACK`` (``./dev plan STACK``): what a stack will build and every policy's verdict, offline.
+"""``cruddur plan -s STACK`` (``./dev plan STACK``): what a stack will build, every policy's verdict and what it will
+cost a month, offline.
 
 The verdicts come from ``ops.offline.verdicts.build_plan`` (the real ``__main__.py`` evaluated under the mocks, every
-policy of the pack run on it); this module prints the resource tree (type, name, parent) and a verdict per policy,
-and exits 1 when any MANDATORY policy is violated, 2 when the stack cannot be evaluated (unknown stack, bad
-configuration), 0 otherwise. ``CRUDDUR_PROJECT_DIR`` points it at another copy of the project (its ``Pulumi.yaml``,
+policy of the pack run on it); this module prints the resource tree (type, name, parent), a verdict per policy, then
+the cost estimate of the same evaluation (``ops.offline.cost``: the fixed lines and ``fixed: $X.XX/month``, usage
+lines under the assumption flags, free tiers; ``--cost-json FILE`` writes it for CI). It exits 1 when any MANDATORY
+policy is violated, 2 when the stack cannot be evaluated (unknown stack, bad configuration) or ``--cost-json`` was
+asked for and the estimate cannot be made (e.g. no price file for the region), 0 otherwise; without ``--cost-json``
+an estimate that cannot be made is one line on stderr and leaves the exit status to the verdicts.
+``CRUDDUR_PROJECT_DIR`` points it at another copy of the project (its ``Pulumi.yaml``,
 stack files and ``__main__.py``); the policies always come from this checkout.
 """
 
@@ -17,10 +22,15 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from ops.cli import cost as cost_cli
 from ops.cli.console import out
+from ops.offline.cost import Assumptions, CostError
+from ops.offline.cost import estimate as cost_estimate
 from ops.offline.stack_eval import Evaluation, StackFileError
 from ops.offline.verdicts import PlanResult, build_plan
 from ops.paths import program_dir
+
+D = Assumptions()
 
 
 # -- output ---------------------------------------------------------------------------------------------------------
@@ -83,8 +93,9 @@ def summary(result: PlanResult) -> str:
             f"{mandatory} mandatory violation(s), {advisory} advisory violation(s)")
 
 
-def run(stack: str, project_dir: Path | None = None) -> int:
-    """Plan ``stack``, print the tables and the summary, and return the exit status (0, 1 or 2)."""
+def run(stack: str, project_dir: Path | None = None, assumptions: Assumptions | None = None,
+        cost_json: Path | None = None) -> int:
+    """Plan ``stack``, print the tables, the summary and the cost estimate, and return the exit status (0, 1 or 2)."""
     from components.settings import ConfigError
 
     try:
@@ -98,6 +109,16 @@ def run(stack: str, project_dir: Path | None = None) -> int:
     out.print(resource_table(result.evaluation))
     out.print(verdict_table(result))
     out.print(Text(summary(result), style="bold red" if result.exit_code else "bold green"))
+    evaluation = result.evaluation
+    try:
+        estimate = cost_estimate(evaluation.resources, evaluation.outputs, evaluation.config.get("aws:region", ""),
+                                 assumptions, stack=stack)
+    except CostError as exc:
+        print(f"cruddur plan: stack '{stack}': no cost estimate: {exc}", file=sys.stderr)
+        return 2 if cost_json is not None else result.exit_code
+    cost_cli.print_estimate(estimate)
+    if cost_json is not None:
+        cost_cli.write_json(estimate, cost_json)
     return result.exit_code
 
 
@@ -106,8 +127,17 @@ def plan(
                                                help="The stack to plan (same as -s)."),
     stack: str | None = typer.Option(None, "-s", "--stack", show_default=False,
                                         help="The stack to plan: its committed Pulumi.<stack>.yaml."),
+    cost_json: cost_cli.CostJsonOption = None,
+    mau: cost_cli.MauOption = D.monthly_active_users, data_gb: cost_cli.DataGbOption = float(D.data_gb),
+    log_gb: cost_cli.LogGbOption = float(D.log_gb), trail_events: cost_cli.TrailEventsOption = D.trail_events,
+    other_trails: cost_cli.OtherTrailsOption = D.other_trails,
+    lambda_invocations: cost_cli.InvocationsOption = D.lambda_invocations,
+    lambda_ms: cost_cli.LambdaMsOption = D.lambda_ms, sns_publishes: cost_cli.SnsOption = D.sns_publishes,
+    sqs_requests: cost_cli.SqsOption = D.sqs_requests, endpoint_gb: cost_cli.EndpointGbOption = float(D.endpoint_gb),
+    s3_gb: cost_cli.S3GbOption = float(D.s3_gb), restore_hours: cost_cli.RestoreHoursOption = float(D.restore_hours),
+    other_budgets: cost_cli.OtherBudgetsOption = D.other_budgets,
 ) -> None:
-    """Offline plan: the resources a stack declares and every policy's verdict (no AWS credentials, no Pulumi CLI).
+    """Offline plan: a stack's resources, every policy's verdict and its monthly cost (no AWS credentials, no Pulumi CLI).
 
     Exit status 1 when a mandatory policy is violated, 2 when the stack cannot be evaluated.
     """
@@ -119,7 +149,10 @@ def plan(
     if not chosen:
         print("cruddur plan: which stack? e.g. `cruddur plan -s dev`", file=sys.stderr)
         raise typer.Exit(2)
-    raise typer.Exit(run(chosen, program_dir()))
+    assumptions = cost_cli.assumptions_from(mau, data_gb, log_gb, trail_events, other_trails, lambda_invocations,
+                                            lambda_ms, sns_publishes, sqs_requests, endpoint_gb, s3_gb, restore_hours,
+                                            other_budgets)
+    raise typer.Exit(run(chosen, program_dir(), assumptions, cost_json))
 
 
 def register(root: typer.Typer) -> None:

@@ -39,11 +39,11 @@ def test_id_token_write_only_where_aws_credentials_are_configured(workflows):
         assert (job["permissions"].get("id-token") == "write") == wants_aws, f"{name}:{job_id}"
 
 
-def test_pull_requests_write_only_on_the_preview_job_and_no_other_write_permission(workflows):
+def test_pull_requests_write_only_on_the_preview_and_cost_comment_jobs_and_no_other_write_permission(workflows):
     for name, job_id, job in all_jobs(workflows):
         writes = {k for k, v in job["permissions"].items() if v == "write"}
         expected = {"id-token"} if uses(job, AWS_ACTION) else set()
-        if (name, job_id) == ("pull-request.yml", "preview"):
+        if (name, job_id) in (("pull-request.yml", "preview"), ("pull-request.yml", "cost-comment")):
             expected |= {"pull-requests"}
         assert writes == expected, f"{name}:{job_id}: {writes}"
 

@@ -3,7 +3,9 @@ policy violated), 2 (unknown stack, bad configuration)."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -15,6 +17,7 @@ from typer.testing import CliRunner
 
 from ops.cli import app
 from ops.offline.aws_mocks import mock_password
+from ops.offline.cost import estimate
 from ops.paths import PROJECT_DIR_ENV, PROJECT_ROOT
 from tests.components.conftest import dev, prod  # noqa: F401 - the committed stacks' evaluations
 from tests.policy.conftest import policies
@@ -125,6 +128,14 @@ def test_mandatory_violation_exits_1(project_copy):
     assert ("aws provider 'aws-pinned' is in us-east-1, outside the allowed regions (eu-west-1, eu-central-1); "
             "data must stay in them") in verdicts["region-allowed"][2]
     assert "1 mandatory violation(s)" in result.stdout
+    # No price file for us-east-1: one line on stderr, the verdicts' exit status unchanged.
+    assert result.stderr.splitlines() == [
+        "cruddur plan: stack 'useast': no cost estimate: no prices for region us-east-1: add "
+        "ops/offline/prices/us-east-1.json (cruddur prices refresh --region us-east-1 writes it)"]
+    assert "fixed:" not in result.stdout
+    asked = plan("-s", "useast", "--cost-json", str(project_copy / "cost.json"), project_dir=project_copy)
+    assert asked.exit_code == 2  # the JSON CI asked for cannot be written
+    assert not (project_copy / "cost.json").exists()
 
 
 def test_dev_script_plans_prod_on_the_installed_cli():
@@ -137,3 +148,47 @@ def test_dev_script_plans_prod_on_the_installed_cli():
     assert done.returncode == 0, done.stderr
     assert "prod (prod):" in done.stdout and "0 mandatory violation(s)" in done.stdout
     assert PASSWORD not in done.stdout + done.stderr
+
+
+FIXED_LINE = re.compile(r"^fixed: \$(\d[\d,]*\.\d\d)/month$")
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_plan_prints_the_cost_after_the_verdicts_and_writes_it_as_json(stack, tmp_path, request):
+    evaluation = request.getfixturevalue(stack)
+    out = tmp_path / "cost.json"
+    result = plan(stack, "--cost-json", str(out), "--mau", "2500")
+    assert result.exit_code == 0, result.output
+    text = result.stdout.splitlines()
+    (fixed_at,) = [i for i, line in enumerate(text) if FIXED_LINE.match(line)]
+    summary_at = next(i for i, line in enumerate(text) if line.startswith(f"{stack} ({stack}): "))
+    assert summary_at < fixed_at  # after the resources, the verdicts and their summary
+    expected = estimate(evaluation.resources, evaluation.outputs, "eu-west-1")
+    assert text[fixed_at] == expected.fixed_line()
+    fixed_rows = [r for r in rows("\n".join(text[:fixed_at])) if len(r) == 6]  # the table above the line
+    usage_rows = [r for r in rows("\n".join(text[fixed_at:])) if len(r) == 6]
+    assert len(fixed_rows) == len(expected.lines)
+    assert sum(float(r[4].replace(",", "")) for r in fixed_rows) == pytest.approx(float(expected.fixed_total))
+    assert ["RDS gp3 storage (" + ("Multi-AZ" if stack == "prod" else "Single-AZ") + ")"] == [
+        r[0] for r in fixed_rows if r[0].startswith("RDS gp3")]
+    assert ["Cognito monthly active users (essentials)", "2,500 MAU (--mau)", "2,500", "MAU", "$0.015",
+            "37.50"] in usage_rows
+    assert "Free tiers (per account, listed, not subtracted):" in text
+    document = json.loads(out.read_text())
+    assert document["stack"] == stack and document["region"] == "eu-west-1"
+    assert f"fixed: ${document['fixed']['total_usd']:,.2f}/month" == text[fixed_at]
+    assert document["assumptions"]["monthly_active_users"] == 2500
+    print(f"{stack}: {text[fixed_at]}")  # the measured total, shown with -s
+
+
+def test_plan_lists_unpriced_resources_in_the_cost_table(project_copy):
+    """A class the price file does not list is an unpriced row, never $0 (db.m6g.large is a valid dev class)."""
+    write_stack(project_copy, "devbig", {"aws:region": "eu-west-1", "cruddur-db:environment": "dev",
+                                         "cruddur-db:instanceClass": "db.m6g.large", "cruddur-db:multiAz": False})
+    result = plan("devbig", project_dir=project_copy)
+    assert result.exit_code == 0, result.output
+    unpriced = [r for r in rows(result.stdout) if len(r) == 6 and r[4] == "unpriced"]
+    assert ["aws:rds/instance:Instance: instance class db.m6g.large: no price in eu-west-1.json (add "
+            "rds.instance.db.m6g.large)", "", "", "", "unpriced", "db-instance"] in unpriced
+    assert re.search(r"^unpriced: \d+ resource\(s\) with a charge the estimate does not include", result.stdout,
+                     re.M)

@@ -1,7 +1,7 @@
 """Cruddur's database stack, in the order the data flows (docs: DESIGN.md, "Data flow"):
 
 settings -> pinned provider -> account context -> data key -> network -> database (-> its run schedule) -> audit ->
-code signing -> layers -> sign-up -> the app's access -> secrets endpoint -> migrator -> rotations -> monitoring ->
+code signing -> layers -> sign-up -> the app's access -> migrator -> rotations -> monitoring ->
 budget -> restore drill -> guardrails -> exports (all in one place, at the end).
 """
 
@@ -29,7 +29,6 @@ from components.kms import (
 )
 from components.layers import Layers, LayersArgs, LayerSpec
 from components.master_rotation import (
-    ROTATION_ACTIONS,
     AppRotation,
     AppRotationArgs,
     MasterRotation,
@@ -40,7 +39,6 @@ from components.monitoring import Monitoring, MonitoringArgs
 from components.network import Network, NetworkArgs
 from components.psycopg2_layer import build_layer, build_migrator_layer, build_powertools_layer
 from components.restore_drill import RestoreDrill, RestoreDrillArgs
-from components.secrets_endpoint import READ_SECRET_VALUE, SecretsEndpoint, SecretsEndpointArgs
 from components.settings import Settings
 
 settings = Settings.load()
@@ -115,19 +113,14 @@ confirmation = Confirmation("confirmation", ConfirmationArgs(
 ), opts=pinned)
 
 # The app's path: its own role's credentials and security group, and the migrator that `pulumi up` invokes to apply
-# sql/migrations and set that role's password, reaching Secrets Manager through a VPC endpoint.
+# sql/migrations and set that role's password (outside the VPC, through a database function inside it: the private
+# subnets need no Secrets Manager endpoint).
 app_access = AppAccess("app", AppAccessArgs(
     settings=settings.app_access, naming=naming, database=database, db_name=settings.database.name,
     db_port=settings.database.port, vpc_id=network.vpc.id, kms_key_arn=data_key.arn,
 ), opts=pinned)
-secrets_endpoint = SecretsEndpoint("secrets-endpoint", SecretsEndpointArgs(
-    naming=naming, aws_context=context, vpc_id=network.vpc.id, subnet_ids=network.private_subnet_ids,
-    secret_arns=[database.secret.arn, app_access.secret.arn],
-    actions=sorted({*READ_SECRET_VALUE, *ROTATION_ACTIONS}),  # the readers' and the rotation's
-), opts=pinned)
 migrator = Migrator("migrator", MigratorArgs(
     platform=platform, database=database, db_name=settings.database.name, app_access=app_access,
-    secrets_endpoint=secrets_endpoint,
 ), opts=pinned)
 
 # Both database secrets rotate on a schedule: a rotation function outside the VPC does the Secrets Manager calls and
@@ -163,9 +156,8 @@ if settings.restore_drill.enabled:
         drill=settings.restore_drill, platform=platform,
         db_instance_arn=database.instance.arn, db_subnet_group_name=database.subnet_group.name,
         db_security_group_id=database.security_group.id, master_secret_arn=database.secret.arn,
-        # The probe reaches the restored copy (which gets the database's SG) and reads the master secret through
-        # the Secrets Manager endpoint (whose secret_arns include database.secret.arn).
-        admissions=[database.allow_from, secrets_endpoint.allow_from],
+        # The probe reaches the restored copy, which gets the database's SG.
+        admissions=[database.allow_from],
         alarm_topic_arn=monitoring.topic.arn if monitoring is not None else None,
     ), opts=pinned)
 
@@ -221,7 +213,6 @@ pulumi.export("appRotationFunctionName", app_rotation.function.name)
 pulumi.export("appConnectionUrl", app_access.connection_url)
 pulumi.export("appSecretArn", app_access.secret.arn)
 pulumi.export("appSecurityGroupId", app_access.security_group.id)
-pulumi.export("secretsEndpointId", secrets_endpoint.endpoint.id)
 pulumi.export("migratorFunctionName", migrator.function.name)
 pulumi.export("migrationsSha256", migrator.migrations_sha256)
 # Alarms and the restore drill.

@@ -1,27 +1,26 @@
-"""``Migrator``: ``pulumi up`` migrates the database itself, from inside the VPC, with no operator tunnel.
+"""``Migrator``: ``pulumi up`` migrates the database itself, with no operator tunnel and no VPC endpoint.
 
-- the function (``lambda/migrator``, a ``Function``: signed, encrypted logs and environment, tracing): the
-  psycopg2, yoyo and Powertools layers; its environment holds names and ARNs, never a password; in the private
-  subnets with its own security group, whose only egress is PostgreSQL to the database (``Database.allow_from``)
-  and HTTPS to the Secrets Manager VPC endpoint (``SecretsEndpoint.allow_from``);
-- its package: ``handler.py``, ``master_login.py`` and ``yoyo_one_transaction.py`` (from ``lambda/shared``,
-  ``components/lambda_shared.py``: the login through a rotation of the master secret; each migration applied in one
-  transaction with its yoyo records, the code ``cruddur db migrate`` uses too), the RDS CA bundle
-  (``global-bundle.pem``, verify-full) and ``migrations/*.sql`` (every file of ``sql/migrations``): the schema
-  ships with the function, so the function version changes when a migration does;
-- its role's inline policy: ``secretsmanager:GetSecretValue`` on exactly the master and the app secret, and
-  ``kms:Decrypt`` on the stack's key only through Secrets Manager in this region (``kms:ViaService``). (The
-  environment needs no ``kms:Decrypt`` on the role: Lambda decrypts it through the KMS grant it creates for the
-  execution role when the deployer, whom the key policy lets use the key through IAM, creates the function);
-- the run: an ``aws.lambda_.Invocation`` of the published version, with the event
+One package (``lambda/migrator``: ``handler.py``, ``db.py``, ``common.py``, ``master_login.py`` and
+``yoyo_one_transaction.py`` from ``lambda/shared``, the RDS CA bundle and every ``sql/migrations/*.sql``: the schema
+ships with the code, so a changed migration is a new version), signed once and run as two ``Function``s:
+
+- the migrator (``cruddur-<stack>-migrator``, ``handler.handler``), OUTSIDE the VPC: reads the master secret (its
+  AWSCURRENT, AWSPENDING and AWSPREVIOUS versions, for a rotation in flight) and the app secret, and invokes the
+  database function synchronously with them. Its role's inline policy: ``secretsmanager:GetSecretValue`` on exactly
+  those two secrets, ``kms:Decrypt`` on the data key only through Secrets Manager in this region, and
+  ``lambda:InvokeFunction`` on the database function's published version only;
+- the database function (``cruddur-<stack>-migrator-db``, ``handler.db_handler``), in the private subnets with its
+  own security group whose only egress is PostgreSQL to the database (``Database.allow_from``): logs in as the
+  master through the candidates (the next one on a refused password only), applies the pending migrations with
+  yoyo (each in one transaction with its records; yoyo's lock makes a concurrent run wait) and sets ``APP_ROLE``'s
+  password. It calls no AWS API, so its role has only ``AWSLambdaVPCAccessExecutionRole``. The credentials travel
+  in the invocation's payload: Lambda does not log payloads, neither function logs one, and no answer carries one;
+- the run: an ``aws.lambda_.Invocation`` of the migrator's published version with the event
   ``{"migrations_sha256": ..., "app_secret_version": ...}``. Pulumi invokes synchronously (RequestResponse) and
-  fails ``pulumi up`` when the handler raises; there is no asynchronous invocation and so no async destination.
-  ``triggers`` hold the migrations' hash, the function version, the app secret's version and the instance's
-  resource id (a replaced instance is empty), so ``pulumi up`` re-runs it exactly when one of those changes, and
-  never for an unchanged migration set.
-
-The handler: reads the master secret, applies the pending migrations with yoyo (its lock makes a
-concurrent run wait), sets ``APP_ROLE``'s password from the app secret, and raises on any failure.
+  fails ``pulumi up`` with the database function's one-line error when anything fails; there is no asynchronous
+  invocation and so no async destination. ``triggers`` hold the migrations' hash, both functions' versions, the app
+  secret's version and the instance's resource id (a replaced instance is empty), so ``pulumi up`` re-runs it exactly
+  when one of those changes, and never for an unchanged migration set.
 """
 
 from __future__ import annotations
@@ -38,7 +37,6 @@ from components.confirmation import PackagingError
 from components.database import Database
 from components.function import Function, FunctionArgs, Platform
 from components.lambda_shared import SHARED_SOURCE, master_login_assets, yoyo_one_transaction_assets
-from components.secrets_endpoint import SecretsEndpoint
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 FUNCTION_SOURCE = PROJECT_DIR / "lambda" / "migrator"
@@ -48,9 +46,12 @@ CA_BUNDLE = "global-bundle.pem"
 
 # Long enough for a migration that rewrites a big table or waits for yoyo's lock behind a concurrent operator run
 # (ops/migrations.py waits 120 s), well under Lambda's 900 s ceiling; Pulumi waits for the synchronous result.
-TIMEOUT_SECONDS = 300
+DB_TIMEOUT_SECONDS = 300
+TIMEOUT_SECONDS = 360  # the migrator waits for its database function, so it outlives it
 MEMORY_MB = 256
 SERVICE_NAME = "cruddur-migrator"
+# Beside handler.py in the package: the database function's side (db.py) and what both sides share (common.py).
+SIBLINGS = ("db.py", "common.py")
 
 
 def migrations_sha256(migrations_dir: Path) -> str:
@@ -65,11 +66,13 @@ def migrations_sha256(migrations_dir: Path) -> str:
 
 def migrator_archive(source_dir: Path, ca_bundle: Path, migrations_dir: Path,
                      shared_dir: Path = SHARED_SOURCE) -> pulumi.AssetArchive:
-    """The function's package, file by file: handler, master_login, yoyo_one_transaction, CA bundle, migrations (no
-    caches, no test leftovers)."""
-    handler = source_dir / "handler.py"
-    if not handler.is_file():
-        raise PackagingError(f"{handler} is missing: the migrator function's package needs its handler")
+    """The package both migrator functions run from, file by file: handler (outside the VPC), db and common (the
+    database side and what both share), master_login, yoyo_one_transaction, CA bundle, migrations (no caches, no test
+    leftovers)."""
+    for name in ("handler.py", *SIBLINGS):
+        if not (source_dir / name).is_file():
+            raise PackagingError(f"{source_dir / name} is missing: the migrator's package needs it (both functions "
+                                 "run from it)")
     if not ca_bundle.is_file():
         raise PackagingError(
             f"{ca_bundle} is missing: the migrator verifies the database's TLS certificate (verify-full) against "
@@ -78,8 +81,9 @@ def migrator_archive(source_dir: Path, ca_bundle: Path, migrations_dir: Path,
     migrations = sorted((p for p in migrations_dir.glob("*.sql") if p.is_file()), key=lambda p: p.name)
     if not migrations:
         raise PackagingError(f"no migrations (*.sql) in {migrations_dir}: the migrator has nothing to apply")
-    assets: dict = {"handler.py": pulumi.FileAsset(str(handler)), CA_BUNDLE: pulumi.FileAsset(str(ca_bundle)),
-                    **master_login_assets(shared_dir), **yoyo_one_transaction_assets(shared_dir)}
+    assets: dict = {name: pulumi.FileAsset(str(source_dir / name)) for name in ("handler.py", *SIBLINGS)}
+    assets |= {CA_BUNDLE: pulumi.FileAsset(str(ca_bundle)), **master_login_assets(shared_dir),
+               **yoyo_one_transaction_assets(shared_dir)}
     assets.update({f"migrations/{p.name}": pulumi.FileAsset(str(p)) for p in migrations})
     return pulumi.AssetArchive(assets)
 
@@ -90,7 +94,6 @@ class MigratorArgs:
     database: Database
     db_name: str
     app_access: AppAccess  # the app secret (ARN, version) and the role whose password the migrator sets
-    secrets_endpoint: SecretsEndpoint  # the function's only way to Secrets Manager (no NAT)
     # What the package is made of; None: this repo's (the module constants, read when the component is built).
     source_dir: Path | None = None
     ca_bundle: Path | None = None
@@ -111,21 +114,50 @@ class Migrator(pulumi.ComponentResource):
                                 migrations_dir)
         self.migrations_sha256 = migrations_sha256(migrations_dir)
 
-        # Published, so each deploy of new code or migrations gets a version of its own; in the private subnets,
-        # egress PostgreSQL to the database and HTTPS to the Secrets Manager endpoint only.
+        package = platform.code_signing.sign("migrator", code)  # one package, two functions
+        # The database function: in the private subnets, PostgreSQL only (no AWS call, no AWS permission beyond its
+        # network interfaces and logs); published, so the migration run names the exact code that migrates.
+        self.db_function = Function(f"{name}-db", FunctionArgs(
+            platform=platform,
+            part="migrator-db",
+            description="Migrations, database side: applies sql/migrations and sets the app role's password "
+                        "(invoked by the migrator only)",
+            role_description="Cruddur migrator, database side: VPC access and logs only",
+            code=package,
+            handler="handler.db_handler",
+            layers=[platform.layer("psycopg2"), platform.layer("yoyo"), platform.layer("powertools")],
+            environment={
+                "DB_HOST": db.instance.address,
+                "DB_PORT": db.instance.port.apply(str),
+                "DB_NAME": args.db_name,
+                "APP_ROLE": APP_ROLE,
+                "POWERTOOLS_SERVICE_NAME": f"{SERVICE_NAME}-db",
+                "POWERTOOLS_LOG_LEVEL": "INFO",
+            },
+            vpc=True,
+            security_group_description="Cruddur migrator, database side: egress to the database port only",
+            reaches=[(db.allow_from, "the migrator Lambda (pulumi up)")],
+            admission_part="migrator",
+            timeout=DB_TIMEOUT_SECONDS,
+            memory_size=MEMORY_MB,
+            publish=True,
+            tracing=False,
+        ), opts=pulumi.ResourceOptions(parent=self))
+        # The migrator: outside the VPC; reads the master and app secrets and invokes the database function with
+        # them (synchronously; the payload is never logged). Published: the Invocation below runs this version.
         self.function = Function(name, FunctionArgs(
             platform=platform,
             part="migrator",
             description="Applies sql/migrations and sets the app role's password; invoked by pulumi up",
-            role_description="Cruddur migrator Lambda: VPC access, logs, X-Ray, read the master and app secrets",
-            code=code,
-            layers=[platform.layer("psycopg2"), platform.layer("yoyo"), platform.layer("powertools")],
+            role_description="Cruddur migrator Lambda: logs, X-Ray, read the master and app secrets, invoke its "
+                             "database function",
+            code=package,
+            # handler.py imports its database side, which needs psycopg2 (not yoyo) to load
+            layers=[platform.layer("psycopg2"), platform.layer("powertools")],
             environment={
                 "MASTER_SECRET_ARN": db.secret.arn,
                 "APP_SECRET_ARN": app.secret.arn,
-                "DB_HOST": db.instance.address,
-                "DB_PORT": db.instance.port.apply(str),
-                "DB_NAME": args.db_name,
+                "DB_FUNCTION_NAME": self.db_function.function.qualified_arn,  # the published version
                 "APP_ROLE": APP_ROLE,
                 "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
                 "POWERTOOLS_LOG_LEVEL": "INFO",
@@ -137,12 +169,9 @@ class Migrator(pulumi.ComponentResource):
                  "resources": [platform.kms_key_arn],
                  "conditions": [{"test": "StringEquals", "variable": "kms:ViaService",
                                  "values": [f"secretsmanager.{region}.amazonaws.com"]}]},
+                {"sid": "InvokeTheDatabaseFunction", "actions": ["lambda:InvokeFunction"],
+                 "resources": [self.db_function.function.qualified_arn]},
             ],
-            vpc=True,
-            security_group_description="Cruddur migrator Lambda: egress to the database port and the Secrets "
-                                       "Manager endpoint only",
-            reaches=[(db.allow_from, "the migrator Lambda (pulumi up)"),
-                     (args.secrets_endpoint.allow_from, "the migrator Lambda")],
             timeout=TIMEOUT_SECONDS,
             memory_size=MEMORY_MB,
             publish=True,
@@ -163,15 +192,16 @@ class Migrator(pulumi.ComponentResource):
             triggers={
                 "migrations_sha256": self.migrations_sha256,
                 "function_version": self.function.function.version,
+                "db_function_version": self.db_function.function.version,
                 "app_secret_version": app.secret_version.version_id,
                 # a replaced instance (same name, new resource id) is an empty database: migrate it
                 "db_resource_id": db.instance.resource_id,
             },
-            # The instance, the master secret and the database's SG rules (all of `db`), the app secret's value,
-            # and the endpoint with its SG rules: everything the handler reaches must exist first.
+            # The instance, the master secret and the database's SG rules (all of `db`), the app secret's value and
+            # the database function: everything the handler reaches must exist first.
             # The handler returns a summary (never a secret); its result is kept secret in state all the same.
             opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["result"], depends_on=[
-                db.instance, db, app.secret_version, args.secrets_endpoint]),
+                db.instance, db, app.secret_version, self.db_function]),
         )
 
         self.register_outputs({"function_name": self.function.name, "migrations_sha256": self.migrations_sha256})

@@ -14,15 +14,15 @@ a week and leaves nothing behind. RDS automated backups (``backupRetentionDays``
   group, and gives the validation ``VALIDATION_WINDOW_HOURS`` before Backup deletes the copy anyway;
 - the validation (``lambda/restore_check``, one package, two functions):
     * ``report`` (outside the VPC), triggered by EventBridge on ``aws.backup`` "Restore Job State Change" with
-      status COMPLETED for RDS: keeps only this plan's jobs, finds the restored endpoint, invokes ``probe``,
-      reports with ``backup:PutRestoreValidationResult`` and publishes the verdict to the alarm topic. Outside
-      the VPC, its AWS calls need no VPC endpoints (Backup, RDS, SNS, Lambda endpoints would cost ~$7/month/AZ each);
-    * ``probe`` (in the private subnets, own security group with no rule of its own): reads the master secret
-      through the Secrets Manager VPC endpoint, logs in with its AWSCURRENT value or, when that password is refused
-      (a copy restored from before the last rotation, or a rotation in progress), its AWSPENDING then AWSPREVIOUS
-      value (``master_login.py``, shipped beside the handler from ``lambda/shared``), and checks the restored copy
-      (schema version, migration count, row counts) over TLS verify-full. It is admitted to the database and to
-      the endpoint by ``admissions`` (``Database.allow_from``, ``SecretsEndpoint.allow_from``: same signature).
+      status COMPLETED for RDS: keeps only this plan's jobs, finds the restored endpoint, reads the master secret's
+      AWSCURRENT, AWSPENDING and AWSPREVIOUS values (the copy may predate a rotation), invokes ``probe`` with them,
+      reports with ``backup:PutRestoreValidationResult`` and publishes the verdict to the alarm topic. Outside the
+      VPC, its AWS calls need no VPC endpoints;
+    * ``probe`` (in the private subnets, own security group with no rule of its own, admitted to the database by
+      ``admissions``: ``Database.allow_from``): logs in with the first candidate the copy accepts (the next one on
+      a refused password only, ``master_login.py`` from ``lambda/shared``) and checks the restored copy (schema
+      version, migration count, row counts) over TLS verify-full. It calls no AWS API: its role has only
+      ``AWSLambdaVPCAccessExecutionRole``.
 - each role gets only what its function does (see the inline policies below);
 - both functions come from one signed package (``CodeSigning.sign("restore-check", ...)``) and carry the stack's
   enforced code signing config; their environments are encrypted with the stack's data key;
@@ -110,7 +110,7 @@ class RestoreDrillArgs:
     db_subnet_group_name: pulumi.Input[str]
     db_security_group_id: pulumi.Input[str]  # the restored copy gets the database's SG (admits the probe)
     master_secret_arn: pulumi.Input[str]
-    # Who must let the probe in: Database.allow_from and SecretsEndpoint.allow_from (part, source SG, why).
+    # Who must let the probe in: Database.allow_from (part, source SG, why); the restored copy gets the database's SG.
     admissions: Sequence[Admission] = field(default_factory=tuple)
     alarm_topic_arn: pulumi.Input[str] | None = None  # Monitoring's topic; None when alarms are off
     source_dir: Path = FUNCTION_SOURCE
@@ -219,32 +219,22 @@ class RestoreDrill(pulumi.ComponentResource):
             opts=child,
         )
 
-        # -- the probe: in the private subnets, reads the master secret, checks the copy -------------------------
+        # -- the probe: in the private subnets, checks the copy with the credentials the reporter hands it -------
         self.probe = Function(f"{name}-probe", FunctionArgs(
             platform=platform,
             part="restore-probe",
             description="Restore drill: checks the restored copy's schema version and row counts",
-            role_description="Cruddur restore check probe: VPC access, logs, read the master secret",
+            role_description="Cruddur restore check probe: VPC access and logs only",
             code=signed,
             handler="handler.probe_handler",
             layers=[platform.layer("psycopg2")],
             environment={
-                "MASTER_SECRET_ARN": args.master_secret_arn,
                 "EXPECTED_MIGRATION": latest_migration,
                 "EXPECTED_MIGRATION_COUNT": str(migration_count),
                 "MIN_ROWS": str(d.min_rows),
             },
-            statements=[
-                {"sid": "ReadTheMasterSecret", "actions": ["secretsmanager:GetSecretValue"],
-                 "resources": [args.master_secret_arn]},
-                {"sid": "DecryptTheSecretThroughSecretsManager", "actions": ["kms:Decrypt"],
-                 "resources": [kms_key_arn],
-                 "conditions": [{"test": "StringEquals", "variable": "kms:ViaService",
-                                 "values": [f"secretsmanager.{region}.amazonaws.com"]}]},
-            ],
             vpc=True,
-            security_group_description="Cruddur restore check: egress to the database port and the secrets "
-                                       "endpoint only",
+            security_group_description="Cruddur restore check: egress to the database port only",
             security_group_tag=naming.physical_name("restore-check"),
             reaches=[(admit, "the restore drill's check") for admit in args.admissions],
             admission_part="restore-check",
@@ -265,6 +255,14 @@ class RestoreDrill(pulumi.ComponentResource):
             {"sid": "FindTheRestoredInstance", "actions": ["rds:DescribeDBInstances"],
              "resources": [restored_instances]},
             {"sid": "InvokeTheProbe", "actions": ["lambda:InvokeFunction"], "resources": [self.probe.arn]},
+            # the master's credentials for the probe (AWSCURRENT, AWSPENDING, AWSPREVIOUS: the copy may predate a
+            # rotation), read here so that the probe in the VPC calls no AWS API
+            {"sid": "ReadTheMasterSecret", "actions": ["secretsmanager:GetSecretValue"],
+             "resources": [args.master_secret_arn]},
+            {"sid": "DecryptTheSecretThroughSecretsManager", "actions": ["kms:Decrypt"],
+             "resources": [kms_key_arn],
+             "conditions": [{"test": "StringEquals", "variable": "kms:ViaService",
+                             "values": [f"secretsmanager.{region}.amazonaws.com"]}]},
         ]
         # Where an asynchronous invocation (EventBridge's) that still fails after the retries goes.
         self.failure_queue = None
@@ -298,6 +296,7 @@ class RestoreDrill(pulumi.ComponentResource):
         report_env = {
             "RESTORE_TESTING_PLAN_ARN": self.restore_testing_plan.arn,
             "PROBE_FUNCTION_NAME": self.probe.name,
+            "MASTER_SECRET_ARN": args.master_secret_arn,
             "STACK": naming.stack,
         }
         if args.alarm_topic_arn is not None:
@@ -306,8 +305,8 @@ class RestoreDrill(pulumi.ComponentResource):
             platform=platform,
             part="restore-report",
             description="Restore drill: validates each restore test and reports the verdict to AWS Backup",
-            role_description="Cruddur restore check reporter: read the restore job, invoke the probe, report the "
-                             "verdict",
+            role_description="Cruddur restore check reporter: read the restore job and the master secret, invoke "
+                             "the probe, report the verdict",
             code=signed,
             handler="handler.report_handler",
             layers=[platform.layer("psycopg2")],  # the package imports psycopg2 at load time

@@ -129,7 +129,7 @@ def test_interface_endpoint_is_priced_per_az_hour_per_subnet(dev, prod):  # noqa
 
 
 def test_keys_secrets_dashboard_and_alarms_each_get_their_line(dev_full):
-    dev = dev_full
+    dev = dev_full  # noqa: F811 - here dev has its optional parts on
     result = cost_of(dev)
 
     def names(kind: str) -> list[str]:
@@ -150,7 +150,7 @@ def test_keys_secrets_dashboard_and_alarms_each_get_their_line(dev_full):
 
 
 def test_restore_test_runs_the_instance_class_for_restore_plus_validation_window_each_scheduled_run(dev_full):
-    dev = dev_full
+    dev = dev_full  # noqa: F811 - here dev has its optional parts on
     result = cost_of(dev, Assumptions(restore_hours=Decimal("1.5")))
     plan = dev.one("aws:backup/restoreTestingPlan:RestoreTestingPlan")
     selection = dev.one("aws:backup/restoreTestingSelection:RestoreTestingSelection")
@@ -186,7 +186,7 @@ def test_fixed_total_is_the_sum_of_its_lines_and_reads_as_one_line(dev, prod):  
 
 
 def test_a_changed_instance_class_moves_the_total_by_exactly_its_lines(dev_full, dev_small):
-    dev = dev_full
+    dev = dev_full  # noqa: F811 - here dev has its optional parts on
     micro, small = cost_of(dev), cost_of(dev_small)
     by_kind = {line.kind: line for line in micro.lines}
     changed = {}

@@ -40,7 +40,7 @@ def small() -> dict:
 
 
 def test_diff_lists_changed_lines_and_the_totals(dev_full, small):
-    dev = dev_full
+    dev = dev_full  # noqa: F811 - here dev has its optional parts on
     head = estimate_of(dev)
     (arn,) = dev.one("aws:backup/restoreTestingSelection:RestoreTestingSelection").props["protectedResourceArns"]
 

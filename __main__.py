@@ -10,8 +10,8 @@ import pulumi_aws as aws
 
 from components.app_access import AppAccess, AppAccessArgs
 from components.audit import Audit, AuditArgs
-from components.budget import Budget, BudgetArgs
 from components.aws_context import AwsContext
+from components.budget import Budget, BudgetArgs
 from components.code_signing import ACCESS_LOG_PREFIX, CodeSigning, CodeSigningArgs, artifacts_bucket_name
 from components.confirmation import Confirmation, ConfirmationArgs
 from components.connection_budget import connection_budget

@@ -41,7 +41,6 @@ class Budget(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: BudgetArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("cruddur:budget:Budget", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
         tag = aws.costexplorer.CostAllocationTag(
             f"{name}-stack-tag", tag_key=STACK_TAG, status="Active",
             opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True))

@@ -54,9 +54,18 @@ def db_hours(evaluation) -> Decimal:
     return HOURS_PER_MONTH if weekly is None else Decimal(str(weekly)) * WEEKS_PER_MONTH
 
 
+# dev with every optional part on (the committed dev file may turn the dashboard and the restore drill off).
+FULL = {"restoreDrill": True, "dashboard": True}
+
+
+@pytest.fixture(scope="module")
+def dev_full():
+    return evaluate("dev", overrides=FULL)
+
+
 @pytest.fixture(scope="module")
 def dev_small():
-    return evaluate("dev", overrides={"instanceClass": "db.t4g.small"})
+    return evaluate("dev", overrides={**FULL, "instanceClass": "db.t4g.small"})
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +128,8 @@ def test_interface_endpoint_is_priced_per_az_hour_per_subnet(dev, prod):  # noqa
                 assert line.monthly_usd == money(azs * 730 * price("vpc.interface_endpoint.az_hour"))
 
 
-def test_keys_secrets_dashboard_and_alarms_each_get_their_line(dev):  # noqa: F811
+def test_keys_secrets_dashboard_and_alarms_each_get_their_line(dev_full):
+    dev = dev_full  # noqa: F811 - here dev has its optional parts on
     result = cost_of(dev)
 
     def names(kind: str) -> list[str]:
@@ -139,7 +149,8 @@ def test_keys_secrets_dashboard_and_alarms_each_get_their_line(dev):  # noqa: F8
             assert (line.quantity, line.monthly_usd) == (1, expected)
 
 
-def test_restore_test_runs_the_instance_class_for_restore_plus_validation_window_each_scheduled_run(dev):  # noqa: F811
+def test_restore_test_runs_the_instance_class_for_restore_plus_validation_window_each_scheduled_run(dev_full):
+    dev = dev_full  # noqa: F811 - here dev has its optional parts on
     result = cost_of(dev, Assumptions(restore_hours=Decimal("1.5")))
     plan = dev.one("aws:backup/restoreTestingPlan:RestoreTestingPlan")
     selection = dev.one("aws:backup/restoreTestingSelection:RestoreTestingSelection")
@@ -158,7 +169,9 @@ def test_restore_test_runs_the_instance_class_for_restore_plus_validation_window
 
 def test_guardduty_rds_protection_is_the_classes_vcpus_every_hour(prod):  # noqa: F811
     line = one(cost_of(prod), "guardduty rds protection db-instance")
-    vcpu = PRICES["rds.instance.db.m7g.large"]["vcpu"]
+    instance_class = prop(prod.one("aws:rds/instance:Instance"), "instanceClass")
+    vcpu = PRICES[f"rds.instance.{instance_class}"]["vcpu"]
+    assert line.item == f"GuardDuty RDS Protection: {instance_class} ({vcpu} vCPU)"
     assert (line.quantity, line.unit) == (vcpu * db_hours(prod), "vCPU-hours")
     assert line.monthly_usd == money(vcpu * db_hours(prod) * price("guardduty.rds.vcpu_hour"))
 
@@ -172,7 +185,8 @@ def test_fixed_total_is_the_sum_of_its_lines_and_reads_as_one_line(dev, prod):  
         assert all(line.monthly_usd > 0 for line in result.lines)
 
 
-def test_a_changed_instance_class_moves_the_total_by_exactly_its_lines(dev, dev_small):  # noqa: F811
+def test_a_changed_instance_class_moves_the_total_by_exactly_its_lines(dev_full, dev_small):
+    dev = dev_full  # noqa: F811 - here dev has its optional parts on
     micro, small = cost_of(dev), cost_of(dev_small)
     by_kind = {line.kind: line for line in micro.lines}
     changed = {}

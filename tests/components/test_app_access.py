@@ -81,9 +81,10 @@ def test_app_security_group_reaches_the_database_port_only_and_is_admitted_on_it
     assert (admitted[0].props["ipProtocol"], admitted[0].props["fromPort"], admitted[0].props["toPort"]) == (
         "tcp", 5432, 5432)
     assert "cidrIpv4" not in admitted[0].props and "cidrIpv6" not in admitted[0].props
-    # and the app's group reaches nothing else: not the Secrets Manager endpoint, not the operators' endpoint
-    endpoint_sg = stack.one(SG, "secrets-endpoint-sg")
-    assert all(r.props["referencedSecurityGroupId"] != app.id for r in rules_on(stack, INGRESS, endpoint_sg.id))
+    # and the app's group reaches nothing else: the database is the only group that admits it
+    admitting = {r.props["securityGroupId"] for r in stack.of_type(INGRESS)
+                 if r.props.get("referencedSecurityGroupId") == app.id}
+    assert admitting == {stack.one(SG, "db-sg").id}
 
 
 def test_no_extra_app_security_groups_by_default(stack):

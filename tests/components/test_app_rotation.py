@@ -31,6 +31,7 @@ def test_the_function_alternates_users_and_knows_the_master_secret_but_holds_no_
     master_arn = stack.one(SECRET, "db-master-secret").outputs["arn"]
     assert function["environment"]["variables"] == {
         "ROTATION_STRATEGY": "alternating-users", "MASTER_SECRET_ARN": master_arn,
+        "DB_FUNCTION_NAME": f"cruddur-{stack.stack}-rotate-app-db",
         "POWERTOOLS_SERVICE_NAME": "cruddur-rotate-app", "POWERTOOLS_LOG_LEVEL": "INFO"}
     assert function["handler"] == "handler.handler"
     # the master's function keeps its single-user default
@@ -38,20 +39,26 @@ def test_the_function_alternates_users_and_knows_the_master_secret_but_holds_no_
     assert "ROTATION_STRATEGY" not in master and "MASTER_SECRET_ARN" not in master
 
 
-def test_the_function_runs_in_the_private_subnets_and_reaches_only_the_database_and_the_endpoint(stack):
+def test_the_rotation_runs_outside_the_vpc_and_its_database_function_inside_reaching_only_the_database(stack):
     function = stack.one(FUNCTION, "app-rotation-function").props
-    sg = stack.one(SG, "app-rotation-sg")
-    assert function["vpcConfig"]["securityGroupIds"] == [sg.id]
-    assert sorted(function["vpcConfig"]["subnetIds"]) == sorted(s.id for s in stack.of_type("aws:ec2/subnet:Subnet"))
+    assert "vpcConfig" not in function
     assert function["kmsKeyArn"] == stack.one("aws:kms/key:Key", "data-key").outputs["arn"]
     assert function["runtime"] == "python3.13" and function["tracingConfig"] == {"mode": "Active"}
+    db_function = stack.one(FUNCTION, "app-rotation-db-function").props
+    sg = stack.one(SG, "app-rotation-db-sg")
+    assert db_function["handler"] == "handler.db_handler"
+    assert db_function["vpcConfig"]["securityGroupIds"] == [sg.id]
+    assert sorted(db_function["vpcConfig"]["subnetIds"]) == sorted(
+        s.id for s in stack.of_type("aws:ec2/subnet:Subnet"))
     admitted = {(r.props["securityGroupId"], r.props["fromPort"]) for r in stack.of_type(INGRESS)
                 if r.props.get("referencedSecurityGroupId") == sg.id}
-    assert admitted == {(stack.one(SG, "db-sg").id, 5432), (stack.one(SG, "secrets-endpoint-sg").id, 443)}
+    assert admitted == {(stack.one(SG, "db-sg").id, 5432)}
     egress = sorted((r.props["referencedSecurityGroupId"], r.props["fromPort"])
                     for r in stack.of_type("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")
                     if r.props["securityGroupId"] == sg.id)
-    assert egress == sorted([(stack.one(SG, "db-sg").id, 5432), (stack.one(SG, "secrets-endpoint-sg").id, 443)])
+    assert egress == [(stack.one(SG, "db-sg").id, 5432)]
+    # the database function's environment holds no secret and names no secret: it gets credentials per call
+    assert set(db_function["environment"]["variables"]) == {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_LOG_LEVEL"}
 
 
 def test_the_role_may_rotate_the_app_secret_and_only_read_the_masters(stack):
@@ -60,7 +67,9 @@ def test_the_role_may_rotate_the_app_secret_and_only_read_the_masters(stack):
     app_arn = stack.one(SECRET, "app-secret").outputs["arn"]
     master_arn = stack.one(SECRET, "db-master-secret").outputs["arn"]
     assert set(by_sid) == {"RotateTheAppSecret", "ReadTheMasterSecret", "UseTheDataKeyThroughSecretsManager",
-                           "XRayTracing"}
+                           "InvokeTheDatabaseFunction", "XRayTracing"}
+    assert by_sid["InvokeTheDatabaseFunction"]["Resource"] == stack.one(
+        FUNCTION, "app-rotation-db-function").outputs["arn"]
     assert sorted(by_sid["RotateTheAppSecret"]["Action"]) == sorted(ROTATION_ACTIONS)
     assert by_sid["RotateTheAppSecret"]["Resource"] == app_arn
     assert by_sid["ReadTheMasterSecret"]["Action"] == "secretsmanager:GetSecretValue"

@@ -12,10 +12,13 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
+
 from components import migrator as mig
 from components.code_signing import PLATFORM, SIGNATURE_VALIDITY_MONTHS
 from ops import paths
 from ops.offline.aws_mocks import ACCOUNT_ID
+from ops.offline.stack_eval import evaluate
 from tests.components.conftest import policy
 from tests.components.signing_support import JOB, UPLOAD, signing_job, upload_of
 
@@ -26,9 +29,21 @@ CONFIG = "aws:lambda/codeSigningConfig:CodeSigningConfig"
 INVOKE_CONFIG = "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig"
 BUCKET = "aws:s3/bucket:Bucket"
 QUEUE = "aws:sqs/queue:Queue"
-FUNCTIONS = {"confirmation-function", "migrator-function", "master-rotation-function", "app-rotation-function",
+FUNCTIONS = {"confirmation-function", "migrator-function", "migrator-db-function", "master-rotation-function",
+             "master-rotation-db-function", "app-rotation-function", "app-rotation-db-function",
              "restore-drill-probe-function", "restore-drill-report-function"}
 LAYERS = {"layers-psycopg2", "layers-powertools", "layers-yoyo"}
+
+
+@pytest.fixture(scope="module")
+def dev():
+    """dev with its restore drill switched on, so that every function of the program is judged here."""
+    return evaluate("dev", overrides={"restoreDrill": True})
+
+
+@pytest.fixture(scope="module", params=["dev", "prod"])
+def stack(request, dev):
+    return dev if request.param == "dev" else request.getfixturevalue("prod")
 
 
 def data_key_arn(stack) -> str:
@@ -172,7 +187,7 @@ def test_the_restore_report_sends_failed_async_events_to_the_alarm_topic(stack):
 
 
 def test_without_alarms_failed_async_events_go_to_an_encrypted_queue(evaluate_with):
-    stack = evaluate_with("dev", overrides={"alarms": False})
+    stack = evaluate_with("dev", overrides={"alarms": False, "restoreDrill": True})
     queue = stack.one(QUEUE, "restore-drill-report-failures")
     assert queue.props["kmsMasterKeyId"] == data_key_arn(stack)
     assert queue.props["messageRetentionSeconds"] == 14 * 24 * 3600

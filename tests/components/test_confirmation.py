@@ -278,10 +278,10 @@ def test_powertools_layer_is_the_cached_build_of_the_tested_release(stack):
     assert ("aws-lambda-powertools", tested) in [(pin.project, pin.version) for pin in POWERTOOLS.pins()]
 
 
-@pytest.mark.parametrize("name, containers", [("dev", 17), ("prod", 100)])
+@pytest.mark.parametrize("name, containers", [("dev", 17), ("prod", 43)])
 def test_function_concurrency_is_its_share_of_the_connection_budget(name, containers, request):
     """One connection per container: db.t4g.micro (dev) allows ~79, the function gets a quarter of what is left after
-    superuser and operator slots; db.m7g.large (prod) is capped at 100 (components/connection_budget.py)."""
+    superuser and operator slots; db.t4g.small (prod, ~189) gives it 43 (components/connection_budget.py)."""
     from components.connection_budget import connection_budget
 
     stack = request.getfixturevalue(name)

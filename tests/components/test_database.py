@@ -161,11 +161,11 @@ def test_instance_keeps_data_safe(stack):
 
 def test_stack_specific_sizes_and_protections(dev, prod):
     d, p = instance(dev).props, instance(prod).props
-    assert (d["instanceClass"], p["instanceClass"]) == ("db.t4g.micro", "db.m7g.large")
+    assert (d["instanceClass"], p["instanceClass"]) == ("db.t4g.micro", "db.t4g.small")
     assert (d["multiAz"], p["multiAz"]) == (False, True)
     assert (d["backupRetentionPeriod"], p["backupRetentionPeriod"]) == (1, 14)
     assert (d["allocatedStorage"], d["maxAllocatedStorage"]) == (20, 50)
-    assert (p["allocatedStorage"], p["maxAllocatedStorage"]) == (50, 500)
+    assert (p["allocatedStorage"], p["maxAllocatedStorage"]) == (20, 500)
     # prod keeps a final snapshot named after the stack, with a suffix drawn per instance (tests/components/
     # test_upgrade_guards.py); dev (allowed by settings) skips it.
     assert p["skipFinalSnapshot"] is False

@@ -24,17 +24,35 @@ def test_the_master_secret_rotates_on_the_configured_schedule(stack):
     assert rotation.props["rotationRules"] == {"automaticallyAfterDays": 30}
 
 
-def test_the_function_runs_in_the_private_subnets_and_reaches_only_the_database_and_the_endpoint(stack):
+def test_the_rotation_function_runs_outside_the_vpc(stack):
     function = stack.one(FUNCTION, "master-rotation-function").props
-    sg = stack.one(SG, "master-rotation-sg")
+    assert "vpcConfig" not in function
+    assert function["handler"] == "handler.handler" and function["name"] == "cruddur-%s-rotate-master" % stack.stack
+    assert function["kmsKeyArn"] == stack.one("aws:kms/key:Key", "data-key").outputs["arn"]
+    assert function["runtime"] == "python3.13" and function["tracingConfig"] == {"mode": "Active"}
+    db_function = stack.one(FUNCTION, "master-rotation-db-function")
+    assert function["environment"]["variables"]["DB_FUNCTION_NAME"] == db_function.props["name"]
+    assert not stack.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")  # no Secrets Manager endpoint is needed
+    # its execution role: logs only, no network interfaces
+    attachment = stack.one("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "master-rotation-basic").props
+    assert attachment["policyArn"].endswith(":policy/service-role/AWSLambdaBasicExecutionRole")
+
+
+def test_the_database_function_runs_in_the_private_subnets_and_reaches_only_the_database(stack):
+    function = stack.one(FUNCTION, "master-rotation-db-function").props
+    sg = stack.one(SG, "master-rotation-db-sg")
+    assert function["name"] == f"cruddur-{stack.stack}-rotate-master-db" and function["handler"] == "handler.db_handler"
     assert function["vpcConfig"]["securityGroupIds"] == [sg.id]
     # (subnets register in no fixed order)
     assert sorted(function["vpcConfig"]["subnetIds"]) == sorted(s.id for s in stack.of_type("aws:ec2/subnet:Subnet"))
-    assert function["kmsKeyArn"] == stack.one("aws:kms/key:Key", "data-key").outputs["arn"]
-    assert function["runtime"] == "python3.13" and function["tracingConfig"] == {"mode": "Active"}
     admitted = {(r.props["securityGroupId"], r.props["fromPort"]) for r in stack.of_type(INGRESS)
                 if r.props.get("referencedSecurityGroupId") == sg.id}
-    assert admitted == {(stack.one(SG, "db-sg").id, 5432), (stack.one(SG, "secrets-endpoint-sg").id, 443)}
+    assert admitted == {(stack.one(SG, "db-sg").id, 5432)}
+    # it calls no AWS API: network interfaces and logs only, no inline policy at all
+    attachment = stack.one("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "master-rotation-db-vpc-access")
+    assert attachment.props["policyArn"].endswith(":policy/service-role/AWSLambdaVPCAccessExecutionRole")
+    assert [p for p in stack.of_type("aws:iam/rolePolicy:RolePolicy") if p.name.startswith("master-rotation-db")] == []
+    assert "tracingConfig" not in function
 
 
 def test_the_role_may_rotate_exactly_the_master_secret(stack):
@@ -45,19 +63,17 @@ def test_the_role_may_rotate_exactly_the_master_secret(stack):
     assert by_sid["RotateTheMasterSecret"]["Resource"] == secret_arn
     kms = by_sid["UseTheDataKeyThroughSecretsManager"]
     assert kms["Condition"] == {"StringEquals": {"kms:ViaService": "secretsmanager.eu-west-1.amazonaws.com"}}
-    assert set(by_sid) == {"RotateTheMasterSecret", "UseTheDataKeyThroughSecretsManager", "XRayTracing"}
+    invoke = by_sid["InvokeTheDatabaseFunction"]
+    assert (invoke["Action"], invoke["Resource"]) == (
+        "lambda:InvokeFunction", stack.one(FUNCTION, "master-rotation-db-function").outputs["arn"])
+    assert set(by_sid) == {"RotateTheMasterSecret", "UseTheDataKeyThroughSecretsManager", "InvokeTheDatabaseFunction",
+                           "XRayTracing"}
 
 
 def test_only_secrets_manager_may_invoke_it_for_that_secret(stack):
     permission = stack.one("aws:lambda/permission:Permission", "master-rotation-invoke").props
     assert permission["principal"] == "secretsmanager.amazonaws.com"
     assert permission["sourceArn"] == stack.one("aws:secretsmanager/secret:Secret", "db-master-secret").outputs["arn"]
-
-
-def test_the_endpoint_lets_the_rotation_actions_through_for_the_stacks_secrets_only(stack):
-    policy = json.loads(stack.one("aws:ec2/vpcEndpoint:VpcEndpoint").props["policy"])
-    actions = {a for s in policy["Statement"] for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
-    assert actions == {"secretsmanager:GetSecretValue", *ROTATION_ACTIONS}
 
 
 def test_pulumi_never_writes_an_old_password_back(stack):

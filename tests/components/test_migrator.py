@@ -1,5 +1,6 @@
-"""``Migrator`` and ``SecretsEndpoint`` under mocks, for both committed stacks: the function, its package, role,
-network path, and the invocation ``pulumi up`` runs (and re-runs only when the migrations change)."""
+"""``Migrator`` under mocks, for both committed stacks: its two functions (the migrator outside the VPC, the database
+function inside it), their package, roles and network path, and the invocation ``pulumi up`` runs (and re-runs only
+when the migrations change)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ from components import migrator as mig
 from components.confirmation import PackagingError
 from components.lambda_shared import SharedModuleMissing
 from ops import paths
-from ops.offline.aws_mocks import ACCOUNT_ID
 from tests.components.signing_support import signed_source
 
 FUNCTION = "aws:lambda/function:Function"
@@ -51,56 +51,60 @@ def port_rule(rule) -> tuple:
 def test_children_of_the_components(stack):
     migrator = stack.one("cruddur:migrator:Migrator", "migrator")
     assert {(r.type, r.name) for r in stack.children_of(migrator)} == {
-        ("cruddur:function:Function", "migrator"), (INVOCATION, "migrator-run")}
+        ("cruddur:function:Function", "migrator"), ("cruddur:function:Function", "migrator-db"),
+        (INVOCATION, "migrator-run")}
     function = stack.one("cruddur:function:Function", "migrator")
     assert {(r.type, r.name) for r in stack.children_of(function)} == {
-        (SG, "migrator-sg"), (ROLE, "migrator-role"), (ATTACHMENT, "migrator-vpc-access"),
-        (ROLE_POLICY, "migrator-policy"), (LOG_GROUP, "migrator-logs"), (FUNCTION, "migrator-function"),
+        (ROLE, "migrator-role"), (ATTACHMENT, "migrator-basic"), (ROLE_POLICY, "migrator-policy"),
+        (LOG_GROUP, "migrator-logs"), (FUNCTION, "migrator-function"),
     }
-    endpoint = stack.one("cruddur:secrets_endpoint:SecretsEndpoint", "secrets-endpoint")
-    assert {(r.type, r.name) for r in stack.children_of(endpoint)} == {
-        (SG, "secrets-endpoint-sg"), (ENDPOINT, "secrets-endpoint-endpoint"),
-        (INGRESS, "secrets-endpoint-in-from-migrator"), (EGRESS, "secrets-endpoint-out-from-migrator"),
-        # the restore drill's probe reads the master secret too (components/restore_drill.py)
-        (INGRESS, "secrets-endpoint-in-from-restore-check"), (EGRESS, "secrets-endpoint-out-from-restore-check"),
-        # and the master-secret rotation (components/master_rotation.py)
-        (INGRESS, "secrets-endpoint-in-from-rotation"), (EGRESS, "secrets-endpoint-out-from-rotation"),
-        # and the app-secret rotation (AppRotation, same module)
-        (INGRESS, "secrets-endpoint-in-from-app-rotation"), (EGRESS, "secrets-endpoint-out-from-app-rotation"),
+    db_function = stack.one("cruddur:function:Function", "migrator-db")
+    assert {(r.type, r.name) for r in stack.children_of(db_function)} == {
+        (SG, "migrator-db-sg"), (ROLE, "migrator-db-role"), (ATTACHMENT, "migrator-db-vpc-access"),
+        (LOG_GROUP, "migrator-db-logs"), (FUNCTION, "migrator-db-function"),
     }
+    assert stack.of_type(ENDPOINT) == [] and "secretsEndpointId" not in stack.outputs  # no endpoint is needed
 
 
-# -- the function ----------------------------------------------------------------------------------------------
+# -- the functions -------------------------------------------------------------------------------------------------
 def test_function_runtime_timeout_tracing_publishing_and_key(stack):
     function = stack.one(FUNCTION, "migrator-function").props
     assert function["name"] == f"cruddur-{stack.stack}-migrator" == stack.outputs["migratorFunctionName"]
     assert function["runtime"] == "python3.13" and function["architectures"] == ["arm64"]
     assert function["handler"] == "handler.handler"
-    assert function["timeout"] == 300 and function["memorySize"] == 256
+    assert function["timeout"] == 360 and function["memorySize"] == 256
     assert function["publish"] is True
     assert function["tracingConfig"] == {"mode": "Active"}
     assert function["kmsKeyArn"] == key_arn(stack)  # the environment is encrypted with the stack's key
     assert function["role"] == stack.one(ROLE, "migrator-role").outputs["arn"]
+    assert "vpcConfig" not in function  # outside the VPC: Secrets Manager and Lambda on AWS's network
+    db_function = stack.one(FUNCTION, "migrator-db-function").props
+    assert db_function["name"] == f"cruddur-{stack.stack}-migrator-db"
+    assert db_function["handler"] == "handler.db_handler"
+    # the migrator waits for its database function: it must outlive it
+    assert db_function["timeout"] == 300 < function["timeout"] and db_function["publish"] is True
+    assert db_function["kmsKeyArn"] == key_arn(stack) and "tracingConfig" not in db_function
 
 
 def test_function_layers_are_psycopg2_yoyo_and_powertools(stack):
-    layers = stack.one(FUNCTION, "migrator-function").props["layers"]
-    assert layers == [
-        stack.one(LAYER, "layers-psycopg2").outputs["arn"],  # the same pinned psycopg2 layer, uploaded once
-        stack.one(LAYER, "layers-yoyo").outputs["arn"],
-        stack.one(LAYER, "layers-powertools").outputs["arn"],  # the stack's own (signed), not AWS's public one
-    ]
-    yoyo = stack.one(LAYER, "layers-yoyo").props
-    assert yoyo["layerName"] == f"cruddur-{stack.stack}-yoyo"
-    assert yoyo["compatibleRuntimes"] == ["python3.13"] and yoyo["compatibleArchitectures"] == ["arm64"]
+    psycopg2, yoyo, powertools = (stack.one(LAYER, f"layers-{n}").outputs["arn"]
+                                  for n in ("psycopg2", "yoyo", "powertools"))
+    # the database side migrates (yoyo); the migrator only loads it (psycopg2) and logs (Powertools)
+    assert stack.one(FUNCTION, "migrator-db-function").props["layers"] == [psycopg2, yoyo, powertools]
+    assert stack.one(FUNCTION, "migrator-function").props["layers"] == [psycopg2, powertools]
+    yoyo_layer = stack.one(LAYER, "layers-yoyo").props
+    assert yoyo_layer["layerName"] == f"cruddur-{stack.stack}-yoyo"
+    assert yoyo_layer["compatibleRuntimes"] == ["python3.13"] and yoyo_layer["compatibleArchitectures"] == ["arm64"]
 
 
 def test_package_is_the_handler_the_ca_bundle_and_every_migration(stack):
     code = signed_source(stack, stack.one(FUNCTION, "migrator-function"))
+    assert signed_source(stack, stack.one(FUNCTION, "migrator-db-function")) is code  # one package, both functions
     sql = sorted(p.name for p in REPO_MIGRATIONS.glob("*.sql"))
     assert sql[:2] == ["0001_schema.sql", "0002_roles.sql"]
     expected = {"handler.py": mig.FUNCTION_SOURCE / "handler.py",
-                # the login through a rotation: ONE source file, the restore probe's package carries the same one
+                "db.py": mig.FUNCTION_SOURCE / "db.py", "common.py": mig.FUNCTION_SOURCE / "common.py",
+                # the login through a rotation: ONE source file, the restore drill's package carries the same one
                 "master_login.py": mig.PROJECT_DIR / "lambda" / "shared" / "master_login.py",
                 # each migration in one transaction with its yoyo records: the file `cruddur db migrate` loads too
                 "yoyo_one_transaction.py": mig.PROJECT_DIR / "lambda" / "shared" / "yoyo_one_transaction.py",
@@ -111,96 +115,68 @@ def test_package_is_the_handler_the_ca_bundle_and_every_migration(stack):
 
 
 def test_environment_names_secrets_and_database_but_holds_no_secret(stack):
+    db_function = stack.one(FUNCTION, "migrator-db-function")
     variables = stack.one(FUNCTION, "migrator-function").props["environment"]["variables"]
     assert variables == {
         "MASTER_SECRET_ARN": stack.one(SECRET, "db-master-secret").outputs["arn"],
         "APP_SECRET_ARN": stack.one(SECRET, "app-secret").outputs["arn"],
-        "DB_HOST": stack.one("aws:rds/instance:Instance").outputs["address"],
-        "DB_PORT": "5432",
-        "DB_NAME": "cruddur",
+        "DB_FUNCTION_NAME": db_function.outputs["qualifiedArn"],  # the published version, as the run's package
         "APP_ROLE": "cruddur_app",
         "POWERTOOLS_SERVICE_NAME": "cruddur-migrator",
         "POWERTOOLS_LOG_LEVEL": "INFO",
     }
-    assert all("postgresql://" not in value for value in variables.values())
+    db_variables = db_function.props["environment"]["variables"]
+    assert db_variables == {
+        "DB_HOST": stack.one("aws:rds/instance:Instance").outputs["address"],
+        "DB_PORT": "5432",
+        "DB_NAME": "cruddur",
+        "APP_ROLE": "cruddur_app",
+        "POWERTOOLS_SERVICE_NAME": "cruddur-migrator-db",
+        "POWERTOOLS_LOG_LEVEL": "INFO",
+    }
+    assert all("postgresql://" not in value for value in [*variables.values(), *db_variables.values()])
 
 
 def test_logs_go_to_an_encrypted_group_with_the_stacks_retention(stack):
-    group = stack.one(LOG_GROUP, "migrator-logs").props
-    assert group == {"name": f"/aws/lambda/cruddur-{stack.stack}-migrator",
-                     "retentionInDays": RETENTION[stack.stack], "kmsKeyId": key_arn(stack)}
-    logging = stack.one(FUNCTION, "migrator-function").props["loggingConfig"]
-    assert logging == {"logFormat": "JSON", "logGroup": group["name"], "applicationLogLevel": "INFO",
-                       "systemLogLevel": "WARN"}
+    for part, name in (("migrator", "migrator"), ("migrator-db", "migrator-db")):
+        group = stack.one(LOG_GROUP, f"{part}-logs").props
+        assert group == {"name": f"/aws/lambda/cruddur-{stack.stack}-{name}",
+                         "retentionInDays": RETENTION[stack.stack], "kmsKeyId": key_arn(stack)}
+        logging = stack.one(FUNCTION, f"{part}-function").props["loggingConfig"]
+        assert logging == {"logFormat": "JSON", "logGroup": group["name"], "applicationLogLevel": "INFO",
+                           "systemLogLevel": "WARN"}
 
 
-# -- network: private subnets, SG paired to the database and to the endpoint only ------------------------------
+# -- network: the database function in the private subnets, paired to the database only --------------------------
 def test_function_runs_in_the_private_subnets_with_its_own_security_group(stack):
-    vpc_config = stack.one(FUNCTION, "migrator-function").props["vpcConfig"]
+    vpc_config = stack.one(FUNCTION, "migrator-db-function").props["vpcConfig"]
     assert sorted(vpc_config["subnetIds"]) == sorted(s.id for s in stack.of_type("aws:ec2/subnet:Subnet"))
-    assert vpc_config["securityGroupIds"] == [stack.one(SG, "migrator-sg").id]
+    assert vpc_config["securityGroupIds"] == [stack.one(SG, "migrator-db-sg").id]
 
 
-def test_security_group_reaches_the_database_and_the_endpoint_only(stack):
-    own, db, endpoint = (stack.one(SG, n) for n in ("migrator-sg", "db-sg", "secrets-endpoint-sg"))
+def test_security_group_reaches_the_database_only(stack):
+    own, db = (stack.one(SG, n) for n in ("migrator-db-sg", "db-sg"))
     assert not own.props.get("ingress") and not own.props.get("egress")
     assert rules_on(stack, INGRESS, own.id) == []
-    assert sorted(port_rule(r) for r in rules_on(stack, EGRESS, own.id)) == sorted([
-        (db.id, "tcp", 5432, 5432), (endpoint.id, "tcp", 443, 443)])
+    assert [port_rule(r) for r in rules_on(stack, EGRESS, own.id)] == [(db.id, "tcp", 5432, 5432)]
     admitted = [r for r in rules_on(stack, INGRESS, db.id) if r.props["referencedSecurityGroupId"] == own.id]
     assert [(r.name, port_rule(r)) for r in admitted] == [("db-in-from-migrator", (own.id, "tcp", 5432, 5432))]
 
 
-def test_endpoint_admits_https_only_from_its_clients_the_migrator_rotation_and_restore_check(stack):
-    endpoint_sg = stack.one(SG, "secrets-endpoint-sg")
-    assert not endpoint_sg.props.get("ingress") and not endpoint_sg.props.get("egress")
-    # (registration order of the three clients' rules is not fixed: compare as a sorted list)
-    assert sorted(port_rule(r) for r in rules_on(stack, INGRESS, endpoint_sg.id)) == sorted([
-        (stack.one(SG, "migrator-sg").id, "tcp", 443, 443),
-        (stack.one(SG, "master-rotation-sg").id, "tcp", 443, 443),
-        (stack.one(SG, "app-rotation-sg").id, "tcp", 443, 443),
-        (stack.one(SG, "restore-drill-probe-sg").id, "tcp", 443, 443)])
-    assert rules_on(stack, EGRESS, endpoint_sg.id) == []
-    for rule in rules_on(stack, INGRESS, endpoint_sg.id):
-        assert "cidrIpv4" not in rule.props and "cidrIpv6" not in rule.props
-
-
-def test_endpoint_is_a_private_dns_interface_endpoint_in_the_private_subnets(stack):
-    endpoint = stack.one(ENDPOINT, "secrets-endpoint-endpoint")
-    props = endpoint.props
-    assert props["serviceName"] == "com.amazonaws.eu-west-1.secretsmanager"
-    assert props["vpcEndpointType"] == "Interface" and props["privateDnsEnabled"] is True
-    assert props["vpcId"] == stack.one("aws:ec2/vpc:Vpc").id
-    assert sorted(props["subnetIds"]) == sorted(s.id for s in stack.of_type("aws:ec2/subnet:Subnet"))
-    assert len(props["subnetIds"]) == {"dev": 2, "prod": 3}[stack.stack]  # one billed ENI per AZ (README)
-    assert props["securityGroupIds"] == [stack.one(SG, "secrets-endpoint-sg").id]
-    assert stack.outputs["secretsEndpointId"] == endpoint.id
-    assert json.loads(props["policy"]) == {"Version": "2012-10-17", "Statement": [{
-        "Sid": "ThisAccountUsesTheNamedSecretsOnly",
-        "Effect": "Allow",
-        # the readers' action, and the master-secret rotation's (components/master_rotation.py)
-        "Action": ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue",
-                   "secretsmanager:UpdateSecretVersionStage"],
-        "Resource": [stack.one(SECRET, "db-master-secret").outputs["arn"],
-                     stack.one(SECRET, "app-secret").outputs["arn"]],
-        "Principal": {"AWS": "*"},
-        "Condition": {"StringEquals": {"aws:PrincipalAccount": ACCOUNT_ID}},
-    }]}
-
-
-# -- identity: exactly what it needs ---------------------------------------------------------------------------
+# -- identity: exactly what each needs ----------------------------------------------------------------------------
 def test_role_is_assumed_by_lambda_only(stack):
-    trust = json.loads(stack.one(ROLE, "migrator-role").props["assumeRolePolicy"])
-    assert trust["Statement"] == [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                                   "Principal": {"Service": "lambda.amazonaws.com"}}]
-    assert stack.one(ROLE, "migrator-role").props["name"] == f"cruddur-{stack.stack}-migrator"
+    for role_name, physical in (("migrator-role", "migrator"), ("migrator-db-role", "migrator-db")):
+        trust = json.loads(stack.one(ROLE, role_name).props["assumeRolePolicy"])
+        assert trust["Statement"] == [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                       "Principal": {"Service": "lambda.amazonaws.com"}}]
+        assert stack.one(ROLE, role_name).props["name"] == f"cruddur-{stack.stack}-{physical}"
 
 
 def test_role_can_do_nothing_but_what_it_needs(stack):
     role = stack.one(ROLE, "migrator-role")
     attachments = [a for a in stack.of_type(ATTACHMENT) if a.props["role"] == role.outputs["name"]]
     assert [a.props["policyArn"] for a in attachments] == [
-        "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"]
+        "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"]
     policies = [p for p in stack.of_type(ROLE_POLICY) if p.props["role"] == role.id]
     assert [p.name for p in policies] == ["migrator-policy"]
     assert json.loads(policies[0].props["policy"])["Statement"] == [
@@ -210,9 +186,16 @@ def test_role_can_do_nothing_but_what_it_needs(stack):
         {"Sid": "DecryptSecretsThroughSecretsManager", "Effect": "Allow", "Action": "kms:Decrypt",
          "Resource": key_arn(stack),
          "Condition": {"StringEquals": {"kms:ViaService": "secretsmanager.eu-west-1.amazonaws.com"}}},
+        {"Sid": "InvokeTheDatabaseFunction", "Effect": "Allow", "Action": "lambda:InvokeFunction",
+         "Resource": stack.one(FUNCTION, "migrator-db-function").outputs["qualifiedArn"]},
         {"Sid": "XRayTracing", "Effect": "Allow", "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
          "Resource": "*"},
     ]
+    # the database function calls no AWS API: network interfaces and logs, nothing else
+    db_role = stack.one(ROLE, "migrator-db-role")
+    assert [a.props["policyArn"] for a in stack.of_type(ATTACHMENT) if a.props["role"] == db_role.outputs["name"]] == [
+        "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"]
+    assert [p for p in stack.of_type(ROLE_POLICY) if p.props["role"] == db_role.id] == []
 
 
 # -- the invocation ----------------------------------------------------------------------------------------------
@@ -225,7 +208,7 @@ def test_invocation_runs_the_published_version_with_the_event_contract(stack):
     assert run.props["qualifier"] == function.outputs["version"] == "1"
     assert json.loads(run.props["input"]) == {"migrations_sha256": digest, "app_secret_version": app_version}
     assert run.props["triggers"] == {"migrations_sha256": digest, "function_version": "1",
-                                     "app_secret_version": app_version,
+                                     "db_function_version": "1", "app_secret_version": app_version,
                                      "db_resource_id": stack.one("aws:rds/instance:Instance").outputs["resourceId"]}
     assert "lifecycleScope" not in run.props  # CREATE_ONLY: invoked on create or replace (a trigger change)
     assert run.additional_secret_outputs == ["result"]  # whatever the handler returns stays secret in state
@@ -236,7 +219,7 @@ def test_invocation_waits_for_the_database_the_secrets_and_the_network_path(stac
     run = stack.one(INVOCATION, "migrator-run")
     needed = [stack.one("aws:rds/instance:Instance"), stack.one(VERSION, "db-master-secret-value"),
               stack.one(VERSION, "app-secret-value"), stack.one(INGRESS, "db-in-from-migrator"),
-              stack.one(ENDPOINT), stack.one(INGRESS, "secrets-endpoint-in-from-migrator")]
+              stack.one(FUNCTION, "migrator-db-function")]
     missing = [r.name for r in needed if r.urn not in run.dependencies]
     assert missing == []
 
@@ -304,9 +287,13 @@ def test_triggers_change_only_when_the_migrations_change(evaluate_with, monkeypa
 # -- packaging errors --------------------------------------------------------------------------------------------
 def test_package_errors_name_what_is_missing(tmp_path):
     bundle = mig.CA_BUNDLE_SOURCE
-    with pytest.raises(PackagingError, match=r"handler\.py is missing: the migrator function's package needs its handler"):
+    with pytest.raises(PackagingError, match=r"handler\.py is missing: the migrator's package needs it"):
         mig.migrator_archive(tmp_path, bundle, REPO_MIGRATIONS)
     (tmp_path / "handler.py").write_text("def handler(e, c): pass\n")
+    with pytest.raises(PackagingError, match=r"db\.py is missing: the migrator's package needs it \(both functions"):
+        mig.migrator_archive(tmp_path, bundle, REPO_MIGRATIONS)
+    (tmp_path / "db.py").write_text("def db_handler(e, c): pass\n")
+    (tmp_path / "common.py").write_text("")
     with pytest.raises(PackagingError, match=r"nope\.pem is missing: the migrator verifies the database's TLS"):
         mig.migrator_archive(tmp_path, tmp_path / "nope.pem", REPO_MIGRATIONS)
     empty = tmp_path / "empty"

@@ -9,6 +9,8 @@ from components.connection_budget import GIB, MIB, estimate_max_connections
 from components.monitoring import alarm_specs, is_burstable, max_connections_estimate, memory_bytes
 from tests.components.conftest import policy
 
+PROD_CONNECTIONS_THRESHOLD = 180 * 80 // 100  # db.t4g.small: about 180 connections, alarmed at 80 %
+
 ACCOUNT = "123456789012"
 REGION = "eu-west-1"
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
@@ -58,7 +60,8 @@ def test_topic_is_encrypted_with_the_data_key_and_exported(stack):
     assert topic.props["name"] == f"cruddur-{stack.stack}-alarms"
     assert topic.props["kmsMasterKeyId"] == stack.one(KEY, "data-key").outputs["arn"]
     assert stack.outputs["alarmTopicArn"] == topic_arn(stack)
-    assert stack.outputs["dashboardName"] == f"cruddur-{stack.stack}-database"
+    # the dashboard is a setting: prod keeps it, dev goes without (docs/costs.md)
+    assert stack.outputs.get("dashboardName") == {"dev": None, "prod": "cruddur-prod-database"}[stack.stack]
 
 
 def test_data_key_lets_cloudwatch_of_this_account_and_backup_use_it_for_the_topic(stack):
@@ -74,14 +77,15 @@ def test_data_key_lets_cloudwatch_of_this_account_and_backup_use_it_for_the_topi
     assert "AllowCloudWatchLogs" in statements and "AccountAdministersAndUsesKeyThroughIam" in statements
 
 
-def test_topic_policy_lets_only_cloudwatch_and_backup_publish_over_tls(stack):
+def test_topic_policy_lets_only_cloudwatch_budgets_and_backup_publish_over_tls(stack):
     document = policy(stack.one("aws:sns/topicPolicy:TopicPolicy", "monitoring-topic-policy"))
     assert stack.one("aws:sns/topicPolicy:TopicPolicy", "monitoring-topic-policy").props["arn"] == topic_arn(stack)
     allows = [s for s in document["Statement"] if s["Effect"] == "Allow"]
     assert [s["Principal"] for s in allows] == [{"Service": "cloudwatch.amazonaws.com"},
+                                                {"Service": "budgets.amazonaws.com"},
                                                 {"Service": "backup.amazonaws.com"}]
     assert all(s["Action"] == "sns:Publish" and s["Resource"] == topic_arn(stack) for s in allows)
-    assert allows[0]["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
+    assert allows[0]["Condition"] == allows[1]["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
     deny = next(s for s in document["Statement"] if s["Effect"] == "Deny")
     assert (deny["Principal"], deny["Action"], deny["Resource"]) == (
         {"AWS": "*"}, ["SNS:Publish", "SNS:Subscribe"], topic_arn(stack))
@@ -102,7 +106,7 @@ def test_alarm_emails_become_email_subscriptions(evaluate_with):
 
 # -- the alarms ---------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("name, instance_class, storage_gb", [("dev", "db.t4g.micro", 20),
-                                                              ("prod", "db.m7g.large", 50)])
+                                                              ("prod", "db.t4g.small", 20)])
 def test_every_alarm_has_its_threshold_dimensions_and_actions(request, name, instance_class, storage_gb):
     stack = request.getfixturevalue(name)
     found = alarms(stack)
@@ -131,19 +135,24 @@ def test_cpu_alarm_needs_15_minutes_above_threshold(stack):
     assert (cpu["period"], cpu["evaluationPeriods"], cpu["datapointsToAlarm"]) == (300, 3, 3)
 
 
-def test_concrete_thresholds_for_the_committed_classes(dev, prod):
-    # db.t4g.micro: 1 GiB -> about 79 connections, 5% is below the 64 MiB floor; db.m7g.large: 8 GiB -> about 789.
+def test_concrete_thresholds_for_the_committed_classes(dev, prod, evaluate_with):
+    # db.t4g.micro: 1 GiB -> about 79 connections, 5% is below the 64 MiB floor; db.t4g.small: 2 GiB -> about 189.
     assert alarms(dev)["DatabaseConnections"]["threshold"] == 63
     assert alarms(dev)["FreeableMemory"]["threshold"] == 64 * MIB
     assert alarms(dev)["FreeStorageSpace"]["threshold"] == 2 * GIB
-    assert alarms(prod)["DatabaseConnections"]["threshold"] == 631
-    assert alarms(prod)["FreeableMemory"]["threshold"] == 8 * GIB * 5 // 100
-    assert alarms(prod)["FreeStorageSpace"]["threshold"] == 5 * GIB
+    assert alarms(prod)["DatabaseConnections"]["threshold"] == PROD_CONNECTIONS_THRESHOLD
+    assert alarms(prod)["FreeableMemory"]["threshold"] == 2 * GIB * 5 // 100
+    assert alarms(prod)["FreeStorageSpace"]["threshold"] == 2 * GIB
+    # a larger class moves them: db.m7g.large, 8 GiB -> about 789 connections
+    large = evaluate_with("prod", overrides={"instanceClass": "db.m7g.large", "allocatedStorageGb": 50})
+    assert alarms(large)["DatabaseConnections"]["threshold"] == 631
+    assert alarms(large)["FreeableMemory"]["threshold"] == 8 * GIB * 5 // 100
+    assert alarms(large)["FreeStorageSpace"]["threshold"] == 5 * GIB
 
 
 def test_cpu_credit_balance_only_for_burstable_classes(dev, prod, evaluate_with):
-    assert "CPUCreditBalance" in alarms(dev)
-    assert "CPUCreditBalance" not in alarms(prod)
+    assert "CPUCreditBalance" in alarms(dev) and "CPUCreditBalance" in alarms(prod)  # both burstable (t4g)
+    assert "CPUCreditBalance" not in alarms(evaluate_with("prod", overrides={"instanceClass": "db.m7g.large"}))
     assert "CPUCreditBalance" not in alarms(evaluate_with("dev", overrides={"instanceClass": "db.r7g.large"}))
     assert "CPUCreditBalance" in alarms(evaluate_with("prod", overrides={"instanceClass": "db.t4g.large"}))
 
@@ -173,7 +182,8 @@ def test_connections_alarm_uses_the_connection_budgets_conservative_estimate():
 
 
 # -- the dashboard ------------------------------------------------------------------------------------------------
-def test_dashboard_shows_every_alarmed_metric_with_its_threshold(stack):
+def test_dashboard_shows_every_alarmed_metric_with_its_threshold(evaluate_with, stack):
+    stack = evaluate_with(stack.stack, overrides={"dashboard": True})
     body = json.loads(stack.one("aws:cloudwatch/dashboard:Dashboard", "monitoring-dashboard").props["dashboardBody"])
     drawn = {}
     for widget in body["widgets"]:
@@ -191,7 +201,7 @@ def test_dashboard_shows_every_alarmed_metric_with_its_threshold(stack):
 
 def test_alarm_specs_are_pure_and_shared(prod):
     from components.settings import MonitoringSettings
-    settings = MonitoringSettings(alarms=True, emails=(), free_storage_percent=10, cpu_percent=80,
+    settings = MonitoringSettings(alarms=True, dashboard=True, monthly_budget_usd=100, emails=(), free_storage_percent=10, cpu_percent=80,
                                   cpu_credit_balance=20, freeable_memory_percent=5, connections_percent=80,
                                   latency_ms=20, disk_queue_depth=10, max_used_transaction_ids=1_000_000_000)
     assert [s.metric for s in alarm_specs(settings, "db.m7g.large", 50)] == list(COMMON)

@@ -6,6 +6,7 @@ import json
 import pytest
 
 from components.restore_drill import PROJECT_DIR, expected_migrations
+from ops.offline.stack_eval import evaluate
 from tests.components.conftest import policy
 from tests.components.signing_support import signed_source, signing_job
 
@@ -14,6 +15,25 @@ REGION = "eu-west-1"
 FUNCTION = "aws:lambda/function:Function"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
+
+
+# dev leaves the drill off (prod's drill proves the backups); it is judged here as dev would have it switched on.
+DEV_WITH_DRILL = {"restoreDrill": True}
+
+
+@pytest.fixture(scope="module")
+def dev():
+    return evaluate("dev", overrides=DEV_WITH_DRILL)
+
+
+@pytest.fixture(scope="module", params=["dev", "prod"])
+def stack(request, dev):
+    return dev if request.param == "dev" else request.getfixturevalue("prod")
+
+
+def test_dev_leaves_the_drill_off_by_default():
+    stack = evaluate("dev")
+    assert stack.of_type("cruddur:restore_drill:RestoreDrill") == [] and "backupVaultName" not in stack.outputs
 
 
 def data_key_arn(stack) -> str:
@@ -131,7 +151,7 @@ def test_probe_runs_in_the_private_subnets_with_what_it_must_check(stack):
     latest, count = expected_migrations()
     assert probe.props["handler"] == "handler.probe_handler"
     assert probe.props["environment"]["variables"] == {
-        "MASTER_SECRET_ARN": stack.outputs["masterSecretArn"], "EXPECTED_MIGRATION": latest,
+        "EXPECTED_MIGRATION": latest,
         "EXPECTED_MIGRATION_COUNT": str(count), "MIN_ROWS": "0" if stack.stack == "dev" else "1"}
     sg = stack.one("aws:ec2/securityGroup:SecurityGroup", "restore-drill-probe-sg")
     assert probe.props["vpcConfig"] == {"subnetIds": stack.outputs["privateSubnetIds"], "securityGroupIds": [sg.id]}
@@ -160,19 +180,18 @@ def test_probe_is_admitted_to_the_database_port_only_by_security_group(stack):
     assert "egress" not in sg.props and "ingress" not in sg.props
 
 
-def test_probe_role_only_reads_the_master_secret(stack):
-    found = statements(stack, "restore-drill-probe-policy")
-    assert found == {
-        "ReadTheMasterSecret": {"Sid": "ReadTheMasterSecret", "Effect": "Allow",
-                                "Action": "secretsmanager:GetSecretValue",
-                                "Resource": stack.outputs["masterSecretArn"]},
-        "DecryptTheSecretThroughSecretsManager": {
-            "Sid": "DecryptTheSecretThroughSecretsManager", "Effect": "Allow", "Action": "kms:Decrypt",
-            "Resource": data_key_arn(stack),
-            "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{REGION}.amazonaws.com"}}},
-    }
+def test_probe_calls_no_aws_api(stack):
+    """It gets the master's credentials from the reporter: no secret policy, no endpoint, nothing but its ENIs."""
+    probe = stack.one(FUNCTION, "restore-drill-probe-function")
+    assert [p for p in stack.of_type(ROLE_POLICY) if p.name.startswith("restore-drill-probe")] == []
     assert attached(stack, f"cruddur-{stack.stack}-restore-probe") == [
         "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"]
+    assert "MASTER_SECRET_ARN" not in probe.props["environment"]["variables"]
+    sg = stack.one("aws:ec2/securityGroup:SecurityGroup", "restore-drill-probe-sg")
+    egress = [r for r in stack.of_type("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")
+              if r.props["securityGroupId"] == sg.id]
+    assert [r.name for r in egress] == ["db-out-from-restore-check"]
+    assert stack.of_type("aws:ec2/vpcEndpoint:VpcEndpoint") == []
 
 
 def test_reporter_runs_outside_the_vpc_and_knows_its_plan_probe_and_topic(stack):
@@ -182,6 +201,7 @@ def test_reporter_runs_outside_the_vpc_and_knows_its_plan_probe_and_topic(stack)
     assert "vpcConfig" not in reporter.props
     assert reporter.props["environment"]["variables"] == {
         "RESTORE_TESTING_PLAN_ARN": plan.outputs["arn"], "PROBE_FUNCTION_NAME": f"cruddur-{stack.stack}-restore-probe",
+        "MASTER_SECRET_ARN": stack.outputs["masterSecretArn"],
         "STACK": stack.stack, "ALARM_TOPIC_ARN": stack.outputs["alarmTopicArn"]}
     assert reporter.props["timeout"] > stack.one(FUNCTION, "restore-drill-probe-function").props["timeout"]
 
@@ -193,9 +213,14 @@ def test_reporter_role_does_only_what_the_reporter_does(stack):
         "ReadAndValidateRestoreJobs": (["backup:DescribeRestoreJob", "backup:PutRestoreValidationResult"], "*"),
         "FindTheRestoredInstance": ("rds:DescribeDBInstances", f"arn:aws:rds:{REGION}:{ACCOUNT}:db:*"),
         "InvokeTheProbe": ("lambda:InvokeFunction", probe.outputs["arn"]),
+        # the master's credentials for the probe, read outside the VPC
+        "ReadTheMasterSecret": ("secretsmanager:GetSecretValue", stack.outputs["masterSecretArn"]),
+        "DecryptTheSecretThroughSecretsManager": ("kms:Decrypt", data_key_arn(stack)),
         "PublishTheVerdict": ("sns:Publish", stack.outputs["alarmTopicArn"]),
         "EncryptForTheTopic": (["kms:GenerateDataKey*", "kms:Decrypt"], data_key_arn(stack)),
     }
+    assert found["DecryptTheSecretThroughSecretsManager"]["Condition"] == {
+        "StringEquals": {"kms:ViaService": f"secretsmanager.{REGION}.amazonaws.com"}}
     assert found["EncryptForTheTopic"]["Condition"] == {
         "StringEquals": {"kms:ViaService": f"sns.{REGION}.amazonaws.com"}}
     assert attached(stack, f"cruddur-{stack.stack}-restore-report") == [
@@ -203,7 +228,7 @@ def test_reporter_role_does_only_what_the_reporter_does(stack):
 
 
 def test_without_alarms_the_drill_reports_to_backup_only(evaluate_with):
-    stack = evaluate_with("dev", overrides={"alarms": False})
+    stack = evaluate_with("dev", overrides={**DEV_WITH_DRILL, "alarms": False})
     assert "PublishTheVerdict" not in statements(stack, "restore-drill-report-policy")
     assert "ALARM_TOPIC_ARN" not in stack.one(FUNCTION, "restore-drill-report-function").props["environment"]["variables"]
     assert stack.of_type("aws:backup/vaultNotifications:VaultNotifications") == []
@@ -260,7 +285,7 @@ def test_drill_schedule_must_be_a_cron_expression(config_problems):
 
 
 def test_drill_schedule_follows_the_setting(evaluate_with):
-    stack = evaluate_with("dev", overrides={"restoreDrillSchedule": "cron(30 4 ? * WED *)"})
+    stack = evaluate_with("dev", overrides={**DEV_WITH_DRILL, "restoreDrillSchedule": "cron(30 4 ? * WED *)"})
     plan = stack.one("aws:backup/restoreTestingPlan:RestoreTestingPlan")
     assert plan.props["scheduleExpression"] == "cron(30 4 ? * WED *)"
 
@@ -297,17 +322,3 @@ def test_new_components_take_their_own_section_naming_and_aws_context():
         assert (annotations.get("naming"), annotations.get("aws_context")) == ("Naming", "AwsContext") \
             or annotations.get("platform") == "Platform", args
         assert section in annotations.values(), args
-
-
-def test_probe_reaches_the_master_secret_through_the_secrets_endpoint(stack):
-    sg = stack.one("aws:ec2/securityGroup:SecurityGroup", "restore-drill-probe-sg")
-    endpoint_sg = stack.one("aws:ec2/securityGroup:SecurityGroup", "secrets-endpoint-sg")
-    ingress = stack.one("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
-                        "secrets-endpoint-in-from-restore-check")
-    egress = stack.one("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule",
-                       "secrets-endpoint-out-from-restore-check")
-    assert (ingress.props["securityGroupId"], ingress.props["referencedSecurityGroupId"]) == (endpoint_sg.id, sg.id)
-    assert (egress.props["securityGroupId"], egress.props["referencedSecurityGroupId"]) == (sg.id, endpoint_sg.id)
-    assert ingress.props["fromPort"] == ingress.props["toPort"] == 443
-    endpoint_policy = policy(stack.one("aws:ec2/vpcEndpoint:VpcEndpoint", "secrets-endpoint-endpoint"))
-    assert stack.outputs["masterSecretArn"] in endpoint_policy["Statement"][0]["Resource"]

@@ -247,10 +247,11 @@ def test_log_retention_is_one_stack_level_setting_for_database_flow_and_lambda_l
         "/cruddur/dev/vpc-flow-logs": 60,
         "/aws/lambda/cruddur-dev-post-confirmation": 60,
         "/aws/lambda/cruddur-dev-migrator": 60,
+        "/aws/lambda/cruddur-dev-migrator-db": 60,
         "/aws/lambda/cruddur-dev-rotate-master": 60,
+        "/aws/lambda/cruddur-dev-rotate-master-db": 60,
         "/aws/lambda/cruddur-dev-rotate-app": 60,
-        "/aws/lambda/cruddur-dev-restore-probe": 60,
-        "/aws/lambda/cruddur-dev-restore-report": 60,
+        "/aws/lambda/cruddur-dev-rotate-app-db": 60,
         "/cruddur/dev/cloudtrail": 30,  # the trail keeps its own retention (trailLogRetentionDays)
     }
 

@@ -40,6 +40,12 @@ MAYBE = [
 VARIANTS = ALWAYS_REFUSED + MAYBE
 
 
+def optional(section: type, name: str) -> bool:
+    """The field may hold None (``X | None``: e.g. no run schedule)."""
+    hint = typing.get_type_hints(section)[name]
+    return typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in typing.get_args(hint)
+
+
 def field_type(section: type, name: str) -> type:
     hint = typing.get_type_hints(section)[name]
     origin = typing.get_origin(hint)
@@ -82,6 +88,8 @@ def judge(key: str, literal: str, config: dict[str, str], section: type, attr: s
             return f"{key}: {literal[:40]!r} was accepted"
         value = getattr(getattr(loaded, attr) if attr else loaded, name)
         want = field_type(section, name)
+        if value is None and optional(section, name):
+            return None
         if not isinstance(value, want) or (want is int and isinstance(value, bool)):
             return f"{key}: {literal[:40]!r} was accepted as {value!r}, not a {want.__name__}"
         if isinstance(value, str) and value != value.strip():

@@ -27,7 +27,8 @@ def test_the_master_secret_rotates_on_the_configured_schedule(stack):
 def test_the_rotation_function_runs_outside_the_vpc(stack):
     function = stack.one(FUNCTION, "master-rotation-function").props
     assert "vpcConfig" not in function
-    assert function["handler"] == "handler.handler" and function["name"] == "cruddur-%s-rotate-master" % stack.stack
+    assert function["handler"] == "handler.handler"
+    assert function["name"] == f"cruddur-{stack.stack}-rotate-master"
     assert function["kmsKeyArn"] == stack.one("aws:kms/key:Key", "data-key").outputs["arn"]
     assert function["runtime"] == "python3.13" and function["tracingConfig"] == {"mode": "Active"}
     db_function = stack.one(FUNCTION, "master-rotation-db-function")

@@ -375,7 +375,7 @@ NO_CHARGE_TYPES = frozenset({
     "aws:backup/vaultLockConfiguration:VaultLockConfiguration",
     "aws:backup/restoreTestingSelection:RestoreTestingSelection",  # priced with its restore testing plan
     "aws:budgets/budgetAction:BudgetAction",  # makes its budget action-enabled (priced on the budget)
-    "aws:costexplorer/costAllocationTag:CostAllocationTag",  # activating a tag is free
+    "aws:costexplorer/costAllocationTag:CostAllocationTag",  # activating a cost allocation tag is free
     "aws:cloudwatch/eventRule:EventRule", "aws:cloudwatch/eventTarget:EventTarget",
     "aws:cloudwatch/logResourcePolicy:LogResourcePolicy", "aws:cloudwatch/logSubscriptionFilter:LogSubscriptionFilter",
     "aws:cloudwatch/logMetricFilter:LogMetricFilter",

@@ -11,13 +11,14 @@ concern, registered in ``rules.RULE_MODULES`` order:
 - ``rules/constants.py``: the resource type tokens and the constants shared with ``components/settings.py``;
 - ``rules/documents.py``: reading IAM policy documents (who a statement lets in, TLS-only denies);
 - the rules: ``database`` (RDS), ``network`` (security groups, prefix lists), ``secrets`` (secrets, keys, resource
-  policies), ``audit`` (CloudTrail), ``storage`` (S3), ``functions`` (Lambda, Cognito) and ``stack`` (the stack
-  rules that join resources of several kinds).
+  policies), ``audit`` (CloudTrail), ``storage`` (S3), ``functions`` (Lambda, Cognito), ``stack`` (the stack
+  rules that join resources of several kinds) and ``budget`` (the estimated fixed cost within the stack's budget).
 
 The pack must stay importable on its own (it runs in its own virtualenv): it imports only the standard library,
-``pulumi_policy`` and the pack's own ``cidrs.py`` and ``stack_names.py`` (byte-identical copies of
-``components/cidrs.py`` and ``components/stack_names.py``); constants shared with ``components/settings.py`` are
-repeated in ``rules/constants.py`` and tests/policy keeps all of them equal.
+``pulumi_policy`` and the pack's own ``cidrs.py``, ``stack_names.py`` and ``cost.py`` (byte-identical copies of
+``components/cidrs.py``, ``components/stack_names.py`` and ``ops/offline/cost.py``, the last with its price files in
+``prices/``); constants shared with ``components/settings.py`` are repeated in ``rules/constants.py`` and
+tests/policy keeps all of them equal.
 """
 
 from __future__ import annotations

@@ -9,7 +9,8 @@ The real ``__main__.py`` is evaluated for the stack's committed configuration un
   the provider's camelCase names, wrapped in pulumi_policy's unknown-checking proxy, and whose ``provider`` is the
   resource's provider (its props carry the default tags that say which environment the stack is);
 - stack policies get one ``StackValidationArgs`` whose ``PolicyResource`` objects carry each resource's outputs
-  (what the mocks answered: inputs plus computed attributes), parent links included.
+  (what the mocks answered: inputs plus computed attributes), parent links included, and the root
+  ``pulumi:pulumi:Stack`` resource whose props are the stack's outputs (the engine passes its final outputs too).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ def load_policies() -> ModuleType:
 
 
 # -- feeding the validators as the engine does -----------------------------------------------------------------
+STACK_TYPE = "pulumi:pulumi:Stack"
 _UNITS = {"h": 3600, "m": 60, "s": 1}
 
 
@@ -87,11 +89,37 @@ def resource_args(evaluation: Evaluation, resource, config: dict | None = None) 
                                   _options(resource), _provider(evaluation, resource), config)
 
 
+def _root(evaluation: Evaluation) -> Any:
+    """The root ``pulumi:pulumi:Stack`` resource as the engine passes it to stack policies: its props are the stack's
+    outputs (secret ones wrapped as secrets). None when no recorded resource names the root."""
+    from pulumi_policy import PolicyResource
+    from pulumi_policy.secret import Secret
+
+    urn = next((r.parent_urn for r in evaluation.resources if r.parent_urn.split("::")[2:3] == [STACK_TYPE]), None)
+    if urn is None:
+        return None
+    outputs = {k: Secret(v) if k in evaluation.secret_outputs else v for k, v in evaluation.outputs.items()}
+    return PolicyResource(STACK_TYPE, _proxy(outputs), urn, urn.rsplit("::", 1)[1], _options_of_root(), None, None,
+                          [], {})
+
+
+def _options_of_root() -> Any:
+    from pulumi_policy import PolicyCustomTimeouts, PolicyResourceOptions
+
+    return PolicyResourceOptions(protect=False, ignore_changes=[], delete_before_replace=None, aliases=[],
+                                 custom_timeouts=PolicyCustomTimeouts(0.0, 0.0, 0.0), additional_secret_outputs=[],
+                                 parent=None)
+
+
 def stack_args(evaluation: Evaluation, config: dict | None = None) -> Any:
-    """The ``StackValidationArgs`` the engine would pass (props = each resource's outputs, parents linked)."""
+    """The ``StackValidationArgs`` the engine would pass (props = each resource's outputs, parents linked; the root
+    Stack resource first, its props the stack's outputs)."""
     from pulumi_policy import PolicyResource, StackValidationArgs
 
     by_urn: dict[str, Any] = {}
+    root = _root(evaluation)
+    if root is not None:
+        by_urn[root.urn] = root
     for r in evaluation.resources:
         by_urn[r.urn] = PolicyResource(r.type, _proxy(r.outputs if r.custom else {}), r.urn, r.name, _options(r),
                                        _provider(evaluation, r), None, [], {})

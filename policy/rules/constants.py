@@ -14,6 +14,11 @@ RDS_LOG_EXPORTS = ("postgresql", "upgrade")
 SUPPORTED_RUNTIMES = ("python3.12", "python3.13", "python3.14", "nodejs22.x", "nodejs24.x", "java21",
                       "provided.al2023")
 GUARDDUTY_RDS_FEATURE = "RDS_LOGIN_EVENTS"
+# What RDS does when a major version's standard support ends: upgrade it, never bill for Extended Support
+# (components/database.py ENGINE_LIFECYCLE_SUPPORT; AWS's default, when unset, is "open-source-rds-extended-support").
+ENGINE_LIFECYCLE_SUPPORT = "open-source-rds-extended-support-disabled"
+# The stack setting that is the stack's AWS Budgets budget (components/settings.py, components/budget.py).
+MONTHLY_BUDGET_KEY = "monthlyBudgetUsd"
 # The Cognito user pool's password policy floor (components/confirmation.py sets at least this).
 COGNITO_MIN_PASSWORD_LENGTH = 12
 COGNITO_MAX_TEMPORARY_PASSWORD_DAYS = 7
@@ -58,3 +63,5 @@ LAMBDA_FUNCTION_URL = "aws:lambda/functionUrl:FunctionUrl"
 LAMBDA_CODE_SIGNING_CONFIG = "aws:lambda/codeSigningConfig:CodeSigningConfig"
 SNS_TOPIC = "aws:sns/topic:Topic"
 AWS_PROVIDER = "pulumi:providers:aws"
+BUDGET = "aws:budgets/budget:Budget"
+STACK = "pulumi:pulumi:Stack"  # the root resource; the engine passes the stack's outputs as its props

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .constants import (
+    ENGINE_LIFECYCLE_SUPPORT,
     PROD_MIN_BACKUP_DAYS,
     RDS_CLUSTER,
     RDS_CLUSTER_INSTANCE,
@@ -129,6 +130,31 @@ def rds_major_upgrade_blue_green(r: Subject) -> list[str]:
     return [f"{r.label} allows a major-version upgrade in place (allow_major_version_upgrade without "
             "blue_green_update.enabled); set blue_green_update={'enabled': True} so RDS upgrades a green copy and "
             "switches over (cruddur-db:upgradeFromEngineVersion, runbooks/upgrade-major.md)"]
+
+
+EXTENDED_SUPPORT_FIX = (f'set engine_lifecycle_support="{ENGINE_LIFECYCLE_SUPPORT}" (components/database.py), so '
+                        "that RDS upgrades the major version when its standard support ends instead of billing "
+                        "Extended Support per vCPU-hour (runbooks/upgrade-major.md: upgrade before that date)")
+
+
+@resource_rule("rds-no-paid-extended-support", types=(RDS_INSTANCE, RDS_CLUSTER),
+               description="RDS instances and clusters opt out of paid RDS Extended Support (engine_lifecycle_support "
+                           f"{ENGINE_LIFECYCLE_SUPPORT}): when a major version's standard support ends, RDS upgrades "
+                           "it rather than billing for extended support. Unset means enrolled (AWS's default).",
+               practices=("patched-runtimes", "cost"))
+def rds_no_paid_extended_support(r: Subject) -> list[str]:
+    """Unset, ``open-source-rds-extended-support`` or anything else is a violation; a value not known yet at preview
+    is judged when the engine knows it (``pulumi up`` validates the resolved inputs before it creates or updates)."""
+    value = r.props.get("engineLifecycleSupport")
+    if not known(value) or value == ENGINE_LIFECYCLE_SUPPORT:
+        return []
+    if value is None or value == "":
+        return [f"{r.label} does not set engine_lifecycle_support, so RDS enrols it in paid Extended Support when "
+                f"its major version's standard support ends; {EXTENDED_SUPPORT_FIX}"]
+    if value == "open-source-rds-extended-support":
+        return [f"{r.label} is enrolled in paid Extended Support (engine_lifecycle_support "
+                f"'{value}'); {EXTENDED_SUPPORT_FIX}"]
+    return [f"{r.label} has engine_lifecycle_support {value!r}, which is not the opt-out; {EXTENDED_SUPPORT_FIX}"]
 
 
 @resource_rule("rds-iam-auth", types=(RDS_INSTANCE, RDS_CLUSTER),

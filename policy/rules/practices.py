@@ -39,5 +39,7 @@ PRACTICES: dict[str, Practice] = {
     "signed-code": Practice("signed code (Lambda code signing, enforced)", (), ""),
     "safe-upgrades": Practice("major engine upgrades that keep the database", ("upgradeFromEngineVersion",),
                               "one major up at a time, never down; blue/green only while it is set"),
+    "cost": Practice("fixed costs within the stack's budget", ("monthlyBudgetUsd",),
+                     "the stack's AWS Budgets budget, and the pack's ceiling for the estimated fixed cost"),
 }
 

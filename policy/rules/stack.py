@@ -24,6 +24,7 @@ from .constants import (
     RDS_SNAPSHOT_COPY,
     SECRET,
     SECRET_VERSION,
+    STACK,
     TRAIL,
 )
 from .documents import denies_insecure_transport
@@ -337,7 +338,7 @@ def region_allowed(args) -> list[str]:
     problems = []
     for resource in args.resources:
         p = plain(resource.props) or {}
-        if not isinstance(p, dict):
+        if not isinstance(p, dict) or resource.resource_type == STACK:  # its props are the stack's outputs
             continue
         label = f"{short_type(resource.resource_type)} '{resource.name}'"
         region = p.get("region")

@@ -45,7 +45,7 @@ def test_prod_passes_every_policy_that_applies(prod):
     assert {v.policy: v.status for v in verdicts if v.status != "pass"} == {
         "rds-deletion-protection-dev": "n/a", "rds-backup-retention-dev": "n/a", "audit-trail-present-dev": "n/a",
         "cloudtrail-bucket-retained-dev": "n/a", "guardduty-rds-protection-dev": "n/a",
-        "s3-bucket-access-logging-dev": "n/a",
+        "s3-bucket-access-logging-dev": "n/a", "cost-within-budget-dev": "n/a",
         # rules for resource types the program does not declare (snapshots, proxies, prefix lists, function URLs)
         "rds-snapshot-not-public": "n/a", "rds-proxy-requires-tls": "n/a", "prefix-list-not-world-open": "n/a",
         "lambda-function-url-authenticated": "n/a"}
@@ -65,6 +65,7 @@ PRACTICE_POLICIES = [
     "secrets-encrypted-with-cmk", "kms-rotation-enabled", "cloudtrail-hardened", "cloudtrail-bucket-protected",
     "guardduty-rds-protection", "region-allowed", "lambda-permission-source-arn", "lambda-supported-runtime",
     "lambda-code-signing", "lambda-code-signing-enforced", "lambda-environment-encrypted-with-cmk",
+    "rds-no-paid-extended-support", "cost-within-budget",
 ]
 
 

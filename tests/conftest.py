@@ -37,7 +37,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import psycopg2
 import pytest
 
 from ops.db import migrations
@@ -45,6 +44,7 @@ from ops.db.roles import set_role_password
 from ops.db.target import DbTarget
 from ops.local.server import LocalServer, free_port
 from ops.urls import build_url, parse, with_database
+from tests.db_support import admin_execute
 
 TEST_DATABASE_URL_ENV = "TEST_DATABASE_URL"
 
@@ -88,26 +88,16 @@ def pg_server() -> Iterator[PgServer]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _admin_execute(url: str, statement: str) -> None:
-    conn = psycopg2.connect(url)
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(statement)
-    finally:
-        conn.close()
-
-
 def make_database(server_admin_url: str) -> str:
     """Create a uniquely named database on the server; return its admin URL."""
     name = f"t_{uuid.uuid4().hex[:16]}"
-    _admin_execute(with_database(server_admin_url, "postgres"), f'CREATE DATABASE "{name}"')
+    admin_execute(with_database(server_admin_url, "postgres"), f'CREATE DATABASE "{name}"')
     return with_database(server_admin_url, name)
 
 
 def drop_database(database_url: str) -> None:
     name = parse(database_url).database
-    _admin_execute(with_database(database_url, "postgres"), f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin_execute(with_database(database_url, "postgres"), f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture

@@ -3,13 +3,15 @@
 
 The handler lives in ``lambda/post_confirmation/handler.py`` and is loaded with importlib: ``load_handler_module()``
 returns a FRESH module each call; its module-level connection is that container's own, so two loads behave like
-two Lambda containers (used for the concurrency test).
+two Lambda containers (used for the concurrency test). ``fresh_module`` is how every Lambda test loads its handler
+(the migrator's, the rotations', the restore check's too).
 """
 
 from __future__ import annotations
 
 import copy
 import importlib.util
+import io
 import itertools
 import json
 import sys
@@ -18,10 +20,15 @@ from pathlib import Path
 
 import psycopg2
 import psycopg2.extras
+from botocore.response import StreamingBody
 
 from ops.paths import PROJECT_ROOT
 
 PROJECT_DIR = PROJECT_ROOT
+# lambda/shared's modules (master_login.py, ...): each package carries them beside its handler
+# (components/lambda_shared.py copies them in); a handler loaded from the repository finds their one source directory
+# on sys.path instead.
+SHARED_DIR = PROJECT_DIR / "lambda" / "shared"
 HANDLER_PATH = PROJECT_DIR / "lambda" / "post_confirmation" / "handler.py"
 FIXTURES = Path(__file__).resolve().parent / "lambda" / "fixtures"
 # Every variable the handler reads: cleared for each test so the developer's shell never leaks in.
@@ -30,8 +37,23 @@ HANDLER_ENV = ("CONNECTION_URL", "DB_HOST", "DB_PORT", "DB_NAME", "DB_USER", "DB
 _counter = itertools.count()
 
 
-def fresh_module(path: Path, prefix: str):
-    """A new copy of the module at ``path`` (a Lambda handler: a new "container"), as ``<prefix>_<n>``."""
+def importable(*directories: Path) -> None:
+    """Let a handler loaded from the repository import the bare names its package holds beside it (its siblings,
+    ``lambda/shared``'s modules) from these directories."""
+    for directory in directories:
+        if str(directory) not in sys.path:
+            sys.path.append(str(directory))
+
+
+def shared_modules_importable() -> None:
+    """Let a handler loaded from the repository ``import master_login`` as it does in its package."""
+    importable(SHARED_DIR)
+
+
+def fresh_module(path: Path, prefix: str, *siblings: Path):
+    """A new copy of the module at ``path`` (a Lambda handler: a new "container"), as ``<prefix>_<n>``; what its
+    package holds beside it is imported from ``siblings`` (directories put on ``sys.path``)."""
+    importable(*siblings)
     name = f"{prefix}_{next(_counter)}"
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
@@ -42,6 +64,16 @@ def fresh_module(path: Path, prefix: str):
 
 def load_handler_module():
     return fresh_module(HANDLER_PATH, "post_confirmation_handler")
+
+
+def lambda_response(payload: dict, function_error: str | None = None) -> dict:
+    """What the Lambda client's ``invoke`` returns (for botocore's Stubber): ``payload`` as the JSON body, and
+    ``FunctionError`` when the function failed."""
+    body = json.dumps(payload).encode()
+    response = {"StatusCode": 200, "Payload": StreamingBody(io.BytesIO(body), len(body))}
+    if function_error:
+        response["FunctionError"] = function_error
+    return response
 
 
 def aws_example_event() -> dict:

@@ -10,45 +10,28 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import importlib.util
-import itertools
 import json
 import shutil
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from ops.urls import parse
+from tests.db_support import query
+from tests.lambda_support import SHARED_DIR, fresh_module
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 MIGRATOR_DIR = PROJECT_DIR / "lambda" / "migrator"
 MIGRATOR_PATH = MIGRATOR_DIR / "handler.py"
-# lambda/shared's modules (master_login.py): each package carries them beside its handler (components/lambda_shared.py
-# copies them in); a handler loaded from the repository finds their one source directory on sys.path instead.
-SHARED_DIR = PROJECT_DIR / "lambda" / "shared"
 # Every variable the migrator reads: cleared for each test so the developer's shell never leaks in.
 MIGRATOR_ENV = ("MASTER_SECRET_ARN", "APP_SECRET_ARN", "DB_FUNCTION_NAME", "DB_HOST", "DB_PORT", "DB_NAME",
                 "APP_ROLE", "DB_SSLMODE", "DB_SSLROOTCERT", "DB_CONNECT_TIMEOUT_S", "MIGRATION_LOCK_TIMEOUT_S",
                 "MIGRATIONS_DIR", "AWS_LAMBDA_FUNCTION_NAME", "AWS_PROFILE", "POWERTOOLS_LOGGER_LOG_EVENT")
-_counter = itertools.count()
-
-
-def shared_modules_importable() -> None:
-    """Let a handler loaded from the repository ``import master_login`` as it does in its package."""
-    if str(SHARED_DIR) not in sys.path:
-        sys.path.append(str(SHARED_DIR))
 
 
 def load_migrator_module():
-    shared_modules_importable()
-    if str(MIGRATOR_DIR) not in sys.path:  # db.py and common.py, beside the handler in its package
-        sys.path.append(str(MIGRATOR_DIR))
-    name = f"migrator_handler_{next(_counter)}"
-    spec = importlib.util.spec_from_file_location(name, MIGRATOR_PATH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    """A fresh handler module; ``db.py``, ``common.py`` (beside it in its package) and lambda/shared's modules are
+    imported by their bare names."""
+    return fresh_module(MIGRATOR_PATH, "migrator_handler", SHARED_DIR, MIGRATOR_DIR)
 
 
 # -- what the migrator's tests share (tests/lambda/test_migrator_*.py; fixtures in tests/lambda/conftest.py) --------
@@ -102,16 +85,21 @@ def shared_app_password(pg_server) -> str:
     return hmac.new(pg_server.password.encode(), b"cruddur_app", hashlib.sha256).hexdigest()[:32]
 
 
-def query(url: str, statement: str, params=()):
+def recorded_logins(monkeypatch) -> list[str]:
+    """The password of every connection the functions open (psycopg2.connect with keywords), passed through to the
+    real driver."""
     import psycopg2
 
-    conn = psycopg2.connect(url)
-    try:
-        with conn, conn.cursor() as cur:
-            cur.execute(statement, params or None)
-            return cur.fetchall() if cur.description else None
-    finally:
-        conn.close()
+    passwords: list[str] = []
+    real = psycopg2.connect
+
+    def recording(*args, **kwargs):
+        if "password" in kwargs:
+            passwords.append(kwargs["password"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(psycopg2, "connect", recording)
+    return passwords
 
 
 def applied_rows(url: str) -> list[tuple[str, str]]:

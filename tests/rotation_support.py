@@ -12,11 +12,8 @@ AWSPENDING, then calls the function once per step) is ``begin_rotation`` on moto
 
 from __future__ import annotations
 
-import importlib.util
 import io
-import itertools
 import json
-import sys
 import time
 import traceback
 import uuid
@@ -24,9 +21,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg2
+import pytest
 from moto.secretsmanager.models import secretsmanager_backends
 
 from ops.paths import PROJECT_ROOT
+from tests.lambda_support import fresh_module
 
 HANDLER_DIR = PROJECT_ROOT / "lambda" / "rotate_master"
 HANDLER_PATH = HANDLER_DIR / "handler.py"
@@ -36,19 +35,11 @@ STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")
 DB_FUNCTION = "cruddur-test-rotate-master-db"  # what the rotation function's DB_FUNCTION_NAME names
 # the two functions' service names (logger names) when POWERTOOLS_SERVICE_NAME is not set
 ROTATION_LOGGER, DB_LOGGER = "cruddur-rotate-master", "cruddur-rotate-db"
-_counter = itertools.count()
 
 
 def load():
     """A fresh handler module (a fresh "container"); its ``db_handler`` imports ``db_actions`` as in the package."""
-    if str(HANDLER_DIR) not in sys.path:
-        sys.path.append(str(HANDLER_DIR))
-    name = f"rotate_master_handler_{next(_counter)}"
-    spec = importlib.util.spec_from_file_location(name, HANDLER_PATH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    return fresh_module(HANDLER_PATH, "rotate_master_handler", HANDLER_DIR)
 
 
 @dataclass
@@ -113,6 +104,20 @@ def run(module, client, arn: str, token: str, steps=STEPS, invoke=None) -> None:
                               invoke=invoke) is None
 
 
+def step_error(module, client, arn: str, token: str, step: str, invoke=None) -> str:
+    """The message of the ``RotationError`` the function raises for ``step`` (Secrets Manager calling it once)."""
+    with pytest.raises(module.RotationError) as err:
+        run(module, client, arn, token, steps=(step,), invoke=invoke)
+    return str(err.value)
+
+
+def set_secret_error(module, client, arn: str, invoke=None) -> str:
+    """A new rotation's createSecret, then the message of the ``RotationError`` its setSecret raises."""
+    token = begin_rotation(arn)
+    run(module, client, arn, token, steps=("createSecret",), invoke=invoke)
+    return step_error(module, client, arn, token, "setSecret", invoke)
+
+
 def current(client, arn: str) -> dict:
     return json.loads(client.get_secret_value(SecretId=arn, VersionStage="AWSCURRENT")["SecretString"])
 
@@ -144,13 +149,3 @@ def log_text(caplog, capsys) -> str:
     out = capsys.readouterr()
     lines = [f"{r.getMessage()} {r.__dict__}" for r in caplog.records if r.name in (ROTATION_LOGGER, DB_LOGGER)]
     return "\n".join([*lines, *out.out.splitlines(), *out.err.splitlines()])
-
-
-def admin_execute(url: str, statement: str, params=None) -> None:
-    conn = psycopg2.connect(url)
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(statement, params)
-    finally:
-        conn.close()

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from tests.db_support import admin_execute
 from tests.lambda_support import HANDLER_ENV, load_handler_module
 from tests.layer_support import LayerBuilds
 
@@ -63,6 +64,19 @@ class LambdaContext:
 
 
 @pytest.fixture
+def aws(monkeypatch):
+    """moto for every AWS API, with test credentials in the tests' region; the developer's profile never leaks in."""
+    from moto import mock_aws
+
+    for key, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),
+                       ("AWS_DEFAULT_REGION", "eu-west-1")):
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
 def context() -> LambdaContext:
     return LambdaContext(aws_request_id=str(uuid.uuid4()))
 
@@ -72,28 +86,18 @@ def login_role(pg_server):
     """``login_role(password) -> name``: a new role on the suite's server that logs in with ``password`` and may read
     every table (``pg_read_all_data``): a "master" whose password is whatever a test says. Unique name (roles are
     cluster-wide), dropped afterwards."""
-    import psycopg2
-
     created: list[str] = []
-
-    def execute(statement, params=None):
-        conn = psycopg2.connect(pg_server.admin_url())
-        conn.autocommit = True
-        try:
-            with conn.cursor() as cur:
-                cur.execute(statement, params)
-        finally:
-            conn.close()
 
     def _login_role(password: str) -> str:
         name = f"master_{uuid.uuid4().hex[:10]}"
-        execute(f"CREATE ROLE {name} LOGIN PASSWORD %s IN ROLE pg_read_all_data", (password,))
+        admin_execute(pg_server.admin_url(), f"CREATE ROLE {name} LOGIN PASSWORD %s IN ROLE pg_read_all_data",
+                      (password,))
         created.append(name)
         return name
 
     yield _login_role
     for name in created:
-        execute(f"DROP ROLE IF EXISTS {name}")
+        admin_execute(pg_server.admin_url(), f"DROP ROLE IF EXISTS {name}")
 
 
 # -- the rotation functions (lambda/rotate_master; helpers in tests/rotation_support.py) ------------------------------

@@ -14,10 +14,10 @@ import uuid
 import boto3
 import psycopg2
 import pytest
-from moto import mock_aws
 
 from ops.urls import parse
-from tests.migrator_support import SHARED_DIR, shared_modules_importable
+from tests.db_support import admin_execute
+from tests.lambda_support import SHARED_DIR, shared_modules_importable
 
 REGION = "eu-west-1"
 LOGGER = "cruddur.test.master_login"
@@ -27,13 +27,8 @@ import master_login  # noqa: E402 - importable once lambda/shared is on the path
 
 
 @pytest.fixture
-def sm(monkeypatch):
-    for key, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),
-                       ("AWS_DEFAULT_REGION", REGION)):
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    with mock_aws():
-        yield boto3.client("secretsmanager", region_name=REGION)
+def sm(aws):
+    return boto3.client("secretsmanager", region_name=REGION)
 
 
 def value(user: str, password: str) -> dict:
@@ -140,27 +135,25 @@ def test_an_unusable_current_version_is_one_line_naming_the_secret_never_its_val
 
 
 # -- the database side ----------------------------------------------------------------------------------------------
-def test_a_current_password_that_works_is_the_only_attempt(sm, empty_database_url, login_role, caplog):
-    role = login_role("pw-current")
-    arn = secret(sm, value(role, "pw-current"), previous=value(role, "pw-old"), pending=value(role, "pw-next"))
+@pytest.mark.parametrize(("on_server", "previous", "tried", "first_message", "messages_from_it"), [
+    # a current password that works is the only attempt
+    ("pw-current", "pw-old", ["pw-current"], 0, [("INFO", "logged in with the master secret's AWSCURRENT version")]),
+    # pending is tried before previous, each once
+    ("pw-previous", "pw-previous", ["pw-current", "pw-next", "pw-previous"], 1, [
+        ("WARNING", "the master secret's AWSPENDING password was refused too"),
+        ("INFO", "logged in with the master secret's AWSPREVIOUS version")]),
+], ids=["current-only", "pending-before-previous"])
+def test_the_candidates_are_tried_in_order_until_one_logs_in(sm, empty_database_url, login_role, caplog, on_server,
+                                                             previous, tried, first_message, messages_from_it):
+    role = login_role(on_server)
+    arn = secret(sm, value(role, "pw-current"), previous=value(role, previous), pending=value(role, "pw-next"))
     attempts = Attempts(empty_database_url)
     with caplog.at_level(logging.INFO, logger=LOGGER):
         result = login(sm, arn, attempts)
-    assert (result.stage, result.secret["password"], attempts.passwords) == ("AWSCURRENT", "pw-current",
-                                                                            ["pw-current"])
-    assert messages(caplog) == [("INFO", "logged in with the master secret's AWSCURRENT version")]
-
-
-def test_pending_is_tried_before_previous_each_once(sm, empty_database_url, login_role, caplog):
-    role = login_role("pw-previous")
-    arn = secret(sm, value(role, "pw-current"), previous=value(role, "pw-previous"), pending=value(role, "pw-next"))
-    attempts = Attempts(empty_database_url)
-    with caplog.at_level(logging.INFO, logger=LOGGER):
-        result = login(sm, arn, attempts)
-    assert (result.stage, attempts.passwords) == ("AWSPREVIOUS", ["pw-current", "pw-next", "pw-previous"])
-    assert result.secret == {"stage": "AWSPREVIOUS", "username": role, "password": "pw-previous"}
-    assert messages(caplog)[1:] == [("WARNING", "the master secret's AWSPENDING password was refused too"),
-                                    ("INFO", "logged in with the master secret's AWSPREVIOUS version")]
+    stage = {"pw-current": "AWSCURRENT", "pw-previous": "AWSPREVIOUS"}[on_server]
+    assert (result.stage, result.secret["password"], attempts.passwords) == (stage, on_server, tried)
+    assert result.secret == {"stage": stage, "username": role, "password": on_server}
+    assert messages(caplog)[first_message:] == messages_from_it
 
 
 def test_a_pending_version_with_the_current_credentials_is_not_tried_again(sm, empty_database_url, login_role):
@@ -190,11 +183,7 @@ def test_a_refused_login_that_is_not_a_wrong_password_stops_the_fallback(sm, emp
     """A pending user that may not log in (SQLSTATE 28000, not 28P01) is an error of its own: raised as it came,
     AWSPREVIOUS never tried."""
     role, blocked = login_role("pw-previous"), login_role("pw-next")
-    conn = psycopg2.connect(pg_server.admin_url())
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f"ALTER ROLE {blocked} NOLOGIN")
-    conn.close()
+    admin_execute(pg_server.admin_url(), f"ALTER ROLE {blocked} NOLOGIN")
     arn = secret(sm, value(role, "pw-current"), previous=value(role, "pw-previous"), pending=value(blocked, "pw-next"))
     attempts = Attempts(empty_database_url)
     with pytest.raises(psycopg2.OperationalError, match=f'role "{blocked}" is not permitted to log in'):
@@ -213,11 +202,7 @@ def test_a_lazy_list_of_candidates_is_read_only_as_far_as_the_login_needs(sm, em
     master_login.login(lazy, Attempts(empty_database_url)).connection.close()
     assert reads == []  # AWSCURRENT logged in: no other stage was read
 
-    conn = psycopg2.connect(empty_database_url)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f"ALTER ROLE {role} PASSWORD 'pw-next'")
-    conn.close()
+    admin_execute(empty_database_url, f"ALTER ROLE {role} PASSWORD 'pw-next'")
     lazy = itertools.chain([current], master_login.read_fallbacks(sm, arn))
     result = master_login.login(lazy, Attempts(empty_database_url))
     result.connection.close()

@@ -15,7 +15,6 @@ import json
 import logging
 import secrets
 import sys
-import threading
 from pathlib import Path
 
 import psycopg2
@@ -25,6 +24,7 @@ import pytest
 from ops.db import migrations
 from ops.db.target import DbTarget
 from ops.urls import parse
+from tests.db_support import at_once
 from tests.migrator_support import (
     DB_FUNCTION_NAME,
     EXPECTED,
@@ -41,6 +41,7 @@ from tests.migrator_support import (
     master_login_as,
     migrations_sha256_of,
     query,
+    recorded_logins,
     rotating_master,
     shared_app_password,
 )
@@ -125,20 +126,8 @@ def test_the_role_url_fixture_and_these_tests_share_the_app_password(migrated_da
 # -- concurrency ---------------------------------------------------------------------------------------------------
 def test_two_concurrent_invocations_apply_each_migration_once(empty_database_url, deploy, call, pg_server):
     event = deploy(empty_database_url, shared_app_password(pg_server))
-    results, errors = [], []
     containers = [load_migrator_module(), load_migrator_module()]
-
-    def run(module):
-        try:
-            results.append(call(event, module=module))
-        except Exception as exc:  # noqa: BLE001 - collected and reported by the caller; reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(module,)) for module in containers]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(120)
+    results, errors = at_once(*[lambda module=module: call(event, module=module) for module in containers])
     assert errors == []
     assert sorted((r["applied"], r["already_applied"]) for r in results) == [([], len(EXPECTED)), (EXPECTED, 0)]
     assert all(r["app_password_set"] for r in results)
@@ -151,22 +140,10 @@ def test_two_concurrent_invocations_apply_each_migration_once(empty_database_url
 
 def test_the_migrator_and_cruddur_db_migrate_share_the_lock(empty_database_url, deploy, call, pg_server):
     event = deploy(empty_database_url, shared_app_password(pg_server))
-    results, errors = {}, []
-
-    def run(name, work):
-        try:
-            results[name] = work()
-        except Exception as exc:  # noqa: BLE001 - collected and reported by the caller; reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=("operator", lambda: migrations.apply(DbTarget(empty_database_url)))),
-               threading.Thread(target=run, args=("function", lambda: call(event)["applied"]))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(120)
+    # the operator's cruddur db migrate and the function, at once
+    results, errors = at_once(lambda: migrations.apply(DbTarget(empty_database_url)), lambda: call(event)["applied"])
     assert errors == []
-    assert sorted(results.values()) == [[], EXPECTED]  # one of them applied everything, the other nothing
+    assert sorted(results) == [[], EXPECTED]  # one of them applied everything, the other nothing
     assert [r[0] for r in applied_rows(empty_database_url)] == EXPECTED
     assert lock_rows(empty_database_url) == 0
 
@@ -410,21 +387,6 @@ def test_an_app_user_that_is_not_the_app_role_is_refused(empty_database_url, dep
 
 
 # -- the master's candidates (lambda/shared/master_login.py) --------------------------------------------------------
-def recorded_logins(monkeypatch) -> list[str]:
-    """The password of every connection the function opens (psycopg2.connect with keywords), passed through to the
-    real driver."""
-    passwords: list[str] = []
-    real = psycopg2.connect
-
-    def recording(*args, **kwargs):
-        if "password" in kwargs:
-            passwords.append(kwargs["password"])
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(psycopg2, "connect", recording)
-    return passwords
-
-
 @pytest.mark.parametrize(("server_has", "tried", "stage"), [
     ("pending", ["current", "pending"], "AWSPENDING"),  # mid-rotation: between setSecret and finishSecret
     ("previous", ["current", "pending", "previous"], "AWSPREVIOUS"),  # restored from before the last rotation

@@ -12,7 +12,6 @@ its own (locks, failures, the payload, no AWS SDK at all) is ``test_migrator_db.
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import secrets
@@ -26,7 +25,6 @@ import boto3
 import psycopg2
 import pytest
 from botocore.config import Config
-from botocore.response import StreamingBody
 from botocore.stub import Stubber
 from moto import mock_aws
 
@@ -34,6 +32,7 @@ from ops.db import migrations
 from ops.db.target import DbTarget
 from ops.local.server import free_port
 from ops.urls import parse
+from tests.lambda_support import lambda_response
 from tests.migrator_support import (
     DB_FUNCTION_NAME,
     EXPECTED,
@@ -50,6 +49,7 @@ from tests.migrator_support import (
     master_login_as,
     migrations_sha256_of,
     query,
+    recorded_logins,
     rotating_master,
     shared_app_password,
 )
@@ -229,20 +229,6 @@ def test_the_database_functions_error_is_the_outer_functions_one_line(migrated_d
 
 
 # -- the master password mid-rotation (lambda/shared/master_login.py) -----------------------------------------------
-def recorded_logins(monkeypatch) -> list[str]:
-    """The password of every connection the functions open (psycopg2.connect with keywords), passed through."""
-    passwords: list[str] = []
-    real = psycopg2.connect
-
-    def recording(*args, **kwargs):
-        if "password" in kwargs:
-            passwords.append(kwargs["password"])
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(psycopg2, "connect", recording)
-    return passwords
-
-
 def test_mid_rotation_the_migrator_logs_in_with_awspending_and_migrates(own_server, deploy, invoke, migrator, sm,
                                                                          aws_calls, monkeypatch, capsys):
     """Between setSecret and finishSecret the database has the AWSPENDING password and refuses AWSCURRENT's."""
@@ -404,14 +390,6 @@ def test_what_the_database_function_answers_becomes_one_line(empty_database_url,
     with pytest.raises(migrator.DatabaseFunctionFailed) as caught:
         invoke(transport=lambda payload: (error, body))
     assert str(caught.value) == message
-
-
-def lambda_response(payload: dict, function_error: str | None = None) -> dict:
-    body = json.dumps(payload).encode()
-    response = {"StatusCode": 200, "Payload": StreamingBody(io.BytesIO(body), len(body))}
-    if function_error:
-        response["FunctionError"] = function_error
-    return response
 
 
 def test_the_lambda_transport_invokes_synchronously_and_reads_the_answer(migrator, migrator_runtime):

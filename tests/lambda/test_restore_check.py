@@ -8,8 +8,6 @@ in a fresh interpreter where boto3 and botocore cannot be imported."""
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
-import io
 import json
 import logging
 import sys
@@ -19,12 +17,9 @@ import boto3
 import psycopg2
 import psycopg2.extensions
 import pytest
-from botocore.response import StreamingBody
 from botocore.stub import Stubber
-from moto import mock_aws
 
-from tests.lambda_support import PROJECT_DIR
-from tests.migrator_support import shared_modules_importable
+from tests.lambda_support import PROJECT_DIR, SHARED_DIR, fresh_module, lambda_response
 
 HANDLER_PATH = PROJECT_DIR / "lambda" / "restore_check" / "handler.py"
 REGION = "eu-west-1"
@@ -42,24 +37,9 @@ FUTURE = "9999_from_the_future"
 
 @pytest.fixture(scope="module")
 def handler():
-    shared_modules_importable()  # the package carries master_login.py beside the handler
-    name = f"restore_check_handler_{uuid.uuid4().hex[:8]}"
-    spec = importlib.util.spec_from_file_location(name, HANDLER_PATH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
+    module = fresh_module(HANDLER_PATH, "restore_check_handler", SHARED_DIR)  # master_login.py is beside it
     yield module
-    sys.modules.pop(name, None)
-
-
-@pytest.fixture
-def aws(monkeypatch):
-    for key, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),
-                       ("AWS_DEFAULT_REGION", REGION)):
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    with mock_aws():
-        yield
+    sys.modules.pop(module.__name__, None)
 
 
 def execute(url: str, *statements: str) -> None:
@@ -433,6 +413,13 @@ def reporting(handler, aws):
             self.backup, self.rds, self.sns, self.topic, self.config = backup, rds, sns, topic, config
             self.secret_reads = recorded_secret_reads(secrets_client)
 
+        def expect(self, status: str, message: str) -> None:
+            """Backup's side of one report: this drill's restore job described, then ``status`` and ``message`` put
+            as its validation result (the Stubber checks each call's exact parameters)."""
+            self.stub.add_response("describe_restore_job", restore_job(), {"RestoreJobId": JOB_ID})
+            self.stub.add_response("put_restore_validation_result", {}, {
+                "RestoreJobId": JOB_ID, "ValidationStatus": status, "ValidationStatusMessage": message})
+
         def notifications(self) -> list[tuple[str, dict]]:
             from moto.sns.models import sns_backends
             sent = sns_backends[ACCOUNT][REGION].topics[topic].sent_notifications
@@ -460,12 +447,10 @@ def probe_against(handler, url: str, seen: list, **config):
 
 def test_reporter_reads_the_candidates_and_the_probe_passes_a_good_copy(handler, reporting, restored_copy, caplog):
     seen: list = []
-    reporting.stub.add_response("describe_restore_job", restore_job(), {"RestoreJobId": JOB_ID})
     target = target_of(restored_copy)
     message = (f"restored copy {target['host']}:{target['port']}/{target['dbname']}: "
                "schema and row counts as expected")
-    reporting.stub.add_response("put_restore_validation_result", {}, {
-        "RestoreJobId": JOB_ID, "ValidationStatus": "SUCCESSFUL", "ValidationStatusMessage": message})
+    reporting.expect("SUCCESSFUL", message)
     arn = master_secret(restored_copy)
     with caplog.at_level(logging.DEBUG, logger="cruddur.restore_check"):  # every line of ours, at any level
         result = reporting.run(restore_event(), probe_against(handler, restored_copy, seen), secret_arn=arn)
@@ -482,12 +467,9 @@ def test_reporter_reads_the_candidates_and_the_probe_passes_a_good_copy(handler,
 
 
 def test_reporter_reports_failed_for_an_empty_copy(handler, reporting, migrated_database_url):
-    reporting.stub.add_response("describe_restore_job", restore_job(), {"RestoreJobId": JOB_ID})
     target = target_of(migrated_database_url)
-    message = (f"restored copy {target['host']}:{target['port']}/{target['dbname']} FAILED: "
-               "table users has 0 rows, expected at least 1; table activities has 0 rows, expected at least 1")
-    reporting.stub.add_response("put_restore_validation_result", {}, {
-        "RestoreJobId": JOB_ID, "ValidationStatus": "FAILED", "ValidationStatusMessage": message})
+    reporting.expect("FAILED", f"restored copy {target['host']}:{target['port']}/{target['dbname']} FAILED: table "
+                               "users has 0 rows, expected at least 1; table activities has 0 rows, expected at least 1")
     result = reporting.run(restore_event(), probe_against(handler, migrated_database_url, []),
                            secret_arn=master_secret(migrated_database_url))
     assert result["status"] == "FAILED"
@@ -498,22 +480,16 @@ def test_reporter_reports_failed_when_the_master_secret_cannot_be_read(handler, 
     def never(target, candidates):
         raise AssertionError("the probe must not run")
     missing = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:cruddur/gone-AbCdEf"
-    reporting.stub.add_response("describe_restore_job", restore_job(), {"RestoreJobId": JOB_ID})
-    message = (f"restored copy {RESTORED}: cannot read the master secret {missing} (ResourceNotFoundException): "
-               "check that it exists and that the function's role may secretsmanager:GetSecretValue on it and "
-               "kms:Decrypt its key")
-    reporting.stub.add_response("put_restore_validation_result", {}, {
-        "RestoreJobId": JOB_ID, "ValidationStatus": "FAILED", "ValidationStatusMessage": message})
+    reporting.expect("FAILED", f"restored copy {RESTORED}: cannot read the master secret {missing} "
+                               "(ResourceNotFoundException): check that it exists and that the function's role may "
+                               "secretsmanager:GetSecretValue on it and kms:Decrypt its key")
     assert reporting.run(restore_event(), never, secret_arn=missing)["status"] == "FAILED"
 
 
 def test_reporter_reports_failed_when_the_probe_cannot_run(handler, reporting, restored_copy):
     def broken(target, candidates):
         raise RuntimeError("probe timed out")
-    reporting.stub.add_response("describe_restore_job", restore_job(), {"RestoreJobId": JOB_ID})
-    message = f"restored copy {RESTORED}: probe timed out"
-    reporting.stub.add_response("put_restore_validation_result", {}, {
-        "RestoreJobId": JOB_ID, "ValidationStatus": "FAILED", "ValidationStatusMessage": message})
+    reporting.expect("FAILED", f"restored copy {RESTORED}: probe timed out")
     assert reporting.run(restore_event(), broken, secret_arn=master_secret(restored_copy))["status"] == "FAILED"
 
 
@@ -552,12 +528,6 @@ def test_reporter_without_a_topic_only_reports_to_backup(handler, aws, restored_
 
 
 # -- invoking the probe function ----------------------------------------------------------------------------------
-def lambda_response(payload: dict, function_error: str | None = None) -> dict:
-    body = json.dumps(payload).encode()
-    response = {"StatusCode": 200, "Payload": StreamingBody(io.BytesIO(body), len(body))}
-    if function_error:
-        response["FunctionError"] = function_error
-    return response
 
 
 def test_invoke_probe_function_passes_the_target_and_the_candidates_and_returns_the_verdict(handler):

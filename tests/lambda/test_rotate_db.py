@@ -16,11 +16,11 @@ import uuid
 import psycopg2
 import pytest
 
+from tests.db_support import admin_execute
 from tests.rotation_support import (
     DB_LOGGER,
     HANDLER_DIR,
     HANDLER_PATH,
-    admin_execute,
     load,
     log_text,
     login_of,

@@ -16,13 +16,13 @@ import psycopg2
 import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
 
+from tests.db_support import admin_execute
 from tests.rotation_support import (
     DB_FUNCTION,
     DB_LOGGER,
     ROTATION_LOGGER,
     STEPS,
     InProcessLambda,
-    admin_execute,
     begin_rotation,
     current,
     load,
@@ -31,6 +31,8 @@ from tests.rotation_support import (
     make_secret,
     pending,
     run,
+    set_secret_error,
+    step_error,
 )
 
 
@@ -116,15 +118,12 @@ def test_a_secret_out_of_step_with_the_database_fails_clearly(rotation_aws, rota
     token = begin_rotation(arn)
     module = load()
     run(module, aws, arn, token, steps=("createSecret",))
-    with pytest.raises(module.RotationError) as err:
-        run(module, aws, arn, token, steps=("setSecret",))
-    assert str(err.value) == (
+    assert step_error(module, aws, arn, token, "setSecret") == (
         f"cannot log in to {master['host']} as {master['username']} with the current or previous password: set the "
         "secret's AWSCURRENT value to the database's password (runbooks/rotate-master-password.md)")
     assert logs_in(master, master["password"])  # nothing changed on the database
-    with pytest.raises(module.RotationError) as err:
-        run(module, aws, arn, token, steps=("testSecret",))
-    assert str(err.value) == f"the pending password does not log in to {master['host']} as {master['username']}"
+    assert step_error(module, aws, arn, token, "testSecret") == (
+        f"the pending password does not log in to {master['host']} as {master['username']}")
     assert "AWSCURRENT" not in aws.describe_secret(SecretId=arn)["VersionIdsToStages"][token]
 
 
@@ -135,9 +134,8 @@ def test_a_pending_version_for_another_database_is_refused(rotation_aws, rotatio
     aws.put_secret_value(SecretId=arn, ClientRequestToken=token, VersionStages=["AWSPENDING"],
                          SecretString=json.dumps({**master, "dbname": "postgres", "password": uuid.uuid4().hex}))
     module = load()
-    with pytest.raises(module.RotationError) as err:
-        run(module, aws, arn, token, steps=("setSecret",))
-    assert str(err.value) == "the pending version's dbname differs from the current one; refusing to rotate"
+    assert step_error(module, aws, arn, token, "setSecret") == (
+        "the pending version's dbname differs from the current one; refusing to rotate")
     assert logs_in(master, master["password"])
 
 
@@ -146,9 +144,8 @@ def test_a_secret_without_the_standard_fields_is_refused(rotation_aws, rotation_
     arn = make_secret(aws, {"username": master["username"], "password": master["password"]})
     token = begin_rotation(arn)
     module = load()
-    with pytest.raises(module.RotationError) as err:
-        run(module, aws, arn, token, steps=("createSecret",))
-    assert str(err.value).endswith("lacks host, port, dbname (standard RDS secret JSON)")
+    assert step_error(module, aws, arn, token, "createSecret").endswith(
+        "lacks host, port, dbname (standard RDS secret JSON)")
 
 
 @pytest.mark.parametrize("bad_event, message", [
@@ -221,10 +218,9 @@ def test_the_function_needs_the_database_functions_name(rotation_aws, rotation_m
     module = load()
     db = InProcessLambda(module)
     run(module, aws, arn, token, steps=("createSecret",), invoke=db)  # Secrets Manager only: no database function
-    with pytest.raises(module.RotationError) as err:
-        run(module, aws, arn, token, steps=("setSecret",), invoke=db)
-    assert str(err.value) == ("DB_FUNCTION_NAME is not set: the rotation reaches the database through its database "
-                              "function in the VPC (components/master_rotation.py sets it); redeploy the function")
+    assert step_error(module, aws, arn, token, "setSecret", db) == (
+        "DB_FUNCTION_NAME is not set: the rotation reaches the database through its database "
+        "function in the VPC (components/master_rotation.py sets it); redeploy the function")
     assert db.calls == [] and logs_in(master, master["password"])
 
 
@@ -263,12 +259,8 @@ def _raises(exc: Exception):
 def test_a_failed_invocation_is_one_clear_error_and_changes_nothing(rotation_aws, rotation_master, invoke, message):
     aws, master = rotation_aws, rotation_master
     arn = make_secret(aws, master)
-    token = begin_rotation(arn)
     module = load()
-    run(module, aws, arn, token, steps=("createSecret",))
-    with pytest.raises(module.RotationError) as err:
-        run(module, aws, arn, token, steps=("setSecret",), invoke=invoke)
-    assert str(err.value) == message
+    assert set_secret_error(module, aws, arn, invoke=invoke) == message
     assert current(aws, arn) == master and logs_in(master, master["password"])
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import threading
 
 import psycopg2
 import psycopg2.errors
@@ -13,7 +12,7 @@ import pytest
 from ops.db import migrations, seed
 from ops.db.target import DbTarget
 from ops.paths import MIGRATIONS_DIR
-from tests.db_support import query
+from tests.db_support import admin_execute, at_once, query
 
 EXPECTED = [p.stem for p in sorted(MIGRATIONS_DIR.glob("*.sql"))]
 
@@ -129,19 +128,7 @@ def test_concurrent_migrate_processes_end_with_one_applied_set(empty_database_ur
 
 
 def test_concurrent_migrate_threads(empty_database_url):
-    results, errors = [], []
-
-    def run():
-        try:
-            results.append(migrations.apply(DbTarget(empty_database_url)))
-        except Exception as exc:  # noqa: BLE001 - collected and reported by the caller; pragma: no cover - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
+    results, errors = at_once(*[lambda: migrations.apply(DbTarget(empty_database_url))] * 2)
     assert errors == []
     assert sorted(results) == [[], EXPECTED]
 
@@ -152,19 +139,7 @@ def test_migrating_many_databases_on_one_server_at_once(pg_server):
 
     urls = [make_database(pg_server.admin_url()) for _ in range(3)]
     try:
-        errors: list[Exception] = []
-
-        def run(u):
-            try:
-                migrations.apply(DbTarget(u))
-            except Exception as exc:  # noqa: BLE001 - collected and reported by the caller; pragma: no cover
-                errors.append(exc)
-
-        threads = [threading.Thread(target=run, args=(u,)) for u in urls]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(120)
+        _, errors = at_once(*[lambda u=u: migrations.apply(DbTarget(u)) for u in urls])
         assert errors == []
         for u in urls:
             assert migrations.pending(DbTarget(u)) == []
@@ -205,18 +180,13 @@ def test_roles_have_exactly_their_privileges(migrated_database_url):
 def test_rds_iam_is_granted_only_where_it_exists(own_server, tmp_path):
     admin = own_server.admin_url("postgres")
     query(admin, "SELECT 1")
-    conn = psycopg2.connect(admin)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute("CREATE DATABASE plain")
-        cur.execute("CREATE DATABASE on_rds")
+    for database in ("plain", "on_rds"):
+        admin_execute(admin, f"CREATE DATABASE {database}")
     migrations.apply(DbTarget(own_server.admin_url("plain")))
     member = "SELECT pg_has_role(%s, 'rds_iam', 'MEMBER')"
-    with conn.cursor() as cur:
-        cur.execute("SELECT count(*) FROM pg_roles WHERE rolname = 'rds_iam'")
-        assert cur.fetchone()[0] == 0  # locally there is no rds_iam and the migrations still ran
-        cur.execute("CREATE ROLE rds_iam")  # what RDS provides
-    conn.close()
+    # locally there is no rds_iam and the migrations still ran
+    assert query(admin, "SELECT count(*) FROM pg_roles WHERE rolname = 'rds_iam'")[0][0] == 0
+    admin_execute(admin, "CREATE ROLE rds_iam")  # what RDS provides
     # 0002_roles grants rds_iam to both roles ...
     up_to_roles = tmp_path / "up_to_roles"
     up_to_roles.mkdir()
@@ -238,22 +208,16 @@ def test_app_password_login_refuses_an_rds_iam_membership_it_cannot_revoke(own_s
     to fix it, and leaves nothing applied."""
     admin = own_server.admin_url("postgres")
     query(admin, "SELECT 1")
-    conn = psycopg2.connect(admin)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute("CREATE DATABASE on_rds")
-        cur.execute("CREATE ROLE rds_iam")
-        cur.execute("CREATE ROLE iam_users")
-        cur.execute("GRANT rds_iam TO iam_users")
+    for statement in ("CREATE DATABASE on_rds", "CREATE ROLE rds_iam", "CREATE ROLE iam_users",
+                      "GRANT rds_iam TO iam_users"):
+        admin_execute(admin, statement)
     url = own_server.admin_url("on_rds")
     up_to_roles = tmp_path / "up_to_roles"
     up_to_roles.mkdir()
     for name in ("0001_schema.sql", "0002_roles.sql"):
         (up_to_roles / name).write_text((MIGRATIONS_DIR / name).read_text())
     migrations.apply(DbTarget(url), directory=up_to_roles)
-    with conn.cursor() as cur:
-        cur.execute("GRANT iam_users TO cruddur_app")
-    conn.close()
+    admin_execute(admin, "GRANT iam_users TO cruddur_app")
     from ops.errors import CruddurError
 
     with pytest.raises(CruddurError, match="cruddur_app is still a member of rds_iam after REVOKE rds_iam FROM "

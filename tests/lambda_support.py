@@ -16,6 +16,7 @@ import itertools
 import json
 import sys
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg2
@@ -35,6 +36,26 @@ FIXTURES = Path(__file__).resolve().parent / "lambda" / "fixtures"
 HANDLER_ENV = ("CONNECTION_URL", "DB_HOST", "DB_PORT", "DB_NAME", "DB_USER", "DB_SSLROOTCERT",
                "DB_STATEMENT_TIMEOUT_MS", "DB_CONNECT_TIMEOUT_S", "DB_TCP_USER_TIMEOUT_MS", "DB_BUDGET_MS")
 _counter = itertools.count()
+
+
+@dataclass
+class LambdaContext:
+    """The context object the Lambda runtime hands a function (what the handlers and Powertools read): the
+    post-confirmation function's by default (5 s: Cognito's limit)."""
+
+    function_name: str = "cruddur-test-post-confirmation"
+    function_version: str = "$LATEST"
+    memory_limit_in_mb: int = 256
+    aws_request_id: str = "00000000-0000-4000-8000-000000000000"
+    remaining_ms: int = 5000
+
+    @property
+    def invoked_function_arn(self) -> str:
+        qualifier = "" if self.function_version == "$LATEST" else f":{self.function_version}"
+        return f"arn:aws:lambda:eu-west-1:123456789012:function:{self.function_name}{qualifier}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
 
 
 def importable(*directories: Path) -> None:

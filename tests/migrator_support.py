@@ -12,12 +12,11 @@ import hashlib
 import hmac
 import json
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 
 from ops.urls import parse
 from tests.db_support import query
-from tests.lambda_support import SHARED_DIR, fresh_module
+from tests.lambda_support import SHARED_DIR, LambdaContext, fresh_module
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 MIGRATOR_DIR = PROJECT_DIR / "lambda" / "migrator"
@@ -42,19 +41,10 @@ REPO_MIGRATIONS = PROJECT_DIR / "sql" / "migrations"
 EXPECTED = [p.stem for p in sorted(REPO_MIGRATIONS.glob("*.sql"))]
 
 
-@dataclass
-class MigratorContext:
-    """A Lambda context as the migrator's functions get it."""
-
-    function_name: str = FUNCTION_NAME
-    function_version: str = "1"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:123456789012:function:{FUNCTION_NAME}:1"
-    aws_request_id: str = "00000000-0000-4000-8000-000000000000"
-    remaining_ms: int = 300_000  # the function's timeout in components/migrator.py
-
-    def get_remaining_time_in_millis(self) -> int:
-        return self.remaining_ms
+def migrator_context(function_name: str = FUNCTION_NAME, remaining_ms: int = 300_000) -> LambdaContext:
+    """A Lambda context as the migrator's functions get it (300 s: the function's timeout in components/migrator.py;
+    the published version 1)."""
+    return LambdaContext(function_name=function_name, function_version="1", remaining_ms=remaining_ms)
 
 
 class InProcessLambda:
@@ -63,7 +53,7 @@ class InProcessLambda:
     exception answered as Lambda answers it (FunctionError ``Unhandled``, ``{"errorMessage", "errorType",
     "stackTrace"}``). ``payloads`` keeps what it was sent (the tests' own made-up passwords)."""
 
-    def __init__(self, module, context: MigratorContext | None = None):
+    def __init__(self, module, context: LambdaContext | None = None):
         self.module = module
         self.context = context
         self.payloads: list[dict] = []
@@ -71,7 +61,7 @@ class InProcessLambda:
     def __call__(self, payload: bytes) -> tuple[str | None, bytes]:
         event = json.loads(payload)
         self.payloads.append(event)
-        context = self.context or MigratorContext(function_name=DB_FUNCTION_NAME)
+        context = self.context or migrator_context(DB_FUNCTION_NAME)
         try:
             result = self.module.db_handler(event, context)
         except Exception as exc:  # noqa: BLE001 - answered as the Lambda runtime answers an unhandled error

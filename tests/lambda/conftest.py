@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import sys
 import uuid
-from dataclasses import dataclass
 
 import pytest
 
 from tests.db_support import admin_execute
-from tests.lambda_support import HANDLER_ENV, load_handler_module
+from tests.lambda_support import HANDLER_ENV, LambdaContext, load_handler_module
 from tests.layer_support import LayerBuilds
 
 
@@ -49,18 +48,6 @@ def load_handler(handler_env):
     for module in loaded:
         module._discard()
         sys.modules.pop(module.__name__, None)
-
-
-@dataclass
-class LambdaContext:
-    function_name: str = "cruddur-test-post-confirmation"
-    function_version: str = "$LATEST"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:eu-west-1:123456789012:function:cruddur-test-post-confirmation"
-    aws_request_id: str = "00000000-0000-4000-8000-000000000000"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 5000
 
 
 @pytest.fixture

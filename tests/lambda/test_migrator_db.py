@@ -23,15 +23,15 @@ import pytest
 
 from ops.db import migrations
 from ops.db.target import DbTarget
-from ops.urls import parse
+from ops.urls import build_url, parse
 from tests.db_support import at_once
+from tests.lambda_support import LambdaContext
 from tests.migrator_support import (
     DB_FUNCTION_NAME,
     EXPECTED,
     FUNCTION_NAME,
     MIGRATOR_DIR,
     REPO_MIGRATIONS,
-    MigratorContext,
     applied_rows,
     copy_migrations,
     json_lines,
@@ -40,6 +40,7 @@ from tests.migrator_support import (
     login_lines,
     master_login_as,
     migrations_sha256_of,
+    migrator_context,
     query,
     recorded_logins,
     rotating_master,
@@ -71,8 +72,8 @@ def deploy(db_env):
 @pytest.fixture
 def call(migrator):
     """Invoke the database function as Lambda would: ``call(payload, context=None, module=None)``."""
-    def _call(event, context: MigratorContext | None = None, module=None):
-        return (module or migrator).db_handler(event, context or MigratorContext(function_name=DB_FUNCTION_NAME))
+    def _call(event, context: LambdaContext | None = None, module=None):
+        return (module or migrator).db_handler(event, context or migrator_context(DB_FUNCTION_NAME))
 
     return _call
 
@@ -168,7 +169,7 @@ def test_the_lock_wait_ends_well_before_lambda_would_kill_the_invocation(migrate
     query(migrated_database_url, "INSERT INTO yoyo_lock (locked, ctime, pid) VALUES (1, now(), 4242)")
     # 32 s left: wait at most 32 - 2 x 15 = 2 s, not the configured 120 s
     with pytest.raises(migrator.db.MigrationLocked, match=r"\(waited 2 s\); nothing was applied"):
-        call(event, context=MigratorContext(function_name=DB_FUNCTION_NAME, remaining_ms=32_000))
+        call(event, context=migrator_context(DB_FUNCTION_NAME, remaining_ms=32_000))
 
 
 # -- failures: nothing half-applied ---------------------------------------------------------------------------------
@@ -203,21 +204,30 @@ def test_a_failing_migration_is_rolled_back_entirely_and_the_next_good_run_succe
     assert lock_rows(migrated_database_url) == 0
 
 
-def test_a_migration_and_its_bookkeeping_commit_together_or_not_at_all(migrated_database_url, deploy, call,
-                                                                         migrator, pg_server, tmp_path):
-    """The migration below succeeds but makes its own ``_yoyo_migration`` row fail to insert: the migration is rolled
-    back with it (yoyo alone commits the migration, then marks it in a second transaction)."""
+@pytest.mark.parametrize(("migration", "sql", "error"), [
+    # The migration succeeds but makes its own _yoyo_migration row fail to insert: the migration is rolled back with
+    # it (yoyo alone commits the migration, then marks it in a second transaction): the two commit together or not
+    # at all.
+    ("0900_marked_early",
+     "CREATE TABLE marked_early (id int);\n"
+     "INSERT INTO _yoyo_migration (migration_hash, migration_id, applied_at_utc) "
+     "VALUES (encode(sha256('0900_marked_early'::bytea), 'hex'), 'squatter', now());\n",
+     r"^migration 0900_marked_early failed and was rolled back, nothing of it is applied \(duplicate key value "
+     r"violates unique constraint .*SQLSTATE 23505\)"),
+    # a migration depending on one that is not packaged is refused
+    ("0900_orphan", "-- depends: 0899_missing\nCREATE TABLE orphan (id int);\n",
+     r"^the packaged migrations cannot be read \(Could not resolve dependencies in .*0900_orphan\.sql\); nothing "
+     r"was applied"),
+], ids=["bookkeeping-fails", "dependency-not-packaged"])
+def test_a_packaged_migration_that_fails_leaves_nothing_of_it(migrated_database_url, deploy, call, migrator,
+                                                              pg_server, tmp_path, migration, sql, error):
     package = copy_migrations(tmp_path / "migrations")
-    (package / "0900_marked_early.sql").write_text(
-        "CREATE TABLE marked_early (id int);\n"
-        "INSERT INTO _yoyo_migration (migration_hash, migration_id, applied_at_utc) "
-        "VALUES (encode(sha256('0900_marked_early'::bytea), 'hex'), 'squatter', now());\n")
+    (package / f"{migration}.sql").write_text(sql)
     event = deploy(migrated_database_url, shared_app_password(pg_server), package)
-    with pytest.raises(migrator.db.MigrationFailed, match=r"^migration 0900_marked_early failed and was rolled back, "
-                                                          r"nothing of it is applied \(duplicate key value violates "
-                                                          r"unique constraint .*SQLSTATE 23505\)"):
+    with pytest.raises(migrator.db.MigrationFailed, match=error):
         call(event)
-    assert query(migrated_database_url, "SELECT to_regclass('public.marked_early')")[0][0] is None
+    table = migration.split("_", 1)[1]
+    assert query(migrated_database_url, f"SELECT to_regclass('public.{table}')")[0][0] is None
     assert [r[0] for r in applied_rows(migrated_database_url)] == EXPECTED
     assert lock_rows(migrated_database_url) == 0
 
@@ -232,19 +242,6 @@ def test_a_failure_after_good_migrations_keeps_them_and_says_which(empty_databas
         call(event)
     assert [r[0] for r in applied_rows(empty_database_url)] == EXPECTED
     assert lock_rows(empty_database_url) == 0
-
-
-def test_a_migration_depending_on_one_that_is_not_packaged_is_refused(migrated_database_url, deploy, call,
-                                                                        migrator, pg_server, tmp_path):
-    package = copy_migrations(tmp_path / "migrations")
-    (package / "0900_orphan.sql").write_text("-- depends: 0899_missing\nCREATE TABLE orphan (id int);\n")
-    event = deploy(migrated_database_url, shared_app_password(pg_server), package)
-    with pytest.raises(migrator.db.MigrationFailed, match=r"^the packaged migrations cannot be read \(Could not "
-                                                          r"resolve dependencies in .*0900_orphan\.sql\); nothing "
-                                                          r"was applied"):
-        call(event)
-    assert query(migrated_database_url, "SELECT to_regclass('public.orphan')")[0][0] is None
-    assert lock_rows(migrated_database_url) == 0
 
 
 def test_a_database_newer_than_the_package_is_refused_before_anything_is_applied(
@@ -321,21 +318,14 @@ def test_the_app_password_is_set_and_the_app_logs_in_with_it_but_cannot_change_t
     (verifier,) = query(url, "SELECT rolpassword FROM pg_authid WHERE rolname = 'cruddur_app'")[0]
     assert verifier.startswith("SCRAM-SHA-256$4096:") and password not in verifier
     info = parse(url)
-    app = psycopg2.connect(host=info.host, port=info.port, dbname="cruddur", user="cruddur_app", password=password)
-    app.autocommit = True
-    try:
-        with app.cursor() as cur:
-            cur.execute("INSERT INTO users (display_name, handle, email, cognito_user_id, bio) "
-                        "VALUES ('Ann', 'ann', 'ann@example.com', 'sub-ann', 'hello') RETURNING uuid")
-            uid = cur.fetchone()[0]
-            cur.execute(APP_QUERIES_CHECK, {"sub": "sub-ann"})
-            assert cur.fetchone() == (uid, "ann", "Ann", "hello")
-            for forbidden in ("CREATE TABLE sneaky (id int)", "ALTER TABLE users ADD COLUMN x int", "DROP TABLE users",
-                              "TRUNCATE activities"):
-                with pytest.raises(psycopg2.errors.InsufficientPrivilege):
-                    cur.execute(forbidden)
-    finally:
-        app.close()
+    app = build_url("cruddur_app", password, info.host, info.port, "cruddur")
+    [(uid,)] = query(app, "INSERT INTO users (display_name, handle, email, cognito_user_id, bio) "
+                          "VALUES ('Ann', 'ann', 'ann@example.com', 'sub-ann', 'hello') RETURNING uuid")
+    assert query(app, APP_QUERIES_CHECK, {"sub": "sub-ann"}) == [(uid, "ann", "Ann", "hello")]
+    for forbidden in ("CREATE TABLE sneaky (id int)", "ALTER TABLE users ADD COLUMN x int", "DROP TABLE users",
+                      "TRUNCATE activities"):
+        with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+            query(app, forbidden)
     assert not logs_in(url, "cruddur_app", "not-" + password)
 
     # a new password (the app secret rotated): the next run sets it

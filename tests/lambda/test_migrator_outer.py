@@ -32,7 +32,7 @@ from ops.db import migrations
 from ops.db.target import DbTarget
 from ops.local.server import free_port
 from ops.urls import parse
-from tests.lambda_support import lambda_response
+from tests.lambda_support import LambdaContext, lambda_response
 from tests.migrator_support import (
     DB_FUNCTION_NAME,
     EXPECTED,
@@ -40,7 +40,6 @@ from tests.migrator_support import (
     REGION,
     REPO_MIGRATIONS,
     InProcessLambda,
-    MigratorContext,
     applied_rows,
     copy_migrations,
     json_lines,
@@ -48,6 +47,7 @@ from tests.migrator_support import (
     login_lines,
     master_login_as,
     migrations_sha256_of,
+    migrator_context,
     query,
     recorded_logins,
     rotating_master,
@@ -131,8 +131,8 @@ def db_lambda(migrator) -> InProcessLambda:
 @pytest.fixture
 def invoke(migrator, db_lambda):
     """Invoke the outer function as the Invocation does, the database function in process."""
-    def _invoke(event=None, context: MigratorContext | None = None, transport=None):
-        return migrator.handler({} if event is None else event, context or MigratorContext(),
+    def _invoke(event=None, context: LambdaContext | None = None, transport=None):
+        return migrator.handler({} if event is None else event, context or migrator_context(),
                                 invoke=transport or db_lambda)
 
     return _invoke
@@ -423,7 +423,7 @@ def test_by_default_the_database_function_is_invoked_through_lambda_once(empty_d
     such function, so the answer is the one line of a missing one)."""
     deploy(empty_database_url, shared_app_password(pg_server))
     with pytest.raises(migrator.DatabaseFunctionFailed) as caught:
-        migrator.handler({}, MigratorContext())
+        migrator.handler({}, migrator_context())
     assert str(caught.value) == (f"cannot invoke the migrator's database function {DB_FUNCTION_NAME} "
                                  "(ResourceNotFoundException): check that it exists (components/migrator.py creates "
                                  "it) and that the migrator's role may lambda:InvokeFunction on it")
@@ -479,7 +479,7 @@ def test_a_malformed_event_is_a_clear_error(empty_database_url, deploy, migrator
                                             message):
     deploy(empty_database_url, shared_app_password(pg_server))
     with pytest.raises(migrator.MalformedEvent) as caught:
-        migrator.handler(event, MigratorContext(), invoke=db_lambda)
+        migrator.handler(event, migrator_context(), invoke=db_lambda)
     assert str(caught.value) == message
     assert (db_lambda.payloads, applied_rows(empty_database_url)) == ([], [])
 

@@ -26,6 +26,13 @@ def _rows(url: str) -> list[tuple]:
     return query(url, "SELECT cognito_user_id, uuid, handle FROM users ORDER BY cognito_user_id")
 
 
+def refusal(url: str) -> str:
+    """The message the migration stops with (a CruddurError: the run is rolled back)."""
+    with pytest.raises(CruddurError) as caught:
+        migrations.apply(DbTarget(url))
+    return str(caught.value)
+
+
 @pytest.fixture
 def before_0005(empty_database_url, tmp_path) -> str:
     """A database migrated with every migration except 0005 (as a server that has run the older ones)."""
@@ -91,28 +98,19 @@ def test_handles_that_would_merge_stop_the_migration_with_a_clear_message(before
     _insert(before_0005, second, "second")
     before = _rows(before_0005)
 
-    with pytest.raises(CruddurError) as caught:
-        migrations.apply(DbTarget(before_0005))
-    assert str(caught.value).endswith(
+    assert refusal(before_0005).endswith(
         "(rolled back): 1 handle(s) belong to more than one user once normalised (NFKC, spaces trimmed, any case); "
         "rename all but one user of each, then migrate again")
     assert _rows(before_0005) == before  # nothing changed
     assert migrations.pending(DbTarget(before_0005)) == [MIGRATION]
 
 
-def test_an_existing_invisible_character_stops_the_migration(before_0005):
-    _insert(before_0005, "jo\u200bs\u00e9", "zw")
-    with pytest.raises(CruddurError) as caught:
-        migrations.apply(DbTarget(before_0005))
-    assert str(caught.value).endswith(
-        "(rolled back): 1 handle(s) hold an invisible or control character; rename those users, then migrate again")
-    assert [handle for _, _, handle in _rows(before_0005)] == ["jo\u200bs\u00e9"]
-
-
-def test_an_existing_blank_handle_stops_the_migration(before_0005):
-    _insert(before_0005, "   ", "blank")
-    with pytest.raises(CruddurError) as caught:
-        migrations.apply(DbTarget(before_0005))
-    assert str(caught.value).endswith(
-        "(rolled back): 1 handle(s) are only spaces; give those users a handle, then migrate again")
+@pytest.mark.parametrize(("handle", "problem"), [
+    ("jo\u200bs\u00e9", "hold an invisible or control character; rename those users"),
+    ("   ", "are only spaces; give those users a handle"),
+], ids=["invisible-character", "blank"])
+def test_an_existing_handle_with_no_normal_form_stops_the_migration(before_0005, handle, problem):
+    _insert(before_0005, handle, "bad")
+    assert refusal(before_0005).endswith(f"(rolled back): 1 handle(s) {problem}, then migrate again")
+    assert [stored for _, _, stored in _rows(before_0005)] == [handle]  # the row is kept as it was
     assert migrations.pending(DbTarget(before_0005)) == [MIGRATION]

@@ -6,8 +6,8 @@ as much as a /8 or more. The union is what counts, not the literal ``/0``: ``0.0
 ``::/1`` + ``8000::/1`` or 256 ``/16`` pieces of one ``/8`` are all too wide; overlapping ranges count once.
 Strings that are not CIDRs are ignored here (the caller reports them on its own terms).
 
-This file is kept byte-identical as ``components/cidrs.py`` and ``policy/cidrs.py`` (the policy pack runs in its own
-virtualenv and imports only its own folder); tests/policy keeps the two equal. Standard library only.
+The policy pack runs in its own virtualenv and imports only its own folder: ``policy/cidrs.py`` is a symbolic link
+to this file (one source; tests/policy checks the pack reads the same bytes). Standard library only.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ A name is production-looking when, lower-cased and split on anything that is not
 ``prod``, ``production``, ``prd`` or ``live``, or a word starts with ``prod`` (``prodlike``, ``prod2``).
 ``Prod``, ``PROD``, ``eu-prod``, ``prd``, ``live`` all are; ``dev``, ``staging``, ``alice-dev`` are not.
 A false positive costs a ``--force``; a false negative drops a production database, so the rule leans wide.
+The policy pack's ``policy/stack_names.py`` is a symbolic link to this file (the pack imports only its own folder).
 """
 
 from __future__ import annotations

@@ -36,8 +36,15 @@ import pulumi
 import pulumi_aws as aws
 
 from components.aws_context import AwsContext
-from components.iam import deny_bucket_without_tls, deny_topic_without_tls, service_trust_policy
-from components.kms import SNS_PUBLISH_KEY_ACTIONS, KmsKey, KmsKeyArgs, logs_statement
+from components.iam import (
+    deny_bucket_without_tls,
+    deny_topic_without_tls,
+    service_statement,
+    service_trust_policy,
+    source_account,
+    source_arn,
+)
+from components.kms import KmsKey, KmsKeyArgs, logs_statement, topic_publisher_statement
 from components.naming import Naming
 from components.private_bucket import PrivateBucket, PrivateBucketArgs
 from components.settings import AuditSettings
@@ -47,6 +54,7 @@ ARCHIVE_STORAGE_CLASS = "GLACIER_IR"
 RDS_PROTECTION = "RDS_LOGIN_EVENTS"
 ACCESS_LOG_PREFIX = "trail-bucket/"  # where the trail bucket's server access logs land in the log bucket
 S3_LOGGING_SERVICE = "logging.s3.amazonaws.com"
+CLOUDTRAIL = "cloudtrail.amazonaws.com"
 
 
 @dataclass
@@ -68,16 +76,9 @@ def access_log_write_statement(source_bucket_arn: pulumi.Input[str], account_id:
     bucket's server access logs under ``prefix``, for that bucket in this account."""
 
     def make(log_bucket_arn: pulumi.Input[str]) -> dict:
-        return {
-            "sid": sid,
-            "principals": [{"type": "Service", "identifiers": [S3_LOGGING_SERVICE]}],
-            "actions": ["s3:PutObject"],
-            "resources": [pulumi.Output.concat(log_bucket_arn, f"/{prefix}*")],
-            "conditions": [
-                {"test": "ArnEquals", "variable": "aws:SourceArn", "values": [source_bucket_arn]},
-                {"test": "StringEquals", "variable": "aws:SourceAccount", "values": [account_id]},
-            ],
-        }
+        return service_statement(sid, S3_LOGGING_SERVICE, ["s3:PutObject"],
+                                 [pulumi.Output.concat(log_bucket_arn, f"/{prefix}*")],
+                                 [source_arn(source_bucket_arn, "ArnEquals"), source_account(account_id)])
 
     return make
 
@@ -86,44 +87,26 @@ def cloudtrail_key_statements(trail_name: str) -> list:
     """Key-policy statements (callables for ``KmsKeyArgs.statements``) letting CloudTrail use the key for one trail."""
 
     def scoped(account_id: str, partition: str, region: str) -> list[dict]:
-        return [
-            {"test": "StringEquals", "variable": "aws:SourceArn",
-             "values": [trail_arn(partition, region, account_id, trail_name)]},
-            {"test": "StringEquals", "variable": "aws:SourceAccount", "values": [account_id]},
-        ]
+        return [source_arn(trail_arn(partition, region, account_id, trail_name)), source_account(account_id)]
 
     def encrypt(account_id: str, partition: str, region: str) -> dict:
-        return {
-            "sid": "AllowCloudTrailToEncryptLogsForThisTrail",
-            "principals": [{"type": "Service", "identifiers": ["cloudtrail.amazonaws.com"]}],
-            "actions": ["kms:GenerateDataKey*"],
-            "resources": ["*"],
-            "conditions": scoped(account_id, partition, region) + [{
+        return service_statement(
+            "AllowCloudTrailToEncryptLogsForThisTrail", CLOUDTRAIL, ["kms:GenerateDataKey*"], ["*"],
+            scoped(account_id, partition, region) + [{
                 "test": "StringLike",
                 "variable": "kms:EncryptionContext:aws:cloudtrail:arn",
                 "values": [f"arn:{partition}:cloudtrail:*:{account_id}:trail/*"],
-            }],
-        }
+            }])
 
     def describe(account_id: str, partition: str, region: str) -> dict:
-        return {
-            "sid": "AllowCloudTrailToDescribeKeyForThisTrail",
-            "principals": [{"type": "Service", "identifiers": ["cloudtrail.amazonaws.com"]}],
-            "actions": ["kms:DescribeKey"],
-            "resources": ["*"],
-            "conditions": scoped(account_id, partition, region),
-        }
+        return service_statement("AllowCloudTrailToDescribeKeyForThisTrail", CLOUDTRAIL, ["kms:DescribeKey"], ["*"],
+                                 scoped(account_id, partition, region))
 
     def notify(account_id: str, partition: str, region: str) -> dict:
         # CloudTrail publishing to an SNS topic encrypted with this key (CloudTrail user guide, "Amazon SNS topic
         # policy for CloudTrail": kms:GenerateDataKey* and kms:Decrypt), for this trail only.
-        return {
-            "sid": "AllowCloudTrailToPublishToItsEncryptedTopic",
-            "principals": [{"type": "Service", "identifiers": ["cloudtrail.amazonaws.com"]}],
-            "actions": SNS_PUBLISH_KEY_ACTIONS,
-            "resources": ["*"],
-            "conditions": scoped(account_id, partition, region),
-        }
+        return topic_publisher_statement("AllowCloudTrailToPublishToItsEncryptedTopic", CLOUDTRAIL,
+                                         scoped(account_id, partition, region))
 
     return [encrypt, describe, notify]
 
@@ -229,23 +212,13 @@ class Audit(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.versioning]),
         )
         bucket_policy = aws.iam.get_policy_document_output(statements=[
-            {
-                "sid": "AWSCloudTrailAclCheck",
-                "principals": [{"type": "Service", "identifiers": ["cloudtrail.amazonaws.com"]}],
-                "actions": ["s3:GetBucketAcl"],
-                "resources": [self.bucket.arn],
-                "conditions": [{"test": "StringEquals", "variable": "aws:SourceArn", "values": [arn]}],
-            },
-            {
-                "sid": "AWSCloudTrailWrite",
-                "principals": [{"type": "Service", "identifiers": ["cloudtrail.amazonaws.com"]}],
-                "actions": ["s3:PutObject"],
-                "resources": [pulumi.Output.concat(self.bucket.arn, f"/{TRAIL_PREFIX}/AWSLogs/", account_id, "/*")],
-                "conditions": [
-                    {"test": "StringEquals", "variable": "s3:x-amz-acl", "values": ["bucket-owner-full-control"]},
-                    {"test": "StringEquals", "variable": "aws:SourceArn", "values": [arn]},
-                ],
-            },
+            service_statement("AWSCloudTrailAclCheck", CLOUDTRAIL, ["s3:GetBucketAcl"], [self.bucket.arn],
+                              [source_arn(arn)]),
+            service_statement(
+                "AWSCloudTrailWrite", CLOUDTRAIL, ["s3:PutObject"],
+                [pulumi.Output.concat(self.bucket.arn, f"/{TRAIL_PREFIX}/AWSLogs/", account_id, "/*")],
+                [{"test": "StringEquals", "variable": "s3:x-amz-acl", "values": ["bucket-owner-full-control"]},
+                 source_arn(arn)]),
             deny_bucket_without_tls(self.bucket.arn),
         ], opts=invoke)
         self.bucket_policy = aws.s3.BucketPolicy(
@@ -265,10 +238,7 @@ class Audit(pulumi.ComponentResource):
             kms_key_id=self.key.arn,
             opts=child,
         )
-        trust = service_trust_policy("cloudtrail.amazonaws.com", invoke, conditions=[
-            {"test": "StringEquals", "variable": "aws:SourceArn", "values": [arn]},
-            {"test": "StringEquals", "variable": "aws:SourceAccount", "values": [account_id]},
-        ])
+        trust = service_trust_policy(CLOUDTRAIL, invoke, conditions=[source_arn(arn), source_account(account_id)])
         self.logs_role = aws.iam.Role(
             f"{name}-trail-logs-role",
             assume_role_policy=trust,
@@ -322,10 +292,8 @@ class Audit(pulumi.ComponentResource):
             opts=child,
         )
         policy = aws.iam.get_policy_document_output(statements=[
-            {"sid": "CloudTrailPublishesForThisTrailOnly",
-             "principals": [{"type": "Service", "identifiers": ["cloudtrail.amazonaws.com"]}],
-             "actions": ["SNS:Publish"], "resources": [self.topic.arn],
-             "conditions": [{"test": "StringEquals", "variable": "aws:SourceArn", "values": [trail_arn_]}]},
+            service_statement("CloudTrailPublishesForThisTrailOnly", CLOUDTRAIL, ["SNS:Publish"], [self.topic.arn],
+                              [source_arn(trail_arn_)]),
             deny_topic_without_tls(self.topic.arn),
         ], opts=invoke)
         self.topic_policy = aws.sns.TopicPolicy(f"{name}-trail-topic-policy", arn=self.topic.arn,

@@ -24,22 +24,17 @@ import pulumi_aws as aws
 
 from components.database import Database
 from components.function import Function, FunctionArgs, Platform
+from components.packaging import CA_BUNDLE, PROJECT_DIR, PackagingError
 from components.settings import ConfirmationSettings
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
 FUNCTION_SOURCE = PROJECT_DIR / "lambda" / "post_confirmation"
 # What the function's package holds: the handler and the RDS CA bundle it verifies the server with. Nothing else
 # (psycopg2 and Powertools come from the stack's own signed layers, boto3 from the runtime).
-PACKAGE_FILES = ("handler.py", "global-bundle.pem")
-CA_BUNDLE = "global-bundle.pem"
+PACKAGE_FILES = ("handler.py", CA_BUNDLE)
 
 DB_USER = "cruddur_confirmation"
 TIMEOUT_SECONDS = 5  # Cognito waits at most 5 s for a trigger
 MEMORY_MB = 256  # more memory is more CPU: a faster cold start (TLS + token signing) for little cost
-
-
-class PackagingError(pulumi.RunError):
-    """A function's package cannot be assembled (a file it must ship is missing)."""
 
 
 def function_archive(source_dir: Path = FUNCTION_SOURCE) -> pulumi.AssetArchive:

@@ -1,5 +1,6 @@
-"""IAM documents the components share: who may assume a role, and the TLS-only deny every bucket and topic policy
-carries (AWS-managed policy ARNs: ``AwsContext``)."""
+"""IAM documents the components share: who may assume a role, a service principal's statement and the conditions
+that scope it to this account or resource, and the TLS-only deny every bucket and topic policy carries (AWS-managed
+policy ARNs: ``AwsContext``)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,31 @@ def service_trust_policy(service: str, opts: pulumi.InvokeOutputOptions,
         statement["conditions"] = list(conditions)
     return aws.iam.get_policy_document_output(statements=[statement], opts=opts).json
 
+
+
+def service_statement(sid: str, service: str, actions: Sequence[str], resources: Sequence[pulumi.Input[str]],
+                      conditions: Sequence[dict] = ()) -> dict:
+    """The statement (``get_policy_document`` form) allowing one AWS service principal ``actions`` on ``resources``,
+    narrowed by ``conditions`` (who it acts for: ``source_account``, ``aws:SourceArn``)."""
+    statement: dict = {
+        "sid": sid,
+        "principals": [{"type": "Service", "identifiers": [service]}],
+        "actions": list(actions),
+        "resources": list(resources),
+    }
+    if conditions:
+        statement["conditions"] = list(conditions)
+    return statement
+
+
+def source_account(account_id: pulumi.Input[str]) -> dict:
+    """The condition that a service acts for this account only (``aws:SourceAccount``, against the confused deputy)."""
+    return {"test": "StringEquals", "variable": "aws:SourceAccount", "values": [account_id]}
+
+
+def source_arn(arn: pulumi.Input[str], test: str = "StringEquals") -> dict:
+    """The condition that a service acts for this one resource only (``aws:SourceArn``)."""
+    return {"test": test, "variable": "aws:SourceArn", "values": [arn]}
 
 
 def deny_insecure_transport(actions: Sequence[str], resources: Sequence[pulumi.Input[str]]) -> dict:

@@ -14,6 +14,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.aws_context import AwsContext
+from components.iam import service_statement, source_account
 
 
 @dataclass
@@ -31,17 +32,11 @@ class KmsKeyArgs:
 
 def logs_statement(account_id: str, partition: str, region: str) -> dict:
     """Lets CloudWatch Logs in this region use the key for this account's log groups only."""
-    return {
-        "sid": "AllowCloudWatchLogs",
-        "principals": [{"type": "Service", "identifiers": [f"logs.{region}.amazonaws.com"]}],
-        "actions": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
-        "resources": ["*"],
-        "conditions": [{
-            "test": "ArnLike",
-            "variable": "kms:EncryptionContext:aws:logs:arn",
-            "values": [f"arn:{partition}:logs:{region}:{account_id}:log-group:*"],
-        }],
-    }
+    return service_statement(
+        "AllowCloudWatchLogs", f"logs.{region}.amazonaws.com",
+        ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"], ["*"],
+        [{"test": "ArnLike", "variable": "kms:EncryptionContext:aws:logs:arn",
+          "values": [f"arn:{partition}:logs:{region}:{account_id}:log-group:*"]}])
 
 
 
@@ -50,37 +45,27 @@ def logs_statement(account_id: str, partition: str, region: str) -> dict:
 SNS_PUBLISH_KEY_ACTIONS = ["kms:GenerateDataKey*", "kms:Decrypt"]
 
 
+def topic_publisher_statement(sid: str, service: str, conditions: Sequence[dict] = ()) -> dict:
+    """Lets ``service`` publish to SNS topics encrypted with the key, narrowed by ``conditions``."""
+    return service_statement(sid, service, SNS_PUBLISH_KEY_ACTIONS, ["*"], conditions)
+
+
 def cloudwatch_alarms_statement(account_id: str, partition: str, region: str) -> dict:
     """Lets CloudWatch alarms of this account publish to topics encrypted with the key (alarm topic)."""
-    return {
-        "sid": "AllowCloudWatchAlarmsToEncryptedTopics",
-        "principals": [{"type": "Service", "identifiers": ["cloudwatch.amazonaws.com"]}],
-        "actions": SNS_PUBLISH_KEY_ACTIONS,
-        "resources": ["*"],
-        "conditions": [{"test": "StringEquals", "variable": "aws:SourceAccount", "values": [account_id]}],
-    }
+    return topic_publisher_statement("AllowCloudWatchAlarmsToEncryptedTopics", "cloudwatch.amazonaws.com",
+                                     [source_account(account_id)])
 
 
 def budgets_notifications_statement(account_id: str, partition: str, region: str) -> dict:
     """Lets AWS Budgets of this account publish its alerts to topics encrypted with the key (alarm topic)."""
-    return {
-        "sid": "AllowBudgetsToEncryptedTopics",
-        "principals": [{"type": "Service", "identifiers": ["budgets.amazonaws.com"]}],
-        "actions": SNS_PUBLISH_KEY_ACTIONS,
-        "resources": ["*"],
-        "conditions": [{"test": "StringEquals", "variable": "aws:SourceAccount", "values": [account_id]}],
-    }
+    return topic_publisher_statement("AllowBudgetsToEncryptedTopics", "budgets.amazonaws.com",
+                                     [source_account(account_id)])
 
 
 def backup_notifications_statement(account_id: str, partition: str, region: str) -> dict:
     """Lets AWS Backup publish vault notifications to topics encrypted with the key. No source condition: AWS
     Backup's documented key policy has none; the topic's own policy decides what may publish to it."""
-    return {
-        "sid": "AllowBackupNotificationsToEncryptedTopics",
-        "principals": [{"type": "Service", "identifiers": ["backup.amazonaws.com"]}],
-        "actions": SNS_PUBLISH_KEY_ACTIONS,
-        "resources": ["*"],
-    }
+    return topic_publisher_statement("AllowBackupNotificationsToEncryptedTopics", "backup.amazonaws.com")
 
 class KmsKey(pulumi.ComponentResource):
     key: aws.kms.Key

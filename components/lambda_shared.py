@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pulumi
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+from components.packaging import PROJECT_DIR
+
 SHARED_SOURCE = PROJECT_DIR / "lambda" / "shared"
 MASTER_LOGIN = "master_login.py"
 YOYO_ONE_TRANSACTION = "yoyo_one_transaction.py"

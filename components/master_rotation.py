@@ -39,19 +39,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import pulumi
 import pulumi_aws as aws
 
 from components.database import Database
 from components.function import Function, FunctionArgs, Platform
+from components.packaging import CA_BUNDLE, CA_BUNDLE_SOURCE, PROJECT_DIR, package_files
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
 FUNCTION_SOURCE = PROJECT_DIR / "lambda" / "rotate_master"
-CA_BUNDLE_SOURCE = PROJECT_DIR / "lambda" / "post_confirmation" / "global-bundle.pem"
 PACKAGE_FILES = {"handler.py": FUNCTION_SOURCE / "handler.py", "db_actions.py": FUNCTION_SOURCE / "db_actions.py",
-                 "global-bundle.pem": CA_BUNDLE_SOURCE}
+                 CA_BUNDLE: CA_BUNDLE_SOURCE}
 TIMEOUT_SECONDS = 60
 # Under the rotation function's timeout and botocore's 60 s read timeout (a read timeout retries the invocation,
 # which every database action survives: each is idempotent).
@@ -107,8 +105,11 @@ class MasterRotation(pulumi.ComponentResource):
         region = platform.aws_context.region
         title = kind.what[len("the "):].removesuffix(" function")
         # One package, two functions (lambda/rotate_master): the rotation steps and the database actions.
-        package = platform.code_signing.sign(kind.function_part, pulumi.AssetArchive({
-            name: pulumi.FileAsset(str(path)) for name, path in PACKAGE_FILES.items()}))
+        package = platform.code_signing.sign(kind.function_part, pulumi.AssetArchive(package_files(PACKAGE_FILES, {
+            "handler.py": "the rotation functions run from it",
+            "db_actions.py": "the database function's actions (login, set_password, test) are in it",
+            CA_BUNDLE: "the database function verifies the database's TLS certificate (verify-full) against the "
+                       "Amazon RDS CA bundle it ships"})))
 
         # The database function: in the private subnets, PostgreSQL only (no AWS call, no AWS permission beyond its
         # network interfaces and logs), egress to the database port only.

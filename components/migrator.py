@@ -33,16 +33,12 @@ import pulumi
 import pulumi_aws as aws
 
 from components.app_access import APP_ROLE, AppAccess
-from components.confirmation import PackagingError
 from components.database import Database
 from components.function import Function, FunctionArgs, Platform
 from components.lambda_shared import SHARED_SOURCE, master_login_assets, yoyo_one_transaction_assets
+from components.packaging import CA_BUNDLE, CA_BUNDLE_SOURCE, MIGRATIONS_DIR, PROJECT_DIR, PackagingError, package_files
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
 FUNCTION_SOURCE = PROJECT_DIR / "lambda" / "migrator"
-CA_BUNDLE_SOURCE = PROJECT_DIR / "lambda" / "post_confirmation" / "global-bundle.pem"
-MIGRATIONS_DIR = PROJECT_DIR / "sql" / "migrations"
-CA_BUNDLE = "global-bundle.pem"
 
 # Long enough for a migration that rewrites a big table or waits for yoyo's lock behind a concurrent operator run
 # (ops/migrations.py waits 120 s), well under Lambda's 900 s ceiling; Pulumi waits for the synchronous result.
@@ -69,21 +65,16 @@ def migrator_archive(source_dir: Path, ca_bundle: Path, migrations_dir: Path,
     """The package both migrator functions run from, file by file: handler (outside the VPC), db and common (the
     database side and what both share), master_login, yoyo_one_transaction, CA bundle, migrations (no caches, no test
     leftovers)."""
-    for name in ("handler.py", *SIBLINGS):
-        if not (source_dir / name).is_file():
-            raise PackagingError(f"{source_dir / name} is missing: the migrator's package needs it (both functions "
-                                 "run from it)")
-    if not ca_bundle.is_file():
-        raise PackagingError(
-            f"{ca_bundle} is missing: the migrator verifies the database's TLS certificate (verify-full) against "
-            "the Amazon RDS CA bundle it ships (https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem; "
-            "see docs/functions.md) and run again.")
+    code = {name: source_dir / name for name in ("handler.py", *SIBLINGS)}
+    assets = package_files({**code, CA_BUNDLE: ca_bundle}, {
+        **dict.fromkeys(code, "the migrator's package needs it (both functions run from it)"),
+        CA_BUNDLE: "the migrator verifies the database's TLS certificate (verify-full) against the Amazon RDS CA "
+                   "bundle it ships (https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem; see "
+                   "docs/functions.md) and run again."})
     migrations = sorted((p for p in migrations_dir.glob("*.sql") if p.is_file()), key=lambda p: p.name)
     if not migrations:
         raise PackagingError(f"no migrations (*.sql) in {migrations_dir}: the migrator has nothing to apply")
-    assets: dict = {name: pulumi.FileAsset(str(source_dir / name)) for name in ("handler.py", *SIBLINGS)}
-    assets |= {CA_BUNDLE: pulumi.FileAsset(str(ca_bundle)), **master_login_assets(shared_dir),
-               **yoyo_one_transaction_assets(shared_dir)}
+    assets |= {**master_login_assets(shared_dir), **yoyo_one_transaction_assets(shared_dir)}
     assets.update({f"migrations/{p.name}": pulumi.FileAsset(str(p)) for p in migrations})
     return pulumi.AssetArchive(assets)
 

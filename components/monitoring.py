@@ -31,7 +31,7 @@ import pulumi_aws as aws
 
 from components.aws_context import AwsContext
 from components.connection_budget import GIB, MIB, estimate_max_connections, instance_memory_gib
-from components.iam import deny_topic_without_tls
+from components.iam import deny_topic_without_tls, service_statement, source_account
 from components.naming import Naming
 from components.settings import MonitoringSettings
 
@@ -174,18 +174,14 @@ class Monitoring(pulumi.ComponentResource):
             kms_master_key_id=args.kms_key_arn,
             opts=child,
         )
+
+        def publisher(sid: str, service: str, *conditions: dict) -> dict:
+            return service_statement(sid, service, ["sns:Publish"], [self.topic.arn], conditions)
+
         topic_policy = aws.iam.get_policy_document_output(statements=[
-            {"sid": "CloudWatchAlarmsOfThisAccountPublish",
-             "principals": [{"type": "Service", "identifiers": ["cloudwatch.amazonaws.com"]}],
-             "actions": ["sns:Publish"], "resources": [self.topic.arn],
-             "conditions": [{"test": "StringEquals", "variable": "aws:SourceAccount", "values": [account_id]}]},
-            {"sid": "BudgetsOfThisAccountPublish",
-             "principals": [{"type": "Service", "identifiers": ["budgets.amazonaws.com"]}],
-             "actions": ["sns:Publish"], "resources": [self.topic.arn],
-             "conditions": [{"test": "StringEquals", "variable": "aws:SourceAccount", "values": [account_id]}]},
-            {"sid": "BackupVaultNotificationsPublish",
-             "principals": [{"type": "Service", "identifiers": ["backup.amazonaws.com"]}],
-             "actions": ["sns:Publish"], "resources": [self.topic.arn]},
+            publisher("CloudWatchAlarmsOfThisAccountPublish", "cloudwatch.amazonaws.com", source_account(account_id)),
+            publisher("BudgetsOfThisAccountPublish", "budgets.amazonaws.com", source_account(account_id)),
+            publisher("BackupVaultNotificationsPublish", "backup.amazonaws.com"),
             deny_topic_without_tls(self.topic.arn),
         ], opts=invoke)
         aws.sns.TopicPolicy(f"{name}-topic-policy", arn=self.topic.arn, policy=topic_policy.json, opts=child)

@@ -35,6 +35,7 @@ import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_CACHE_DIR = PROJECT_DIR / "build" / "layers"  # build/ is gitignored
@@ -180,6 +181,9 @@ def is_valid_layer(path: Path, spec: WheelSpec = PSYCOPG2) -> bool:
         return False
 
 
+_Wheels = TypeVar("_Wheels")  # what a layer is built from: one wheel (psycopg2) or several (a requirements file)
+
+
 @contextlib.contextmanager
 def _locked(cache_dir: Path) -> Iterator[None]:
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -191,10 +195,11 @@ def _locked(cache_dir: Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _cached_build(cache_dir: Path, name: str, valid: Callable[[Path], bool],
-                  produce: Callable[[Path], Path]) -> LayerArchive:
-    """``cache_dir/name`` when it is there and ``valid``; else ``produce(work_dir)`` (returns a checked zip in
-    ``work_dir``) once, under the cache's file lock, moved into place atomically."""
+def _cached_build(cache_dir: Path, name: str, valid: Callable[[Path], bool], fetch: Callable[[Path], _Wheels],
+                  write: Callable[[_Wheels, Path], None], incomplete: Callable[[_Wheels], str]) -> LayerArchive:
+    """``cache_dir/name`` when it is there and ``valid``; else built once, under the cache's file lock: ``fetch``
+    downloads and checks the wheels into a work folder, ``write`` makes the layer zip of them, which must be ``valid``
+    (else ``incomplete(wheels)`` is the error), and it is moved into place atomically."""
     cache_dir = Path(cache_dir)
     target = cache_dir / name
     if target.is_file() and valid(target):
@@ -202,7 +207,12 @@ def _cached_build(cache_dir: Path, name: str, valid: Callable[[Path], bool],
     with _locked(cache_dir):
         if not (target.is_file() and valid(target)):  # another process may have built it meanwhile
             with tempfile.TemporaryDirectory(dir=cache_dir, prefix=".build-") as work:
-                os.replace(produce(Path(work)), target)
+                wheels = fetch(Path(work))
+                partial = Path(work) / "layer.zip"
+                write(wheels, partial)
+                if not valid(partial):
+                    raise LayerBuildError(incomplete(wheels))
+                os.replace(partial, target)
     return LayerArchive(target, _sha256(target))
 
 
@@ -210,16 +220,13 @@ def build_layer(spec: WheelSpec = PSYCOPG2, cache_dir: Path = DEFAULT_CACHE_DIR,
                 download: Downloader = pip_download) -> LayerArchive:
     """The layer zip for ``spec``: from the cache when it is there, else downloaded, checked and built once."""
 
-    def produce(work_dir: Path) -> Path:
+    def fetch(work_dir: Path) -> Path:
         wheel = download(spec, work_dir)
         _check_wheel(spec, wheel)
-        partial = work_dir / "layer.zip"
-        write_layer_zip(wheel, partial)
-        if not is_valid_layer(partial, spec):
-            raise LayerBuildError(f"{wheel.name} does not contain psycopg2's package and extension")
-        return partial
+        return wheel
 
-    return _cached_build(cache_dir, f"{spec.cache_key}.zip", lambda path: is_valid_layer(path, spec), produce)
+    return _cached_build(cache_dir, f"{spec.cache_key}.zip", lambda path: is_valid_layer(path, spec), fetch,
+                         write_layer_zip, lambda wheel: f"{wheel.name} does not contain psycopg2's package and extension")
 
 
 # -- the migrator's yoyo layer: several pure-Python wheels pinned in a requirements file -------------------------
@@ -350,19 +357,16 @@ def build_requirements_layer(spec: RequirementsLayerSpec, cache_dir: Path = DEFA
                              download: RequirementsDownloader = pip_download_requirements) -> LayerArchive:
     """The layer zip for ``spec``'s pinned wheels: from the cache, else downloaded, checked and built once."""
 
-    def produce(work_dir: Path) -> Path:
+    def fetch(work_dir: Path) -> list[Path]:
         wheel_dir = work_dir / "wheels"
         wheel_dir.mkdir()
         wheels = download(spec, wheel_dir)
         _check_pinned_wheels(spec, wheels)
-        partial = work_dir / "layer.zip"
-        write_layer_zip_from(wheels, partial)
-        if not is_valid_requirements_layer(partial, spec):
-            raise LayerBuildError(f"the {spec.name} layer lacks one of {', '.join(spec.required_files)}")
-        return partial
+        return wheels
 
     return _cached_build(cache_dir, f"{spec.cache_key}.zip", lambda path: is_valid_requirements_layer(path, spec),
-                         produce)
+                         fetch, write_layer_zip_from,
+                         lambda _: f"the {spec.name} layer lacks one of {', '.join(spec.required_files)}")
 
 
 def build_migrator_layer(cache_dir: Path = DEFAULT_CACHE_DIR,

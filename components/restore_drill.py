@@ -47,13 +47,10 @@ from components.function import Admission, Function, FunctionArgs, Platform
 from components.iam import service_trust_policy
 from components.lambda_shared import SHARED_SOURCE, master_login_assets
 from components.naming import Naming
+from components.packaging import CA_BUNDLE, CA_BUNDLE_SOURCE, MIGRATIONS_DIR, PROJECT_DIR, PackagingError, package_files
 from components.settings import RestoreDrillSettings
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
 FUNCTION_SOURCE = PROJECT_DIR / "lambda" / "restore_check"
-CA_BUNDLE_SOURCE = PROJECT_DIR / "lambda" / "post_confirmation" / "global-bundle.pem"
-MIGRATIONS_DIR = PROJECT_DIR / "sql" / "migrations"
-CA_BUNDLE = "global-bundle.pem"
 
 PROBE_TIMEOUT_SECONDS = 60
 REPORT_TIMEOUT_SECONDS = 120  # waits for the probe
@@ -72,10 +69,6 @@ RESTORE_EVENT_PATTERN = {
 }
 
 
-class PackagingError(pulumi.RunError):
-    """The validation functions' package cannot be assembled."""
-
-
 def expected_migrations(migrations_dir: Path = MIGRATIONS_DIR) -> tuple[str, int]:
     """(latest migration id, number of migrations) as yoyo records them: file stems, in name order."""
     ids = sorted(p.stem for p in migrations_dir.glob("*.sql"))
@@ -86,15 +79,11 @@ def expected_migrations(migrations_dir: Path = MIGRATIONS_DIR) -> tuple[str, int
 
 def function_archive(source_dir: Path = FUNCTION_SOURCE, ca_bundle: Path = CA_BUNDLE_SOURCE,
                      shared_dir: Path = SHARED_SOURCE) -> pulumi.AssetArchive:
-    handler = source_dir / "handler.py"
-    if not handler.is_file():
-        raise PackagingError(f"{handler} is missing: the restore drill's validation needs its handler")
-    if not ca_bundle.is_file():
-        raise PackagingError(f"{ca_bundle} is missing: the restore check verifies the restored copy's TLS "
-                             "certificate (verify-full) against the Amazon RDS CA bundle (README, 'Sign-up "
-                             "confirmation', says where it comes from)")
-    return pulumi.AssetArchive({"handler.py": pulumi.FileAsset(str(handler)),
-                                CA_BUNDLE: pulumi.FileAsset(str(ca_bundle)), **master_login_assets(shared_dir)})
+    files = package_files({"handler.py": source_dir / "handler.py", CA_BUNDLE: ca_bundle}, {
+        "handler.py": "the restore drill's validation needs its handler",
+        CA_BUNDLE: "the restore check verifies the restored copy's TLS certificate (verify-full) against the Amazon "
+                   "RDS CA bundle (README, 'Sign-up confirmation', says where it comes from)"})
+    return pulumi.AssetArchive({**files, **master_login_assets(shared_dir)})
 
 
 def plan_name(naming: Naming) -> str:

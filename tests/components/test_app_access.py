@@ -6,13 +6,9 @@ import json
 from urllib.parse import parse_qs, urlsplit
 
 from ops.offline.aws_mocks import is_secret
+from tests.components.types import EGRESS, INGRESS, SECRET, SG, VERSION
 
 PASSWORD = "random:index/randomPassword:RandomPassword"
-SECRET = "aws:secretsmanager/secret:Secret"
-VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
-SG = "aws:ec2/securityGroup:SecurityGroup"
-INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
-EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
 OTHER_SG = "sg-0123456789abcdef0"
 SHORT_SG = "sg-89abcdef"
 

@@ -8,12 +8,7 @@ import json
 import pytest
 
 from components.master_rotation import ROTATION_ACTIONS
-
-FUNCTION = "aws:lambda/function:Function"
-SG = "aws:ec2/securityGroup:SecurityGroup"
-INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
-ROTATION = "aws:secretsmanager/secretRotation:SecretRotation"
-SECRET = "aws:secretsmanager/secret:Secret"
+from tests.components.types import FUNCTION, INGRESS, ROTATION, SECRET, SG
 
 
 def test_the_app_secret_rotates_on_its_own_schedule_with_its_own_function(stack):

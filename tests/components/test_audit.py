@@ -5,24 +5,14 @@ Asserted on the resources both committed stacks declare, plus the settings rules
 
 import pytest
 
-from tests.components.conftest import policy
+from tests.components.conftest import only, policy, trail_bucket
+from tests.components.types import ACCOUNT, DETECTOR, FEATURE, KEY, LOG_GROUP, REGION, TRAIL
 
-ACCOUNT = "123456789012"
-REGION = "eu-west-1"
-TRAIL = "aws:cloudtrail/trail:Trail"
-KEY = "aws:kms/key:Key"
-LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
-DETECTOR = "aws:guardduty/detector:Detector"
-FEATURE = "aws:guardduty/detectorFeature:DetectorFeature"
 DETECTOR_ID = "0123456789abcdef0123456789abcdef"
 
 
 def trail_arn(stack) -> str:
     return f"arn:aws:cloudtrail:{REGION}:{ACCOUNT}:trail/cruddur-{stack.stack}-trail"
-
-
-def bucket_name(stack) -> str:
-    return f"cruddur-{stack.stack}-trail-{ACCOUNT}"
 
 
 def audit_key(stack):
@@ -66,7 +56,7 @@ def test_key_policy_lets_cloudtrail_encrypt_for_this_trail_only(stack):
 # -- the bucket ---------------------------------------------------------------------------------------------------
 def test_bucket_is_named_for_stack_and_account(stack):
     bucket = child(stack, "aws:s3/bucket:Bucket", "audit-bucket")
-    assert bucket.props["bucket"] == bucket_name(stack)
+    assert bucket.props["bucket"] == trail_bucket(stack)
 
 
 def test_bucket_force_destroy_follows_the_stack(dev, prod):
@@ -76,7 +66,7 @@ def test_bucket_force_destroy_follows_the_stack(dev, prod):
 
 def test_bucket_blocks_all_public_access(stack):
     block = child(stack, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "audit-bucket-public-access")
-    assert block.props == {"bucket": bucket_name(stack), "blockPublicAcls": True, "blockPublicPolicy": True,
+    assert block.props == {"bucket": trail_bucket(stack), "blockPublicAcls": True, "blockPublicPolicy": True,
                            "ignorePublicAcls": True, "restrictPublicBuckets": True}
 
 
@@ -93,7 +83,7 @@ def test_bucket_owner_enforced_versioned_and_kms_encrypted(stack):
         "bucketKeyEnabled": True,
     }]
     for resource in (ownership, versioning, encryption):
-        assert resource.props["bucket"] == bucket_name(stack)
+        assert resource.props["bucket"] == trail_bucket(stack)
 
 
 @pytest.mark.parametrize("stack_name, transition, expire", [("dev", 90, 180), ("prod", 90, 2557)])
@@ -113,10 +103,10 @@ def test_lifecycle_archives_then_expires_per_stack(request, stack_name, transiti
 
 def test_bucket_policy_lets_this_trail_write_and_denies_non_tls(stack):
     resource = child(stack, "aws:s3/bucketPolicy:BucketPolicy", "audit-bucket-policy")
-    assert resource.props["bucket"] == bucket_name(stack)
+    assert resource.props["bucket"] == trail_bucket(stack)
     statements = {s["Sid"]: s for s in policy(resource)["Statement"]}
     assert set(statements) == {"AWSCloudTrailAclCheck", "AWSCloudTrailWrite", "DenyInsecureTransport"}
-    bucket_arn = f"arn:aws:s3:::{bucket_name(stack)}"
+    bucket_arn = f"arn:aws:s3:::{trail_bucket(stack)}"
     acl = statements["AWSCloudTrailAclCheck"]
     assert (acl["Effect"], acl["Action"], acl["Resource"]) == ("Allow", "s3:GetBucketAcl", bucket_arn)
     assert acl["Principal"] == {"Service": "cloudtrail.amazonaws.com"}
@@ -178,7 +168,7 @@ def test_trail_is_multi_region_validated_encrypted_and_delivered(stack):
     assert p["enableLogFileValidation"] is True
     assert p["enableLogging"] is True
     assert p["kmsKeyId"] == audit_key(stack).outputs["arn"]
-    assert p["s3BucketName"] == bucket_name(stack)
+    assert p["s3BucketName"] == trail_bucket(stack)
     assert p["s3KeyPrefix"] == "trail"
     assert p["cloudWatchLogsGroupArn"] == stack.one(LOG_GROUP, "audit-trail-logs").outputs["arn"] + ":*"
     assert p["cloudWatchLogsRoleArn"] == stack.one("aws:iam/role:Role", "audit-trail-logs-role").outputs["arn"]
@@ -219,17 +209,12 @@ def test_dev_may_switch_trail_and_guardduty_off(evaluate_with):
 
 
 def test_audit_outputs_are_exported(stack):
-    assert stack.outputs["auditBucketName"] == bucket_name(stack)
+    assert stack.outputs["auditBucketName"] == trail_bucket(stack)
     assert stack.outputs["auditLogGroupName"] == f"/cruddur/{stack.stack}/cloudtrail"
     assert stack.outputs["auditKmsKeyArn"] == audit_key(stack).outputs["arn"]
 
 
 # -- settings rules -----------------------------------------------------------------------------------------------
-def only(problems: list[str]) -> str:
-    assert len(problems) == 1, problems
-    return problems[0]
-
-
 def test_prod_may_not_switch_the_trail_off(config_problems):
     assert only(config_problems("prod", auditTrail=False)) == (
         "cruddur-db:auditTrail = False: prod must keep its CloudTrail trail on")

@@ -6,16 +6,8 @@ Asserted on the resources both committed stacks declare, under the shared mocks.
 
 import pytest
 
-from tests.components.conftest import policy
-
-ACCOUNT = "123456789012"
-BUCKET = "aws:s3/bucket:Bucket"
-LIFECYCLE = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
-LOGGING = "aws:s3/bucketLogging:BucketLogging"
-
-
-def trail_bucket(stack) -> str:
-    return f"cruddur-{stack.stack}-trail-{ACCOUNT}"
+from tests.components.conftest import policy, trail_bucket
+from tests.components.types import ACCOUNT, BUCKET, LIFECYCLE, LOGGING
 
 
 def artifacts_bucket(stack) -> str:

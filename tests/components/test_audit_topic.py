@@ -3,9 +3,7 @@ only), asserted on the resources both committed stacks declare."""
 
 from tests.components.conftest import policy
 from tests.components.test_audit import ACCOUNT, REGION, TRAIL, audit_key, child, trail_arn
-
-TOPIC = "aws:sns/topic:Topic"
-TOPIC_POLICY = "aws:sns/topicPolicy:TopicPolicy"
+from tests.components.types import TOPIC, TOPIC_POLICY
 
 
 def topic(stack):

@@ -21,14 +21,8 @@ from ops.offline.aws_mocks import ACCOUNT_ID
 from ops.offline.stack_eval import evaluate
 from tests.components.conftest import policy
 from tests.components.signing_support import JOB, UPLOAD, signing_job, upload_of
+from tests.components.types import BUCKET, CONFIG, FUNCTION, INVOKE_CONFIG, LAYER, PROFILE, QUEUE
 
-FUNCTION = "aws:lambda/function:Function"
-LAYER = "aws:lambda/layerVersion:LayerVersion"
-PROFILE = "aws:signer/signingProfile:SigningProfile"
-CONFIG = "aws:lambda/codeSigningConfig:CodeSigningConfig"
-INVOKE_CONFIG = "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig"
-BUCKET = "aws:s3/bucket:Bucket"
-QUEUE = "aws:sqs/queue:Queue"
 FUNCTIONS = {"confirmation-function", "migrator-function", "migrator-db-function", "master-rotation-function",
              "master-rotation-db-function", "app-rotation-function", "app-rotation-db-function",
              "restore-drill-probe-function", "restore-drill-report-function"}

@@ -12,20 +12,21 @@ from components import confirmation as conf
 from components.psycopg2_layer import POWERTOOLS, build_layer, build_powertools_layer
 from ops.offline.aws_mocks import ACCOUNT_ID
 from tests.components.signing_support import signed_source
-
-POOL = "aws:cognito/userPool:UserPool"
-CLIENT = "aws:cognito/userPoolClient:UserPoolClient"
-FUNCTION = "aws:lambda/function:Function"
-LAYER = "aws:lambda/layerVersion:LayerVersion"
-PERMISSION = "aws:lambda/permission:Permission"
-ROLE = "aws:iam/role:Role"
-ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
-ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
-SG = "aws:ec2/securityGroup:SecurityGroup"
-INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
-EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
-LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
-RETENTION = {"dev": 30, "prod": 365}
+from tests.components.types import (
+    ATTACHMENT,
+    CLIENT,
+    EGRESS,
+    FUNCTION,
+    INGRESS,
+    LAYER,
+    LOG_GROUP,
+    PERMISSION,
+    POOL,
+    RETENTION,
+    ROLE,
+    ROLE_POLICY,
+    SG,
+)
 
 
 def region(stack) -> str:

@@ -7,10 +7,8 @@ import json
 import pytest
 
 from components.run_schedule import BadSchedule, parse
+from tests.components.types import BUDGET, INSTANCE, SCHEDULE
 
-BUDGET = "aws:budgets/budget:Budget"
-SCHEDULE = "aws:scheduler/schedule:Schedule"
-INSTANCE = "aws:rds/instance:Instance"
 WORKDAYS = "Mon-Fri 08:00-19:00 Europe/Dublin"
 
 

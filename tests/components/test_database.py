@@ -8,8 +8,7 @@ import pytest
 from components.database import CA_CERT_IDENTIFIER, PASSWORD_LENGTH
 from ops.offline.aws_mocks import is_secret, unwrap
 from tests.components.conftest import policy
-
-INSTANCE = "aws:rds/instance:Instance"
+from tests.components.types import INSTANCE
 
 
 def instance(evaluation):

@@ -8,11 +8,7 @@ import json
 import pytest
 
 from components.master_rotation import ROTATION_ACTIONS
-
-FUNCTION = "aws:lambda/function:Function"
-SG = "aws:ec2/securityGroup:SecurityGroup"
-INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
-ROTATION = "aws:secretsmanager/secretRotation:SecretRotation"
+from tests.components.types import FUNCTION, INGRESS, ROTATION, SG
 
 
 def test_the_master_secret_rotates_on_the_configured_schedule(stack):

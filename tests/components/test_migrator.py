@@ -16,21 +16,23 @@ from components.confirmation import PackagingError
 from components.lambda_shared import SharedModuleMissing
 from ops import paths
 from tests.components.signing_support import signed_source
+from tests.components.types import (
+    ATTACHMENT,
+    EGRESS,
+    ENDPOINT,
+    FUNCTION,
+    INGRESS,
+    INVOCATION,
+    LAYER,
+    LOG_GROUP,
+    RETENTION,
+    ROLE,
+    ROLE_POLICY,
+    SECRET,
+    SG,
+    VERSION,
+)
 
-FUNCTION = "aws:lambda/function:Function"
-INVOCATION = "aws:lambda/invocation:Invocation"
-LAYER = "aws:lambda/layerVersion:LayerVersion"
-ROLE = "aws:iam/role:Role"
-ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
-ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
-SG = "aws:ec2/securityGroup:SecurityGroup"
-INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
-EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
-LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
-ENDPOINT = "aws:ec2/vpcEndpoint:VpcEndpoint"
-SECRET = "aws:secretsmanager/secret:Secret"
-VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
-RETENTION = {"dev": 30, "prod": 365}
 REPO_MIGRATIONS = Path(paths.MIGRATIONS_DIR)
 
 

@@ -7,15 +7,11 @@ import pytest
 
 from components.connection_budget import GIB, MIB, estimate_max_connections
 from components.monitoring import alarm_specs, is_burstable, max_connections_estimate, memory_bytes
-from tests.components.conftest import policy
+from tests.components.conftest import only, policy
+from tests.components.types import ACCOUNT, ALARM, KEY, REGION, TOPIC
 
 PROD_CONNECTIONS_THRESHOLD = 180 * 80 // 100  # db.t4g.small: about 180 connections, alarmed at 80 %
 
-ACCOUNT = "123456789012"
-REGION = "eu-west-1"
-ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
-TOPIC = "aws:sns/topic:Topic"
-KEY = "aws:kms/key:Key"
 
 # (metric, statistic, comparison, missing data) for every alarm a db.t* and a db.m* stack must have.
 COMMON = {
@@ -209,11 +205,6 @@ def test_alarm_specs_are_pure_and_shared(prod):
 
 
 # -- settings -----------------------------------------------------------------------------------------------------
-def only(problems: list[str]) -> str:
-    assert len(problems) == 1, problems
-    return problems[0]
-
-
 def test_prod_cannot_switch_alarms_off(config_problems):
     assert only(config_problems("prod", alarms=False)) == (
         "cruddur-db:alarms = False: prod must keep its CloudWatch alarms on")

@@ -7,15 +7,9 @@ import pytest
 
 from components.restore_drill import PROJECT_DIR, expected_migrations
 from ops.offline.stack_eval import evaluate
-from tests.components.conftest import policy
+from tests.components.conftest import only, policy
 from tests.components.signing_support import signed_source, signing_job
-
-ACCOUNT = "123456789012"
-REGION = "eu-west-1"
-FUNCTION = "aws:lambda/function:Function"
-ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
-ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
-
+from tests.components.types import ACCOUNT, ATTACHMENT, FUNCTION, REGION, ROLE_POLICY
 
 # dev leaves the drill off (prod's drill proves the backups); it is judged here as dev would have it switched on.
 DEV_WITH_DRILL = {"restoreDrill": True}
@@ -235,11 +229,6 @@ def test_without_alarms_the_drill_reports_to_backup_only(evaluate_with):
 
 
 # -- settings -----------------------------------------------------------------------------------------------------
-def only(problems: list[str]) -> str:
-    assert len(problems) == 1, problems
-    return problems[0]
-
-
 def test_prod_cannot_switch_the_drill_off(config_problems):
     assert only(config_problems("prod", restoreDrill=False)) == (
         "cruddur-db:restoreDrill = False: prod must keep its restore drill on (runbooks/restore.md)")

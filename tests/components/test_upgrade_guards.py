@@ -7,9 +7,8 @@ import re
 import pytest
 
 from components.database import TIMEOUTS
+from tests.components.types import INSTANCE, PARAMS
 
-INSTANCE = "aws:rds/instance:Instance"
-PARAMS = "aws:rds/parameterGroup:ParameterGroup"
 SUFFIX = "random:index/randomId:RandomId"
 
 # What prod protects: the resources whose loss loses data or the keys and identities that give access to it.

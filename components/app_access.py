@@ -25,6 +25,7 @@ import pulumi_random as random
 from components.database import PASSWORD_LENGTH, PASSWORD_SPECIALS, Database, connection_url
 from components.naming import Naming
 from components.settings import AppAccessSettings
+from components.sg_pair import security_group
 
 APP_ROLE = "cruddur_app"
 
@@ -86,13 +87,9 @@ class AppAccess(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, ignore_changes=["secretString"]),
         )
 
-        self.security_group = aws.ec2.SecurityGroup(
-            f"{name}-sg",
-            vpc_id=args.vpc_id,
-            description="Cruddur backend: attach to the app; egress to the database port only",
-            tags={"Name": naming.physical_name("app")},
-            opts=child,
-        )
+        self.security_group = security_group(
+            f"{name}-sg", args.vpc_id, "Cruddur backend: attach to the app; egress to the database port only",
+            naming.physical_name("app"), child)
         db.allow_from("app", self.security_group, "the Cruddur backend (appSecurityGroupId)")
         for sg_id in dict.fromkeys(args.settings.security_group_ids):  # a repeated id is admitted once
             aws.vpc.SecurityGroupIngressRule(

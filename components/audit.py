@@ -45,8 +45,9 @@ from components.iam import (
     source_arn,
 )
 from components.kms import KmsKey, KmsKeyArgs, logs_statement, topic_publisher_statement
+from components.log_group import encrypted_log_group
 from components.naming import Naming
-from components.private_bucket import PrivateBucket, PrivateBucketArgs
+from components.private_bucket import PrivateBucket, PrivateBucketArgs, bucket_baseline
 from components.settings import AuditSettings
 
 TRAIL_PREFIX = "trail"
@@ -166,37 +167,9 @@ class Audit(pulumi.ComponentResource):
             opts=naming.stateful(child),
         )
         bucket_name = self.bucket.bucket
-        self.public_access_block = aws.s3.BucketPublicAccessBlock(
-            f"{name}-bucket-public-access",
-            bucket=bucket_name,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
-            opts=child,
-        )
-        self.ownership = aws.s3.BucketOwnershipControls(
-            f"{name}-bucket-ownership",
-            bucket=bucket_name,
-            rule={"object_ownership": "BucketOwnerEnforced"},
-            opts=child,
-        )
-        self.versioning = aws.s3.BucketVersioning(
-            f"{name}-bucket-versioning",
-            bucket=bucket_name,
-            versioning_configuration={"status": "Enabled"},
-            opts=child,
-        )
-        self.encryption = aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{name}-bucket-encryption",
-            bucket=bucket_name,
-            rules=[{
-                "apply_server_side_encryption_by_default": {"sse_algorithm": "aws:kms",
-                                                            "kms_master_key_id": self.key.arn},
-                "bucket_key_enabled": True,
-            }],
-            opts=child,
-        )
+        # All four public-access blocks, no ACLs, versioning, the audit key with a bucket key: as every private bucket.
+        self.public_access_block, self.ownership, self.versioning, self.encryption = bucket_baseline(
+            f"{name}-bucket", bucket_name, self.key.arn, child)
         self.lifecycle = aws.s3.BucketLifecycleConfiguration(
             f"{name}-bucket-lifecycle",
             bucket=bucket_name,
@@ -231,13 +204,8 @@ class Audit(pulumi.ComponentResource):
         self._access_logs(name, args, child)
 
         # -- CloudWatch Logs delivery ---------------------------------------------------------------------------
-        self.log_group = aws.cloudwatch.LogGroup(
-            f"{name}-trail-logs",
-            name=f"/cruddur/{naming.stack}/cloudtrail",
-            retention_in_days=a.trail_log_retention_days,
-            kms_key_id=self.key.arn,
-            opts=child,
-        )
+        self.log_group = encrypted_log_group(f"{name}-trail-logs", f"/cruddur/{naming.stack}/cloudtrail",
+                                             a.trail_log_retention_days, self.key.arn, child)
         trust = service_trust_policy(CLOUDTRAIL, invoke, conditions=[source_arn(arn), source_account(account_id)])
         self.logs_role = aws.iam.Role(
             f"{name}-trail-logs-role",

@@ -34,10 +34,11 @@ import pulumi_random as random
 
 from components.aws_context import AwsContext
 from components.iam import service_trust_policy
+from components.log_group import encrypted_log_group
 from components.naming import Naming
 from components.network import Network
 from components.settings import DatabaseSettings
-from components.sg_pair import admit
+from components.sg_pair import admit, security_group
 
 CA_CERT_IDENTIFIER = "rds-ca-rsa2048-g1"
 LOG_EXPORTS = ("postgresql", "upgrade")
@@ -142,23 +143,14 @@ class Database(pulumi.ComponentResource):
             description=f"Cruddur {naming.stack}: private subnets only",
             opts=child,
         )
-        self.security_group = aws.ec2.SecurityGroup(
-            f"{name}-sg",
-            vpc_id=net.vpc.id,
-            description="Cruddur database: PostgreSQL from named security groups only",
-            tags={"Name": name_of("db")},
-            opts=child,
-        )
+        self.security_group = security_group(
+            f"{name}-sg", net.vpc.id, "Cruddur database: PostgreSQL from named security groups only", name_of("db"),
+            child)
         self.allow_from("operator", net.operator_security_group, "operators through the Instance Connect Endpoint")
 
         self.log_groups = [
-            aws.cloudwatch.LogGroup(
-                f"{name}-log-{export}",
-                name=f"/aws/rds/instance/{identifier}/{export}",
-                retention_in_days=args.log_retention_days,
-                kms_key_id=args.kms_key_arn,
-                opts=child,
-            )
+            encrypted_log_group(f"{name}-log-{export}", f"/aws/rds/instance/{identifier}/{export}",
+                                args.log_retention_days, args.kms_key_arn, child)
             for export in LOG_EXPORTS
         ]
 

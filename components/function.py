@@ -36,7 +36,9 @@ import pulumi_aws as aws
 from components.aws_context import AwsContext
 from components.code_signing import CodeSigning, SignedArtifact
 from components.iam import service_trust_policy
+from components.log_group import encrypted_log_group
 from components.naming import Naming
+from components.sg_pair import security_group
 
 RUNTIME = "python3.13"
 ARCHITECTURE = "arm64"
@@ -123,13 +125,8 @@ class Function(pulumi.ComponentResource):
 
         self.security_group = None
         if args.vpc:
-            self.security_group = aws.ec2.SecurityGroup(
-                f"{name}-sg",
-                vpc_id=platform.vpc_id,
-                description=args.security_group_description,
-                tags={"Name": args.security_group_tag or function_name},
-                opts=child,
-            )
+            self.security_group = security_group(f"{name}-sg", platform.vpc_id, args.security_group_description,
+                                                 args.security_group_tag or function_name, child)
             for admit, why in args.reaches:
                 admit(args.admission_part or args.part, self.security_group, why)
 
@@ -155,13 +152,8 @@ class Function(pulumi.ComponentResource):
                 f"{name}-policy", role=self.role.id,
                 policy=aws.iam.get_policy_document_output(statements=statements, opts=invoke).json, opts=child))
 
-        self.log_group = aws.cloudwatch.LogGroup(
-            f"{name}-logs",
-            name=f"/aws/lambda/{function_name}",
-            retention_in_days=platform.log_retention_days,
-            kms_key_id=platform.kms_key_arn,
-            opts=child,
-        )
+        self.log_group = encrypted_log_group(f"{name}-logs", f"/aws/lambda/{function_name}",
+                                             platform.log_retention_days, platform.kms_key_arn, child)
         signed = args.code if isinstance(args.code, SignedArtifact) else \
             platform.code_signing.sign(args.sign_part or args.part, args.code)
 

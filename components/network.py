@@ -21,8 +21,10 @@ import pulumi_aws as aws
 
 from components.aws_context import AwsContext
 from components.iam import service_trust_policy
+from components.log_group import encrypted_log_group
 from components.naming import Naming
 from components.settings import NetworkSettings
+from components.sg_pair import security_group
 
 
 @dataclass
@@ -100,13 +102,10 @@ class Network(pulumi.ComponentResource):
 
         self._flow_logs(name, args, child, invoke)
 
-        self.operator_security_group = aws.ec2.SecurityGroup(
-            f"{name}-operator-sg",
-            vpc_id=self.vpc.id,
-            description="EC2 Instance Connect Endpoint for operators; egress to the database port only",
-            tags={"Name": name_of("operator-endpoint")},
-            opts=child,
-        )
+        self.operator_security_group = security_group(
+            f"{name}-operator-sg", self.vpc.id,
+            "EC2 Instance Connect Endpoint for operators; egress to the database port only",
+            name_of("operator-endpoint"), child)
         self.operator_endpoint = aws.ec2transitgateway.InstanceConnectEndpoint(
             f"{name}-operator-endpoint",
             subnet_id=self.private_subnets[0].id,
@@ -133,13 +132,8 @@ class Network(pulumi.ComponentResource):
         })
 
     def _flow_logs(self, name: str, args: NetworkArgs, child, invoke) -> None:
-        self.flow_log_group = aws.cloudwatch.LogGroup(
-            f"{name}-flow-logs",
-            name=f"/cruddur/{args.naming.stack}/vpc-flow-logs",
-            retention_in_days=args.log_retention_days,
-            kms_key_id=args.kms_key_arn,
-            opts=child,
-        )
+        self.flow_log_group = encrypted_log_group(f"{name}-flow-logs", f"/cruddur/{args.naming.stack}/vpc-flow-logs",
+                                                  args.log_retention_days, args.kms_key_arn, child)
         trust = service_trust_policy("vpc-flow-logs.amazonaws.com", invoke, conditions=[
             {"test": "StringEquals", "variable": "aws:SourceAccount", "values": [args.aws_context.account_id]}])
         role = aws.iam.Role(f"{name}-flow-logs-role", assume_role_policy=trust,

@@ -4,7 +4,8 @@ uploads always aborted).
 
 Used for the artifacts that code signing needs (``components/code_signing.py``) and for the trail bucket's server
 access logs (``components/audit.py``: S3 delivers server access logs only to a bucket whose default encryption is
-SSE-S3, so that one has no key); the same shape as the audit trail's bucket. Children are named
+SSE-S3, so that one has no key). ``bucket_baseline`` is what every bucket has (public-access blocks, no ACLs,
+versioning, default encryption): the audit trail's bucket is declared with it too. Children are named
 ``f"{name}-<part>"``: ``-public-access``, ``-ownership``, ``-versioning``, ``-encryption``, ``-lifecycle``, ``-policy``
 and, with ``access_log_bucket``, ``-access-logging``.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import pulumi
 import pulumi_aws as aws
@@ -38,6 +40,38 @@ class PrivateBucketArgs:
     tags: dict[str, str] = field(default_factory=dict)
 
 
+class Baseline(NamedTuple):
+    """What every bucket of the stack has besides its lifecycle and policy."""
+
+    public_access_block: aws.s3.BucketPublicAccessBlock
+    ownership: aws.s3.BucketOwnershipControls
+    versioning: aws.s3.BucketVersioning
+    encryption: aws.s3.BucketServerSideEncryptionConfiguration
+
+
+def bucket_baseline(prefix: str, bucket: pulumi.Input[str], kms_key_arn: pulumi.Input[str] | None,
+                    opts: pulumi.ResourceOptions) -> Baseline:
+    """``<prefix>-public-access`` (all four blocks), ``<prefix>-ownership`` (bucket owner enforced: no ACLs),
+    ``<prefix>-versioning`` and ``<prefix>-encryption`` (the key with a bucket key; SSE-S3 when ``kms_key_arn`` is
+    None) for ``bucket``: PrivateBucket's, and the audit trail bucket's."""
+    public_access_block = aws.s3.BucketPublicAccessBlock(
+        f"{prefix}-public-access", bucket=bucket, block_public_acls=True, block_public_policy=True,
+        ignore_public_acls=True, restrict_public_buckets=True, opts=opts)
+    ownership = aws.s3.BucketOwnershipControls(
+        f"{prefix}-ownership", bucket=bucket, rule={"object_ownership": "BucketOwnerEnforced"}, opts=opts)
+    versioning = aws.s3.BucketVersioning(
+        f"{prefix}-versioning", bucket=bucket, versioning_configuration={"status": "Enabled"}, opts=opts)
+    if kms_key_arn is None:
+        rule = {"apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"}}
+    else:
+        rule = {"apply_server_side_encryption_by_default": {"sse_algorithm": "aws:kms",
+                                                            "kms_master_key_id": kms_key_arn},
+                "bucket_key_enabled": True}
+    encryption = aws.s3.BucketServerSideEncryptionConfiguration(
+        f"{prefix}-encryption", bucket=bucket, rules=[rule], opts=opts)
+    return Baseline(public_access_block, ownership, versioning, encryption)
+
+
 def abort_multipart_rule(days: int = ABORT_MULTIPART_DAYS) -> dict:
     return {"id": "abort-incomplete-multipart-uploads", "status": "Enabled", "filter": {},
             "abort_incomplete_multipart_upload": {"days_after_initiation": days}}
@@ -55,21 +89,8 @@ class PrivateBucket(pulumi.ComponentResource):
         self.bucket = aws.s3.Bucket(name, bucket=args.bucket, force_destroy=args.force_destroy, tags=args.tags,
                                     opts=pulumi.ResourceOptions(parent=self, protect=args.protect))
         self.arn, self.name = self.bucket.arn, self.bucket.bucket
-        self.public_access_block = aws.s3.BucketPublicAccessBlock(
-            f"{name}-public-access", bucket=self.name, block_public_acls=True, block_public_policy=True,
-            ignore_public_acls=True, restrict_public_buckets=True, opts=child)
-        self.ownership = aws.s3.BucketOwnershipControls(
-            f"{name}-ownership", bucket=self.name, rule={"object_ownership": "BucketOwnerEnforced"}, opts=child)
-        self.versioning = aws.s3.BucketVersioning(
-            f"{name}-versioning", bucket=self.name, versioning_configuration={"status": "Enabled"}, opts=child)
-        if args.kms_key_arn is None:
-            rule = {"apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"}}
-        else:
-            rule = {"apply_server_side_encryption_by_default": {"sse_algorithm": "aws:kms",
-                                                                "kms_master_key_id": args.kms_key_arn},
-                    "bucket_key_enabled": True}
-        self.encryption = aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{name}-encryption", bucket=self.name, rules=[rule], opts=child)
+        self.public_access_block, self.ownership, self.versioning, self.encryption = bucket_baseline(
+            name, self.name, args.kms_key_arn, child)
         self.lifecycle = aws.s3.BucketLifecycleConfiguration(
             f"{name}-lifecycle", bucket=self.name, rules=[*args.lifecycle_rules, abort_multipart_rule()],
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.versioning]))

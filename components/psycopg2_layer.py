@@ -94,10 +94,10 @@ class LayerArchive:
 Downloader = Callable[[WheelSpec, Path], Path]
 
 
-def pip_download(spec: WheelSpec, dest: Path) -> Path:
-    """Download exactly ``spec``'s wheel into ``dest`` with pip, the hash enforced; returns the wheel's path."""
-    requirements = dest / "requirements.txt"
-    requirements.write_text(f"{spec.requirement} --hash=sha256:{spec.sha256}\n")
+def _pip_download(spec: WheelSpec | RequirementsLayerSpec, requirements: Path, dest: Path, what: str) -> list[Path]:
+    """``pip download`` of exactly the hash-pinned ``requirements`` (no dependency resolution) for ``spec``'s
+    platform, Python, implementation and ABI into ``dest``: the wheels it wrote. A failure is one LayerBuildError
+    naming ``what``, with pip's own lines."""
     command = [
         sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check", "--no-deps",
         "--only-binary=:all:", "--require-hashes",
@@ -109,9 +109,16 @@ def pip_download(spec: WheelSpec, dest: Path) -> Path:
     if result.returncode != 0:
         detail = "\n".join(line for line in (result.stderr or result.stdout).splitlines()
                            if not line.startswith("WARNING: Location"))
-        raise LayerBuildError(f"could not download {spec.requirement} for {spec.platform} ({spec.abi}) "
-                              f"from the package index:\n{detail.strip()}")
-    wheels = sorted(dest.glob("*.whl"))
+        raise LayerBuildError(f"could not download {what} for {spec.platform} ({spec.abi}) from the package index:\n"
+                              f"{detail.strip()}")
+    return sorted(dest.glob("*.whl"))
+
+
+def pip_download(spec: WheelSpec, dest: Path) -> Path:
+    """Download exactly ``spec``'s wheel into ``dest`` with pip, the hash enforced; returns the wheel's path."""
+    requirements = dest / "requirements.txt"
+    requirements.write_text(f"{spec.requirement} --hash=sha256:{spec.sha256}\n")
+    wheels = _pip_download(spec, requirements, dest, spec.requirement)
     if len(wheels) != 1:
         raise LayerBuildError(f"expected one wheel for {spec.requirement}, pip gave {[w.name for w in wheels]}")
     return wheels[0]
@@ -304,20 +311,7 @@ def pip_download_requirements(spec: RequirementsLayerSpec, dest: Path) -> list[P
     """Download exactly the pinned wheels of ``spec`` into ``dest`` (no dependency resolution: the file lists them
     all; every hash enforced by pip); returns the wheels' paths."""
     spec.pins()  # a malformed file fails here, with its line, rather than in pip
-    command = [
-        sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check", "--no-deps",
-        "--only-binary=:all:", "--require-hashes",
-        "--platform", spec.platform, "--python-version", spec.python_version,
-        "--implementation", spec.implementation, "--abi", spec.abi,
-        "--dest", str(dest), "-r", str(spec.requirements),
-    ]
-    result = subprocess.run(command, capture_output=True, text=True)
-    if result.returncode != 0:
-        detail = "\n".join(line for line in (result.stderr or result.stdout).splitlines()
-                           if not line.startswith("WARNING: Location"))
-        raise LayerBuildError(f"could not download the {spec.name} layer's wheels ({spec.requirements.name}) for "
-                              f"{spec.platform} ({spec.abi}) from the package index:\n{detail.strip()}")
-    return sorted(dest.glob("*.whl"))
+    return _pip_download(spec, spec.requirements, dest, f"the {spec.name} layer's wheels ({spec.requirements.name})")
 
 
 def _check_pinned_wheels(spec: RequirementsLayerSpec, wheels: Sequence[Path]) -> None:

@@ -12,7 +12,7 @@ Library only: psycopg2, no Typer or Rich (the CLI prints the tables).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 # PostgreSQL stops assigning transaction ids at about 2^31 - 1 of age; autovacuum freezes from 200 million.
 XID_WRAPAROUND = 2**31 - 1
@@ -60,12 +60,12 @@ class HealthReport:
     max_connections: int
     reserved_connections: int
     xid_age: int
-    tables: list[TableStats] = field(default_factory=list)
-    long_transactions: list[SlowSession] = field(default_factory=list)
-    idle_in_transaction: list[SlowSession] = field(default_factory=list)
-    lock_waits: list[SlowSession] = field(default_factory=list)
-    applied_migrations: list[str] = field(default_factory=list)
-    available_migrations: list[str] = field(default_factory=list)
+    tables: list[TableStats]
+    long_transactions: list[SlowSession]
+    idle_in_transaction: list[SlowSession]
+    lock_waits: list[SlowSession]
+    applied_migrations: list[str]
+    available_migrations: list[str]
 
     @property
     def usable_connections(self) -> int:

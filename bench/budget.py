@@ -32,8 +32,8 @@ from bench.common import (
     Timer,
     bench_server,
     confirmation_role_url,
-    fresh_database,
     load_average,
+    migrated_database,
     ms,
     peak_connections,
     print_table,
@@ -132,7 +132,6 @@ def run(distinct: int = 1000, callers: int = 50, duplicate_share: float = 0.10, 
     import psycopg2
 
     from components.connection_budget import connection_budget
-    from ops.db import migrations
     from ops.db.roles import set_role_password
     from ops.db.target import DbTarget
 
@@ -150,8 +149,7 @@ def run(distinct: int = 1000, callers: int = 50, duplicate_share: float = 0.10, 
         server.local.stop()
         server.local.start()
         facts = server.facts()
-        with fresh_database(server, "bench_budget") as admin_url:
-            migrations.apply(DbTarget(admin_url))
+        with migrated_database(server, "bench_budget") as admin_url:
             url = confirmation_role_url(admin_url)
             app_pool = [psycopg2.connect(set_role_password(DbTarget(admin_url), "cruddur_app", "bench-app-pool"))
                         for _ in range(budget.app_pool)]  # the app at peak: its whole pool open

@@ -20,8 +20,8 @@ from bench.common import (
     bench_server,
     confirmation_event,
     confirmation_role_url,
-    fresh_database,
     load_average,
+    migrated_database,
     ms,
     peak_connections,
     print_table,
@@ -44,15 +44,11 @@ def plan_events(distinct: int, workers: int, duplicate_share: float, rng: random
 
 
 def run(distinct: int = 1000, workers: int = 50, duplicate_share: float = 0.10, seed: int = 7) -> dict:
-    from ops.db import migrations
-    from ops.db.target import DbTarget
-
     load = [load_average()]
     rng = random.Random(seed)
     queues = plan_events(distinct, workers, duplicate_share, rng)
-    with bench_server(durable=True) as server, fresh_database(server, "bench_burst") as admin_url, \
+    with bench_server(durable=True) as server, migrated_database(server, "bench_burst") as admin_url, \
             tempfile.TemporaryDirectory(prefix="cruddur-burst-") as tmp:
-        migrations.apply(DbTarget(admin_url))
         url = confirmation_role_url(admin_url)
         procs = []
         with Timer() as init:

@@ -282,6 +282,17 @@ def fresh_database(server: BenchServer, prefix: str = "bench") -> Iterator[str]:
         databases.drop(DbTarget(url))
 
 
+@contextmanager
+def migrated_database(server: BenchServer, prefix: str = "bench") -> Iterator[str]:
+    """A fresh database (``fresh_database``) with sql/migrations applied, as ``cruddur db migrate`` applies them."""
+    from ops.db import migrations
+    from ops.db.target import DbTarget
+
+    with fresh_database(server, prefix) as url:
+        migrations.apply(DbTarget(url))
+        yield url
+
+
 # ------------------------------------------------------------------------------------------------------- handler
 def load_handler(name: str | None = None):
     """A FRESH copy of the post-confirmation handler module (a new "container": its own module-level connection).

@@ -30,9 +30,9 @@ from bench.common import (
     bench_server,
     confirmation_event,
     confirmation_role_url,
-    fresh_database,
     load_average,
     load_handler,
+    migrated_database,
     ms,
     print_table,
     ratio,
@@ -114,19 +114,14 @@ def warm(steps: int = 1000, seed_every: int = 5, warmup: int = 50) -> dict:
     """Two servers: durable + plain TCP (the judged one: commits wait for the disk, as on RDS) and fsync off + plain
     TCP (no disk: what the code itself costs). Plus a TLS handshake alone, which every new connection to RDS pays
     (the embedded build has no SSL support)."""
-    from ops.db import migrations
-    from ops.db.target import DbTarget
-
     load = [load_average()]
     configs = {}
     with bench_server(durable=True) as server:
         facts = server.facts()
-        with fresh_database(server, "bench_trigger") as admin_url:
-            migrations.apply(DbTarget(admin_url))
+        with migrated_database(server, "bench_trigger") as admin_url:
             configs["durable_tcp"] = _measure(admin_url, {}, steps, seed_every, warmup)
     if server.local is not None:
-        with bench_server(durable=False) as fast, fresh_database(fast, "bench_trigger") as admin_url:
-            migrations.apply(DbTarget(admin_url))
+        with bench_server(durable=False) as fast, migrated_database(fast, "bench_trigger") as admin_url:
             configs["nofsync_tcp"] = _measure(admin_url, {}, steps, seed_every, warmup)
     load.append(load_average())
     judged = configs["durable_tcp"]
@@ -172,12 +167,8 @@ def print_warm(result: dict) -> None:
 
 
 def cold(repetitions: int = 40) -> dict:
-    from ops.db import migrations
-    from ops.db.target import DbTarget
-
     load = [load_average()]
-    with bench_server(durable=True) as server, fresh_database(server, "bench_cold") as admin_url:
-        migrations.apply(DbTarget(admin_url))
+    with bench_server(durable=True) as server, migrated_database(server, "bench_cold") as admin_url:
         url = confirmation_role_url(admin_url)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "AWS_"))}
         env.update(CONNECTION_URL=url, POWERTOOLS_SERVICE_NAME="cruddur-post-confirmation",

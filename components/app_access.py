@@ -20,9 +20,8 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
-import pulumi_random as random
 
-from components.database import PASSWORD_LENGTH, PASSWORD_SPECIALS, Database, connection_url
+from components.database import Database, connection_url, generated_password, rds_secret_json
 from components.naming import Naming
 from components.settings import AppAccessSettings
 from components.sg_pair import security_group
@@ -52,15 +51,7 @@ class AppAccess(pulumi.ComponentResource):
         naming, db = args.naming, args.database
         child = pulumi.ResourceOptions(parent=self)
 
-        password = random.RandomPassword(
-            f"{name}-password",
-            length=PASSWORD_LENGTH,
-            special=True,
-            override_special=PASSWORD_SPECIALS,
-            min_upper=2, min_lower=2, min_numeric=2,
-            opts=child,
-        )
-        secret_password = pulumi.Output.secret(password.result)
+        secret_password = generated_password(f"{name}-password", child)
 
         self.secret = aws.secretsmanager.Secret(
             f"{name}-secret",
@@ -73,15 +64,7 @@ class AppAccess(pulumi.ComponentResource):
         self.secret_version = aws.secretsmanager.SecretVersion(
             f"{name}-secret-value",
             secret_id=self.secret.id,
-            secret_string=pulumi.Output.secret(pulumi.Output.json_dumps({
-                "engine": "postgres",
-                "host": db.instance.address,
-                "port": db.instance.port,
-                "username": APP_ROLE,
-                "password": secret_password,
-                "dbname": args.db_name,
-                "dbInstanceIdentifier": db.instance.identifier,
-            })),
+            secret_string=rds_secret_json(db.instance, APP_ROLE, secret_password, args.db_name),
             # The first version only: rotation (alternating users, components/master_rotation.py AppRotation) writes
             # the next ones, and Pulumi must never write an old password or user back.
             opts=pulumi.ResourceOptions(parent=self, ignore_changes=["secretString"]),

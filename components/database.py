@@ -89,6 +89,35 @@ class DatabaseArgs:
     kms_key_arn: pulumi.Input[str]
 
 
+def generated_password(resource_name: str, opts: pulumi.ResourceOptions) -> pulumi.Output[str]:
+    """A database password Pulumi draws once (``random.RandomPassword``: ``PASSWORD_LENGTH`` characters, at least
+    two of each class, specials only from ``PASSWORD_SPECIALS``), as a secret."""
+    password = random.RandomPassword(
+        resource_name,
+        length=PASSWORD_LENGTH,
+        special=True,
+        override_special=PASSWORD_SPECIALS,
+        min_upper=2, min_lower=2, min_numeric=2,
+        opts=opts,
+    )
+    return pulumi.Output.secret(password.result)
+
+
+def rds_secret_json(instance: aws.rds.Instance, username: pulumi.Input[str], password: pulumi.Input[str],
+                    dbname: str) -> pulumi.Output[str]:
+    """The standard RDS secret JSON for one user of ``instance`` (what the rotations, the migrator and the CLI read),
+    as a secret."""
+    return pulumi.Output.secret(pulumi.Output.json_dumps({
+        "engine": "postgres",
+        "host": instance.address,
+        "port": instance.port,
+        "username": username,
+        "password": password,
+        "dbname": dbname,
+        "dbInstanceIdentifier": instance.identifier,
+    }))
+
+
 def connection_url(username: str, password: str, host: str, port: int, dbname: str) -> str:
     """The libpq URL the app uses: TLS with certificate and host-name verification (verify-full).
 
@@ -116,16 +145,8 @@ class Database(pulumi.ComponentResource):
         invoke = pulumi.InvokeOutputOptions(parent=self)
         identifier = name_of("db")
 
-        password = random.RandomPassword(
-            f"{name}-master-password",
-            length=PASSWORD_LENGTH,
-            special=True,
-            override_special=PASSWORD_SPECIALS,
-            min_upper=2, min_lower=2, min_numeric=2,
-            opts=child,
-        )
+        self._password = generated_password(f"{name}-master-password", child)
         stateful = naming.stateful(child)
-        self._password = pulumi.Output.secret(password.result)
 
         # One group per engine family, auto-named (never a fixed name), created before the old family's group is
         # deleted: Pulumi deletes the group the program no longer declares only after the instance has moved.
@@ -249,19 +270,10 @@ class Database(pulumi.ComponentResource):
             recovery_window_in_days=30 if naming.is_prod else 7,
             opts=stateful,
         )
-        secret_json = pulumi.Output.json_dumps({
-            "engine": "postgres",
-            "host": self.instance.address,
-            "port": self.instance.port,
-            "username": self.instance.username,
-            "password": self._password,
-            "dbname": db.name,
-            "dbInstanceIdentifier": self.instance.identifier,
-        })
         aws.secretsmanager.SecretVersion(
             f"{name}-master-secret-value",
             secret_id=self.secret.id,
-            secret_string=pulumi.Output.secret(secret_json),
+            secret_string=rds_secret_json(self.instance, self.instance.username, self._password, db.name),
             # The first version only: rotation writes the next ones, and Pulumi must never write an old password back.
             opts=pulumi.ResourceOptions.merge(stateful, pulumi.ResourceOptions(ignore_changes=["secretString"])),
         )

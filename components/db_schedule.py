@@ -20,7 +20,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.aws_context import AwsContext
-from components.iam import service_trust_policy
+from components.iam import service_trust_policy, source_account
 from components.naming import Naming
 from components.run_schedule import RunSchedule
 
@@ -46,8 +46,8 @@ class DbSchedule(pulumi.ComponentResource):
             f"{name}-role",
             name=naming.physical_name("db-schedule"),
             description="EventBridge Scheduler: start and stop the Cruddur database on its run schedule",
-            assume_role_policy=service_trust_policy("scheduler.amazonaws.com", invoke, conditions=[
-                {"test": "StringEquals", "variable": "aws:SourceAccount", "values": [ctx.account_id]}]),
+            assume_role_policy=service_trust_policy("scheduler.amazonaws.com", invoke,
+                                                    conditions=[source_account(ctx.account_id)]),
             opts=child,
         )
         policy = aws.iam.RolePolicy(

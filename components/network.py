@@ -20,7 +20,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.aws_context import AwsContext
-from components.iam import service_trust_policy
+from components.iam import service_trust_policy, source_account
 from components.log_group import encrypted_log_group
 from components.naming import Naming
 from components.settings import NetworkSettings
@@ -134,8 +134,8 @@ class Network(pulumi.ComponentResource):
     def _flow_logs(self, name: str, args: NetworkArgs, child, invoke) -> None:
         self.flow_log_group = encrypted_log_group(f"{name}-flow-logs", f"/cruddur/{args.naming.stack}/vpc-flow-logs",
                                                   args.log_retention_days, args.kms_key_arn, child)
-        trust = service_trust_policy("vpc-flow-logs.amazonaws.com", invoke, conditions=[
-            {"test": "StringEquals", "variable": "aws:SourceAccount", "values": [args.aws_context.account_id]}])
+        trust = service_trust_policy("vpc-flow-logs.amazonaws.com", invoke,
+                                     conditions=[source_account(args.aws_context.account_id)])
         role = aws.iam.Role(f"{name}-flow-logs-role", assume_role_policy=trust,
                             description="VPC flow logs delivery to its one log group", opts=child)
         write = aws.iam.get_policy_document_output(statements=[{

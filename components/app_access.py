@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.database import Database, connection_url, generated_password, rds_secret_json
+from components.database import Database, connection_url, credentials_secret, generated_password, rds_secret_json
 from components.naming import Naming
 from components.settings import AppAccessSettings
 from components.sg_pair import security_group
@@ -53,14 +53,11 @@ class AppAccess(pulumi.ComponentResource):
 
         secret_password = generated_password(f"{name}-password", child)
 
-        self.secret = aws.secretsmanager.Secret(
-            f"{name}-secret",
-            name=naming.secret_name("app"),
-            description=f"Cruddur {naming.stack}: the app's database credentials ({APP_ROLE}, standard RDS JSON)",
-            kms_key_id=args.kms_key_arn,
-            recovery_window_in_days=30 if naming.is_prod else 7,
-            opts=naming.stateful(child),  # protected like the master secret (prod's pack rule prod-stateful-protected)
-        )
+        # protected like the master secret (prod's pack rule prod-stateful-protected)
+        self.secret = credentials_secret(
+            f"{name}-secret", naming, "app",
+            f"Cruddur {naming.stack}: the app's database credentials ({APP_ROLE}, standard RDS JSON)", args.kms_key_arn,
+            child)
         self.secret_version = aws.secretsmanager.SecretVersion(
             f"{name}-secret-value",
             secret_id=self.secret.id,

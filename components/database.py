@@ -103,6 +103,20 @@ def generated_password(resource_name: str, opts: pulumi.ResourceOptions) -> pulu
     return pulumi.Output.secret(password.result)
 
 
+def credentials_secret(resource_name: str, naming: Naming, which: str, description: str,
+                       kms_key_arn: pulumi.Input[str], opts: pulumi.ResourceOptions) -> aws.secretsmanager.Secret:
+    """The Secrets Manager secret of one database user's credentials (``naming.secret_name(which)``): encrypted with
+    the data key, recoverable for 30 days in prod (7 elsewhere), protected like the database (``naming.stateful``)."""
+    return aws.secretsmanager.Secret(
+        resource_name,
+        name=naming.secret_name(which),
+        description=description,
+        kms_key_id=kms_key_arn,
+        recovery_window_in_days=30 if naming.is_prod else 7,
+        opts=naming.stateful(opts),
+    )
+
+
 def rds_secret_json(instance: aws.rds.Instance, username: pulumi.Input[str], password: pulumi.Input[str],
                     dbname: str) -> pulumi.Output[str]:
     """The standard RDS secret JSON for one user of ``instance`` (what the rotations, the migrator and the CLI read),
@@ -262,14 +276,9 @@ class Database(pulumi.ComponentResource):
                                                         custom_timeouts=TIMEOUTS, ignore_changes=["password"])),
         )
 
-        self.secret = aws.secretsmanager.Secret(
-            f"{name}-master-secret",
-            name=naming.secret_name("master"),
-            description=f"Cruddur {naming.stack}: RDS master credentials (standard RDS secret JSON)",
-            kms_key_id=args.kms_key_arn,
-            recovery_window_in_days=30 if naming.is_prod else 7,
-            opts=stateful,
-        )
+        self.secret = credentials_secret(
+            f"{name}-master-secret", naming, "master",
+            f"Cruddur {naming.stack}: RDS master credentials (standard RDS secret JSON)", args.kms_key_arn, child)
         aws.secretsmanager.SecretVersion(
             f"{name}-master-secret-value",
             secret_id=self.secret.id,

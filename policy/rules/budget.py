@@ -181,7 +181,7 @@ def cost_within_budget(args) -> list[str]:
         return []
     except cost.CostError as exc:
         return [f"cannot estimate the stack's fixed cost to compare it with its budget: {exc}; the pack prices with "
-                "policy/cost.py and policy/prices/, copies of ops/offline/ that tests/policy keeps equal"]
+                "policy/cost.py and policy/prices/, links to ops/offline/'s estimator and price files"]
     unpriced = [u for e in estimates for u in e.unpriced]
     if unpriced:
         items = "; ".join(f"{short_type(u.type)} '{u.resource}' ({u.reason})" for u in unpriced)

@@ -219,8 +219,8 @@ def test_a_region_without_prices_is_reported(prod):
     elsewhere = replaced(prod, provider, changed(provider, region="eu-north-1"))
     assert stack_violations("cost-within-budget", elsewhere) == [
         "cannot estimate the stack's fixed cost to compare it with its budget: no prices for region eu-north-1: add "
-        "policy/prices/eu-north-1.json (cruddur prices refresh --region eu-north-1 writes it); the pack prices with "
-        "policy/cost.py and policy/prices/, copies of ops/offline/ that tests/policy keeps equal"]
+        "ops/offline/prices/eu-north-1.json (cruddur prices refresh --region eu-north-1 writes it); the pack prices "
+        "with policy/cost.py and policy/prices/, links to ops/offline/'s estimator and price files"]
 
 
 # -- cost-within-budget: values not known at preview -----------------------------------------------------------------
@@ -253,25 +253,20 @@ def test_values_no_price_depends_on_do_not_keep_a_preview_from_being_judged(over
     assert message.startswith("estimated fixed cost $71.88/month is above the budget $50/month")
 
 
-# -- the pack's copies of the estimator and its prices ---------------------------------------------------------------
-def test_pack_copy_of_the_estimator_is_identical():
-    """`cp ops/offline/cost.py policy/cost.py` after changing the estimator."""
-    assert (POLICY_DIR / "cost.py").read_bytes() == (PROJECT_ROOT / "ops" / "offline" / "cost.py").read_bytes()
+# -- the pack's estimator and prices: the project's own, through links -----------------------------------------------
+def test_the_pack_links_to_the_one_estimator_and_its_price_files():
+    """policy/cost.py and policy/prices are git symlinks into ops/offline: one source, nothing to copy or keep equal."""
+    assert (POLICY_DIR / "cost.py").is_symlink() and (POLICY_DIR / "prices").is_symlink()
+    assert (POLICY_DIR / "cost.py").resolve() == (PROJECT_ROOT / "ops" / "offline" / "cost.py").resolve()
+    assert (POLICY_DIR / "prices").resolve() == (PROJECT_ROOT / "ops" / "offline" / "prices").resolve()
+    assert sorted(p.name for p in (POLICY_DIR / "prices").iterdir()) == ["eu-central-1.json", "eu-west-1.json"]
 
 
-def test_pack_copies_of_the_price_files_are_identical():
-    """`cp ops/offline/prices/*.json policy/prices/` after refreshing prices (cruddur prices refresh)."""
-    ours = {p.name: p.read_bytes() for p in (PROJECT_ROOT / "ops" / "offline" / "prices").iterdir()}
-    pack = {p.name: p.read_bytes() for p in (POLICY_DIR / "prices").iterdir()}
-    assert sorted(ours) == sorted(pack) == ["eu-central-1.json", "eu-west-1.json"]
-    assert ours == pack
-
-
-def test_the_pack_prices_from_its_own_folder():
+def test_the_pack_prices_from_the_linked_folder():
     from rules import budget
 
-    assert budget.PRICES_DIR == POLICY_DIR.resolve() / "prices"
-    assert budget.cost.__file__ == str(POLICY_DIR.resolve() / "cost.py")
+    assert budget.PRICES_DIR == (PROJECT_ROOT / "ops" / "offline" / "prices").resolve()
+    assert budget.cost.__file__ == str(POLICY_DIR / "cost.py")
 
 
 # -- the pack process, as `pulumi preview --policy-pack ./policy` starts it, without the project ---------------------

@@ -91,8 +91,8 @@ class DatabaseArgs:
 def connection_url(username: str, password: str, host: str, port: int, dbname: str) -> str:
     """The libpq URL the app uses: TLS with certificate and host-name verification (verify-full).
 
-    libpq reads the CA bundle from ``~/.postgresql/root.crt`` unless ``sslrootcert=PATH`` is appended; the README
-    says where the RDS bundle comes from.
+    libpq reads the CA bundle from ``~/.postgresql/root.crt`` unless ``sslrootcert=PATH`` is appended;
+    docs/deploy.md says where the RDS bundle comes from.
     """
     return (f"postgresql://{quote(username, safe='')}:{quote(password, safe='')}@{host}:{port}/"
             f"{quote(dbname, safe='')}?sslmode=verify-full")

@@ -91,8 +91,8 @@ def function_archive(source_dir: Path = FUNCTION_SOURCE, ca_bundle: Path = CA_BU
         raise PackagingError(f"{handler} is missing: the restore drill's validation needs its handler")
     if not ca_bundle.is_file():
         raise PackagingError(f"{ca_bundle} is missing: the restore check verifies the restored copy's TLS "
-                             "certificate (verify-full) against the Amazon RDS CA bundle (README, 'Sign-up "
-                             "confirmation', says where it comes from)")
+                             "certificate (verify-full) against the Amazon RDS CA bundle (docs/functions.md "
+                             "says where it comes from)")
     return pulumi.AssetArchive({"handler.py": pulumi.FileAsset(str(handler)),
                                 CA_BUNDLE: pulumi.FileAsset(str(ca_bundle)), **master_login_assets(shared_dir)})
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.budget import BUDGET_HEADERS, budget_rows
-from bench.cost import table as cost_table
 from bench.common import BENCH_DIR, load_result, markdown_table, ms, ratio, verdict
+from bench.cost import table as cost_table
 from bench.feed import QUERIES, load_rows
 from bench.runbooks import LABELS
 from bench.trigger import cold_rows, warm_rows

@@ -5,9 +5,10 @@ program's ``pulumi.export`` calls and against what the dev and prod stacks expor
 exist when the stack enables their part (audit, GuardDuty RDS protection, organization guardrails). The CLI reads
 masterSecretArn (``cruddur db -s``) and appSecretArn (``cruddur stack env``), whose CURRENT values it fetches from
 Secrets Manager (``ops.stack.secrets``), dbHost/dbPort/dbName (fallbacks for fields a secret lacks), region,
-operatorEndpointId, userPoolId and userPoolClientId. The masterConnectionUrl and appConnectionUrl outputs hold the
-deploy-time passwords, stale after the first rotation: the CLI never uses them for a password (it reads only the
-master's user name from masterConnectionUrl, to refuse an app secret that logs in as the master).
+dbInstanceId (``cruddur stack wake``, ``ops.stack.wake``), operatorEndpointId, userPoolId and userPoolClientId. The
+masterConnectionUrl and appConnectionUrl outputs hold the deploy-time passwords, stale after the first rotation: the
+CLI never uses them for a password (it reads only the master's user name from masterConnectionUrl, to refuse an app
+secret that logs in as the master).
 """
 
 from __future__ import annotations

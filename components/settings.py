@@ -455,6 +455,9 @@ class MonitoringSettings:
     dashboard: bool = setting("dashboard", boolean())
     # The stack's AWS Budgets budget (actual and forecasted alerts at 80 % and 100 %), and the plan's cost ceiling.
     monthly_budget_usd: int = setting("monthlyBudgetUsd", integer(1, 1_000_000))
+    # The stack activates its Stack cost allocation tag, which the budget filters on. Only an organization's
+    # management account (or a standalone account) may: false in a member account, whose management account does it.
+    activate_stack_cost_tag: bool = setting("activateStackCostTag", boolean())
     emails: tuple[str, ...] = setting(
         "alarmEmails", text_list(text(_EMAIL, "is not an email address (name@example.com)")))
     free_storage_percent: int = setting("alarmFreeStoragePercent", integer(1, 50))

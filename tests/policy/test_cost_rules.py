@@ -210,8 +210,8 @@ def test_a_charge_the_estimate_cannot_price_is_never_taken_as_zero(prod):
         "vCPUs of db.z9.huge unknown); backup RestoreTestingPlan 'restore-drill-restore-testing' (restore test of "
         "arn:aws:rds:eu-west-1:123456789012:db:cruddur-prod-db: its instance class is not priced); rds Instance "
         "'db-instance' (instance class db.z9.huge: no price in eu-west-1.json (add rds.instance.db.z9.huge)); so it "
-        "cannot show the stack within its budget: once priced (ops/offline/cost.py and its price files), copy them "
-        "into policy/ (policy/cost.py, policy/prices/)"]
+        "cannot show the stack within its budget: once priced (ops/offline/cost.py and its price files, which "
+        "policy/cost.py and policy/prices link to)"]
 
 
 def test_a_region_without_prices_is_reported(prod):
@@ -330,3 +330,32 @@ def test_the_root_stack_carries_the_outputs_but_no_region_of_its_own(prod):
     assert root.props["region"] == "eu-west-1" and root.props["budgetName"] == "cruddur-prod-monthly"
     root.props = {**policies.plain(root.props), "region": "us-east-1"}
     assert policies.rule("region-allowed").run(StackValidationArgs(args.resources, {"allowedRegions": ["eu-west-1"]})) == []
+
+
+# -- prod-database-never-scheduled-off -------------------------------------------------------------------------------
+SCHEDULE = "aws:scheduler/schedule:Schedule"
+WORKDAYS = "Mon-Fri 08:00-19:00 Europe/Dublin"
+
+
+def test_the_schedule_rule_judges_prod_only(evaluate_with):
+    rule = policies.rule("prod-database-never-scheduled-off")
+    assert (rule.kind, rule.enforcement, rule.environments, rule.types) == (
+        "resource", EnforcementLevel.MANDATORY, ("prod",), (SCHEDULE,))
+    scheduled_dev = evaluate_with("dev", overrides={"dbRunSchedule": WORKDAYS})
+    assert len(scheduled_dev.of_type(SCHEDULE)) == 2
+    assert _verdict(scheduled_dev, "prod-database-never-scheduled-off").status == "n/a"
+
+
+def test_a_schedule_that_stops_a_prod_database_is_a_mandatory_violation(evaluate_with, prod):
+    """A prod program that declares dev's stop schedule (the settings refuse dbRunSchedule on prod; the pack judges
+    what any program declares)."""
+    scheduled_dev = evaluate_with("dev", overrides={"dbRunSchedule": WORKDAYS})
+    stop = next(s for s in scheduled_dev.of_type(SCHEDULE) if s.name == "db-schedule-stop")
+    start = next(s for s in scheduled_dev.of_type(SCHEDULE) if s.name == "db-schedule-start")
+    assert resource_violations("prod-database-never-scheduled-off", prod, stop) == [
+        "scheduler Schedule 'db-schedule-stop' stops the database on a schedule "
+        "(arn:aws:scheduler:::aws-sdk:rds:stopDBInstance); prod runs around the clock: remove the schedule (leave "
+        "cruddur-db:dbRunSchedule empty on prod)"]
+    cluster_stop = changed(stop, target={**stop.props["target"], "arn": "arn:aws:scheduler:::aws-sdk:rds:stopDBCluster"})
+    assert len(resource_violations("prod-database-never-scheduled-off", prod, cluster_stop)) == 1
+    assert resource_violations("prod-database-never-scheduled-off", prod, start) == []  # starting is harmless

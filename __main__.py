@@ -149,6 +149,7 @@ if settings.monitoring.alarms:
 budget = Budget("budget", BudgetArgs(
     naming=naming, monthly_budget_usd=settings.monitoring.monthly_budget_usd,
     topic_arn=monitoring.topic.arn if monitoring is not None else None, emails=settings.monitoring.emails,
+    activate_tag=settings.monitoring.activate_stack_cost_tag,
 ), opts=pinned)
 restore_drill = None
 if settings.restore_drill.enabled:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from bench.budget import BUDGET_HEADERS, budget_rows
 from bench.common import BENCH_DIR, load_result, markdown_table, ms, ratio, verdict
+from bench.cost import table as cost_table
 from bench.feed import QUERIES, load_rows
 from bench.runbooks import LABELS
 from bench.trigger import cold_rows, warm_rows
@@ -327,13 +328,27 @@ def _budget(bg: dict) -> list[str]:
     return lines
 
 
+def _cost(c: dict) -> list[str]:
+    return [
+        "## 8. Fixed monthly cost: dev and prod next to the seed's setup and SST's defaults",
+        "",
+        f"Every setup priced by the same estimator and price file (`ops/offline/cost.py`, `{c['price_file']}`), "
+        "on-demand list prices, free tiers listed but not subtracted. dev and prod are the real program at their "
+        "defaults, evaluated offline; the seed and SST are written as the resources they declare (`bench/cost.py`). "
+        "What each line buys and how to size prod: [docs/costs.md](../docs/costs.md).",
+        "",
+        *cost_table(c),
+        "",
+    ]
+
+
 def write(path: Path | None = None) -> Path:
-    names = ("trigger", "cold", "burst", "feed", "runbooks", "plan", "budget")
+    names = ("trigger", "cold", "burst", "feed", "runbooks", "plan", "budget", "cost")
     results = {name: load_result(name) for name in names}
     missing = [n for n, r in results.items() if not r]
     lines = _header(results) + _targets(results)
     sections = {"trigger": _trigger, "cold": _cold, "burst": _burst, "feed": _feed, "runbooks": _runbooks,
-                "plan": _plan, "budget": _budget}
+                "plan": _plan, "budget": _budget, "cost": _cost}
     for name in names:
         if results[name]:
             lines += sections[name](results[name])

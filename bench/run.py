@@ -15,7 +15,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # `python bench/run.py`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import budget, burst, feed, plan, runbooks, trigger
+from bench import budget, burst, cost, feed, plan, runbooks, trigger
 from bench.common import machine, save_result
 
 BENCHMARKS = {
@@ -27,6 +27,7 @@ BENCHMARKS = {
     "runbooks": (lambda q: runbooks.run(1, 3, 1, 2) if q else runbooks.run(), runbooks.print_result),
     "plan": (lambda q: plan.run(1, 1) if q else plan.run(), plan.print_result),
     "budget": (lambda q: budget.run(distinct=100, callers=20) if q else budget.run(), budget.print_result),
+    "cost": (lambda q: cost.run(), cost.print_result),
 }
 
 

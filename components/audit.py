@@ -19,7 +19,7 @@
   (whose policy lets CloudTrail use it for this trail only), with a topic policy letting only CloudTrail publish, for
   this trail only (``aws:SourceArn``), and denying requests without TLS. The topic is for downstream consumers
   (a SIEM, an SQS queue, a Lambda that ingests new log files); it has no subscription here: an operator subscribes
-  what reads it (README, audit section);
+  what reads it (docs/security.md);
 - GuardDuty: a detector with RDS Protection (``RDS_LOGIN_EVENTS``) enabled, or, because an account and region hold
   only one detector, an existing detector adopted by id, in which case only the RDS Protection feature is managed.
 

@@ -7,7 +7,9 @@
   ``alarmEmails``;
 - the ``Stack`` tag activated as a cost allocation tag (``aws.costexplorer.CostAllocationTag``), without which a
   budget filtered by it sees nothing. Activation is account-wide and shared by every stack, so deleting a stack leaves
-  it active (``retain_on_delete``). AWS takes up to 24 hours to start reporting a newly activated tag.
+  it active (``retain_on_delete``). AWS takes up to 24 hours to start reporting a newly activated tag. Only a
+  standalone account or an organization's management account may activate it: in a member account set
+  ``activateStackCostTag`` to false, and the management account activates ``Stack`` once for the organization.
 
 The offline plan holds the same figure as a ceiling: its cost estimate above ``monthlyBudgetUsd`` is a mandatory
 policy violation on prod and an advisory one on dev (docs/costs.md).
@@ -34,6 +36,7 @@ class BudgetArgs:
     monthly_budget_usd: int
     topic_arn: pulumi.Input[str] | None  # the alarm topic; None when the stack has no alarms
     emails: Sequence[str] = ()
+    activate_tag: bool = True  # activateStackCostTag: false in an AWS Organizations member account
 
 
 class Budget(pulumi.ComponentResource):
@@ -41,9 +44,11 @@ class Budget(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: BudgetArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("cruddur:budget:Budget", name, None, opts)
-        tag = aws.costexplorer.CostAllocationTag(
-            f"{name}-stack-tag", tag_key=STACK_TAG, status="Active",
-            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True))
+        needs = []
+        if args.activate_tag:
+            needs.append(aws.costexplorer.CostAllocationTag(
+                f"{name}-stack-tag", tag_key=STACK_TAG, status="Active",
+                opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True)))
         subscribers: dict = {}
         if args.topic_arn is not None:
             subscribers["subscriber_sns_topic_arns"] = [args.topic_arn]
@@ -63,6 +68,6 @@ class Budget(pulumi.ComponentResource):
             time_unit="MONTHLY",
             cost_filters=[{"name": "TagKeyValue", "values": [f"user:{STACK_TAG}${args.naming.stack}"]}],
             notifications=notifications,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[tag]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=needs),
         )
         self.register_outputs({"budget_name": self.budget.name})

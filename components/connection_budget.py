@@ -1,4 +1,4 @@
-"""How many connections the post-confirmation Lambda may hold: a pure function of the RDS instance class (issue 13).
+"""How many connections the post-confirmation Lambda may hold: a pure function of the RDS instance class.
 
 Every Lambda container keeps one connection, so the function's reserved concurrency IS its peak connection count.
 A sign-up burst must not take the connections the app and the operators need, so the confirmation function gets a
@@ -6,7 +6,7 @@ bounded share of what the instance allows::
 
     from components.connection_budget import connection_budget
     budget = connection_budget(settings.database.instance_class)
-    aws.lambda_.Function(..., reserved_concurrent_executions=budget.confirmation)
+    FunctionArgs(..., reserved_concurrency=budget.confirmation)  # components/function.py
 
 max_connections: RDS's default is ``LEAST(DBInstanceClassMemory/9531392, 5000)``. ``DBInstanceClassMemory`` is the
 class's memory less what RDS keeps for the OS and its agents, which AWS does not publish; the estimate takes 90 % of

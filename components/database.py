@@ -67,6 +67,8 @@ REBOOT_PARAMETERS = {
 
 
 ENGINE_LIFECYCLE_SUPPORT = "open-source-rds-extended-support-disabled"
+BACKUP_WINDOW = "02:00-03:00"  # UTC, daily
+MAINTENANCE_WINDOW = "sun:03:30-sun:04:30"  # UTC, weekly
 
 
 def parameter_group_name(name: str, family: str) -> str:
@@ -135,8 +137,8 @@ def rds_secret_json(instance: aws.rds.Instance, username: pulumi.Input[str], pas
 def connection_url(username: str, password: str, host: str, port: int, dbname: str) -> str:
     """The libpq URL the app uses: TLS with certificate and host-name verification (verify-full).
 
-    libpq reads the CA bundle from ``~/.postgresql/root.crt`` unless ``sslrootcert=PATH`` is appended; the README
-    says where the RDS bundle comes from.
+    libpq reads the CA bundle from ``~/.postgresql/root.crt`` unless ``sslrootcert=PATH`` is appended;
+    docs/deploy.md says where the RDS bundle comes from.
     """
     return (f"postgresql://{quote(username, safe='')}:{quote(password, safe='')}@{host}:{port}/"
             f"{quote(dbname, safe='')}?sslmode=verify-full")
@@ -253,8 +255,10 @@ class Database(pulumi.ComponentResource):
             final_snapshot_identifier=final_snapshot,
             delete_automated_backups=False,
             backup_retention_period=db.backup_retention_days,
-            backup_window="02:00-03:00",
-            maintenance_window="sun:03:30-sun:04:30",
+            # On a run schedule (dev), both windows fall inside the run hours: a stopped instance is neither backed
+            # up nor maintained (components/run_schedule.py).
+            backup_window=db.run_schedule.backup_window if db.run_schedule else BACKUP_WINDOW,
+            maintenance_window=db.run_schedule.maintenance_window if db.run_schedule else MAINTENANCE_WINDOW,
             copy_tags_to_snapshot=True,
             auto_minor_version_upgrade=True,
             # Only during a major upgrade (upgradeFromEngineVersion set): the change goes through a blue/green

@@ -117,7 +117,7 @@ class Network(pulumi.ComponentResource):
         self.operator_policy = aws.iam.Policy(
             f"{name}-operator-policy",
             description="Open an EC2 Instance Connect tunnel to the Cruddur database port in this VPC only, "
-                        "and read the stack's current database secrets",
+                        "read the stack's current database secrets, and start its stopped database",
             policy=self._operator_policy_document(s, args, invoke),
             opts=child,
         )
@@ -186,6 +186,13 @@ class Network(pulumi.ComponentResource):
                 "resources": [pulumi.Output.all(ctx.partition, ctx.account_id).apply(
                     lambda v, part=part: args.naming.secret_arn_pattern(part, v[0], ctx.region, v[1]))
                     for part in ("master", "app")],
+            },
+            # `cruddur stack wake -s STACK` starts a stopped instance (a dev stack on its run schedule) and waits for it.
+            {
+                "sid": "WakeTheDatabase",
+                "actions": ["rds:DescribeDBInstances", "rds:StartDBInstance"],
+                "resources": [pulumi.Output.all(ctx.partition, ctx.account_id).apply(
+                    lambda v: f"arn:{v[0]}:rds:{ctx.region}:{v[1]}:db:{args.naming.physical_name('db')}")],
             },
             {
                 "sid": "DecryptThemThroughSecretsManagerOnly",

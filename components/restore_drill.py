@@ -82,7 +82,7 @@ def function_archive(source_dir: Path = FUNCTION_SOURCE, ca_bundle: Path = CA_BU
     files = package_files({"handler.py": source_dir / "handler.py", CA_BUNDLE: ca_bundle}, {
         "handler.py": "the restore drill's validation needs its handler",
         CA_BUNDLE: "the restore check verifies the restored copy's TLS certificate (verify-full) against the Amazon "
-                   "RDS CA bundle (README, 'Sign-up confirmation', says where it comes from)"})
+                   "RDS CA bundle (docs/functions.md says where it comes from)"})
     return pulumi.AssetArchive({**files, **master_login_assets(shared_dir)})
 
 

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
 FORMAT = "e.g. \"Mon-Fri 08:00-19:00 Europe/Dublin\" (days: daily, Mon-Fri or Mon,Wed,Fri; times HH:MM; an IANA zone)"
+MIN_RUN_HOURS = 3  # the nightly backup runs inside the run hours (an hour after the start, 30 minutes long)
 _SHAPE = re.compile(r"^(?P<days>\S+) (?P<start>\d\d):(?P<start_m>\d\d)-(?P<stop>\d\d):(?P<stop_m>\d\d) (?P<zone>\S+)$")
 
 
@@ -41,6 +43,27 @@ class RunSchedule:
     def cron(self, at: tuple[int, int]) -> str:
         """EventBridge Scheduler's cron(minutes hours day-of-month month day-of-week year) for ``at``."""
         return f"cron({at[1]} {at[0]} ? * {','.join(self.days)} *)"
+
+    def _utc(self, day: str, after: timedelta) -> datetime:
+        """``after`` the run's start on ``day`` of a winter week (2026-01-05 is a Monday), in UTC."""
+        local = datetime(2026, 1, 5 + DAYS.index(day), *self.start, tzinfo=ZoneInfo(self.timezone))
+        return (local + after).astimezone(UTC)
+
+    @property
+    def backup_window(self) -> str:
+        """RDS's daily backup window in UTC (``HH:MM-HH:MM``): 30 minutes from an hour after the run starts, since
+        RDS backs up only a running instance. Computed for the zone's winter offset; in summer time it falls an hour
+        off in local time, still inside the run (at least ``MIN_RUN_HOURS`` long)."""
+        begin = self._utc(self.days[0], timedelta(hours=1))
+        return f"{begin:%H:%M}-{begin + timedelta(minutes=30):%H:%M}"
+
+    @property
+    def maintenance_window(self) -> str:
+        """RDS's weekly maintenance window in UTC (``ddd:HH:MM-ddd:HH:MM``): an hour from two hours after the run
+        starts on its first day, after the backup window and inside the run."""
+        begin = self._utc(self.days[0], timedelta(hours=2))
+        end = begin + timedelta(hours=1)
+        return f"{begin:%a}:{begin:%H:%M}-{end:%a}:{end:%H:%M}".lower()
 
     @property
     def start_cron(self) -> str:
@@ -80,6 +103,9 @@ def parse(text: str) -> RunSchedule:
             raise BadSchedule(f"{hour:02d}:{minute:02d} is not a time of day (00:00 to 23:59)")
     if stop <= start:
         raise BadSchedule("the stop time must come after the start time on the same day")
+    if (stop[0] * 60 + stop[1]) - (start[0] * 60 + start[1]) < MIN_RUN_HOURS * 60:
+        raise BadSchedule(f"the instance must run at least {MIN_RUN_HOURS} hours a day (its daily backup runs "
+                          "inside the run hours)")
     zone = match["zone"]
     try:
         ZoneInfo(zone)

@@ -22,8 +22,9 @@ How to add a setting
 
    ``text_list()`` alone takes any strings; ``text_list(item)`` checks each one and reports every bad item.
    A new section is a frozen dataclass of such fields, a field of ``Settings`` and an entry in ``SECTIONS``.
-2. Add the key with its secure default and a description to ``config:`` in Pulumi.yaml, and a README row
-   (tests hold Pulumi.yaml, the declarations and the README to the same keys, and every default to every rule).
+2. Add the key with its secure default and a description to ``config:`` in Pulumi.yaml, and a row in
+   docs/stacks-and-settings.md (tests hold Pulumi.yaml, the declarations and that page to the same keys, and every
+   default to every rule).
 3. Use it where the resource is declared: ``args.database.idle_minutes``. Add a failing-config test that asserts
    the exact message (``cruddur-db:idleMinutes = 0: must be from 1 to 60``).
 
@@ -454,6 +455,9 @@ class MonitoringSettings:
     dashboard: bool = setting("dashboard", boolean())
     # The stack's AWS Budgets budget (actual and forecasted alerts at 80 % and 100 %), and the plan's cost ceiling.
     monthly_budget_usd: int = setting("monthlyBudgetUsd", integer(1, 1_000_000))
+    # The stack activates its Stack cost allocation tag, which the budget filters on. Only an organization's
+    # management account (or a standalone account) may: false in a member account, whose management account does it.
+    activate_stack_cost_tag: bool = setting("activateStackCostTag", boolean())
     emails: tuple[str, ...] = setting(
         "alarmEmails", text_list(text(_EMAIL, "is not an email address (name@example.com)")))
     free_storage_percent: int = setting("alarmFreeStoragePercent", integer(1, 50))
@@ -517,7 +521,7 @@ class Settings:
         "logRetentionDays", CLOUDWATCH_RETENTION,
         prod=at_least(PROD_MIN_LOG_RETENTION_DAYS, f"prod keeps logs at least {PROD_MIN_LOG_RETENTION_DAYS} days"))
     # Pulumi `protect` on the resources whose loss loses data (the instance, its secret, the KMS keys, the trail
-    # bucket, the user pool): `pulumi destroy` and any replacement of them stop. README "Protected resources".
+    # bucket, the user pool): `pulumi destroy` and any replacement of them stop (docs/stacks-and-settings.md).
     protect_stateful_resources: bool = setting(
         "protectStatefulResources", boolean(),
         prod=must_be(True, "prod must keep its stateful resources protected; to remove one on purpose, lift its "
@@ -702,7 +706,7 @@ class _Loader:
                 if key not in known:
                     close = difflib.get_close_matches(key, known, n=1) or [
                         k for k in known if k.lower() == key.lower()]
-                    hint = f"did you mean {close[0]}?" if close else "see the configuration keys in README.md"
+                    hint = f"did you mean {close[0]}?" if close else "see the configuration keys in docs/stacks-and-settings.md"
                     self.problems.append(f"{_key(full)} is not a setting of this project (a typo would be "
                                          f"silently ignored); {hint}")
             elif _looks_like_project(namespace):

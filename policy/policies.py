@@ -15,11 +15,10 @@ concern, registered in ``rules.RULE_MODULES`` order:
   rules that join resources of several kinds) and ``budget`` (the estimated fixed cost within the stack's budget).
 
 The pack must stay importable on its own (it runs in its own virtualenv): it imports only the standard library,
-``pulumi_policy`` and the pack's own ``cidrs.py`` and ``stack_names.py`` (symbolic links to ``components/cidrs.py``
-and ``components/stack_names.py``: one source) and ``cost.py`` (a byte-identical copy of ``ops/offline/cost.py``, with
-its price files in ``prices/``: the budget rule finds the prices beside the resolved module, so it stays a copy);
-constants shared with ``components/settings.py`` are repeated in ``rules/constants.py`` and tests/policy keeps all of
-them equal.
+``pulumi_policy`` and the pack's own ``cidrs.py``, ``stack_names.py``, ``cost.py`` and ``prices/`` (git symbolic
+links to ``components/cidrs.py``, ``components/stack_names.py``, ``ops/offline/cost.py`` and its price files: one
+source each); constants shared with ``components/settings.py`` are repeated in ``rules/constants.py`` and tests/policy
+keeps them equal.
 """
 
 from __future__ import annotations

@@ -503,6 +503,9 @@ class _Pricer:
             else:
                 self._free("rds.performance_insights")
         self._free("rds.backup_storage")
+        if prop(r.props, "publiclyAccessible", False):  # a public instance holds a public IPv4 address
+            self.fixed(r, "Public IPv4 address (publicly accessible instance)", self.db_hours, "address-hours",
+                       self.price("vpc.public_ipv4.hour"), kind="rds public ipv4")
         if (_number(prop(r.props, "monitoringInterval", 0)) or 0) > 0:
             self.e.notes.append(f"{r.name}: Enhanced Monitoring writes RDSOSMetrics to CloudWatch Logs (in --log-gb)")
 

@@ -2,12 +2,14 @@
 
 ``STACK_OUTPUTS`` lists every output the Pulumi program (``__main__.py``) exports; a test checks it against the
 program's ``pulumi.export`` calls and against what the dev and prod stacks export. ``CONDITIONAL_OUTPUTS`` only
-exist when the stack enables their part (audit, GuardDuty RDS protection, organization guardrails). The CLI reads
+exist when the stack enables their part (audit, GuardDuty RDS protection, organization guardrails, alarms, the
+dashboard, the restore drill, a run schedule). The CLI reads
 masterSecretArn (``cruddur db -s``) and appSecretArn (``cruddur stack env``), whose CURRENT values it fetches from
 Secrets Manager (``ops.stack.secrets``), dbHost/dbPort/dbName (fallbacks for fields a secret lacks), region,
-operatorEndpointId, userPoolId and userPoolClientId. The masterConnectionUrl and appConnectionUrl outputs hold the
-deploy-time passwords, stale after the first rotation: the CLI never uses them for a password (it reads only the
-master's user name from masterConnectionUrl, to refuse an app secret that logs in as the master).
+dbInstanceId (``cruddur stack wake``, ``ops.stack.wake``), operatorEndpointId, userPoolId and userPoolClientId. The
+masterConnectionUrl and appConnectionUrl outputs hold the deploy-time passwords, stale after the first rotation: the
+CLI never uses them for a password (it reads only the master's user name from masterConnectionUrl, to refuse an app
+secret that logs in as the master).
 """
 
 from __future__ import annotations
@@ -27,13 +29,15 @@ STACK_OUTPUTS = (
     "kmsKeyArn", "vpcId", "privateSubnetIds", "dbSecurityGroupId", "operatorSecurityGroupId", "operatorEndpointId",
     "operatorPolicyArn", "auditTrailArn", "auditBucketName", "auditLogGroupName", "auditKmsKeyArn",
     "auditTopicArn", "guardDutyDetectorId", "guardrailPolicyIds", "userPoolId", "userPoolArn", "userPoolClientId",
-    "confirmationFunctionName", "appConnectionUrl", "appSecretArn", "appSecurityGroupId", "secretsEndpointId",
+    "confirmationFunctionName", "appConnectionUrl", "appSecretArn", "appSecurityGroupId",
     "migratorFunctionName", "migrationsSha256", "alarmTopicArn", "dashboardName", "backupVaultName",
-    "restoreTestingPlanName", "masterRotationFunctionName", "appRotationFunctionName",
+    "restoreTestingPlanName", "masterRotationFunctionName", "appRotationFunctionName", "budgetName",
+    "dbScheduledHoursPerWeek",
 )
 CONDITIONAL_OUTPUTS = (
     "auditTrailArn", "auditBucketName", "auditLogGroupName", "auditKmsKeyArn", "auditTopicArn", "guardDutyDetectorId",
     "guardrailPolicyIds", "alarmTopicArn", "dashboardName", "backupVaultName", "restoreTestingPlanName",
+    "dbScheduledHoursPerWeek",
 )
 
 PULUMI_TIMEOUT = 120

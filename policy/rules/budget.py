@@ -1,8 +1,8 @@
 """The cost rule: what the stack declares, priced, stays within the AWS Budgets budget it declares.
 
-The estimate is ``ops/offline/cost.py``'s, the one ``cruddur plan`` prints: the pack carries a byte-identical copy
-(``policy/cost.py``) and of its price files (``policy/prices/<region>.json``), because it runs in its own
-virtualenv where ``ops`` cannot be imported; tests/policy keeps the copies equal. It is priced over the resources'
+The estimate is ``ops/offline/cost.py``'s, the one ``cruddur plan`` prints: ``policy/cost.py`` and ``policy/prices``
+are git symlinks to it and its price files, so the pack, which runs in its own virtualenv where ``ops`` cannot be
+imported, reads the same files (the estimator needs only the standard library). It is priced over the resources'
 outputs (what the engine passes a stack policy) in the region of their AWS provider, with the stack's outputs (the
 root ``pulumi:pulumi:Stack`` resource's props) for the database's run schedule, under the estimate's default
 assumptions (only the fixed lines count here, and none of them depends on traffic).
@@ -181,11 +181,11 @@ def cost_within_budget(args) -> list[str]:
         return []
     except cost.CostError as exc:
         return [f"cannot estimate the stack's fixed cost to compare it with its budget: {exc}; the pack prices with "
-                "policy/cost.py and policy/prices/, copies of ops/offline/ that tests/policy keeps equal"]
+                "policy/cost.py and policy/prices/, links to ops/offline/'s estimator and price files"]
     unpriced = [u for e in estimates for u in e.unpriced]
     if unpriced:
         items = "; ".join(f"{short_type(u.type)} '{u.resource}' ({u.reason})" for u in unpriced)
         return [f"the estimate cannot price {items}; so it cannot show the stack within its budget: once priced "
-                "(ops/offline/cost.py and its price files), copy them into policy/ (policy/cost.py, policy/prices/)"]
+                "(ops/offline/cost.py and its price files, which policy/cost.py and policy/prices link to)"]
     total = sum((e.fixed_total for e in estimates), Decimal("0.00"))
     return [_over(total, limit, estimates, stack) for limit in sorted(set(limits)) if total > limit]

@@ -64,4 +64,5 @@ LAMBDA_CODE_SIGNING_CONFIG = "aws:lambda/codeSigningConfig:CodeSigningConfig"
 SNS_TOPIC = "aws:sns/topic:Topic"
 AWS_PROVIDER = "pulumi:providers:aws"
 BUDGET = "aws:budgets/budget:Budget"
+SCHEDULER_SCHEDULE = "aws:scheduler/schedule:Schedule"
 STACK = "pulumi:pulumi:Stack"  # the root resource; the engine passes the stack's outputs as its props

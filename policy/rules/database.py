@@ -16,6 +16,7 @@ from .constants import (
     RDS_SNAPSHOT,
     RDS_SNAPSHOT_COPY,
     RESERVED_USERNAMES,
+    SCHEDULER_SCHEDULE,
 )
 from .props import UNKNOWN, as_list, as_number, aws_managed_key, known, switched_off, truthy
 from .registry import Subject, resource_rule
@@ -155,6 +156,23 @@ def rds_no_paid_extended_support(r: Subject) -> list[str]:
         return [f"{r.label} is enrolled in paid Extended Support (engine_lifecycle_support "
                 f"'{value}'); {EXTENDED_SUPPORT_FIX}"]
     return [f"{r.label} has engine_lifecycle_support {value!r}, which is not the opt-out; {EXTENDED_SUPPORT_FIX}"]
+
+
+@resource_rule("prod-database-never-scheduled-off", types=(SCHEDULER_SCHEDULE,),
+               description="No EventBridge Scheduler schedule stops a prod database (an rds stopDBInstance or "
+                           "stopDBCluster target): prod runs around the clock; a run schedule (dbRunSchedule) is "
+                           "for dev stacks.",
+               practices=("cost",), prod_only=True, dev_advisory=False,
+               dev_reason="a dev stack may stop its instance outside working hours (cruddur-db:dbRunSchedule)")
+def prod_database_never_scheduled_off(r: Subject) -> list[str]:
+    target = r.props.get("target")
+    arn = target.get("arn") if isinstance(target, dict) else None
+    if not known(arn) or not isinstance(arn, str):
+        return []
+    if arn.lower().split(":")[-1] in ("stopdbinstance", "stopdbcluster"):
+        return [f"{r.label} stops the database on a schedule ({arn}); prod runs around the clock: remove the "
+                "schedule (leave cruddur-db:dbRunSchedule empty on prod)"]
+    return []
 
 
 @resource_rule("rds-iam-auth", types=(RDS_INSTANCE, RDS_CLUSTER),

@@ -5,12 +5,18 @@ resource it declares (type token, inputs) and, here, every provider invoke it ma
 
 - every resource type maps, through ``RESOURCE_SERVICES``, to the IAM service(s) whose API creates it, and the
   stack's deploy role allows that service (in the stack's region; S3 on the stack's bucket names only; IAM through
-  the stack-tagged IAM statements); a type missing from the table fails with a line saying where to add it;
+  the stack-tagged IAM statements; the budget, the cost allocation tag and the run schedule through statements of
+  their own, ``OWN_STATEMENTS``, by name where IAM allows it); a type missing from the table fails with a line
+  saying where to add it; the region statement holds no service that no configuration of the stack declares;
 - every service principal that a role of the stack trusts is one the deploy role may pass that role to, and the
   PassRole statement covers the stack's roles by name;
 - every service-linked role the declared services create on first use may be created;
 - every invoke's read-only action is allowed to the preview role and to the deploy role;
 - prod's never-destroy list holds the delete call of every type the stateful-resource guard protects.
+
+A deploy role serves every configuration its stack may take, so dev is also evaluated with the options a dev stack
+may switch (alarms off, a run schedule, the restore drill on): each configuration must be covered, and what the role
+allows beyond the stack as configured must be needed by one of them.
 
 A new resource type, trusted principal or invoke in the program fails here until the policies (and this table)
 follow, instead of failing a deploy with AccessDenied.
@@ -19,7 +25,9 @@ follow, instead of failing a deploy with AccessDenied.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from fnmatch import fnmatchcase
+from typing import Any
 
 import pytest
 
@@ -40,6 +48,8 @@ ACTIONS_REFERENCE = ("https://docs.aws.amazon.com/service-authorization/latest/r
 RESOURCE_SERVICES: dict[str, tuple[str, ...]] = {
     "aws:backup/vault:Vault": ("backup", "backup-storage:MountCapsule"),  # CreateBackupVault needs MountCapsule
     "aws:backup/": ("backup",),
+    "aws:budgets/budget:Budget": ("budgets",),
+    "aws:costexplorer/costAllocationTag:CostAllocationTag": ("ce",),
     "aws:cloudtrail/": ("cloudtrail",),
     "aws:cloudwatch/logGroup:LogGroup": ("logs",),
     "aws:cloudwatch/logStream:LogStream": ("logs",),
@@ -63,6 +73,7 @@ RESOURCE_SERVICES: dict[str, tuple[str, ...]] = {
     "aws:sns/": ("sns",),
     "aws:sqs/": ("sqs",),
     "aws:s3/": ("s3",),
+    "aws:scheduler/schedule:Schedule": ("scheduler",),
     "aws:iam/role:Role": ("iam",),
     "aws:iam/rolePolicy:RolePolicy": ("iam",),
     "aws:iam/rolePolicyAttachment:RolePolicyAttachment": ("iam",),
@@ -71,6 +82,32 @@ RESOURCE_SERVICES: dict[str, tuple[str, ...]] = {
     "random:": (),
     "cruddur:": (),  # the program's own component resources
 }
+
+# Types the deploy roles manage through a statement of their own, never through the region statement: type -> (Sid,
+# every call its create/read/update/delete makes, the ARN of one declared resource). The budget is tagged (default
+# tags), so its calls include tagging; a schedule has no tags; cost allocation tags have no resource-level
+# permissions (Resource "*"). Sources: the Service Authorization Reference of AWS Budgets (budget/NAME, no region),
+# Cost Explorer and EventBridge Scheduler (schedule/GROUP/NAME; schedules without a group are in "default").
+OWN_STATEMENTS: dict[str, tuple[str, tuple[str, ...], Callable[[Any], str]]] = {
+    "aws:budgets/budget:Budget": (
+        "BudgetOfThisStack",
+        ("budgets:ViewBudget", "budgets:ModifyBudget", "budgets:ListTagsForResource", "budgets:TagResource",
+         "budgets:UntagResource"),
+        lambda r: f"arn:aws:budgets::ACCOUNT_ID:budget/{r.props['name']}"),
+    "aws:costexplorer/costAllocationTag:CostAllocationTag": (
+        "ActivateTheStackCostAllocationTag",
+        ("ce:ListCostAllocationTags", "ce:UpdateCostAllocationTagsStatus"),
+        lambda r: "*"),
+    "aws:scheduler/schedule:Schedule": (
+        "RunScheduleOfThisStack",
+        ("scheduler:CreateSchedule", "scheduler:GetSchedule", "scheduler:UpdateSchedule", "scheduler:DeleteSchedule"),
+        lambda r: f"arn:aws:scheduler:{REGION}:ACCOUNT_ID:schedule/{r.props.get('groupName') or 'default'}/"
+                  f"{r.props['name']}"),
+}
+# Services whose one endpoint is in us-east-1 (their requests' aws:RequestedRegion): StayInTheStackRegion must
+# exempt exactly the calls the role makes to them, or it denies them.
+GLOBAL_SERVICES = ("budgets", "ce")
+ALWAYS_EXEMPT_FROM_THE_REGION = {"iam:*", "sts:*", "s3:ListAllMyBuckets"}
 
 # IAM types -> the write calls the stack-tagged IAM statements must allow (IAM is global: no region statement).
 IAM_ACTIONS: dict[str, tuple[str, ...]] = {
@@ -185,19 +222,29 @@ def _evaluate_recording_invokes(stack: str, overrides: dict | None = None) -> Ev
     return Evaluated(evaluation, invokes)
 
 
-# A dev stack may switch its alarms off (prod may not): then the restore report's failed asynchronous invocations go
-# to an encrypted SQS queue instead of the alarm topic, and dev's deploy role must be able to create it.
-DEV_WITHOUT_ALARMS = "dev-without-alarms"
+# The configurations each deploy role serves: each stack as its file sets it, and the options a dev stack may switch.
+# A run schedule: two EventBridge Scheduler schedules and their role. The restore drill on: AWS Backup, and with the
+# alarms off as well, the restore report's failed asynchronous invocations go to an encrypted SQS queue instead of
+# the alarm topic.
+DEV_WITH_RUN_SCHEDULE = "dev-with-run-schedule"
+DEV_WITH_RESTORE_DRILL = "dev-with-restore-drill"
+DEV_WITH_RESTORE_DRILL_WITHOUT_ALARMS = "dev-with-restore-drill-without-alarms"
+CONFIGURATIONS: dict[str, tuple[str, dict | None]] = {
+    "dev": ("dev", None),
+    "prod": ("prod", None),
+    DEV_WITH_RUN_SCHEDULE: ("dev", {"cruddur-db:dbRunSchedule": "Mon-Fri 08:00-19:00 Europe/Dublin"}),
+    DEV_WITH_RESTORE_DRILL: ("dev", {"cruddur-db:restoreDrill": True}),
+    DEV_WITH_RESTORE_DRILL_WITHOUT_ALARMS: ("dev", {"cruddur-db:restoreDrill": True, "cruddur-db:alarms": False}),
+}
 
 
 @pytest.fixture(scope="module")
 def stacks() -> dict[str, Evaluated]:
-    evaluated = {name: _evaluate_recording_invokes(name) for name in ("dev", "prod")}
-    evaluated[DEV_WITHOUT_ALARMS] = _evaluate_recording_invokes("dev", overrides={"cruddur-db:alarms": False})
-    return evaluated
+    return {name: _evaluate_recording_invokes(stack, overrides)
+            for name, (stack, overrides) in CONFIGURATIONS.items()}
 
 
-@pytest.fixture(params=["dev", "prod", DEV_WITHOUT_ALARMS])
+@pytest.fixture(params=list(CONFIGURATIONS))
 def stack(request, stacks) -> Evaluated:
     return stacks[request.param]
 
@@ -205,6 +252,19 @@ def stack(request, stacks) -> Evaluated:
 @pytest.fixture
 def deploy(stack) -> dict[str, dict]:
     return statements(f"permissions-deploy-{stack.evaluation.stack}.json")
+
+
+def served(stacks: dict[str, Evaluated], stack: str) -> list[Evaluated]:
+    """Every configuration the deploy role of ``stack`` serves."""
+    return [s for s in stacks.values() if s.evaluation.stack == stack]
+
+
+def test_each_switchable_dev_option_is_evaluated_and_changes_what_dev_declares(stacks):
+    types = {name: {r.type for r in s.evaluation.resources} for name, s in stacks.items()}
+    assert "aws:scheduler/schedule:Schedule" in types[DEV_WITH_RUN_SCHEDULE] - types["dev"]
+    assert "aws:backup/vault:Vault" in types[DEV_WITH_RESTORE_DRILL] - types["dev"]
+    assert "aws:sqs/queue:Queue" in types[DEV_WITH_RESTORE_DRILL_WITHOUT_ALARMS] - types[DEV_WITH_RESTORE_DRILL]
+    assert "aws:scheduler/schedule:Schedule" not in types["prod"]  # prod runs around the clock (settings.py)
 
 
 def region_statement(policy: dict[str, dict]) -> dict:
@@ -230,16 +290,77 @@ def test_the_deploy_role_may_call_every_service_the_stack_declares_in_its_region
     regional = listify(region_statement(deploy)["Action"])
     missing = {}
     for token in sorted({r.type for r in stack.evaluation.resources}):
-        for need in services_of(token):
-            if need in ("s3", "iam"):
-                continue  # their own statements, below
-            wanted = need if ":" in need else f"{need}:*"
+        for wanted in regional_needs(token):
             if wanted not in regional:
                 missing.setdefault(wanted, []).append(token)
             assert not denied_outright(deploy, wanted.replace("*", "Create")), (token, wanted)
     assert not missing, (f"permissions-deploy-{stack.evaluation.stack}.json, statement "
                          f"ManageTheServicesTheProgramDeclaresInTheStackRegion: add {sorted(missing)} "
                          f"(needed by {missing})")
+
+
+def regional_needs(token: str) -> list[str]:
+    """What the region statement must allow for ``token`` (S3, IAM and OWN_STATEMENTS types have their own)."""
+    if token in OWN_STATEMENTS:
+        return []
+    return [need if ":" in need else f"{need}:*" for need in services_of(token) if need not in ("s3", "iam")]
+
+
+@pytest.mark.parametrize("name", ["dev", "prod"])
+def test_the_region_statement_holds_only_what_a_configuration_of_the_stack_declares(stacks, name):
+    regional = set(listify(region_statement(statements(f"permissions-deploy-{name}.json"))["Action"]))
+    needed = {wanted for s in served(stacks, name) for r in s.evaluation.resources for wanted in regional_needs(r.type)}
+    assert regional == needed, (f"ManageTheServicesTheProgramDeclaresInTheStackRegion in permissions-deploy-{name}.json: "
+                                f"remove {sorted(regional - needed)} (no configuration of {name} declares them), "
+                                f"add {sorted(needed - regional)}")
+    # The services of OWN_STATEMENTS stay out of it: the region statement would grant them on every resource.
+    own_services = {action.split(":")[0] for _, actions, _ in OWN_STATEMENTS.values() for action in actions}
+    assert not {action.split(":")[0] for action in regional} & own_services
+
+
+def test_the_deploy_role_manages_the_budget_tag_and_schedule_by_their_own_statements(stack, deploy):
+    name = stack.evaluation.stack
+    other = "prod" if name == "dev" else "dev"
+    declared = [r for r in stack.evaluation.resources if r.type in OWN_STATEMENTS]
+    assert {r.type for r in declared} >= {"aws:budgets/budget:Budget",
+                                           "aws:costexplorer/costAllocationTag:CostAllocationTag"}
+    for r in declared:
+        sid, actions, arn_of = OWN_STATEMENTS[r.type]
+        arn = arn_of(r)
+        assert sid in deploy, f"{r.type} {r.name}: add the statement {sid} to permissions-deploy-{name}.json"
+        assert sorted(listify(deploy[sid]["Action"])) == sorted(actions), sid
+        for action in actions:
+            assert allowed(deploy, action, arn) == [sid], (f"{sid} in permissions-deploy-{name}.json must allow "
+                                                           f"{action} on {arn} (for {r.type} {r.name})")
+            assert not denied_outright(deploy, action), (sid, action)
+        if arn != "*":  # named: the stack's own names only
+            assert f"cruddur-{name}-" in arn, f"{r.type} {r.name} is not named cruddur-{name}-...: {arn}"
+            for action in actions:
+                assert not allowed(deploy, action, arn.replace(f"cruddur-{name}-", f"cruddur-{other}-")), (sid, action)
+
+
+@pytest.mark.parametrize("name", ["dev", "prod"])
+def test_an_own_statement_is_there_only_when_a_configuration_of_the_stack_declares_its_type(stacks, name):
+    policy = statements(f"permissions-deploy-{name}.json")
+    declared = {r.type for s in served(stacks, name) for r in s.evaluation.resources}
+    for token, (sid, _, _) in OWN_STATEMENTS.items():
+        assert (sid in policy) == (token in declared), (
+            f"permissions-deploy-{name}.json: {sid} " + ("is missing" if token in declared
+                                                          else f"grants what no configuration of {name} declares"))
+
+
+@pytest.mark.parametrize("name", ["dev", "prod"])
+def test_the_region_guardrail_exempts_exactly_the_global_calls_the_role_makes(name):
+    """AWS Budgets and Cost Explorer answer in us-east-1 only: StayInTheStackRegion would deny them, so it exempts
+    the calls the role is allowed to make to them, and nothing regional."""
+    policy = statements(f"permissions-deploy-{name}.json")
+    guard = policy["StayInTheStackRegion"]
+    assert guard["Effect"] == "Deny" and guard["Condition"] == {
+        "StringNotEquals": {"aws:RequestedRegion": REGION}}
+    global_calls = {action for st in policy.values() if st["Effect"] == "Allow"
+                    for action in listify(st.get("Action", [])) if action.split(":")[0] in GLOBAL_SERVICES}
+    assert global_calls, f"permissions-deploy-{name}.json allows no call to {GLOBAL_SERVICES}"
+    assert set(guard["NotAction"]) == ALWAYS_EXEMPT_FROM_THE_REGION | global_calls
 
 
 def test_the_deploy_role_manages_the_stack_buckets_by_their_names_only(stack, deploy):
@@ -321,9 +442,18 @@ def test_the_deploy_role_may_pass_each_stack_role_to_the_services_that_role_trus
                    for pattern in listify(st["Resource"]))
     assert not any(fnmatchcase("arn:aws:iam::ACCOUNT_ID:role/cruddur-db-ci-deploy-prod", pattern)
                    for pattern in listify(st["Resource"]))
-    # Nothing beyond what the stack's roles trust (no wildcard service).
-    every_trusted = set().union(*(trusted_services(role) for role in roles))
-    assert set(passed_to) == every_trusted
+
+
+
+@pytest.mark.parametrize("name", ["dev", "prod"])
+def test_the_deploy_role_passes_roles_to_no_service_beyond_what_a_configuration_trusts(stacks, name):
+    st = statements(f"permissions-deploy-{name}.json")["PassThisStackRolesToItsServicesOnly"]
+    passed_to = set(listify(st["Condition"]["StringEquals"]["iam:PassedToService"]))
+    every_trusted = {service for s in served(stacks, name) for role in s.evaluation.of_type("aws:iam/role:Role")
+                     for service in trusted_services(role)}
+    assert passed_to == every_trusted, (f"PassThisStackRolesToItsServicesOnly in permissions-deploy-{name}.json: "
+                                        f"remove {sorted(passed_to - every_trusted)}, add "
+                                        f"{sorted(every_trusted - passed_to)}")
 
 
 def test_the_deploy_role_may_create_the_service_linked_roles_of_the_declared_services(stack, deploy):
@@ -335,7 +465,15 @@ def test_the_deploy_role_may_create_the_service_linked_roles_of_the_declared_ser
     missing = sorted(set(needed) - names)
     assert not missing, (f"add {missing} (for {[needed[m] for m in missing]}) to iam:AWSServiceName of "
                          f"ServiceLinkedRolesOfTheseServices in permissions-deploy-{stack.evaluation.stack}.json")
-    assert names == set(needed), f"service-linked roles no declared resource needs: {sorted(names - set(needed))}"
+
+
+@pytest.mark.parametrize("name", ["dev", "prod"])
+def test_the_deploy_role_creates_no_service_linked_role_that_no_configuration_needs(stacks, name):
+    st = statements(f"permissions-deploy-{name}.json")["ServiceLinkedRolesOfTheseServices"]
+    names = set(listify(st["Condition"]["StringEquals"]["iam:AWSServiceName"]))
+    needed = {service for s in served(stacks, name) for r in s.evaluation.resources
+              for service in SERVICE_LINKED_ROLES.get(r.type, ())}
+    assert names == needed, f"service-linked roles no configuration of {name} needs: {sorted(names - needed)}"
 
 
 def test_every_invoke_the_program_makes_is_allowed_to_the_preview_and_deploy_roles(stack, deploy):

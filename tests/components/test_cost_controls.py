@@ -59,6 +59,17 @@ def test_a_bad_budget_is_refused_naming_the_key(config_problems, value):
     assert only(config_problems("dev", monthlyBudgetUsd=value)).startswith(f"cruddur-db:monthlyBudgetUsd = {value!r}")
 
 
+def test_a_member_account_leaves_the_tag_to_its_management_account(evaluate_with):
+    stack = evaluate_with("prod", overrides={"activateStackCostTag": False})
+    assert stack.of_type("aws:costexplorer/costAllocationTag:CostAllocationTag") == []
+    assert stack.one(BUDGET).props["costFilters"] == [{"name": "TagKeyValue", "values": ["user:Stack$prod"]}]
+
+
+def test_a_bad_tag_activation_value_is_refused_naming_the_key(config_problems):
+    assert only(config_problems("dev", activateStackCostTag="perhaps")).startswith(
+        "cruddur-db:activateStackCostTag = 'perhaps'")
+
+
 # -- the engine lifecycle -------------------------------------------------------------------------------------------
 def test_the_instance_never_slides_into_paid_extended_support(stack):
     instance = stack.one(INSTANCE).props
@@ -137,11 +148,25 @@ def test_a_bad_run_schedule_is_refused_naming_the_key(config_problems, value, wh
 @pytest.mark.parametrize(("text", "days", "hours"), [
     ("daily 07:30-22:00 UTC", ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"), 101.5),
     ("mon,wed,fri 09:00-17:00 Europe/Berlin", ("MON", "WED", "FRI"), 24.0),
-    ("Tue-Thu 10:15-12:45 America/New_York", ("TUE", "WED", "THU"), 7.5),
+    ("Tue-Thu 10:15-13:45 America/New_York", ("TUE", "WED", "THU"), 10.5),
 ])
 def test_run_schedules_read_as_days_times_and_hours(text, days, hours):
     schedule = parse(text)
     assert schedule.days == days and schedule.hours_per_week == hours
+
+
+def test_a_scheduled_instance_is_backed_up_and_maintained_inside_its_run_hours(evaluate_with, dev):
+    assert (dev.one(INSTANCE).props["backupWindow"], dev.one(INSTANCE).props["maintenanceWindow"]) == (
+        "02:00-03:00", "sun:03:30-sun:04:30")
+    scheduled = evaluate_with("dev", overrides={"dbRunSchedule": WORKDAYS}).one(INSTANCE).props
+    # Dublin is UTC in winter: backups from 09:00, maintenance Monday from 10:00, both inside 08:00-19:00
+    assert (scheduled["backupWindow"], scheduled["maintenanceWindow"]) == ("09:00-09:30", "mon:10:00-mon:11:00")
+    tokyo = parse("daily 09:00-17:00 Asia/Tokyo")  # UTC+9: 10:00 local is 01:00 UTC
+    assert (tokyo.backup_window, tokyo.maintenance_window) == ("01:00-01:30", "mon:02:00-mon:03:00")
+
+
+def test_a_run_too_short_for_the_backup_is_refused(config_problems):
+    assert "must run at least 3 hours a day" in only(config_problems("dev", dbRunSchedule="Mon 08:00-10:30 UTC"))
 
 
 def test_run_schedule_errors_are_one_line():

@@ -197,7 +197,8 @@ def test_dashboard_shows_every_alarmed_metric_with_its_threshold(evaluate_with, 
 
 def test_alarm_specs_are_pure_and_shared(prod):
     from components.settings import MonitoringSettings
-    settings = MonitoringSettings(alarms=True, dashboard=True, monthly_budget_usd=100, emails=(),
+    settings = MonitoringSettings(alarms=True, dashboard=True, monthly_budget_usd=100, activate_stack_cost_tag=True,
+                                  emails=(),
                                   free_storage_percent=10, cpu_percent=80,
                                   cpu_credit_balance=20, freeable_memory_percent=5, connections_percent=80,
                                   latency_ms=20, disk_queue_depth=10, max_used_transaction_ids=1_000_000_000)

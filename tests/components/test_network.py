@@ -134,7 +134,7 @@ def test_operator_policy_reads_exactly_the_stacks_two_database_secrets_through_s
     statements = policy(stack.one("aws:iam/policy:Policy", "network-operator-policy"))["Statement"]
     assert sorted(s["Sid"] for s in statements) == [
         "DecryptThemThroughSecretsManagerOnly", "FindTheEndpoint", "OpenTunnelToDatabasePort",
-        "ReadTheStacksDatabaseSecrets"]
+        "ReadTheStacksDatabaseSecrets", "WakeTheDatabase"]
     read = next(s for s in statements if s["Sid"] == "ReadTheStacksDatabaseSecrets")
     assert sorted(read["Action"]) == ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"]
     master = stack.one("aws:secretsmanager/secret:Secret", "db-master-secret").props["name"]
@@ -188,3 +188,13 @@ def test_chosen_zone_ids_are_the_first_in_sorted_order():
 
     assert chosen_zone_ids(["euw1-az3", "euw1-az1", "euw1-az2"], 2) == ["euw1-az1", "euw1-az2"]
     assert chosen_zone_ids(["use1-az6", "use1-az1", "use1-az4", "use1-az2"], 3) == ["use1-az1", "use1-az2", "use1-az4"]
+
+
+def test_operator_policy_may_start_this_stacks_database_only(stack):
+    """`cruddur stack wake -s STACK` starts a stopped instance (a dev run schedule) and waits: this instance only."""
+    statements = policy(stack.one("aws:iam/policy:Policy", "network-operator-policy"))["Statement"]
+    wake = next(s for s in statements if s["Sid"] == "WakeTheDatabase")
+    assert sorted(wake["Action"]) == ["rds:DescribeDBInstances", "rds:StartDBInstance"]
+    instance = stack.one("aws:rds/instance:Instance")
+    assert wake["Resource"] == instance.outputs["arn"] == (
+        f"arn:aws:rds:{stack.config['aws:region']}:{ACCOUNT_ID}:db:cruddur-{stack.stack}-db")

@@ -20,7 +20,7 @@ TYPO = "is not a setting of this project (a typo would be silently ignored)"
 
 
 @pytest.mark.parametrize("key,hint", [
-    ("foo", "see the configuration keys in README.md"),
+    ("foo", "see the configuration keys in docs/stacks-and-settings.md"),
     ("multiAZ", "did you mean multiAz?"),
     ("deletionProtecton", "did you mean deletionProtection?"),
     ("operatorCidr", "did you mean operatorCidrs?"),
@@ -46,7 +46,7 @@ def test_other_namespaces_are_left_to_their_owners():
 def test_a_long_or_odd_unknown_key_is_quoted_and_cut():
     key = "cruddur-db:" + "x" * 200
     assert problems("dev", **{key: "1"}) == [
-        f"'cruddur-db:{'x' * 69}'… (211 characters) {TYPO}; see the configuration keys in README.md"]
+        f"'cruddur-db:{'x' * 69}'… (211 characters) {TYPO}; see the configuration keys in docs/stacks-and-settings.md"]
     assert problems("dev", **{"cruddur-db:multi\nAz": "1"}) == [
         f"'cruddur-db:multi\\nAz' {TYPO}; did you mean multiAz?"]
 

@@ -1,4 +1,4 @@
-"""Issue 16 (handler part): look-alike handles, invisible characters, mixed scripts, and attributes the database cannot
+"""The sign-up handler: look-alike handles, invisible characters, mixed scripts, and attributes the database cannot
 store, against a REAL PostgreSQL with every migration applied (0005 enforces the normalised form in the schema).
 
 Before the change every look-alike below was inserted as a second user beside the first; NUL bytes and lone

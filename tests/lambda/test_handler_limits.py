@@ -1,4 +1,4 @@
-"""The handler inside Cognito's 5 s when the database is frozen or out of connections (issues 13 and 16), against REAL
+"""The handler inside Cognito's 5 s when the database is frozen or out of connections, against REAL
 PostgreSQL servers: a backend stopped with SIGSTOP, a listener that never answers, a server whose connection slots
 are all held, a server restarting.
 

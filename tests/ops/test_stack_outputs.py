@@ -13,7 +13,7 @@ from tests.ops.conftest import RECORDED_OUTPUTS
 # The secrets' ARNs (their CURRENT values are read from Secrets Manager), the fallbacks for fields a secret lacks,
 # and masterConnectionUrl for the master's user name only (never its deploy-time password).
 READ_BY_THE_CLI = {"masterSecretArn", "appSecretArn", "dbHost", "dbPort", "dbName", "masterConnectionUrl", "region",
-                   "operatorEndpointId", "userPoolId", "userPoolClientId", "kmsKeyArn"}
+                   "operatorEndpointId", "userPoolId", "userPoolClientId", "kmsKeyArn", "dbInstanceId"}
 
 
 def _exports() -> tuple[list[str], set[str]]:

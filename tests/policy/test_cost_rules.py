@@ -210,8 +210,8 @@ def test_a_charge_the_estimate_cannot_price_is_never_taken_as_zero(prod):
         "vCPUs of db.z9.huge unknown); backup RestoreTestingPlan 'restore-drill-restore-testing' (restore test of "
         "arn:aws:rds:eu-west-1:123456789012:db:cruddur-prod-db: its instance class is not priced); rds Instance "
         "'db-instance' (instance class db.z9.huge: no price in eu-west-1.json (add rds.instance.db.z9.huge)); so it "
-        "cannot show the stack within its budget: once priced (ops/offline/cost.py and its price files), copy them "
-        "into policy/ (policy/cost.py, policy/prices/)"]
+        "cannot show the stack within its budget: once priced (ops/offline/cost.py and its price files, which "
+        "policy/cost.py and policy/prices link to)"]
 
 
 def test_a_region_without_prices_is_reported(prod):
@@ -219,8 +219,8 @@ def test_a_region_without_prices_is_reported(prod):
     elsewhere = replaced(prod, provider, changed(provider, region="eu-north-1"))
     assert stack_violations("cost-within-budget", elsewhere) == [
         "cannot estimate the stack's fixed cost to compare it with its budget: no prices for region eu-north-1: add "
-        "policy/prices/eu-north-1.json (cruddur prices refresh --region eu-north-1 writes it); the pack prices with "
-        "policy/cost.py and policy/prices/, copies of ops/offline/ that tests/policy keeps equal"]
+        "ops/offline/prices/eu-north-1.json (cruddur prices refresh --region eu-north-1 writes it); the pack prices "
+        "with policy/cost.py and policy/prices/, links to ops/offline/'s estimator and price files"]
 
 
 # -- cost-within-budget: values not known at preview -----------------------------------------------------------------
@@ -253,25 +253,20 @@ def test_values_no_price_depends_on_do_not_keep_a_preview_from_being_judged(over
     assert message.startswith("estimated fixed cost $71.88/month is above the budget $50/month")
 
 
-# -- the pack's copies of the estimator and its prices ---------------------------------------------------------------
-def test_pack_copy_of_the_estimator_is_identical():
-    """`cp ops/offline/cost.py policy/cost.py` after changing the estimator."""
-    assert (POLICY_DIR / "cost.py").read_bytes() == (PROJECT_ROOT / "ops" / "offline" / "cost.py").read_bytes()
+# -- the pack's estimator and prices: the project's own, through links -----------------------------------------------
+def test_the_pack_links_to_the_one_estimator_and_its_price_files():
+    """policy/cost.py and policy/prices are git symlinks into ops/offline: one source, nothing to copy or keep equal."""
+    assert (POLICY_DIR / "cost.py").is_symlink() and (POLICY_DIR / "prices").is_symlink()
+    assert (POLICY_DIR / "cost.py").resolve() == (PROJECT_ROOT / "ops" / "offline" / "cost.py").resolve()
+    assert (POLICY_DIR / "prices").resolve() == (PROJECT_ROOT / "ops" / "offline" / "prices").resolve()
+    assert sorted(p.name for p in (POLICY_DIR / "prices").iterdir()) == ["eu-central-1.json", "eu-west-1.json"]
 
 
-def test_pack_copies_of_the_price_files_are_identical():
-    """`cp ops/offline/prices/*.json policy/prices/` after refreshing prices (cruddur prices refresh)."""
-    ours = {p.name: p.read_bytes() for p in (PROJECT_ROOT / "ops" / "offline" / "prices").iterdir()}
-    pack = {p.name: p.read_bytes() for p in (POLICY_DIR / "prices").iterdir()}
-    assert sorted(ours) == sorted(pack) == ["eu-central-1.json", "eu-west-1.json"]
-    assert ours == pack
-
-
-def test_the_pack_prices_from_its_own_folder():
+def test_the_pack_prices_from_the_linked_folder():
     from rules import budget
 
-    assert budget.PRICES_DIR == POLICY_DIR.resolve() / "prices"
-    assert budget.cost.__file__ == str(POLICY_DIR.resolve() / "cost.py")
+    assert budget.PRICES_DIR == (PROJECT_ROOT / "ops" / "offline" / "prices").resolve()
+    assert budget.cost.__file__ == str(POLICY_DIR / "cost.py")
 
 
 # -- the pack process, as `pulumi preview --policy-pack ./policy` starts it, without the project ---------------------
@@ -335,3 +330,32 @@ def test_the_root_stack_carries_the_outputs_but_no_region_of_its_own(prod):
     assert root.props["region"] == "eu-west-1" and root.props["budgetName"] == "cruddur-prod-monthly"
     root.props = {**policies.plain(root.props), "region": "us-east-1"}
     assert policies.rule("region-allowed").run(StackValidationArgs(args.resources, {"allowedRegions": ["eu-west-1"]})) == []
+
+
+# -- prod-database-never-scheduled-off -------------------------------------------------------------------------------
+SCHEDULE = "aws:scheduler/schedule:Schedule"
+WORKDAYS = "Mon-Fri 08:00-19:00 Europe/Dublin"
+
+
+def test_the_schedule_rule_judges_prod_only(evaluate_with):
+    rule = policies.rule("prod-database-never-scheduled-off")
+    assert (rule.kind, rule.enforcement, rule.environments, rule.types) == (
+        "resource", EnforcementLevel.MANDATORY, ("prod",), (SCHEDULE,))
+    scheduled_dev = evaluate_with("dev", overrides={"dbRunSchedule": WORKDAYS})
+    assert len(scheduled_dev.of_type(SCHEDULE)) == 2
+    assert _verdict(scheduled_dev, "prod-database-never-scheduled-off").status == "n/a"
+
+
+def test_a_schedule_that_stops_a_prod_database_is_a_mandatory_violation(evaluate_with, prod):
+    """A prod program that declares dev's stop schedule (the settings refuse dbRunSchedule on prod; the pack judges
+    what any program declares)."""
+    scheduled_dev = evaluate_with("dev", overrides={"dbRunSchedule": WORKDAYS})
+    stop = next(s for s in scheduled_dev.of_type(SCHEDULE) if s.name == "db-schedule-stop")
+    start = next(s for s in scheduled_dev.of_type(SCHEDULE) if s.name == "db-schedule-start")
+    assert resource_violations("prod-database-never-scheduled-off", prod, stop) == [
+        "scheduler Schedule 'db-schedule-stop' stops the database on a schedule "
+        "(arn:aws:scheduler:::aws-sdk:rds:stopDBInstance); prod runs around the clock: remove the schedule (leave "
+        "cruddur-db:dbRunSchedule empty on prod)"]
+    cluster_stop = changed(stop, target={**stop.props["target"], "arn": "arn:aws:scheduler:::aws-sdk:rds:stopDBCluster"})
+    assert len(resource_violations("prod-database-never-scheduled-off", prod, cluster_stop)) == 1
+    assert resource_violations("prod-database-never-scheduled-off", prod, start) == []  # starting is harmless

@@ -48,7 +48,8 @@ def test_prod_passes_every_policy_that_applies(prod):
         "s3-bucket-access-logging-dev": "n/a", "cost-within-budget-dev": "n/a",
         # rules for resource types the program does not declare (snapshots, proxies, prefix lists, function URLs)
         "rds-snapshot-not-public": "n/a", "rds-proxy-requires-tls": "n/a", "prefix-list-not-world-open": "n/a",
-        "lambda-function-url-authenticated": "n/a"}
+        "lambda-function-url-authenticated": "n/a",
+        "prod-database-never-scheduled-off": "n/a"}  # prod declares no schedule
 
 
 def test_dev_reports_only_its_documented_advisories(dev):

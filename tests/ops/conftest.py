@@ -94,6 +94,20 @@ def moto_aws(monkeypatch):
         yield
 
 
+def denied_operator(monkeypatch, user: str) -> dict:
+    """The environment (for ``cli(..., env=...)``) of an IAM user ``user`` with no permission at all; from here on
+    moto enforces IAM, so every AWS call it makes is denied. Call it after the test's own AWS setup."""
+    import boto3
+    from moto import settings
+
+    iam = boto3.client("iam", region_name="us-east-1")
+    iam.create_user(UserName=user)
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    monkeypatch.setattr(settings, "INITIAL_NO_AUTH_ACTION_COUNT", 0)  # moto enforces IAM from here on
+    return {"AWS_ACCESS_KEY_ID": key["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"],
+            "AWS_SESSION_TOKEN": None}
+
+
 @pytest.fixture
 def cognito(moto_aws):
     """(client, pool id): an empty Cognito user pool in moto, in ``COGNITO_REGION``."""

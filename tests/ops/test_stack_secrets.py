@@ -20,6 +20,7 @@ from tests.ops.conftest import (
     FAKE_STACK_PASSWORD,
     MASTER_USER,
     RECORDED_OUTPUTS,
+    denied_operator,
     rds_secret,
 )
 
@@ -152,14 +153,7 @@ def test_no_aws_credentials(cli, fake_pulumi, aws_secrets):
 
 
 def test_access_denied_names_the_secret_and_the_actions(cli, fake_pulumi, aws_secrets, monkeypatch):
-    from moto import settings
-
-    iam = boto3.client("iam", region_name="us-east-1")
-    iam.create_user(UserName="no-secrets")
-    key = iam.create_access_key(UserName="no-secrets")["AccessKey"]
-    monkeypatch.setattr(settings, "INITIAL_NO_AUTH_ACTION_COUNT", 0)  # moto enforces IAM from here on
-    env = {"AWS_ACCESS_KEY_ID": key["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"],
-           "AWS_SESSION_TOKEN": None}
+    env = denied_operator(monkeypatch, "no-secrets")
     arn = aws_secrets[("dev", "master")]
     line = one_error_line(cli("db", "status", "-s", "dev", env=env))
     assert line.startswith(f"error: access denied reading {arn}: the caller needs secretsmanager:GetSecretValue on "

@@ -16,7 +16,7 @@ import pytest
 
 from ops.errors import CruddurError
 from ops.stack import wake as waking
-from tests.ops.conftest import RECORDED_OUTPUTS
+from tests.ops.conftest import RECORDED_OUTPUTS, denied_operator
 from tests.ops.test_stack_secrets import NO_CREDENTIALS, one_error_line
 
 RECORDED = json.loads(RECORDED_OUTPUTS.read_text())
@@ -266,14 +266,7 @@ def test_wake_without_aws_credentials(cli, fake_pulumi, rds):
 
 
 def test_wake_access_denied_names_the_actions(cli, fake_pulumi, rds, monkeypatch):
-    from moto import settings
-
-    iam = boto3.client("iam", region_name="us-east-1")
-    iam.create_user(UserName="no-rds")
-    key = iam.create_access_key(UserName="no-rds")["AccessKey"]
-    monkeypatch.setattr(settings, "INITIAL_NO_AUTH_ACTION_COUNT", 0)  # moto enforces IAM from here on
-    env = {"AWS_ACCESS_KEY_ID": key["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"],
-           "AWS_SESSION_TOKEN": None}
+    env = denied_operator(monkeypatch, "no-rds")
     line = one_error_line(cli("stack", "wake", "-s", "dev", env=env))
     assert re.fullmatch(
         rf"error: access denied calling rds:DescribeDBInstances on stack dev's database {IDENTIFIER}: the caller "

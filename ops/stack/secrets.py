@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ops.errors import CruddurError
+from ops.stack.aws_errors import refusal
 from ops.stack.outputs import require
 from ops.urls import build_url
 
@@ -32,8 +33,6 @@ READ_ACTIONS = "secretsmanager:GetSecretValue and kms:Decrypt"
 REQUIRED_FIELDS = ("username", "password")
 FALLBACK_OUTPUTS = {"host": "dbHost", "port": "dbPort", "dbname": "dbName"}  # field -> stack output
 POSTGRES_ENGINES = ("postgres", "postgresql", "aurora-postgresql")
-_DENIED = ("AccessDeniedException", "AccessDenied", "UnrecognizedClientException", "InvalidClientTokenId")
-_EXPIRED = ("ExpiredTokenException", "ExpiredToken", "RequestExpired")
 _KMS = ("DecryptionFailure", "KMSAccessDeniedException", "KMSDisabledException", "KMSInvalidStateException")
 
 
@@ -117,11 +116,10 @@ def read_secret(secret_arn: str, region: str, stack: str, output: str, kms_key: 
 
 def _client_error(exc, secret_arn: str, region: str, stack: str, kms_key: str | None = None) -> str:
     key = f"the key {kms_key}" if kms_key else f"stack {stack}'s key (kmsKeyArn)"
-    code = exc.response.get("Error", {}).get("Code", "")
-    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-    if code in _EXPIRED:
-        return f"your AWS credentials have expired: sign in again (e.g. `aws sso login`) and re-run ({code})"
-    if code in _DENIED or status == 403:
+    code, denied, expired = refusal(exc)
+    if expired:
+        return expired
+    if denied:
         return (f"access denied reading {secret_arn}: the caller needs secretsmanager:GetSecretValue on this secret "
                 f"and kms:Decrypt on {key}: grant both to your operator role "
                 f"(docs/operations.md, 'Operator access') ({code})")

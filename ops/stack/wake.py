@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ops.errors import CruddurError
+from ops.stack.aws_errors import refusal
 from ops.stack.outputs import require
 
 # Throttling and transient errors are retried by botocore itself (standard mode), as for Secrets Manager.
@@ -57,9 +58,6 @@ ADVICE = (
                "--source-type db-instance --source-identifier {identifier}`) and runbooks/restore.md"),
     ("restore-error", "the restore it was made from failed: see runbooks/restore.md"),
 )
-_DENIED = ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "UnrecognizedClientException",
-           "InvalidClientTokenId", "SignatureDoesNotMatch")
-_EXPIRED = ("ExpiredToken", "ExpiredTokenException", "RequestExpired")
 _NOT_FOUND = ("DBInstanceNotFound", "DBInstanceNotFoundFault")
 
 
@@ -197,10 +195,10 @@ def _aws_errors(db: Instance, action: str, tolerate: tuple[str, ...] = ()) -> It
 
 
 def _client_error(db: Instance, action: str, code: str, exc) -> str:
-    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-    if code in _EXPIRED:
-        return f"your AWS credentials have expired: sign in again (e.g. `aws sso login`) and re-run ({code})"
-    if code in _DENIED or status == 403:
+    code, denied, expired = refusal(exc)
+    if expired:
+        return expired
+    if denied:
         return (f"access denied calling {action} on stack {db.stack}'s database {db.identifier}: the caller needs "
                 f"{ACTIONS} on this instance: grant both to your operator role (docs/operations.md, 'Operator "
                 f"access') ({code})")

@@ -9,8 +9,12 @@ of a real resource. ``resource_violations``/``stack_violations`` feed a rule the
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import subprocess
+import sys
+from collections.abc import Iterator
 
 import pytest
 
@@ -77,3 +81,25 @@ def document(resource, key: str = "policy") -> dict:
 @pytest.fixture(scope="session")
 def pack():
     return policies
+
+
+@contextlib.contextmanager
+def pack_server(command: list[str]) -> Iterator:
+    """The pack process started as ``pulumi preview --policy-pack ./policy`` starts it (``command``, run in policy/):
+    it prints its port, and the yielded stub is the engine's side of the analyzer gRPC service."""
+    import grpc
+    from pulumi.runtime.proto import analyzer_pb2_grpc
+
+    from ops.paths import POLICY_DIR
+
+    process = subprocess.Popen([sys.executable, *command], cwd=POLICY_DIR, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        port = process.stdout.readline().strip()
+        assert port.isdigit(), process.stderr.read()
+        channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        yield analyzer_pb2_grpc.AnalyzerStub(channel)
+        channel.close()
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

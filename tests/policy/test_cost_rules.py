@@ -6,14 +6,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import subprocess
-import sys
 from decimal import Decimal
 
-import grpc
 import pytest
 from google.protobuf import struct_pb2
-from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
+from pulumi.runtime.proto import analyzer_pb2
 from pulumi_policy import EnforcementLevel, StackValidationArgs
 from pulumi_policy.proxy import UNKNOWN_NUMBER_VALUE, UNKNOWN_STRING_VALUE
 
@@ -25,6 +22,7 @@ from tests.policy.conftest import (
     REMOVE,
     all_resource_violations,
     changed,
+    pack_server,
     policies,
     replaced,
     resource_violations,
@@ -202,25 +200,22 @@ def test_a_budget_the_estimate_cannot_be_compared_with_is_reported(prod, change,
     assert message.startswith(expected + "; declare the budget: monthlyBudgetUsd")
 
 
-def test_a_charge_the_estimate_cannot_price_is_never_taken_as_zero(prod):
-    instance = prod.one(INSTANCE)
-    unpriced = replaced(prod, instance, changed(instance, instanceClass="db.z9.huge"))
-    assert stack_violations("cost-within-budget", unpriced) == [
+@pytest.mark.parametrize("typ, change, expected", [
+    (INSTANCE, {"instanceClass": "db.z9.huge"},
         "the estimate cannot price guardduty DetectorFeature 'audit-rds-protection' (RDS Protection of db-instance: "
         "vCPUs of db.z9.huge unknown); backup RestoreTestingPlan 'restore-drill-restore-testing' (restore test of "
         "arn:aws:rds:eu-west-1:123456789012:db:cruddur-prod-db: its instance class is not priced); rds Instance "
         "'db-instance' (instance class db.z9.huge: no price in eu-west-1.json (add rds.instance.db.z9.huge)); so it "
         "cannot show the stack within its budget: once priced (ops/offline/cost.py and its price files, which "
-        "policy/cost.py and policy/prices link to)"]
-
-
-def test_a_region_without_prices_is_reported(prod):
-    provider = prod.one(PROVIDER)
-    elsewhere = replaced(prod, provider, changed(provider, region="eu-north-1"))
-    assert stack_violations("cost-within-budget", elsewhere) == [
+        "policy/cost.py and policy/prices link to)"),
+    (PROVIDER, {"region": "eu-north-1"},
         "cannot estimate the stack's fixed cost to compare it with its budget: no prices for region eu-north-1: add "
         "ops/offline/prices/eu-north-1.json (cruddur prices refresh --region eu-north-1 writes it); the pack prices "
-        "with policy/cost.py and policy/prices/, links to ops/offline/'s estimator and price files"]
+        "with policy/cost.py and policy/prices/, links to ops/offline/'s estimator and price files"),
+], ids=["a charge it cannot price is never taken as zero", "a region without prices"])
+def test_what_the_estimate_cannot_price_is_reported(prod, typ, change, expected):
+    resource = prod.one(typ)
+    assert stack_violations("cost-within-budget", replaced(prod, resource, changed(resource, **change))) == [expected]
 
 
 # -- cost-within-budget: values not known at preview -----------------------------------------------------------------
@@ -277,17 +272,8 @@ WITHOUT_THE_PROJECT = ("import runpy, sys; sys.modules.update(ops=None, componen
 
 @pytest.fixture(scope="module")
 def pack_process():
-    process = subprocess.Popen([sys.executable, "-c", WITHOUT_THE_PROJECT], cwd=POLICY_DIR, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
-    try:
-        port = process.stdout.readline().strip()
-        assert port.isdigit(), process.stderr.read()
-        channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-        yield analyzer_pb2_grpc.AnalyzerStub(channel)
-        channel.close()
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    with pack_server(["-c", WITHOUT_THE_PROJECT]) as stub:
+        yield stub
 
 
 def _stack_request(evaluation) -> analyzer_pb2.AnalyzeStackRequest:

@@ -5,15 +5,12 @@ shares with the program kept equal."""
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
-import grpc
 import pytest
 import yaml
 from google.protobuf import empty_pb2, struct_pb2
-from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
+from pulumi.runtime.proto import analyzer_pb2
 from pulumi_policy import EnforcementLevel, ResourceValidationPolicy, StackValidationPolicy
 from pulumi_policy.proxy import UNKNOWN_BOOLEAN_VALUE
 
@@ -21,7 +18,7 @@ import components.database as database
 import components.settings as settings
 from ops.offline.verdicts import check
 from ops.paths import POLICY_DIR, PROJECT_ROOT
-from tests.policy.conftest import policies
+from tests.policy.conftest import pack_server, policies
 
 ROOT = PROJECT_ROOT
 
@@ -110,17 +107,8 @@ def test_wrapped_policy_reports_through_the_callback(dev):
 # -- the pack process, as `pulumi preview --policy-pack ./policy` starts it ---------------------------------------
 @pytest.fixture(scope="module")
 def analyzer():
-    process = subprocess.Popen([sys.executable, "__main__.py"], cwd=POLICY_DIR, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
-    try:
-        port = process.stdout.readline().strip()
-        assert port.isdigit(), process.stderr.read()
-        channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-        yield analyzer_pb2_grpc.AnalyzerStub(channel)
-        channel.close()
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    with pack_server(["__main__.py"]) as stub:
+        yield stub
 
 
 def test_pack_serves_every_policy_with_its_level(analyzer):

@@ -85,6 +85,12 @@ def snapshot_calls(sha: str) -> list[str]:
             f"rds wait db-snapshot-available --db-snapshot-identifier {snap}"]
 
 
+
+def deployed(fake, head) -> None:
+    """The instance exists and the stack's last update succeeded from commit ``head`` (None: outside git)."""
+    (fake / "instance").write_text(INSTANCE)
+    history(fake, ("update", "succeeded", head))
+
 def test_a_migration_change_since_the_deployed_commit_is_snapshotted_and_waited_for(deploy, checkout):
     repo, fake, first = checkout
     (fake / "instance").write_text(INSTANCE + "\n")
@@ -100,8 +106,7 @@ def test_a_migration_change_since_the_deployed_commit_is_snapshotted_and_waited_
 
 def test_an_earlier_undeployed_migration_change_is_caught_through_the_deployed_commit(deploy, checkout):
     repo, fake, first = checkout
-    (fake / "instance").write_text(INSTANCE)
-    history(fake, ("update", "succeeded", first))
+    deployed(fake, first)
     commit(repo, "sql/migrations/0002_activities.sql", "CREATE TABLE activities ();\n")  # prod deploy rejected
     before = git(repo, "rev-parse", "HEAD")
     sha = commit(repo, "README.md", "docs\n")  # this push changes no migration
@@ -112,8 +117,7 @@ def test_an_earlier_undeployed_migration_change_is_caught_through_the_deployed_c
 
 def test_no_migration_change_takes_no_snapshot(deploy, checkout):
     repo, fake, first = checkout
-    (fake / "instance").write_text(INSTANCE)
-    history(fake, ("update", "succeeded", first))
+    deployed(fake, first)
     commit(repo, "README.md", "docs\n")
     code, out, calls = run_step(deploy, repo, fake, before=first)
     assert (code, calls) == (0, [])
@@ -122,8 +126,7 @@ def test_no_migration_change_takes_no_snapshot(deploy, checkout):
 
 def test_without_history_the_push_s_before_commit_is_the_base(deploy, checkout):
     repo, fake, first = checkout
-    (fake / "instance").write_text(INSTANCE)
-    history(fake, ("update", "succeeded", None))  # an update run outside git: no git.head
+    deployed(fake, None)  # an update run outside git: no git.head
     sha = commit(repo, "sql/migrations/0002_activities.sql", "CREATE TABLE activities ();\n")
     code, out, calls = run_step(deploy, repo, fake, before=first)
     assert code == 0, out
@@ -132,8 +135,7 @@ def test_without_history_the_push_s_before_commit_is_the_base(deploy, checkout):
 
 def test_an_unknown_base_takes_the_snapshot_anyway(deploy, checkout):
     repo, fake, _ = checkout
-    (fake / "instance").write_text(INSTANCE)
-    history(fake, ("update", "succeeded", "f" * 40))  # deployed from a commit this history does not have
+    deployed(fake, "f" * 40)  # deployed from a commit this history does not have
     sha = commit(repo, "README.md", "docs\n")
     code, out, calls = run_step(deploy, repo, fake, before="0" * 40)
     assert code == 0, out

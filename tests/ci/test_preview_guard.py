@@ -37,6 +37,14 @@ def run(capsys, *argv: str) -> tuple[int, list[str], list[str]]:
     return code, out.splitlines(), err.splitlines()
 
 
+def refused(capsys, name: str) -> str:
+    """The one stateful step the guard refuses in the recorded plan ``name``: exit 1, nothing on stdout, the step's
+    line and the opt-in hint on stderr."""
+    code, out, err = run(capsys, fixture(name))
+    assert (code, out, len(err), err[-1]) == (1, [], 2, HINT)
+    return err[0]
+
+
 def fixture(name: str) -> str:
     return str(FIXTURES / name)
 
@@ -55,23 +63,14 @@ def test_the_fixtures_have_the_preview_digest_shape():
 
 
 def test_a_replaced_database_instance_fails_with_its_replace_reasons(capsys):
-    code, out, err = run(capsys, fixture("replace-db-instance.json"))
-    assert code == 1
-    assert out == []
-    assert err == [
-        f"preview guard: replace: aws:rds/instance:Instance db-instance (replace reasons: kmsKeyId) [{DB}]",
-        HINT,
-    ]
+    assert refused(capsys, "replace-db-instance.json") == (
+        f"preview guard: replace: aws:rds/instance:Instance db-instance (replace reasons: kmsKeyId) [{DB}]")
 
 
 def test_a_deleted_kms_key_fails_and_the_created_one_does_not_count(capsys):
-    code, out, err = run(capsys, fixture("delete-kms-key.json"))
-    assert code == 1
-    assert err == [
+    assert refused(capsys, "delete-kms-key.json") == (
         "preview guard: delete: aws:kms/key:Key data-key (removed from the program, or its URN changed "
-        f"(name, type or parent) without an alias) [{DATA_KEY}]",
-        HINT,
-    ]
+        f"(name, type or parent) without an alias) [{DATA_KEY}]")
 
 
 def test_an_in_place_update_of_the_instance_tags_passes(capsys):
@@ -87,13 +86,9 @@ def test_a_plan_with_no_changes_passes(capsys):
 
 def test_replacement_steps_are_one_line_per_stateful_resource_and_harmless_types_pass(capsys):
     # create-replacement + replace + delete-replaced of the user pool, and of a security group (not stateful).
-    code, out, err = run(capsys, fixture("replacement-steps.json"))
-    assert code == 1
-    assert err == [
+    assert refused(capsys, "replacement-steps.json") == (
         "preview guard: replace: aws:cognito/userPool:UserPool confirmation-pool "
-        f"(replace reasons: usernameAttributes) [{POOL}]",
-        HINT,
-    ]
+        f"(replace reasons: usernameAttributes) [{POOL}]")
 
 
 def test_delete_replaced_without_a_logical_replace_step_is_still_a_replace(capsys):

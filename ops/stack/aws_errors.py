@@ -9,12 +9,18 @@ DENIED = ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "Unr
 EXPIRED = ("ExpiredToken", "ExpiredTokenException", "RequestExpired")
 
 
-def refusal(exc) -> tuple[str, bool, str | None]:
-    """``(code, denied, message)`` of a botocore ``ClientError``: its error code; whether the caller was refused
-    (a denied code or HTTP 403), which the caller's own message explains; and the one-line message for expired
-    credentials, or None."""
-    code = exc.response.get("Error", {}).get("Code", "")
-    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-    expired = (f"your AWS credentials have expired: sign in again (e.g. `aws sso login`) and re-run ({code})"
-               if code in EXPIRED else None)
-    return code, code in DENIED or status == 403, expired
+def error_code(exc) -> str:
+    return exc.response.get("Error", {}).get("Code", "")
+
+
+def refusal(exc, denied: str, needs: str) -> str | None:
+    """The one-line message for a botocore ``ClientError`` that refuses the caller, or None for any other error:
+    expired credentials, or a denied caller (a denied code or HTTP 403), told what was ``denied`` and what the
+    caller ``needs`` (two permissions, granted to the operator role)."""
+    code = error_code(exc)
+    if code in EXPIRED:
+        return f"your AWS credentials have expired: sign in again (e.g. `aws sso login`) and re-run ({code})"
+    if code in DENIED or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 403:
+        return (f"access denied {denied}: the caller needs {needs}: grant both to your operator role "
+                f"(docs/operations.md, 'Operator access') ({code})")
+    return None

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ops.errors import CruddurError
-from ops.stack.aws_errors import refusal
+from ops.stack.aws_errors import error_code, refusal
 from ops.stack.outputs import require
 from ops.urls import build_url
 
@@ -116,13 +116,11 @@ def read_secret(secret_arn: str, region: str, stack: str, output: str, kms_key: 
 
 def _client_error(exc, secret_arn: str, region: str, stack: str, kms_key: str | None = None) -> str:
     key = f"the key {kms_key}" if kms_key else f"stack {stack}'s key (kmsKeyArn)"
-    code, denied, expired = refusal(exc)
-    if expired:
-        return expired
-    if denied:
-        return (f"access denied reading {secret_arn}: the caller needs secretsmanager:GetSecretValue on this secret "
-                f"and kms:Decrypt on {key}: grant both to your operator role "
-                f"(docs/operations.md, 'Operator access') ({code})")
+    refused = refusal(exc, f"reading {secret_arn}",
+                      f"secretsmanager:GetSecretValue on this secret and kms:Decrypt on {key}")
+    if refused:
+        return refused
+    code = error_code(exc)
     if code in _KMS:
         return (f"cannot decrypt {secret_arn}: the caller needs kms:Decrypt on {key} as "
                 f"well as secretsmanager:GetSecretValue, and the key must be enabled ({code})")

@@ -195,13 +195,10 @@ def _aws_errors(db: Instance, action: str, tolerate: tuple[str, ...] = ()) -> It
 
 
 def _client_error(db: Instance, action: str, code: str, exc) -> str:
-    code, denied, expired = refusal(exc)
-    if expired:
-        return expired
-    if denied:
-        return (f"access denied calling {action} on stack {db.stack}'s database {db.identifier}: the caller needs "
-                f"{ACTIONS} on this instance: grant both to your operator role (docs/operations.md, 'Operator "
-                f"access') ({code})")
+    refused = refusal(exc, f"calling {action} on stack {db.stack}'s database {db.identifier}",
+                      f"{ACTIONS} on this instance")
+    if refused:
+        return refused
     if code in _NOT_FOUND:
         return (f"stack {db.stack}'s database {db.identifier} not found in {db.region} (deleted, or not created "
                 f"yet): run `pulumi up -s {db.stack}`")

@@ -91,7 +91,6 @@ class FunctionArgs:
     reserved_concurrency: int | None = None
     publish: bool = False
     tracing: bool = True
-    depends_on: Sequence[pulumi.Resource] = ()  # what the function needs before it is created, beyond its own
     # The function child's earlier resource name, where it was not ``<name>-function``.
     function_alias_name: str | None = None
 
@@ -190,14 +189,14 @@ class Function(pulumi.ComponentResource):
                             "application_log_level": "INFO", "system_log_level": "WARN"},
             **optional,
             opts=pulumi.ResourceOptions(parent=self, aliases=aliases,
-                                        depends_on=[self.log_group, *needs, *args.depends_on]),
+                                        depends_on=[self.log_group, *needs]),
         )
         self.name = self.function.name
         self.arn = self.function.arn
         self.register_outputs({"function_name": self.function.name, "role_arn": self.role.arn})
 
-    def _child(self, **kwargs) -> pulumi.ResourceOptions:
-        return pulumi.ResourceOptions(parent=self, aliases=list(self._aliases), **kwargs)
+    def _child(self) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=self, aliases=list(self._aliases))
 
     def allow_invoke(self, principal: str, source_arn: pulumi.Input[str]) -> aws.lambda_.Permission:
         """Let one AWS service invoke the function, for one source only (``<name>-invoke``)."""

@@ -3,10 +3,11 @@
 Every function ships only its own package (no shared layer for a few lines of code, and each package is signed on
 its own), so a module two functions need is copied into both zips beside their handlers, from the same file:
 
-- ``master_login.py`` (``lambda/shared/master_login.py``): log in as the master through a rotation (AWSCURRENT,
-  then AWSPENDING, then AWSPREVIOUS on a refused password only). Packaged by ``components/migrator.py`` and
-  ``components/restore_drill.py`` (the restore probe). The operator CLI loads the same file by path
-  (``ops/stack/master_login.py``) for its ``-s STACK`` connections.
+- ``master_login.py`` (``lambda/shared/master_login.py``): the master's login through a rotation, in two halves:
+  reading the AWSCURRENT, AWSPENDING and AWSPREVIOUS candidates (outside the VPC) and logging in with the first the
+  database accepts, the next only on a refused password (inside it). Packaged by ``components/migrator.py`` (both
+  migrator functions) and ``components/restore_drill.py`` (the report reads, the probe logs in).
+  The operator CLI loads the same file by path (``ops/stack/master_login.py``) for its ``-s STACK`` connections.
 - ``yoyo_one_transaction.py`` (``lambda/shared/yoyo_one_transaction.py``): apply a transactional yoyo migration in
   ONE transaction with its ``_yoyo_log``/``_yoyo_migration`` rows. Packaged by ``components/migrator.py``; the
   operator CLI loads the same file by path (``ops/db/yoyo_one_transaction.py``) for ``cruddur db migrate``.

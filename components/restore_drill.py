@@ -113,7 +113,6 @@ class RestoreDrill(pulumi.ComponentResource):
     restore_testing_plan: aws.backup.RestoreTestingPlan
     probe: Function
     reporter: Function
-    security_group: aws.ec2.SecurityGroup
 
     def __init__(self, name: str, args: RestoreDrillArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("cruddur:restore_drill:RestoreDrill", name, None, opts)
@@ -232,7 +231,6 @@ class RestoreDrill(pulumi.ComponentResource):
             function_alias_name=f"{name}-probe",
             # Synchronous only: `report` invokes it RequestResponse; no asynchronous caller, no destination.
         ), opts=child)
-        self.security_group = self.probe.security_group
 
         # -- the reporter: outside the VPC, triggered by the restore job's completion ---------------------------
         restored_instances = pulumi.Output.all(partition, region, account_id).apply(

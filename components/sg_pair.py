@@ -1,8 +1,8 @@
 """Security groups as the project always writes them: a group with no rule of its own (``security_group``: the
 database's, the operators', the app's, each function's in the VPC), and one admission between two groups
 (``admit``): an ingress rule on the target that references the source, and the matching egress rule on the source
-that references the target, on one TCP port, both by SG id (never a CIDR). ``Database.allow_from`` and
-``SecretsEndpoint.allow_from`` admit through it."""
+that references the target, on one TCP port, both by SG id (never a CIDR). ``Database.allow_from`` admits through
+it."""
 
 from __future__ import annotations
 

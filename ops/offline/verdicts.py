@@ -160,14 +160,14 @@ def check(evaluation: Evaluation, policies: ModuleType | None = None) -> tuple[s
             verdict.status = "n/a"
             verdict.note = f"{' and '.join(rule.environments)} stacks only; this is a {environment} stack"
             continue
-        if rule.types and not types.intersection(rule.types):
+        if rule.types and not rule.generic and not types.intersection(rule.types):
             verdict.status = "n/a"
             verdict.note = "no " + ", ".join(rule.types) + " in this stack"
             continue
         config = _config(rule)
         if rule.kind == "resource":
-            for resource in evaluation.resources:
-                if resource.type in rule.types:
+            for resource in evaluation.resources:  # the engine sends resource policies custom resources only
+                if resource.custom and rule.judges(resource.type):
                     verdict.messages += rule.run(resource_args(evaluation, resource, config))
         else:
             verdict.messages += rule.run(stack_args(evaluation, config))

@@ -8,6 +8,7 @@ pack runs in its own virtualenv and cannot import the program); tests/policy kee
 DEFAULT_ALLOWED_REGIONS = ("eu-west-1", "eu-central-1")
 RESERVED_USERNAMES = ("postgres", "root", "admin", "administrator", "rdsadmin", "rdsrepladmin", "master", "user")
 PROD_MIN_BACKUP_DAYS = 7
+PROD_MIN_TRAIL_EXPIRE_DAYS = 365  # the trail's log files stay in its bucket at least this long on prod
 RDS_LOG_EXPORTS = ("postgresql", "upgrade")
 # Lambda runtimes that are current and more than a year from deprecation (policy config ``supportedRuntimes``
 # overrides the list).
@@ -54,6 +55,16 @@ ACCOUNT_PUBLIC_ACCESS_BLOCK = "aws:s3/accountPublicAccessBlock:AccountPublicAcce
 BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
 BUCKET_V2 = "aws:s3/bucketV2:BucketV2"  # v7: the deprecated alias of Bucket (inline `loggings` list)
 BUCKET_LOGGING = "aws:s3/bucketLogging:BucketLogging"
+BUCKET_OBJECT = "aws:s3/bucketObject:BucketObject"
+BUCKET_OBJECT_V2 = "aws:s3/bucketObjectv2:BucketObjectv2"
+BUCKET_LIFECYCLE = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
+BUCKET_LIFECYCLE_V2 = "aws:s3/bucketLifecycleConfigurationV2:BucketLifecycleConfigurationV2"
+BACKUP_PLAN = "aws:backup/plan:Plan"
+GUARDDUTY_FILTER = "aws:guardduty/filter:Filter"
+IAM_USER = "aws:iam/user:User"
+IAM_ACCESS_KEY = "aws:iam/accessKey:AccessKey"
+IAM_LOGIN_PROFILE = "aws:iam/userLoginProfile:UserLoginProfile"
+LAMBDA_LAYER_PERMISSION = "aws:lambda/layerVersionPermission:LayerVersionPermission"
 BUCKET_LOGGING_V2 = "aws:s3/bucketLoggingV2:BucketLoggingV2"  # v7: the deprecated alias of BucketLogging
 GUARDDUTY_DETECTOR = "aws:guardduty/detector:Detector"
 GUARDDUTY_FEATURE = "aws:guardduty/detectorFeature:DetectorFeature"

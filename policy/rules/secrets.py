@@ -36,7 +36,7 @@ def sns_encrypted_with_cmk(r: Subject) -> list[str]:
     return []
 
 
-@stack_rule("secrets-rotation-configured", types=(SECRET,),
+@stack_rule("secrets-rotation-configured", types=(SECRET,), reads=(SECRET_ROTATION,),
             description="Every Secrets Manager secret of the stack rotates: a SecretRotation of this stack names it "
                         "(by ARN, id or name) with a schedule.",
             practices=("secrets",))

@@ -24,6 +24,8 @@ REVIEWED_TYPES: dict[str, str] = {
     "aws:iam/rolePolicyAttachment:RolePolicyAttachment": "attaches a policy of this stack (judged) or an AWS "
                                                          "managed one to a role of this stack",
     "aws:sns/topicPolicy:TopicPolicy": "its policy is a document, judged by the generic document rules",
+    "aws:secretsmanager/secretPolicy:SecretPolicy": "its policy is a document, judged by the generic document rules",
+    "aws:kms/keyPolicy:KeyPolicy": "its policy is a document, judged by the generic document rules",
     "aws:kms/alias:Alias": "a name for a key of this stack; grants nothing",
     # network plumbing with no route out and no rule of its own to break
     "aws:ec2/vpc:Vpc": "an address space; what reaches it is the security groups' to say (judged)",

@@ -40,7 +40,8 @@ def test_a_production_named_stack_tagged_dev_gets_every_mandatory_rule(dev, stac
     assert environment == "prod"
     violated = {v.policy: v.enforcement for v in verdicts if v.status == "violated"}
     assert violated == {"rds-backup-retention": "mandatory", "cloudtrail-bucket-retained": "mandatory",
-                        "prod-stateful-protected": "mandatory", "rds-final-snapshot": "mandatory"}
+                        "prod-stateful-protected": "mandatory", "rds-final-snapshot": "mandatory",
+                        "cloudtrail-logs-retained": "mandatory"}
     assert {v.policy for v in verdicts if v.policy.endswith("-dev")} == {
         v.policy for v in verdicts if v.status == "n/a" and v.policy.endswith("-dev")}
 

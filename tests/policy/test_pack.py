@@ -45,7 +45,9 @@ def test_prod_passes_every_policy_that_applies(prod):
         "s3-bucket-access-logging-dev": "n/a", "cost-within-budget-dev": "n/a",
         # rules for resource types the program does not declare (snapshots, proxies, prefix lists, function URLs)
         "rds-snapshot-not-public": "n/a", "rds-proxy-requires-tls": "n/a", "prefix-list-not-world-open": "n/a",
-        "lambda-function-url-authenticated": "n/a",
+        "lambda-function-url-authenticated": "n/a", "lambda-layer-permission-not-public": "n/a",
+        "guardduty-findings-not-archived": "n/a", "iam-no-long-lived-credentials": "n/a",
+        "resource-type-allowed-dev": "n/a",
         "prod-database-never-scheduled-off": "n/a"}  # prod declares no schedule
 
 

@@ -1,0 +1,95 @@
+"""Who may do what: every policy document in any resource's inputs, whatever the property is called (bucket, topic,
+queue, secret and key policies, trust and inline role policies, endpoint and vault policies...), goes through the
+same checks, and so do the grants that are not documents (a ``principal`` of ``"*"``).
+
+- ``resource-policy-not-public``: no Allow to anyone (``"*"``, ``{"AWS": "*"}``, ``{"AWS": ["*"]}``, a
+  ``NotPrincipal``) unless a condition pins a narrowing key to fixed values; an anonymous user id or source
+  addresses that together cover the world narrow nothing;
+- ``policy-documents-least-privilege``: no Allow of every action on every resource, outside a KMS key policy
+  (whose ``Resource: "*"`` is the key itself);
+- ``policy-documents-same-account`` (stack): no document or grant names an account other than the stack's own
+  (the account of the stack's resources' ARNs) unless the pack's config ``trustedAccounts`` names it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from .constants import KMS_KEY, KMS_KEY_POLICY, LAMBDA_LAYER_PERMISSION, LAMBDA_PERMISSION
+from .documents import account_of, accounts_named, admin_statements, documents_in, public_statements
+from .props import known, plain, policy_config, short_type
+from .registry import EVERY_TYPE, Subject, resource_rule, stack_rule
+
+PUBLIC_FIX = ("name the principals, or add a condition that narrows them (aws:PrincipalOrgID, aws:PrincipalAccount, "
+              "aws:SourceArn, aws:SourceAccount, aws:SourceVpce...)")
+# Types whose own rule judges their `principal` (one message per problem).
+_OWN_PRINCIPAL_RULE = (LAMBDA_PERMISSION, LAMBDA_LAYER_PERMISSION)
+
+
+@resource_rule("resource-policy-not-public", types=EVERY_TYPE,
+               description="No policy document, in any property of any resource, allows everyone ('Principal: *', "
+                           "{\"AWS\": \"*\"}, a NotPrincipal) without a condition that narrows it to named accounts, "
+                           "organizations or sources (an anonymous user id or source addresses covering the world "
+                           "do not); no grant names the principal '*'.",
+               practices=("no-public-access", "least-privilege"))
+def resource_policy_not_public(r: Subject) -> list[str]:
+    problems = [f"{r.label} {path} lets anyone (Principal '*') {actions} ({label}); {PUBLIC_FIX}"
+                for path, document in documents_in(r.props) for label, actions in public_statements(document)]
+    principal = r.props.get("principal")
+    if r.type not in _OWN_PRINCIPAL_RULE and isinstance(principal, str) and principal.strip() == "*":
+        problems.append(f"{r.label} grants its access to anyone (principal '*'); name the one service or account")
+    return problems
+
+
+@resource_rule("policy-documents-least-privilege", types=EVERY_TYPE,
+               description="No policy document allows every action on every resource (Action '*' or a NotAction, "
+                           "with Resource '*' or a NotResource), except a KMS key policy, whose '*' is its own key.",
+               practices=("least-privilege",))
+def policy_documents_least_privilege(r: Subject) -> list[str]:
+    if r.type in (KMS_KEY, KMS_KEY_POLICY):
+        return []
+    return [f"{r.label} {path} allows every action on every resource ({label}); name the actions and the "
+            "resources the principal needs" for path, document in documents_in(r.props)
+            for label in admin_statements(document)]
+
+
+def _own_account(resources) -> str | None:
+    """The stack's account: the one most of its AWS resources' ARNs name (None while none is known)."""
+    accounts = Counter()
+    for resource in resources:
+        if not resource.resource_type.startswith("aws:"):
+            continue
+        props = plain(resource.props)
+        if isinstance(props, dict) and (account := account_of(props.get("arn"))):
+            accounts[account] += 1
+    return accounts.most_common(1)[0][0] if accounts else None
+
+
+@stack_rule("policy-documents-same-account",
+            description="No policy document or grant names an account other than the stack's own (the account of "
+                        "its resources' ARNs), in principals or account conditions, unless the pack's config "
+                        "trustedAccounts names it.",
+            practices=("least-privilege",),
+            config={"trustedAccounts": {"type": "array", "items": {"type": "string"}, "default": []}})
+def policy_documents_same_account(args) -> list[str]:
+    own = _own_account(args.resources)
+    if own is None:
+        return []  # no ARN known yet (a new stack at preview): judged at `pulumi up`
+    allowed = {own, *(a for a in policy_config(args).get("trustedAccounts") or () if isinstance(a, str))}
+    problems = []
+    for resource in args.resources:
+        props = plain(resource.props)
+        if not isinstance(props, dict):
+            continue
+        label = f"{short_type(resource.resource_type)} '{resource.name}'"
+        named = [(path, accounts_named(document)) for path, document in documents_in(props)]
+        grant = {a for key in ("principal", "sourceAccount") if known(props.get(key))
+                 and (a := account_of(props.get(key)))}
+        named.append(("principal", grant))
+        for path, accounts in named:
+            others = sorted(accounts - allowed)
+            if others:
+                problems.append(f"{label} {path} names account {', '.join(others)}, not this stack's ({own}); name "
+                                "only this account, or add the other to the pack's config trustedAccounts (a "
+                                "reviewed change)")
+    return problems

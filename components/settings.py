@@ -250,8 +250,8 @@ def _operator_cidr(raw: str) -> str:
 def _operator_cidrs(raw: Any) -> tuple[str, ...]:
     """Each range a CIDR, and all of them together no wider than ``cidrs.MAX_SHARE`` of an address family."""
     ranges = text_list(_operator_cidr)(raw)
-    for version, share in cidrs.too_wide(ranges)[:1]:
-        raise Invalid((list(ranges), f"together cover {cidrs.percent(share)} of the IPv{version} addresses (the limit "
+    for _version, share, space in cidrs.too_wide(ranges)[:1]:
+        raise Invalid((list(ranges), f"together cover {cidrs.percent(share)} of the {space} (the limit "
                                      f"is under {cidrs.MAX_SHARE_TEXT}); name your office or VPN range instead"))
     return ranges
 

@@ -40,7 +40,7 @@ def _wide(cidrs: list) -> list[tuple[int, list[str], str]]:
     widely."""
     strings = [c for c in cidrs if isinstance(c, str) and known(c)]
     found = []
-    for version, share in too_wide(strings):
+    for version, share, space in too_wide(strings):
         mine = []
         for c in strings:
             try:
@@ -48,12 +48,12 @@ def _wide(cidrs: list) -> list[tuple[int, list[str], str]]:
                     mine.append(c)
             except ValueError:
                 continue
-        found.append((version, mine, percent(share)))
+        found.append((version, mine, f"{percent(share)} of the {space}"))
     return found
 
 
-def _too_much(version: int, share: str) -> str:
-    return f"cover {share} of the IPv{version} address space (the limit is less than {MAX_SHARE_TEXT})"
+def _too_much(share: str) -> str:
+    return f"cover {share} (the limit is less than {MAX_SHARE_TEXT})"
 
 
 def _sg_rules(r: Subject) -> list[tuple[str, list]]:
@@ -87,9 +87,9 @@ def sg_no_world_rules(r: Subject) -> list[str]:
             problems.append(f"{r.label} has an {direction} rule open to {cidr}; {WORLD_FIX}")
         if world:
             continue
-        for version, mine, share in _wide(cidrs):
+        for _version, mine, share in _wide(cidrs):
             problems.append(f"{r.label} has {direction} rules whose ranges ({', '.join(mine)}) together "
-                            f"{_too_much(version, share)}; {WORLD_FIX}")
+                            f"{_too_much(share)}; {WORLD_FIX}")
     return problems
 
 
@@ -123,10 +123,10 @@ def sg_rules_union(args) -> list[str]:
     for (group, direction), (names, cidrs) in groups.items():
         if len(names) < 2:
             continue  # a single resource is judged by sg-no-world-open-rules
-        for version, _, share in _wide(cidrs):
+        for _version, _, share in _wide(cidrs):
             shown = ", ".join(names) if len(names) <= 3 else f"{', '.join(names[:3])}, ... {len(names)} resources"
             problems.append(f"security group '{group}' has {direction} rules ({shown}) that together "
-                            f"{_too_much(version, share)}; {WORLD_FIX}")
+                            f"{_too_much(share)}; {WORLD_FIX}")
     return problems
 
 
@@ -139,7 +139,7 @@ def prefix_list_not_world_open(r: Subject) -> list[str]:
     if not known(entries):
         return []
     cidrs = [e.get("cidr") for e in as_list(entries) if isinstance(e, dict)]
-    return [f"{r.label} holds ranges ({', '.join(mine)}) that together {_too_much(version, share)}; every "
+    return [f"{r.label} holds ranges ({', '.join(mine)}) that together {_too_much(share)}; every "
             "security-group rule that references it opens them all: list specific ranges"
             for version, mine, share in _wide(cidrs)]
 

@@ -195,7 +195,7 @@ def project_with_stack(tmp_path, stack: str, config: dict):
     return tmp_path
 
 
-@pytest.mark.parametrize("stack", ["Prod", "eu-prod", "live", "prd"])
+@pytest.mark.parametrize("stack", ["Prod", "eu-prod", "live", "prd", "euprod", "cruddurprod", "prd01", "live2"])
 def test_any_production_looking_stack_cannot_call_itself_dev(tmp_path, stack):
     project = project_with_stack(tmp_path, stack, {"aws:region": "eu-west-1", "cruddur-db:environment": "dev"})
     with pytest.raises(ConfigError) as caught:

@@ -116,10 +116,25 @@ def test_pack_copies_of_shared_modules_are_identical(module):
     (["10.0.0.0/8"], True), ([f"10.{i}.0.0/16" for i in range(256)], True),
     ([f"10.{i}.0.0/16" for i in range(255)], False), (["10.0.0.0/9"], False), (["203.0.113.0/24"], False),
     (["10.0.0.0/9", "10.0.0.0/9"], False), (["2001:db8::/32"], False), (["100::/8"], True),
+    # IPv6 against the allocated unicast space: the registries' blocks, alone or in pieces
+    (["2400::/12", "2600::/12", "2800::/12", "2a00::/12", "2c00::/12"], True), (["2c00::/12"], True),
+    ([f"2a00:{i:x}000::/20" for i in range(16)], True), (["2001::/16"], True), (["2001:db8::/32", "2600::/32"], False),
+    (["2001:4860::/32"], False), ([f"2600:{i * 0x800:x}::/21" for i in range(1, 15)], False), (["fd00::/8"], True),
     (["not a cidr", None, 5], False), ([], False),
 ])
 def test_covers_too_much(ranges, wide):
     assert cidrs.covers_too_much(ranges) is wide
+
+
+def test_allocated_ipv6_share():
+    assert cidrs.allocated_share(["::/0"]) == 1
+    assert cidrs.allocated_share(["fc00::/7", "10.0.0.0/8"]) == 0
+    assert cidrs.allocated_share([str(n) for n in cidrs.ALLOCATED_IPV6]) == 1
+    half = ["2400::/13", "2600::/13", "2630::/13", "2800::/13", "2a00::/13", "2a10::/13", "2c00::/13"]
+    assert float(cidrs.allocated_share(half)) == pytest.approx(0.4918, abs=1e-4)
+    assert cidrs.too_wide(["2600::/12"]) == [(6, cidrs.allocated_share(["2600::/12"]), "allocated IPv6 unicast space")]
+    assert cidrs.too_wide(["8000::/1"]) == [(6, Fraction(1, 2), "IPv6 address space")]
+    assert cidrs.too_wide(["::/1"]) == [(6, Fraction(1), "allocated IPv6 unicast space")]  # holds all of 2000::/3
 
 
 def test_share_and_percent():

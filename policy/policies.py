@@ -27,6 +27,7 @@ keeps them equal.
 from __future__ import annotations
 
 import rules  # noqa: F401 - registers every rule, in rules.RULE_MODULES order
+from rules.allowlist import REVIEWED_TYPES, known_types
 from rules.constants import (
     COGNITO_MIN_PASSWORD_LENGTH,
     DEFAULT_ALLOWED_REGIONS,
@@ -34,7 +35,6 @@ from rules.constants import (
     RDS_LOG_EXPORTS,
     RESERVED_USERNAMES,
 )
-from rules.allowlist import REVIEWED_TYPES, known_types
 from rules.environment import is_dev_stack_name, resource_environment, stack_environment, stack_name_from_urn
 from rules.practices import PRACTICES
 from rules.props import UNKNOWN, plain, short_type

@@ -342,7 +342,8 @@ def _arn_region(arn: Any) -> Any:
 
 @stack_rule("region-allowed", reads=(AWS_PROVIDER, RDS_SNAPSHOT_COPY, BACKUP_PLAN),
             description="Every AWS provider and resource, and every copy or replica of their data (snapshot copies, "
-                        "secret replicas, backup plans' copy actions), is in an allowed region (data residency; policy config allowedRegions, "
+                        "secret replicas, backup plans' copy actions), is in an allowed region (data residency; "
+                        "policy config allowedRegions, "
                         f"default {', '.join(DEFAULT_ALLOWED_REGIONS)}).",
             practices=("region",),
             config={"allowedRegions": {"type": "array", "items": {"type": "string"},

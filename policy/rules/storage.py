@@ -16,7 +16,7 @@ from .constants import (
     BUCKET_V2,
 )
 from .documents import denies_insecure_transport
-from .props import UNKNOWN, as_list, known, of_type, truthy
+from .props import UNKNOWN, as_list, known, of_type, short_type, truthy
 from .registry import Subject, resource_rule, stack_rule
 
 
@@ -129,7 +129,7 @@ def s3_bucket_access_logging(args) -> list[str]:
         name = p.get("bucket")
         if not known(name) or not isinstance(name, str) or name in logged or name in targets or unsure:
             continue
-        problems.append(f"s3 Bucket '{bucket.name}' ({name}) has no server access logging; declare an "
+        problems.append(f"{short_type(bucket.resource_type)} '{bucket.name}' ({name}) has no server access logging; declare an "
                         "aws.s3.BucketLogging into the audit component's access-log bucket "
                         "(PrivateBucketArgs.access_log_bucket)")
     return problems

@@ -32,6 +32,7 @@ from rules.constants import (
     COGNITO_MIN_PASSWORD_LENGTH,
     DEFAULT_ALLOWED_REGIONS,
     PROD_MIN_BACKUP_DAYS,
+    PROD_MIN_TRAIL_EXPIRE_DAYS,
     RDS_LOG_EXPORTS,
     RESERVED_USERNAMES,
 )
@@ -45,7 +46,8 @@ PACK_NAME = "cruddur-db-guardrails"
 
 __all__ = [
     "COGNITO_MIN_PASSWORD_LENGTH", "DEFAULT_ALLOWED_REGIONS", "PACK_NAME", "PRACTICES", "PROD_MIN_BACKUP_DAYS",
-    "RDS_LOG_EXPORTS", "RESERVED_USERNAMES", "REVIEWED_TYPES", "RULES", "UNKNOWN", "Rule", "build_policies",
-    "is_dev_stack_name", "known_types", "plain", "postgres_family", "practices_table", "resource_environment",
-    "resource_rule", "rule", "short_type", "stack_environment", "stack_name_from_urn", "stack_rule",
+    "PROD_MIN_TRAIL_EXPIRE_DAYS", "RDS_LOG_EXPORTS", "RESERVED_USERNAMES", "REVIEWED_TYPES", "RULES", "UNKNOWN",
+    "Rule", "build_policies", "is_dev_stack_name", "known_types", "plain", "postgres_family", "practices_table",
+    "resource_environment", "resource_rule", "rule", "short_type", "stack_environment", "stack_name_from_urn",
+    "stack_rule",
 ]

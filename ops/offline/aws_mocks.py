@@ -138,6 +138,7 @@ class RecordingMonitor(MockMonitor):
         self._stack, self._project = stack, project
         self._transforms: dict[str, list] = {}  # URN -> its own transforms (callbacks), inherited by its children
         self._parents: dict[str, str] = {}
+        self._stack_transforms_in_order: list = []  # register_resource_transform's callbacks
 
     def make_urn(self, parent: str, type_: str, name: str) -> str:
         """The URN the engine writes: the stack and project are the deployment's, whatever the program calls them."""
@@ -148,7 +149,7 @@ class RecordingMonitor(MockMonitor):
         return "urn:pulumi:" + "::".join([self._stack, self._project, type_, name])
 
     def RegisterStackTransform(self, request):  # noqa: N802 - gRPC method name
-        self._stack_transform_callbacks = [*getattr(self, "_stack_transform_callbacks", []), request]
+        self._stack_transforms_in_order.append(request)
         return super().RegisterStackTransform(request)
 
     def RegisterStackInvokeTransform(self, request):  # noqa: N802 - gRPC method name
@@ -165,7 +166,7 @@ class RecordingMonitor(MockMonitor):
         while parent:
             chain += self._transforms.get(parent, [])
             parent = self._parents.get(parent, "")
-        chain += getattr(self, "_stack_transform_callbacks", [])
+        chain += self._stack_transforms_in_order
         if not chain:
             return
         options = resource_pb2.TransformResourceOptions(
@@ -186,8 +187,10 @@ class RecordingMonitor(MockMonitor):
             properties = response.properties
             if response.HasField("options"):
                 options = response.options
-        request.object.CopyFrom(properties)
-        changed = [k for k in _COMPARED_OPTIONS if k not in _APPLIED_OPTIONS and getattr(options, k) != getattr(sent, k)]
+        if properties is not request.object:
+            request.object.CopyFrom(properties)
+        changed = [k for k in _COMPARED_OPTIONS
+                   if k not in _APPLIED_OPTIONS and getattr(options, k) != getattr(sent, k)]
         if changed:
             self.unapplied.append(f"{request.type} '{request.name}': a transform changes its "
                                   f"{', '.join(changed)} option(s), which the mocks cannot apply")

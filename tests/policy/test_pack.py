@@ -153,6 +153,7 @@ def test_shared_constants_match_the_program():
     assert list(policies.DEFAULT_ALLOWED_REGIONS) == declared["allowedRegions"]["default"]
     assert policies.RESERVED_USERNAMES == settings.RESERVED_USERNAMES
     assert policies.PROD_MIN_BACKUP_DAYS == settings.PROD_MIN_BACKUP_DAYS
+    assert policies.PROD_MIN_TRAIL_EXPIRE_DAYS == settings.PROD_MIN_TRAIL_EXPIRE_DAYS
     assert policies.RDS_LOG_EXPORTS == database.LOG_EXPORTS
 
 

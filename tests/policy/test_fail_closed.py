@@ -186,6 +186,18 @@ def test_the_type_is_judged_at_preview_whatever_is_unknown(analyzer):
     assert found == {("resource-type-allowed", analyzer_pb2.MANDATORY)}
 
 
+def test_a_statement_is_judged_on_its_known_parts_at_preview():
+    """Who a statement lets in is known though the resource it names is not (an ARN of a resource created in the
+    same update): the verdict is reached at preview, not left to `up`."""
+    statement = {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole",
+                 "Resource": UNKNOWN_STRING_VALUE}
+    trust = {"Version": "2012-10-17", "Statement": [statement]}
+    assert rejected([("aws:iam/role:Role", {"assumeRolePolicy": trust}, "open")]) == {"resource-policy-not-public": [
+        "iam Role 'open' assumeRolePolicy lets anyone (Principal '*') sts:AssumeRole (statement 1); name the "
+        "principals, or add a condition that narrows them (aws:PrincipalOrgID, aws:PrincipalAccount, "
+        "aws:SourceArn, aws:SourceAccount, aws:SourceVpce...)"]}
+
+
 def test_a_document_unknown_at_preview_is_judged_at_up(analyzer):
     """At preview the policy is computed from outputs not known yet: no verdict (and no advisory standing in for
     the mandatory one); at `pulumi up` the engine validates the known inputs before it creates the resource."""

@@ -503,7 +503,7 @@ def test_a_function_without_environment_variables_needs_no_key(prod):
 
 
 # -- environment detection ----------------------------------------------------------------------------------------
-def test_environment_comes_from_the_provider_default_tags(dev, prod):
+def test_environment_comes_from_the_stack_name(dev, prod):
     assert policies.stack_environment(stack_args(dev)) == "dev"
     assert policies.stack_environment(stack_args(prod)) == "prod"
     assert policies.resource_environment(resource_args(dev, instance(dev))) == "dev"

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from collections import Counter
 
-from .constants import KMS_KEY, KMS_KEY_POLICY, LAMBDA_LAYER_PERMISSION, LAMBDA_PERMISSION
+from .constants import BACKUP_PLAN, EVENT_TARGET, KMS_KEY, KMS_KEY_POLICY, LAMBDA_LAYER_PERMISSION, LAMBDA_PERMISSION
 from .documents import account_of, accounts_named, admin_statements, documents_in, public_statements
-from .props import known, plain, policy_config, short_type
+from .props import as_list, known, plain, policy_config, short_type
 from .registry import EVERY_TYPE, Subject, resource_rule, stack_rule
 
 PUBLIC_FIX = ("name the principals, or add a condition that narrows them (aws:PrincipalOrgID, aws:PrincipalAccount, "
@@ -65,10 +65,21 @@ def _own_account(resources) -> str | None:
     return accounts.most_common(1)[0][0] if accounts else None
 
 
-@stack_rule("policy-documents-same-account",
+def _destination_accounts(resource_type: str, props: dict) -> set[str]:
+    """The accounts a resource sends data to: an event target's ARN, a backup plan's copy vaults."""
+    if resource_type == EVENT_TARGET:
+        return {a for a in [account_of(props.get("arn"))] if a}
+    if resource_type == BACKUP_PLAN:
+        return {a for rule in as_list(props.get("rules")) if isinstance(rule, dict)
+                for action in as_list(rule.get("copyActions")) if isinstance(action, dict)
+                if (a := account_of(action.get("destinationVaultArn")))}
+    return set()
+
+
+@stack_rule("policy-documents-same-account", reads=(EVENT_TARGET,),
             description="No policy document or grant names an account other than the stack's own (the account of "
-                        "its resources' ARNs), in principals or account conditions, unless the pack's config "
-                        "trustedAccounts names it.",
+                        "its resources' ARNs), in principals or account conditions, and no event target or backup "
+                        "copy sends data to one, unless the pack's config trustedAccounts names it.",
             practices=("least-privilege",),
             config={"trustedAccounts": {"type": "array", "items": {"type": "string"}, "default": []}})
 def policy_documents_same_account(args) -> list[str]:
@@ -86,6 +97,7 @@ def policy_documents_same_account(args) -> list[str]:
         grant = {a for key in ("principal", "sourceAccount") if known(props.get(key))
                  and (a := account_of(props.get(key)))}
         named.append(("principal", grant))
+        named.append(("destination", _destination_accounts(resource.resource_type, props)))
         for path, accounts in named:
             others = sorted(accounts - allowed)
             if others:

@@ -29,8 +29,6 @@ REVIEWED_TYPES: dict[str, str] = {
     "aws:kms/alias:Alias": "a name for a key of this stack; grants nothing",
     # network plumbing with no route out and no rule of its own to break
     "aws:ec2/vpc:Vpc": "an address space; what reaches it is the security groups' to say (judged)",
-    "aws:ec2/subnet:Subnet": "private subnets; a public IP on launch needs an internet gateway, a type not listed",
-    "aws:ec2/routeTable:RouteTable": "the private route table; an internet or NAT gateway is a type not listed",
     "aws:ec2/routeTableAssociation:RouteTableAssociation": "associates a route table of this stack",
     "aws:ec2/flowLog:FlowLog": "records traffic into a log group of this stack (evidence, not access)",
     "aws:ec2transitgateway/instanceConnectEndpoint:InstanceConnectEndpoint":
@@ -41,7 +39,6 @@ REVIEWED_TYPES: dict[str, str] = {
     "aws:cloudwatch/metricAlarm:MetricAlarm": "an alarm on a metric; grants nothing",
     "aws:cloudwatch/dashboard:Dashboard": "a dashboard of metrics; grants nothing",
     "aws:cloudwatch/eventRule:EventRule": "an event pattern of this account; grants nothing",
-    "aws:cloudwatch/eventTarget:EventTarget": "delivers events to a function of this stack (its permission judged)",
     "aws:costexplorer/costAllocationTag:CostAllocationTag": "activates a tag for the budget; grants nothing",
     # S3 settings that only tighten a bucket (the bucket, its policy, ACLs and public-access block are judged)
     "aws:s3/bucketOwnershipControls:BucketOwnershipControls": "ownership settings; ACLs are judged where set",

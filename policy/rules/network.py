@@ -12,12 +12,15 @@ from .constants import (
     DEFAULT_SECURITY_GROUP,
     MANAGED_PREFIX_LIST,
     MANAGED_PREFIX_LIST_ENTRY,
+    ROUTE,
+    ROUTE_TABLE,
     SECURITY_GROUP,
     SECURITY_GROUP_RULE,
     SG_EGRESS_RULE,
     SG_INGRESS_RULE,
+    SUBNET,
 )
-from .props import as_list, known, plain
+from .props import as_list, known, plain, truthy
 from .registry import Subject, resource_rule, stack_rule
 
 WORLD_FIX = "allow a named security group (referenced_security_group_id) or a specific range instead"
@@ -204,3 +207,34 @@ def prefix_list_not_world_open(r: Subject) -> list[str]:
             "security-group rule that references it opens them all: list specific ranges"
             for version, mine, share in _wide(cidrs)]
 
+
+
+# Route targets that lead out of the VPC (an internet, NAT, egress-only, transit or carrier gateway, a peering, an
+# instance or interface that can forward, a VPC endpoint of another service, a core network).
+ROUTE_OUT = ("gatewayId", "natGatewayId", "egressOnlyGatewayId", "transitGatewayId", "carrierGatewayId",
+             "vpcPeeringConnectionId", "networkInterfaceId", "instanceId", "coreNetworkArn", "vpcEndpointId",
+             "localGatewayId")
+
+
+@resource_rule("network-no-route-out", types=(ROUTE_TABLE, ROUTE, SUBNET),
+               description="The private subnets have no route out: no route table or route sends traffic to a "
+                           "gateway, peering, interface or endpoint, and no subnet gives its instances public IPs.",
+               practices=("no-public-access", "no-world-open"))
+def network_no_route_out(r: Subject) -> list[str]:
+    if r.type == SUBNET:
+        public = r.props.get("mapPublicIpOnLaunch")
+        if known(public) and truthy(public):
+            return [f"{r.label} gives its instances public IPs (map_public_ip_on_launch); the subnets are private: "
+                    "set it False"]
+        return []
+    routes = [r.props] if r.type == ROUTE else [x for x in as_list(r.props.get("routes")) if isinstance(x, dict)]
+    problems = []
+    for route in routes:
+        targets = [f"{key} {route[key]}" for key in ROUTE_OUT
+                   if isinstance(route.get(key), str) and route[key] and route[key] != "local"]
+        if targets:
+            where = route.get("destinationCidrBlock") or route.get("destinationIpv6CidrBlock") or route.get(
+                "cidrBlock") or route.get("ipv6CidrBlock") or route.get("destinationPrefixListId") or "a destination"
+            problems.append(f"{r.label} routes {where} out of the VPC ({', '.join(targets)}); the private subnets have "
+                            "no route out: reach AWS APIs through VPC interface endpoints instead")
+    return problems

@@ -191,6 +191,39 @@ def test_prefix_list_entries_declared_as_separate_resources():
         f"space (the limit is less than 1/256); {WORLD_FIX}")
 
 
+@pytest.mark.parametrize("resource_type, props, label", [
+    ("aws:ec2/routeTable:RouteTable", {"vpcId": "vpc-1", "routes": [
+        {"cidrBlock": "10.40.0.0/16", "gatewayId": "local"},
+        {"cidrBlock": "0.0.0.0/0", "gatewayId": "igw-0123456789abcdef0"}]}, "ec2 RouteTable 'rt'"),
+    ("aws:ec2/route:Route", {"routeTableId": "rtb-1", "destinationCidrBlock": "0.0.0.0/0",
+                             "gatewayId": "igw-0123456789abcdef0"}, "ec2 Route 'rt'"),
+])
+def test_a_route_out_through_an_existing_internet_gateway(resource_type, props, label):
+    assert rejected([(resource_type, props, "rt")])["network-no-route-out"] == [
+        f"{label} routes 0.0.0.0/0 out of the VPC (gatewayId igw-0123456789abcdef0); the private subnets have no "
+        "route out: reach AWS APIs through VPC interface endpoints instead"]
+
+
+def test_a_subnet_handing_out_public_ips():
+    props = {"vpcId": "vpc-1", "cidrBlock": "10.40.0.0/20", "mapPublicIpOnLaunch": True}
+    assert rejected([("aws:ec2/subnet:Subnet", props, "sn")]) == {"network-no-route-out": [
+        "ec2 Subnet 'sn' gives its instances public IPs (map_public_ip_on_launch); the subnets are private: set it "
+        "False"]}
+
+
+@pytest.mark.parametrize("resource_type, props", [
+    ("aws:cloudwatch/eventTarget:EventTarget",
+     {"rule": "r", "arn": f"arn:aws:events:eu-west-1:{OTHER_ACCOUNT}:event-bus/default"}),
+    ("aws:backup/plan:Plan", {"name": "p", "rules": [{"ruleName": "daily", "targetVaultName": "v", "copyActions": [
+        {"destinationVaultArn": f"arn:aws:backup:eu-west-1:{OTHER_ACCOUNT}:backup-vault:theirs"}]}]}),
+])
+def test_data_sent_to_another_account(resource_type, props):
+    (message,) = rejected([(resource_type, props, "out")])["policy-documents-same-account"]
+    assert message.endswith(f"'out' destination names account {OTHER_ACCOUNT}, not this stack's ({ACCOUNT}); name "
+                            "only this account, or add the other to the pack's config trustedAccounts (a reviewed "
+                            "change)")
+
+
 # -- evidence ----------------------------------------------------------------------------------------------------
 TRAIL = ("aws:cloudtrail/trail:Trail", {"s3BucketName": "trail-bucket", "s3KeyPrefix": "trail"}, "audit-trail")
 

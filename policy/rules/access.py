@@ -15,7 +15,18 @@ from __future__ import annotations
 
 from collections import Counter
 
-from .constants import BACKUP_PLAN, EVENT_TARGET, KMS_KEY, KMS_KEY_POLICY, LAMBDA_LAYER_PERMISSION, LAMBDA_PERMISSION
+from .constants import (
+    BACKUP_PLAN,
+    EVENT_TARGET,
+    IAM_POLICY_ATTACHMENT,
+    IAM_ROLE,
+    IAM_ROLE_POLICY_ATTACHMENT,
+    KMS_KEY,
+    KMS_KEY_POLICY,
+    LAMBDA_LAYER_PERMISSION,
+    LAMBDA_PERMISSION,
+    REVIEWED_MANAGED_POLICIES,
+)
 from .documents import account_of, accounts_named, admin_statements, documents_in, public_statements
 from .props import as_list, known, plain, policy_config, short_type
 from .registry import EVERY_TYPE, Subject, resource_rule, stack_rule
@@ -51,6 +62,26 @@ def policy_documents_least_privilege(r: Subject) -> list[str]:
     return [f"{r.label} {path} allows every action on every resource ({label}); name the actions and the "
             "resources the principal needs" for path, document in documents_in(r.props)
             for label in admin_statements(document)]
+
+
+@resource_rule("iam-managed-policies-reviewed", types=(IAM_ROLE, IAM_ROLE_POLICY_ATTACHMENT, IAM_POLICY_ATTACHMENT),
+               description="A role gets an AWS managed policy (attached, or in managed_policy_arns) only when the pack "
+                           "has reviewed it (REVIEWED_MANAGED_POLICIES: the service-role policies the program uses); "
+                           "anything broader (AdministratorAccess, PowerUserAccess...) is written as a document of "
+                           "this stack, which the document rules judge.",
+               practices=("least-privilege",))
+def iam_managed_policies_reviewed(r: Subject) -> list[str]:
+    arns = as_list(r.props.get("managedPolicyArns")) if r.type == IAM_ROLE else [r.props.get("policyArn")]
+    problems = []
+    for arn in arns:
+        if not isinstance(arn, str) or ":policy/" not in arn or arn.split(":")[4:5] != ["aws"]:
+            continue  # not known yet, or a policy of this account (its document is judged where it is declared)
+        name = arn.split(":policy/", 1)[1]
+        if name not in REVIEWED_MANAGED_POLICIES:
+            problems.append(f"{r.label} attaches the AWS managed policy {name}, which the pack has not reviewed; write "
+                            "the permissions the role needs as a policy of this stack, or add the policy to "
+                            "REVIEWED_MANAGED_POLICIES (policy/rules/constants.py) with the reason")
+    return problems
 
 
 def _own_account(resources) -> str | None:

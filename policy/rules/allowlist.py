@@ -17,12 +17,10 @@ REVIEWED_TYPES: dict[str, str] = {
     "pulumi:providers:random": "the default provider of the random resources: no cloud resource, no data",
     "random:index/randomPassword:RandomPassword": "generated in the engine; the secret rules judge where it is kept",
     "random:index/randomId:RandomId": "a name suffix generated in the engine",
-    # IAM: what they allow is a policy document, judged wherever it appears (policy-documents-not-open)
-    "aws:iam/role:Role": "its trust and inline policies are documents, judged by the generic document rules",
+    # IAM: what they allow is a policy document, judged wherever it appears (resource-policy-not-public,
+    # policy-documents-least-privilege, policy-documents-same-account)
     "aws:iam/rolePolicy:RolePolicy": "its policy is a document, judged by the generic document rules",
     "aws:iam/policy:Policy": "its policy is a document, judged by the generic document rules",
-    "aws:iam/rolePolicyAttachment:RolePolicyAttachment": "attaches a policy of this stack (judged) or an AWS "
-                                                         "managed one to a role of this stack",
     "aws:sns/topicPolicy:TopicPolicy": "its policy is a document, judged by the generic document rules",
     "aws:secretsmanager/secretPolicy:SecretPolicy": "its policy is a document, judged by the generic document rules",
     "aws:kms/keyPolicy:KeyPolicy": "its policy is a document, judged by the generic document rules",

@@ -66,6 +66,17 @@ BUCKET_LIFECYCLE = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfigura
 BUCKET_LIFECYCLE_V2 = "aws:s3/bucketLifecycleConfigurationV2:BucketLifecycleConfigurationV2"
 BACKUP_PLAN = "aws:backup/plan:Plan"
 GUARDDUTY_FILTER = "aws:guardduty/filter:Filter"
+IAM_ROLE = "aws:iam/role:Role"
+IAM_ROLE_POLICY_ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
+IAM_POLICY_ATTACHMENT = "aws:iam/policyAttachment:PolicyAttachment"
+# The AWS managed policies the program attaches, reviewed: each grants a service role what it needs, no more.
+REVIEWED_MANAGED_POLICIES = {
+    "service-role/AWSLambdaBasicExecutionRole": "writes a function's logs",
+    "service-role/AWSLambdaVPCAccessExecutionRole": "lets a function in the VPC manage its network interfaces",
+    "service-role/AmazonRDSEnhancedMonitoringRole": "lets RDS publish Enhanced Monitoring metrics",
+    "service-role/AWSBackupServiceRolePolicyForBackup": "lets AWS Backup take the database's backups",
+    "service-role/AWSBackupServiceRolePolicyForRestores": "lets AWS Backup restore them for the restore drill",
+}
 IAM_USER = "aws:iam/user:User"
 IAM_ACCESS_KEY = "aws:iam/accessKey:AccessKey"
 IAM_LOGIN_PROFILE = "aws:iam/userLoginProfile:UserLoginProfile"

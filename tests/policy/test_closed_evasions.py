@@ -73,6 +73,26 @@ def test_not_action_on_every_resource_is_everything_too():
         "resources the principal needs"]
 
 
+@pytest.mark.parametrize("resource_type, props", [
+    ("aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+     {"role": "r", "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"}),
+    (ROLE_TYPE, {"assumeRolePolicy": "", "managedPolicyArns": ["arn:aws:iam::aws:policy/AdministratorAccess"]}),
+    ("aws:iam/policyAttachment:PolicyAttachment",
+     {"roles": ["r"], "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"}),
+])
+def test_an_aws_managed_admin_policy_attached_to_a_role(resource_type, props):
+    (message,) = rejected([(resource_type, props, "attach")])["iam-managed-policies-reviewed"]
+    assert message.endswith("'attach' attaches the AWS managed policy AdministratorAccess, which the pack has not "
+                            "reviewed; write the permissions the role needs as a policy of this stack, or add the "
+                            "policy to REVIEWED_MANAGED_POLICIES (policy/rules/constants.py) with the reason")
+
+
+def test_the_reviewed_service_role_policies_pass():
+    arn = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+    attachment = ("aws:iam/rolePolicyAttachment:RolePolicyAttachment", {"role": "r", "policyArn": arn}, "basic")
+    assert rejected([attachment]) == {}
+
+
 def test_a_key_policy_on_its_own_key_may_say_every_action():
     document = _doc({"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "*",
                      "Resource": "*"})

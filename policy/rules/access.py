@@ -7,17 +7,18 @@ same checks, and so do the grants that are not documents (a ``principal`` of ``"
   addresses that together cover the world narrow nothing;
 - ``policy-documents-least-privilege``: no Allow of every action on every resource, outside a KMS key policy
   (whose ``Resource: "*"`` is the key itself);
-- ``policy-documents-same-account`` (stack): no document or grant names an account other than the stack's own
-  (the account of the stack's resources' ARNs) unless the pack's config ``trustedAccounts`` names it.
+- ``policy-documents-same-account`` (stack): no document, grant or ARN in any input names an account other than
+  the stack's own (the account of the stack's resources' ARNs) unless the pack's config ``trustedAccounts`` names it.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 
 from .constants import (
-    BACKUP_PLAN,
     EVENT_TARGET,
+    FLOW_LOG,
     IAM_POLICY_ATTACHMENT,
     IAM_ROLE,
     IAM_ROLE_POLICY_ATTACHMENT,
@@ -28,7 +29,7 @@ from .constants import (
     REVIEWED_MANAGED_POLICIES,
 )
 from .documents import account_of, accounts_named, admin_statements, documents_in, public_statements
-from .props import as_list, known, plain, policy_config, short_type
+from .props import as_list, known, parse_json, plain, policy_config, short_type
 from .registry import EVERY_TYPE, Subject, resource_rule, stack_rule
 
 PUBLIC_FIX = ("name the principals, or add a condition that narrows them (aws:PrincipalOrgID, aws:PrincipalAccount, "
@@ -96,21 +97,34 @@ def _own_account(resources) -> str | None:
     return accounts.most_common(1)[0][0] if accounts else None
 
 
-def _destination_accounts(resource_type: str, props: dict) -> set[str]:
-    """The accounts a resource sends data to: an event target's ARN, a backup plan's copy vaults."""
-    if resource_type == EVENT_TARGET:
-        return {a for a in [account_of(props.get("arn"))] if a}
-    if resource_type == BACKUP_PLAN:
-        return {a for rule in as_list(props.get("rules")) if isinstance(rule, dict)
-                for action in as_list(rule.get("copyActions")) if isinstance(action, dict)
-                if (a := account_of(action.get("destinationVaultArn")))}
-    return set()
+def _accounts_in(value: Any, path: str, document: bool = False) -> list[tuple[str, str]]:
+    """(property path, account) for every account ``value`` names: in ARNs anywhere (a policy's principals and
+    resources, an event target, a backup copy's vault, a flow log's destination...), in a document's principals and
+    account conditions, and in a grant's ``principal``/``sourceAccount``. Paths stop at a document."""
+    found: list[tuple[str, str]] = []
+    if isinstance(value, str):
+        parsed = parse_json(value) if value.lstrip().startswith("{") else None
+        if isinstance(parsed, dict):
+            return _accounts_in(parsed, path, document)
+        if value.startswith("arn:") and (account := account_of(value)):
+            found.append((path, account))
+    elif isinstance(value, dict):
+        inside = document or "Statement" in value
+        if "Statement" in value:
+            found += [(path, account) for account in accounts_named(value)]
+        for key, item in value.items():
+            found += _accounts_in(item, path if inside else (f"{path}.{key}" if path else str(key)), inside)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found += _accounts_in(item, path if document else f"{path}[{index}]", document)
+    return found
 
 
-@stack_rule("policy-documents-same-account", reads=(EVENT_TARGET,),
-            description="No policy document or grant names an account other than the stack's own (the account of "
-                        "its resources' ARNs), in principals or account conditions, and no event target or backup "
-                        "copy sends data to one, unless the pack's config trustedAccounts names it.",
+@stack_rule("policy-documents-same-account", reads=(EVENT_TARGET, FLOW_LOG),
+            description="No resource names an account other than the stack's own (the account of its resources' "
+                        "ARNs): not in a document's principals, resources or account conditions, not in a grant, not "
+                        "in any ARN of its inputs (an event target, a backup copy's vault, a flow log's "
+                        "destination...), unless the pack's config trustedAccounts names it.",
             practices=("least-privilege",),
             config={"trustedAccounts": {"type": "array", "items": {"type": "string"}, "default": []}})
 def policy_documents_same_account(args) -> list[str]:
@@ -124,12 +138,13 @@ def policy_documents_same_account(args) -> list[str]:
         if not isinstance(props, dict):
             continue
         label = f"{short_type(resource.resource_type)} '{resource.name}'"
-        named = [(path, accounts_named(document)) for path, document in documents_in(props)]
-        grant = {a for key in ("principal", "sourceAccount") if known(props.get(key))
-                 and (a := account_of(props.get(key)))}
-        named.append(("principal", grant))
-        named.append(("destination", _destination_accounts(resource.resource_type, props)))
-        for path, accounts in named:
+        named: dict[str, set[str]] = {}
+        for path, account in _accounts_in(props, ""):  # its own ARN too: a second provider may deploy elsewhere
+            named.setdefault(path, set()).add(account)
+        for key in ("principal", "sourceAccount"):  # a grant's bare account id
+            if known(props.get(key)) and (account := account_of(props.get(key))):
+                named.setdefault(key, set()).add(account)
+        for path, accounts in named.items():
             others = sorted(accounts - allowed)
             if others:
                 problems.append(f"{label} {path} names account {', '.join(others)}, not this stack's ({own}); name "

@@ -28,7 +28,6 @@ REVIEWED_TYPES: dict[str, str] = {
     # network plumbing with no route out and no rule of its own to break
     "aws:ec2/vpc:Vpc": "an address space; what reaches it is the security groups' to say (judged)",
     "aws:ec2/routeTableAssociation:RouteTableAssociation": "associates a route table of this stack",
-    "aws:ec2/flowLog:FlowLog": "records traffic into a log group of this stack (evidence, not access)",
     "aws:ec2transitgateway/instanceConnectEndpoint:InstanceConnectEndpoint":
         "reaches only what its security group (judged) allows; callers need IAM (documents judged)",
     "aws:rds/subnetGroup:SubnetGroup": "places the database in the stack's private subnets",

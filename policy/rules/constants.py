@@ -42,6 +42,7 @@ ROUTE_TABLE = "aws:ec2/routeTable:RouteTable"
 ROUTE = "aws:ec2/route:Route"
 SUBNET = "aws:ec2/subnet:Subnet"
 EVENT_TARGET = "aws:cloudwatch/eventTarget:EventTarget"
+FLOW_LOG = "aws:ec2/flowLog:FlowLog"
 MANAGED_PREFIX_LIST = "aws:ec2/managedPrefixList:ManagedPrefixList"
 MANAGED_PREFIX_LIST_ENTRY = "aws:ec2/managedPrefixListEntry:ManagedPrefixListEntry"
 SECRET = "aws:secretsmanager/secret:Secret"  # noqa: S105 - a type token, not a password

@@ -231,17 +231,23 @@ def test_a_subnet_handing_out_public_ips():
         "False"]}
 
 
-@pytest.mark.parametrize("resource_type, props", [
+@pytest.mark.parametrize("resource_type, props, path", [
     ("aws:cloudwatch/eventTarget:EventTarget",
-     {"rule": "r", "arn": f"arn:aws:events:eu-west-1:{OTHER_ACCOUNT}:event-bus/default"}),
+     {"rule": "r", "arn": f"arn:aws:events:eu-west-1:{OTHER_ACCOUNT}:event-bus/default"}, "arn"),
     ("aws:backup/plan:Plan", {"name": "p", "rules": [{"ruleName": "daily", "targetVaultName": "v", "copyActions": [
-        {"destinationVaultArn": f"arn:aws:backup:eu-west-1:{OTHER_ACCOUNT}:backup-vault:theirs"}]}]}),
+        {"destinationVaultArn": f"arn:aws:backup:eu-west-1:{OTHER_ACCOUNT}:backup-vault:theirs"}]}]},
+     "rules[0].copyActions[0].destinationVaultArn"),
+    ("aws:ec2/flowLog:FlowLog", {"vpcId": "vpc-1", "trafficType": "ALL", "logDestinationType": "s3",
+                                 "logDestination": "arn:aws:s3:::theirs", "deliverCrossAccountRole":
+                                 f"arn:aws:iam::{OTHER_ACCOUNT}:role/deliver"}, "deliverCrossAccountRole"),
+    ("aws:iam/rolePolicy:RolePolicy", {"role": "r", "policy": _doc(
+        {"Effect": "Allow", "Action": "sns:Publish", "Resource": f"arn:aws:sns:eu-west-1:{OTHER_ACCOUNT}:theirs"})},
+     "policy"),
 ])
-def test_data_sent_to_another_account(resource_type, props):
+def test_data_sent_to_another_account(resource_type, props, path):
     (message,) = rejected([(resource_type, props, "out")])["policy-documents-same-account"]
-    assert message.endswith(f"'out' destination names account {OTHER_ACCOUNT}, not this stack's ({ACCOUNT}); name "
-                            "only this account, or add the other to the pack's config trustedAccounts (a reviewed "
-                            "change)")
+    assert message.endswith(f"'out' {path} names account {OTHER_ACCOUNT}, not this stack's ({ACCOUNT}); name only "
+                            "this account, or add the other to the pack's config trustedAccounts (a reviewed change)")
 
 
 # -- evidence ----------------------------------------------------------------------------------------------------

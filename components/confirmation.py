@@ -25,6 +25,7 @@ import pulumi_aws as aws
 from components.database import Database
 from components.function import Function, FunctionArgs, Platform
 from components.packaging import CA_BUNDLE, PROJECT_DIR, PackagingError
+from components.rds_proxy import RdsProxy
 from components.settings import ConfirmationSettings
 
 FUNCTION_SOURCE = PROJECT_DIR / "lambda" / "post_confirmation"
@@ -61,6 +62,8 @@ class ConfirmationArgs:
     # class's max_connections (components/connection_budget.py), so a sign-up burst never starves the app's pool.
     reserved_concurrency: int
     source_dir: Path = FUNCTION_SOURCE
+    # rdsProxy: the function connects through the proxy (IAM auth, end to end) instead of to the instance.
+    proxy: RdsProxy | None = None
 
 
 class Confirmation(pulumi.ComponentResource):
@@ -77,6 +80,13 @@ class Confirmation(pulumi.ComponentResource):
 
         db_user_arn = pulumi.Output.all(ctx.partition, ctx.region, ctx.account_id, db.instance.resource_id).apply(
             lambda v: f"arn:{v[0]}:rds-db:{v[1]}:{v[2]}:dbuser:{v[3]}/{DB_USER}")
+        # With the proxy, the function logs in through it (its token signed for the proxy's endpoint) and keeps its
+        # direct path too, so that turning the proxy on or off never cuts a warm container off (runbooks/rds-proxy.md).
+        proxy = args.proxy
+        connect_arns = [db_user_arn] if proxy is None else [db_user_arn, proxy.connect_arn(DB_USER)]
+        reaches = [(db.allow_from, "the Cognito post-confirmation Lambda")]
+        if proxy is not None:
+            reaches.append((proxy.allow_from, "the Cognito post-confirmation Lambda"))
         # In the private subnets; its only egress is PostgreSQL to the database (IAM auth: no secret to read, and
         # the token is signed locally, so the function calls no AWS API and the VPC needs no endpoint for it).
         self.function = Function(name, FunctionArgs(
@@ -89,7 +99,7 @@ class Confirmation(pulumi.ComponentResource):
             code=function_archive(args.source_dir),
             layers=[platform.layer("psycopg2"), platform.layer("powertools")],
             environment={
-                "DB_HOST": db.instance.address,
+                "DB_HOST": db.instance.address if proxy is None else proxy.endpoint,
                 "DB_PORT": db.instance.port.apply(str),
                 "DB_NAME": db.db_name,
                 "DB_USER": DB_USER,
@@ -97,10 +107,10 @@ class Confirmation(pulumi.ComponentResource):
                 "POWERTOOLS_LOG_LEVEL": "INFO",
             },
             statements=[{"sid": "ConnectAsConfirmationRole", "actions": ["rds-db:connect"],
-                         "resources": [db_user_arn]}],
+                         "resources": connect_arns}],
             vpc=True,
             security_group_description="Cruddur post-confirmation Lambda: egress to the database port only",
-            reaches=[(db.allow_from, "the Cognito post-confirmation Lambda")],
+            reaches=reaches,
             admission_part="confirmation",
             timeout=TIMEOUT_SECONDS,
             memory_size=MEMORY_MB,

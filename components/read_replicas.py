@@ -10,9 +10,9 @@ Each replica (``cruddur-<stack>-db-replica-<n>``) is an RDS instance with ``repl
 - encrypted with the stack's data key (a same-region replica of an encrypted instance is encrypted with the source's
   key), on the primary's parameter group (``rds.force_ssl=1``: TLS only), IAM database authentication on, the
   current RDS CA, minor versions applied automatically;
-- deletion-protected and Pulumi-protected as the primary is (prod: always), its PostgreSQL and upgrade logs exported to encrypted log
-  groups kept for the stack's retention, Enhanced Monitoring through the primary's monitoring role and Performance
-  Insights (encrypted with the data key) where the primary has them;
+- deletion-protected and Pulumi-protected as the primary is (prod: always), its PostgreSQL and upgrade logs
+  exported to encrypted log groups kept for the stack's retention, Enhanced Monitoring through the primary's
+  monitoring role and Performance Insights (encrypted with the data key) where the primary has them;
 - no backups and no final snapshot of its own: a replica's data is its source's, which the primary's backups, final
   snapshot and restore drill keep. The ``ReplicaLag`` alarm of each is in ``Monitoring`` (components/monitoring.py).
 

@@ -14,7 +14,7 @@
     REQUIRED would make the proxy log in with a password from a secret, and that role has none: it has
     ``rds_iam`` and logs in with tokens only (sql/migrations/0004_app_password_login.sql), so the end-to-end
     scheme keeps it passwordless;
-- the proxy's role (trusted by RDS for this account only): read exactly the app secret, use the data key only
+- the proxy's role (trusted by RDS): read exactly the app secret, use the data key only
   through Secrets Manager to decrypt it, and ``rds-db:connect`` as each IAM user on this instance only;
 - the default target group: ``max_connections_percent`` from the connection budget
   (``connection_budget.proxy_max_connections_percent``: all but what RDS and the operators keep), and the one
@@ -34,7 +34,7 @@ import pulumi_aws as aws
 
 from components.aws_context import AwsContext
 from components.database import Database
-from components.iam import service_trust_policy, source_account
+from components.iam import service_trust_policy
 from components.naming import Naming
 from components.sg_pair import admit, security_group
 
@@ -91,7 +91,9 @@ class RdsProxy(pulumi.ComponentResource):
         self.role = aws.iam.Role(
             f"{name}-role",
             name=proxy_name,
-            assume_role_policy=service_trust_policy("rds.amazonaws.com", invoke, [source_account(ctx.account_id)]),
+            # Trusted by RDS, like the database's monitoring role: RDS Proxy's documented trust policy names the
+            # service only, and a condition it does not send would lock the proxy out of its secret.
+            assume_role_policy=service_trust_policy("rds.amazonaws.com", invoke),
             description="Cruddur RDS Proxy: read the app secret, log in to the database as the IAM users",
             opts=child,
         )

@@ -19,6 +19,9 @@ from ops.urls import build_url
 FORMATS = ("dotenv", "json", "shell")
 # The Amazon RDS CA bundle shipped in the repo: the app verifies the server against it (sslmode=verify-full).
 RDS_CA_BUNDLE = PROJECT_ROOT / "lambda" / "post_confirmation" / "global-bundle.pem"
+# The same bundle plus Amazon Root CA 1-4: an RDS Proxy's certificate comes from ACM and chains to those roots. The
+# default on a stack with a proxy (its URL verifies the proxy, READER_CONNECTION_URL a replica: one file for both).
+RDS_PROXY_CA_BUNDLE = PROJECT_ROOT / "lambda" / "post_confirmation" / "rds-proxy-bundle.pem"
 
 
 def app_credentials(outputs: dict[str, Any], stack: str) -> Credentials:
@@ -39,10 +42,14 @@ def app_credentials(outputs: dict[str, Any], stack: str) -> Credentials:
 
 
 def app_connection_url(outputs: dict[str, Any], stack: str) -> str:
-    """The app's own URL (``app_credentials``) on the host the app writes through: the stack's RDS Proxy
-    (``proxyEndpoint``) when it has one, else the instance the secret names."""
+    """The app's own URL (``app_credentials``) on the host it writes through (``_write_host``)."""
     creds = app_credentials(outputs, stack)
-    return _on_host(creds, str(outputs.get("proxyEndpoint") or creds.host))
+    return _on_host(creds, _write_host(outputs, creds))
+
+
+def _write_host(outputs: dict[str, Any], creds: Credentials) -> str:
+    """The stack's RDS Proxy (``proxyEndpoint``) when it has one, else the instance the secret names."""
+    return str(outputs.get("proxyEndpoint") or creds.host)
 
 
 def _on_host(creds: Credentials, host: str) -> str:
@@ -73,12 +80,16 @@ def app_variables(connection_url: str, *, region: str, user_pool_id: str, client
 
 def app_env(outputs: dict[str, Any], stack: str, ca_bundle: str | Path = RDS_CA_BUNDLE) -> dict[str, str]:
     """Map stack outputs to the backend's and the frontend's variable names. ``ca_bundle`` is where the app
-    finds the RDS CA bundle (``PGSSLROOTCERT``, which libpq and so psycopg read for verify-full)."""
+    finds the RDS CA bundle (``PGSSLROOTCERT``, which libpq and so psycopg read for verify-full); on a stack with an
+    RDS Proxy the default is ``RDS_PROXY_CA_BUNDLE``, which also verifies the proxy."""
     region = str(require(outputs, "region", stack))
     pool = str(require(outputs, "userPoolId", stack))
     client = str(require(outputs, "userPoolClientId", stack))
+    proxy = outputs.get("proxyEndpoint")
+    if proxy and Path(ca_bundle) == RDS_CA_BUNDLE:
+        ca_bundle = RDS_PROXY_CA_BUNDLE
     creds = app_credentials(outputs, stack)  # last: every cheap check first, then the one AWS call
-    url = _on_host(creds, str(outputs.get("proxyEndpoint") or creds.host))
+    url = _on_host(creds, _write_host(outputs, creds))
     reader = outputs.get("readerEndpoint")
     return app_variables(url, region=region, user_pool_id=pool, client_id=client, ca_bundle=ca_bundle,
                          reader_connection_url=_on_host(creds, str(reader)) if reader else None)

@@ -16,6 +16,7 @@ from components.read_replicas import replica_zones
 from ops.offline.verdicts import build_plan
 from ops.paths import PROJECT_ROOT
 from tests.components.conftest import only, policy
+from tests.components.signing_support import signed_source
 from tests.components.types import ALARM, INGRESS, INSTANCE, LOG_GROUP, REGION, ROLE, ROLE_POLICY, SG
 
 PROXY = "aws:rds/proxy:Proxy"
@@ -64,6 +65,7 @@ def test_the_committed_stacks_declare_neither(stack):
     assert [a for a in stack.of_type(ALARM) if a.props["metricName"] == "ReplicaLag"] == []
     function = stack.one("aws:lambda/function:Function", "confirmation-function")
     assert function.props["environment"]["variables"]["DB_HOST"] == stack.outputs["dbHost"]
+    assert "DB_SSLROOTCERT" not in function.props["environment"]["variables"]  # the handler's own RDS bundle
 
 
 # -- read replicas -------------------------------------------------------------------------------------------------
@@ -204,7 +206,14 @@ def test_the_pool_takes_what_the_connection_budget_leaves(scaled):
 
 def test_the_sign_up_function_goes_through_the_proxy(scaled):
     function = scaled.one("aws:lambda/function:Function", "confirmation-function")
-    assert function.props["environment"]["variables"]["DB_HOST"] == scaled.outputs["proxyEndpoint"]
+    variables = function.props["environment"]["variables"]
+    assert variables["DB_HOST"] == scaled.outputs["proxyEndpoint"]
+    # the proxy's certificate chains to the Amazon roots: the package ships the bundle that holds them
+    assert variables["DB_SSLROOTCERT"] == "/var/task/rds-proxy-bundle.pem"
+    code = signed_source(scaled, function)
+    assert sorted(code.assets) == ["global-bundle.pem", "handler.py", "rds-proxy-bundle.pem"]
+    assert Path(code.assets["rds-proxy-bundle.pem"].path) == (
+        PROJECT_ROOT / "lambda" / "post_confirmation" / "rds-proxy-bundle.pem")
     statements = policy(scaled.one(ROLE_POLICY, "confirmation-policy"))["Statement"]
     (connect,) = [s for s in statements if s["Sid"] == "ConnectAsConfirmationRole"]
     proxy_id = scaled.one(PROXY).state["arn"].rsplit(":", 1)[-1]

@@ -182,3 +182,18 @@ def test_a_stack_with_a_proxy_points_the_app_at_it(aws_secrets):
     assert env["CONNECTION_URL"] == EXPECTED["CONNECTION_URL"].replace(RECORDED["dbHost"], PROXY)
     assert "READER_CONNECTION_URL" not in env  # no replica, no reader
     assert "READER_CONNECTION_URL" not in app_env(stack_outputs("dev", aws_secrets), "dev")
+
+
+def test_a_proxy_stack_gets_the_bundle_that_verifies_the_proxy(aws_secrets):
+    from cryptography import x509
+
+    from ops.stack.app_env import RDS_PROXY_CA_BUNDLE
+
+    outputs = stack_outputs("dev", aws_secrets) | {"proxyEndpoint": PROXY}
+    assert app_env(outputs, "dev")["PGSSLROOTCERT"] == str(RDS_PROXY_CA_BUNDLE)
+    assert app_env(outputs, "dev", "/app/ca.pem")["PGSSLROOTCERT"] == "/app/ca.pem"  # an explicit path stays
+    # the RDS bundle, whole, then the Amazon Trust Services roots the proxy's ACM certificate chains to
+    proxy_bundle = RDS_PROXY_CA_BUNDLE.read_text()
+    assert proxy_bundle.startswith(RDS_CA_BUNDLE.read_text())
+    extra = x509.load_pem_x509_certificates(proxy_bundle[len(RDS_CA_BUNDLE.read_text()):].encode())
+    assert [c.subject.rfc4514_string() for c in extra] == [f"CN=Amazon Root CA {n},O=Amazon,C=US" for n in range(1, 5)]

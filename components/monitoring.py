@@ -14,7 +14,8 @@ volume, so the alarm fires early rather than late; autoscaling itself triggers a
 
 Missing data (``treat_missing_data``), chosen per metric:
 - ``breaching`` for FreeStorageSpace and FreeableMemory: RDS reports them every minute while the instance runs, so
-  silence means the instance is down or gone; that must page;
+  silence means the instance is down or gone; that must page; the same for each read replica's ReplicaLag
+  (``replica_lag_specs``: one alarm per replica, more than 60 s behind for 5 minutes);
 - ``missing`` (keep the current state) for the load metrics (CPU, credits, connections, latencies, queue depth,
   transaction ids): a gap is no evidence either way, and a down instance already pages through the two above;
 - ``notBreaching`` for the function's Errors and Throttles: Lambda publishes them only when it is invoked, so no

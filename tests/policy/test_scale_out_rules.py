@@ -144,7 +144,9 @@ def test_a_proxy_targets_the_stacks_primary_only(scaled, change, message):
         message]
 
 
-def test_every_type_the_scaled_stack_declares_is_named_by_a_rule(scaled):
-    """What a fail-closed pack allows is what its rules name: the proxy's three types are among them."""
+def test_every_type_the_options_add_is_named_by_a_rule(scaled, prod):
+    """What a fail-closed pack allows is what its rules name: every type the options add to prod is among them."""
+    added = {r.type for r in scaled.resources if r.custom} - {r.type for r in prod.resources if r.custom}
+    assert added == {PROXY, TARGET_GROUP, TARGET}
     named = {t for rule in policies.RULES for t in rule.types}
-    assert {PROXY, TARGET_GROUP, TARGET, INSTANCE} <= named
+    assert added | {INSTANCE} <= named

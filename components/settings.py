@@ -67,6 +67,9 @@ LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 
                       2922, 3288, 3653)
 RESERVED_USERNAMES = ("postgres", "root", "admin", "administrator", "rdsadmin", "rdsrepladmin", "master", "user")
 PROD_MIN_BACKUP_DAYS = 7
+# Read replicas a stack may declare (RDS allows up to 15 per PostgreSQL instance; past a handful, size the primary or
+# shard instead: docs/scaling.md).
+MAX_READ_REPLICAS = 5
 PROD_MAX_ROTATION_DAYS = 90
 PROD_MIN_LOG_RETENTION_DAYS = 90
 # The audit trail: CloudWatch Logs and S3 retention floors for prod (the trail is evidence; keep it a year at least).
@@ -97,6 +100,7 @@ _REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d+$")
 # db.m5.24xlarge, db.x2iedn.2xlarge, db.z1d.large. (db.serverless is Aurora's, not an RDS instance's.)
 _INSTANCE_CLASS = re.compile(r"db\.[a-z]{1,2}[1-9][0-9]?[a-z-]{0,6}\."
                              r"(nano|micro|small|medium|large|([1-9][0-9]?)?xlarge)")
+_INSTANCE_CLASS_OR_EMPTY = re.compile(f"({_INSTANCE_CLASS.pattern})?")
 _IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _DETECTOR_ID_OR_EMPTY = re.compile(r"^([0-9a-f]{32})?$")
 _SG_ID = re.compile(r"^sg-[0-9a-f]{8,17}$")
@@ -382,7 +386,19 @@ class DatabaseSettings:
     run_schedule: RunSchedule | None = setting(
         "dbRunSchedule", _run_schedule,
         prod=must_be(None, "prod runs around the clock; a run schedule is for dev stacks only (leave it empty)"))
+    # Scaling out (docs/scaling.md): streaming read replicas of the instance, their class (empty: the primary's), and
+    # an RDS Proxy in front of the primary. Both cost money, so both are off by default.
+    read_replicas: int = setting("readReplicas", integer(0, MAX_READ_REPLICAS))
+    replica_instance_class: str = setting(
+        "replicaInstanceClass", text(_INSTANCE_CLASS_OR_EMPTY, "must be empty (the replicas take instanceClass) or an "
+                                                               "RDS instance class such as db.t4g.small"))
+    rds_proxy: bool = setting("rdsProxy", boolean())
     port: int = 5432
+
+    @property
+    def replica_class(self) -> str:
+        """The read replicas' instance class: ``replicaInstanceClass``, or the primary's when it is empty."""
+        return self.replica_instance_class or self.instance_class
 
     @property
     def family(self) -> str:
@@ -662,6 +678,7 @@ class _Loader:
             self._bad("trailBucketExpireDays", expire, f"must be above trailBucketTransitionDays ({transition}): "
                                                        "logs move to the archive tier before they expire")
         self._major_upgrade(database["engine_version"], database["upgrade_from_engine_version"])
+        self._replicas(database)
         if audit["guard_duty"] is False and audit["guard_duty_detector_id"]:
             self._bad("guardDutyDetectorId", audit["guard_duty_detector_id"],
                       "is set but guardDuty is false; set guardDuty to true to manage RDS Protection on that "
@@ -725,6 +742,31 @@ class _Loader:
             self._bad("upgradeFromEngineVersion", current,
                       f"is {int(target) - int(current)} majors below engineVersion ({target}): upgrade one major "
                       f"at a time (set engineVersion to {int(current) + 1} first)")
+
+    def _replicas(self, database: dict[str, Any]) -> None:
+        """Read replicas need an instance that runs around the clock and a major upgrade without them."""
+        replicas = database["read_replicas"]
+        if database["replica_instance_class"] and replicas == 0:
+            self._bad("replicaInstanceClass", database["replica_instance_class"],
+                      "is set but readReplicas is 0; set readReplicas to declare replicas, or unset it")
+        if not replicas:
+            return
+        # RDS upgrades an instance's read replicas with it in an in-place major upgrade, and a blue/green deployment
+        # copies them as replicas of the green instance (RDS User Guide, "Choosing a major version for an RDS for
+        # PostgreSQL upgrade" and "Creating a blue/green deployment"). But the provider's blue_green_update, which
+        # upgradeFromEngineVersion turns on, cannot carry them: after the switchover each replica's state still names
+        # the old "-old1" primary, which the provider deletes, leaving the old replicas billing outside the stack
+        # (hashicorp/terraform-provider-aws#33702, its docs since #35488). So the upgrade runs without replicas.
+        if database["upgrade_from_engine_version"]:
+            self._bad("readReplicas", replicas,
+                      "must be 0 while upgradeFromEngineVersion is set: the blue/green upgrade cannot carry read "
+                      "replicas (they would be left on the old primary); set readReplicas to 0 for the upgrade and "
+                      "back after it (runbooks/upgrade-major.md)")
+        # RDS cannot stop an instance that has read replicas, so a run schedule would fail every evening.
+        if database["run_schedule"] is not None:
+            self._bad("readReplicas", replicas,
+                      "must be 0 while dbRunSchedule is set: RDS cannot stop an instance that has read replicas; "
+                      "leave dbRunSchedule empty to keep replicas")
 
     def _region(self, allowed: tuple[str, ...] | None) -> str | None:
         region = pulumi.Config("aws").get("region")

@@ -358,7 +358,11 @@ class AwsMocks(Mocks):
                          mainRouteTableId=f"rtb-{_digest('main', digest)}", ownerId=account)
         elif typ == "aws:ec2/subnet:Subnet":
             rid = f"subnet-{digest}"
+            names = {zone_id: f"{region}{letter}" for letter, zone_id in self.availability_zones}
             state.update(arn=arn("ec2", f"subnet/{rid}"))
+            zone = names.get(unwrap(state.get("availabilityZoneId")))
+            if zone and not state.get("availabilityZone"):
+                state["availabilityZone"] = zone
         elif typ in ("aws:ec2/securityGroup:SecurityGroup", "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"):
             rid = f"sg-{digest}"
             state.update(arn=arn("ec2", f"security-group/{rid}"), ownerId=account)
@@ -404,6 +408,16 @@ class AwsMocks(Mocks):
             state.update(identifier=identifier, address=address, endpoint=f"{address}:{port}", port=port,
                          resourceId=resource_id, arn=arn("rds", f"db:{identifier}"),
                          hostedZoneId="Z29XKXDKYMONMX", status="available")
+            # RDS picks a zone when none is asked for: the region's first.
+            state.setdefault("availabilityZone", f"{region}{self.availability_zones[0][0]}")
+        elif typ == "aws:rds/proxy:Proxy":
+            proxy = unwrap(state.get("name")) or physical
+            rid = proxy
+            state.update(name=proxy, arn=arn("rds", f"db-proxy:prx-{_digest('proxy', proxy)}"),
+                         endpoint=f"{proxy}.proxy-c{_digest('host', account, length=11)}.{region}.rds.amazonaws.com")
+        elif typ == "aws:rds/proxyDefaultTargetGroup:ProxyDefaultTargetGroup":
+            rid = unwrap(state.get("dbProxyName")) or physical
+            state.update(name="default", arn=arn("rds", f"target-group:prx-tg-{_digest('tg', rid)}"))
         elif typ == "aws:lambda/function:Function":
             state.update(name=physical, arn=arn("lambda", f"function:{physical}"),
                          invokeArn=f"arn:{PARTITION}:apigateway:{region}:lambda:path/2015-03-31/functions/"

@@ -55,7 +55,7 @@ def test_the_list_is_the_types_the_rules_declare_plus_a_short_reviewed_list():
 
 
 def test_a_rule_for_a_new_type_puts_the_type_on_the_list():
-    new = "aws:rds/proxyEndpoint:ProxyEndpoint"
+    new = "aws:rds/customDbEngineVersion:CustomDbEngineVersion"
     assert new not in policies.known_types()
     rule = policies.Rule("probe", "d", lambda subject: [], "resource", policies.RULES[0].enforcement, (new,))
     policies.RULES.append(rule)
@@ -70,6 +70,16 @@ def test_a_rule_for_a_new_type_puts_the_type_on_the_list():
 def test_every_type_the_committed_stacks_declare_is_known(dev, prod):
     for evaluation in (dev, prod):
         assert {r.type for r in evaluation.resources if r.custom} <= policies.known_types()
+
+
+def test_the_types_the_options_add_are_known(evaluate_with, prod):
+    """The RDS Proxy and read replicas: their rules name their types, so the allowlist knows them."""
+    evaluation = evaluate_with("prod", overrides={"rdsProxy": True, "readReplicas": 1})
+    added = {r.type for r in evaluation.resources if r.custom} - {r.type for r in prod.resources}
+    assert {"aws:rds/proxy:Proxy", "aws:rds/proxyTarget:ProxyTarget"} <= added
+    assert added <= policies.known_types()
+    _, verdicts = check(evaluation, policies)
+    assert next(v for v in verdicts if v.policy == "resource-type-allowed").status == "pass"
 
 
 def test_a_program_declaring_an_unknown_type_fails_its_plan_and_components_are_not_judged(tmp_path):

@@ -45,6 +45,8 @@ def test_prod_passes_every_policy_that_applies(prod):
         "s3-bucket-access-logging-dev": "n/a", "cost-within-budget-dev": "n/a",
         # rules for resource types the program does not declare (snapshots, proxies, prefix lists, function URLs)
         "rds-snapshot-not-public": "n/a", "rds-proxy-requires-tls": "n/a", "prefix-list-not-world-open": "n/a",
+        "rds-proxy-in-vpc": "n/a", "rds-proxy-strong-auth": "n/a", "rds-proxy-no-debug-logging": "n/a",
+        "rds-proxy-pool-bounded": "n/a", "rds-proxy-targets-this-stack": "n/a",  # rdsProxy is off by default
         "lambda-function-url-authenticated": "n/a", "lambda-layer-permission-not-public": "n/a",
         "guardduty-findings-not-archived": "n/a", "iam-no-long-lived-credentials": "n/a",
         "resource-type-allowed-dev": "n/a",

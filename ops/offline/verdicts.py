@@ -5,9 +5,10 @@ The real ``__main__.py`` is evaluated for the stack's committed configuration un
 (``ops.offline.stack_eval.evaluate``: no AWS credentials, no Pulumi CLI), then every validator of the policy pack
 (``policy/policies.py``) runs on the recorded resources, fed the way the Pulumi engine feeds them:
 
-- resource policies get a ``ResourceValidationArgs`` per resource whose ``props`` are the resource's inputs with
-  the provider's camelCase names, wrapped in pulumi_policy's unknown-checking proxy, and whose ``provider`` is the
-  resource's provider (its props carry the default tags that say which environment the stack is);
+- resource policies get a ``ResourceValidationArgs`` per custom resource (the engine sends them no component) whose
+  ``props`` are the resource's inputs with the provider's camelCase names, wrapped in pulumi_policy's
+  unknown-checking proxy, whose ``urn`` names the stack (which says the environment) and whose ``provider`` is the
+  resource's provider;
 - stack policies get one ``StackValidationArgs`` whose ``PolicyResource`` objects carry each resource's outputs
   (what the mocks answered: inputs plus computed attributes), parent links included, and the root
   ``pulumi:pulumi:Stack`` resource whose props are the stack's outputs (the engine passes its final outputs too).

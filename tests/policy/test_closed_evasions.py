@@ -240,6 +240,8 @@ def test_a_subnet_handing_out_public_ips():
     ("aws:ec2/flowLog:FlowLog", {"vpcId": "vpc-1", "trafficType": "ALL", "logDestinationType": "s3",
                                  "logDestination": "arn:aws:s3:::theirs", "deliverCrossAccountRole":
                                  f"arn:aws:iam::{OTHER_ACCOUNT}:role/deliver"}, "deliverCrossAccountRole"),
+    ("pulumi:providers:aws", {"region": "eu-west-1", "assumeRoles": [
+        {"roleArn": f"arn:aws:iam::{OTHER_ACCOUNT}:role/deploy"}]}, "assumeRoles[0].roleArn"),
     ("aws:iam/rolePolicy:RolePolicy", {"role": "r", "policy": _doc(
         {"Effect": "Allow", "Action": "sns:Publish", "Resource": f"arn:aws:sns:eu-west-1:{OTHER_ACCOUNT}:theirs"})},
      "policy"),

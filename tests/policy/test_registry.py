@@ -15,7 +15,8 @@ from ops.paths import POLICY_DIR, PROJECT_ROOT
 from tests.policy.conftest import policies
 
 ROOT = PROJECT_ROOT
-RESOURCE_RULES = [r for r in policies.RULES if r.kind == "resource"]
+RESOURCE_RULES = [r for r in policies.RULES if r.kind == "resource" and not r.generic]
+GENERIC_RULES = [r for r in policies.RULES if r.kind == "resource" and r.generic]
 
 
 def _args(resource_type: str, props: dict, stack: str = "prod") -> ResourceValidationArgs:
@@ -41,6 +42,17 @@ def test_resource_rules_are_dispatched_only_their_types(rule):
         (t, f"{policies.short_type(t)} 'r'", {"k": "v"}) for t in rule.types]
 
 
+@pytest.mark.parametrize("rule", GENERIC_RULES, ids=lambda r: r.name)
+def test_generic_rules_are_dispatched_every_type(rule):
+    seen = []
+    probe = policies.Rule(rule.name, rule.description, lambda subject: seen.append(subject.type) or [], rule.kind,
+                          rule.enforcement, rule.types, rule.environments)
+    stack = "prod" if "prod" in rule.environments else "dev"
+    for resource_type in ("aws:ec2/vpc:Vpc", "aws:iam/user:User", "pulumi:providers:aws", "vendor:x/y:Z"):
+        probe.run(_args(resource_type, {"k": "v"}, stack))
+    assert seen == ["aws:ec2/vpc:Vpc", "aws:iam/user:User", "pulumi:providers:aws", "vendor:x/y:Z"]
+
+
 def test_registering_a_rule_needs_types_practices_and_a_reason_for_dev():
     with pytest.raises(ValueError, match="names no resource types"):
         policies.resource_rule("x", types=(), description="d", practices=("region",))
@@ -48,6 +60,9 @@ def test_registering_a_rule_needs_types_practices_and_a_reason_for_dev():
         policies.resource_rule("x", types=("t",), description="d", practices=("nope",))
     with pytest.raises(ValueError, match="dev_reason"):
         policies.stack_rule("x", description="d", practices=("region",), prod_only=True)
+    with pytest.raises(ValueError, match="registered twice"):
+        policies.resource_rule("rds-not-public", types=("t",), description="d", practices=("region",))(
+            lambda subject: [])
     assert [r.name for r in policies.RULES].count("x") == 0
 
 

@@ -55,7 +55,7 @@ from components import cidrs, run_schedule
 from components.connection_budget import instance_memory_gib
 from components.naming import Naming
 from components.run_schedule import RunSchedule
-from components.stack_names import is_production_stack_name
+from components.stack_names import is_dev_stack_name, is_production_stack_name
 
 PROJECT = "cruddur-db"
 
@@ -666,6 +666,10 @@ class _Loader:
         if environment == "dev" and is_production_stack_name(self.stack):
             self._bad("environment", environment, f"stack '{self.stack}' is a production stack by name; "
                                                   "its environment must be prod")
+        elif environment == "dev" and not is_dev_stack_name(self.stack):
+            self._bad("environment", environment, f"stack '{self.stack}' does not say dev in its name, and the "
+                                                  "policy pack judges a stack by its name: name it with a dev word "
+                                                  "(alice-dev, dev2) or set environment: prod")
         prod = environment != "dev"  # an invalid environment is judged by the strict rules
         region = self._region(top["allowed_regions"])
         # Rules that relate two keys.

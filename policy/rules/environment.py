@@ -11,12 +11,9 @@ provider can set differently, never relax a rule.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-from stack_names import is_production_stack_name
-
-DEV_WORDS = ("dev", "development")
+from stack_names import is_dev_stack_name
 
 
 def stack_name_from_urn(urn: Any) -> str | None:
@@ -26,14 +23,6 @@ def stack_name_from_urn(urn: Any) -> str | None:
         return None
     stack, separator, _ = urn[len(prefix):].partition("::")
     return stack if separator and stack else None
-
-
-def is_dev_stack_name(stack: str) -> bool:
-    """Whether a stack's name says dev (and not production): ``dev``, ``alice-dev``, ``dev2``, ``development``."""
-    if is_production_stack_name(stack):
-        return False
-    words = [w.rstrip("0123456789") for w in re.split(r"[^a-z0-9]+", stack.strip().lower())]
-    return any(w in DEV_WORDS or w.startswith("dev") for w in words if w)
 
 
 def _judged(stack_names: list[str]) -> str:

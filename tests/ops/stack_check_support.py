@@ -129,7 +129,7 @@ def build() -> AwsStack:
     secrets = client("secretsmanager")
     arns = {}
     for kind, user, password in (("master", "cruddur_admin", MASTER_PASSWORD), ("app", "cruddur_app", APP_PASSWORD)):
-        arns[kind] = secrets.create_secret(Name=f"cruddur/dev/rds/{kind}", KmsKeyId=key,
+        arns[kind] = secrets.create_secret(Name=f"cruddur/dev/rds/check-{kind}", KmsKeyId=key,
                                            SecretString=rds_secret(user, password))["ARN"]
         put_secret(arns[kind], rds_secret(user, password))
     function_arn = f"arn:aws:lambda:{REGION}:123456789012:function:{FUNCTIONS['confirmationFunctionName']}"

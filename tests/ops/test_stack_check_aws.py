@@ -310,6 +310,14 @@ def test_a_function_without_enforced_signing_fails(stack, clients, shown):
     assert result.detail.endswith(": run `pulumi up -s dev` (components/code_signing.py attaches an enforcing one)")
 
 
+def test_a_function_that_was_never_created_fails(stack):
+    # moto holds no function: GetFunctionCodeSigningConfig answers ResourceNotFoundException, as Lambda does.
+    result = judge(stack.context(), audit.code_signing)
+    assert (result.status, result.detail) == ("FAIL", (
+        f"{', '.join(FUNCTIONS[o] for o in audit.FUNCTION_OUTPUTS)} does not exist: run `pulumi up -s dev` (a "
+        "function whose signed upload Signer could not read is never created)"))
+
+
 def test_a_missing_alarm_fails(stack):
     client("cloudwatch").delete_alarms(AlarmNames=["cruddur-dev-alarm-cpu"])
     result = judge(stack.context(), alarms.alarms_exist)

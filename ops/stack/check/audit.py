@@ -88,9 +88,18 @@ def code_signing(ctx: Context):
     functions = [str(ctx.outputs[k]) for k in FUNCTION_OUTPUTS if ctx.outputs.get(k)]
     if not functions:
         raise NotChecked(f"stack {ctx.stack} has none of the outputs {', '.join(FUNCTION_OUTPUTS)}")
-    unsigned, lax = [], []
+    from botocore.exceptions import ClientError
+
+    unsigned, lax, missing = [], [], []
     for function in functions:
-        arn = ctx.call("lambda", "get_function_code_signing_config", FunctionName=function).get("CodeSigningConfigArn")
+        try:
+            arn = ctx.call("lambda", "get_function_code_signing_config",
+                           FunctionName=function).get("CodeSigningConfigArn")
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+                raise
+            missing.append(function)
+            continue
         if not arn:
             unsigned.append(function)
             continue
@@ -98,6 +107,9 @@ def code_signing(ctx: Context):
             "CodeSigningPolicies", {})
         if policies.get("UntrustedArtifactOnDeployment") != "Enforce":
             lax.append(f"{function} only warns ({policies.get('UntrustedArtifactOnDeployment')})")
+    if missing:
+        return fail(f"{', '.join(missing)} does not exist: run `pulumi up -s {ctx.stack}` (a function whose signed "
+                    "upload Signer could not read is never created)")
     if unsigned or lax:
         shown = "; ".join([f"{f} has no code signing config" for f in unsigned] + lax)
         return fail(f"{shown}: run `pulumi up -s {ctx.stack}` (components/code_signing.py attaches an enforcing one)")

@@ -155,10 +155,8 @@ class Context:
 
     def database(self) -> DatabaseReach:
         if self.reach is None or self.reach.tunnel_port is None and self.reach.url_of is None:
-            endpoint = self.outputs.get("operatorEndpointId") or "$(pulumi stack output operatorEndpointId)"
-            raise NotChecked(f"no tunnel to the database: open one (`aws ec2-instance-connect open-tunnel "
-                             f"--instance-connect-endpoint-id {endpoint} --private-ip-address <the instance's IP> "
-                             "--remote-port 5432 --local-port 5432`) and re-run with --tunnel-port 5432")
+            raise NotChecked("no tunnel to the database: open the operator tunnel (docs/stack-check.md) and re-run "
+                             "with --tunnel-port 5432")
         return self.reach
 
 

@@ -141,7 +141,10 @@ def no_create_on_public(ctx: Context):
 
 
 def _existing(ctx: Context) -> list[str]:
-    return [r[0] for r in _rows(ctx, "SELECT rolname FROM pg_catalog.pg_roles WHERE rolname = ANY(%s)", (list(ROLES),))]
+    """The app's roles that exist, in the order of ROLES."""
+    found = {r[0] for r in _rows(ctx, "SELECT rolname FROM pg_catalog.pg_roles WHERE rolname = ANY(%s)",
+                                 (list(ROLES),))}
+    return [role for role in ROLES if role in found]
 
 
 @promise(SCHEMA, "the app's roles have exactly their table grants (and read nothing else)")

@@ -111,17 +111,25 @@ Groups:
 
 \b
 Needs: `pulumi` logged in to the stack's backend, and AWS credentials (operator or deploy role) allowed:
-  rds:DescribeDBInstances, rds:DescribeDBParameters, secretsmanager:DescribeSecret,
-  secretsmanager:GetSecretValue + kms:Decrypt (the secrets), cognito-idp:DescribeUserPool,
-  cloudwatch:GetMetricStatistics, cloudwatch:DescribeAlarms, cloudtrail:GetTrailStatus, guardduty:GetDetector,
-  lambda:GetFunctionCodeSigningConfig, lambda:GetCodeSigningConfig, sns:ListSubscriptionsByTopic,
-  budgets:ViewBudget, backup:ListRecoveryPointsByBackupVault, backup:GetRestoreTestingPlan,
-  backup:ListRestoreJobs, ec2:DescribeSecurityGroups, ec2:DescribeRouteTables.
+{actions}.
 A call that is denied makes its check `not checked`. The database checks need the operator tunnel (`aws
-ec2-instance-connect open-tunnel ...`, docs/operations.md) and --tunnel-port; without it they are `not checked`."""
+ec2-instance-connect open-tunnel ...`, docs/stack-check.md) and --tunnel-port; without it they are `not checked`."""
 
 
-@app.command(help=CHECK_HELP)
+def _check_help() -> str:
+    from ops.stack.check.permissions import ACTIONS
+
+    lines, line = [], " "
+    for action in ACTIONS:  # wrapped by hand: the block keeps its line breaks (\\b)
+        if len(line) + len(action) + 2 > 110:
+            lines.append(line.rstrip())
+            line = " "
+        line += f" {action},"
+    lines.append(line.rstrip(","))
+    return CHECK_HELP.replace("{actions}", "\n".join(lines))
+
+
+@app.command(help=_check_help())
 def check(
     stack: Annotated[str, typer.Option("--stack", "-s", help="The Pulumi stack, e.g. dev.")],
     tunnel_port: Annotated[int | None, typer.Option(

@@ -459,7 +459,21 @@ def test_a_denied_call_is_not_checked_and_names_the_permission(stack):
     result = judge(stack.context(clients={"rds": stub("rds", ("describe_db_instances", "AccessDenied"))}),
                    database.not_public)
     assert result.status == "not checked"
-    assert result.detail.startswith("access denied to rds:DescribeDbInstances: grant it to the role running the check")
+    assert result.detail.startswith("access denied to rds:DescribeDBInstances: grant it to the role running the check")
+
+
+def test_every_call_of_the_checks_is_a_listed_read_action(moto_aws):
+    import re
+    from pathlib import Path
+
+    from ops.stack.check.context import iam_action
+    from ops.stack.check.permissions import ACTIONS
+
+    calls = {m.groups() for path in Path(database.__file__).parent.glob("*.py")
+             for m in re.finditer(r'ctx\.call\(\s*"([\w-]+)",\s*"(\w+)"', path.read_text())}
+    assert len(calls) == 18  # 17 listed actions and sts:GetCallerIdentity
+    actions = {iam_action(service, operation, client(service)) for service, operation in calls}
+    assert actions - {"sts:GetCallerIdentity"} == set(ACTIONS) - {"secretsmanager:GetSecretValue", "kms:Decrypt"}
 
 
 def test_expired_credentials_stop_the_run_with_one_line(stack):

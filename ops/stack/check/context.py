@@ -121,9 +121,10 @@ class Context:
             PartialCredentialsError,
         )
 
-        action = ACTIONS.get(operation, f"{service}:{_action(operation)}")
         try:
-            return getattr(self.client(service), operation)(**kwargs)
+            api = self.client(service)
+            action = iam_action(service, operation, api)
+            return getattr(api, operation)(**kwargs)
         except (NoCredentialsError, PartialCredentialsError):
             raise Abort("no AWS credentials: sign in (e.g. `aws sso login`, or set AWS_PROFILE) as an operator or the "
                         "deploy role; `cruddur stack check --help` lists the read permissions it needs") from None
@@ -160,9 +161,6 @@ class Context:
         return self.reach
 
 
-def _action(operation: str) -> str:
-    return "".join(part.capitalize() for part in operation.split("_"))
-
-
-def code(exc: Any) -> str:
-    return error_code(exc)
+def iam_action(service: str, operation: str, api: Any) -> str:
+    """The IAM action of a client method: ``rds:DescribeDBInstances`` (the API's own spelling, from botocore)."""
+    return ACTIONS.get(operation) or f"{service}:{api.meta.method_to_api_mapping[operation]}"

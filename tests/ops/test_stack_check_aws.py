@@ -280,6 +280,16 @@ def test_a_trail_bucket_delivery_error_fails(stack):
         "policy for cloudtrail.amazonaws.com (components/audit.py)"))
 
 
+def test_a_trail_that_cannot_publish_to_its_encrypted_topic_fails(stack):
+    error = "KMS.AccessDeniedException"
+    topic = "arn:aws:sns:eu-west-1:123456789012:cruddur-dev-trail-notifications"
+    result = judge(stack.context(clients={"cloudtrail": trail_status(LatestNotificationError=error)},
+                                 auditTopicArn=topic), audit.trail_bucket)
+    assert (result.status, result.detail) == ("FAIL", (
+        f"the trail cannot publish to {topic} ({error}): check the topic policy and the audit key's statement for "
+        "CloudTrail's SNS notifications (components/audit.py)"))
+
+
 def test_a_trail_that_cannot_assume_its_logs_role_fails(stack):
     error = "Access denied. Verify in IAM that the role has adequate permissions."
     result = judge(stack.context(clients={"cloudtrail": trail_status(LatestCloudWatchLogsDeliveryError=error)}),

@@ -28,7 +28,7 @@ def _stale(ctx: Context, when) -> bool:
     return when is None or ctx.now() - when > DELIVERY_AGE
 
 
-@promise(AUDIT, "the trail is logging and delivering to its bucket (no delivery error, a delivery within 24 h)")
+@promise(AUDIT, "the trail is logging, delivering to its bucket within 24 h and notifying its topic, without error")
 def trail_bucket(ctx: Context):
     arn, status = _trail(ctx)
     if not arn:
@@ -41,6 +41,11 @@ def trail_bucket(ctx: Context):
     if error:
         return fail(f"the trail cannot write to {ctx.outputs.get('auditBucketName', 'its bucket')} ({error}): check "
                     "the bucket policy and the audit key's policy for cloudtrail.amazonaws.com (components/audit.py)")
+    notification = status.get("LatestNotificationError")
+    if notification:
+        return fail(f"the trail cannot publish to {ctx.outputs.get('auditTopicArn', 'its topic')} ({notification}): "
+                    "check the topic policy and the audit key's statement for CloudTrail's SNS notifications "
+                    "(components/audit.py)")
     if _stale(ctx, status.get("LatestDeliveryTime")):
         return fail("no log file delivered in 24 h: check the trail's bucket and key policies (components/audit.py) "
                     f"and `aws cloudtrail get-trail-status --name {arn}`")

@@ -155,6 +155,8 @@ def check(
     unknown = [g for g in group or [] if g not in GROUPS]
     if unknown:
         raise CruddurError(f"unknown group {unknown[0]!r}; the groups are: {', '.join(GROUPS)}")
+    if markdown:
+        _append(markdown, "")  # an unwritable summary file is known before the checks run, not after
     outputs = fetch(stack)
     settings, problem = None, ""
     try:
@@ -179,10 +181,14 @@ def check(
 
         results = run(ctx, checks, on_check=show)
     if markdown:
-        try:
-            with open(markdown, "a", encoding="utf-8") as summary:
-                summary.write(report.markdown(stack, results))
-        except OSError as exc:
-            raise CruddurError(f"cannot write the Markdown table to {markdown}: {exc.strerror}") from None
+        _append(markdown, report.markdown(stack, results))
     sys.stdout.write(report.as_json(stack, results) if as_json else report.text(stack, results))
     raise typer.Exit(report.exit_code(results))
+
+
+def _append(path: str, text: str) -> None:
+    try:
+        with open(path, "a", encoding="utf-8") as summary:
+            summary.write(text)
+    except OSError as exc:
+        raise CruddurError(f"cannot write the Markdown table to {path}: {exc.strerror}") from None

@@ -494,6 +494,15 @@ def test_expired_credentials_stop_the_run_with_one_line(stack):
                                     "re-run (ExpiredTokenException)")
 
 
+def test_a_stack_file_that_does_not_load_leaves_its_settings_not_checked(stack):
+    ctx = stack.context()
+    ctx.settings, ctx.settings_problem = None, "stack 'dev' has 1 configuration problem(s): - cruddur-db:multiAz = 2"
+    result = judge(ctx, database.multi_az)
+    assert (result.status, result.detail) == ("not checked", (
+        "the stack file cannot be read, so what it configures is unknown: stack 'dev' has 1 configuration "
+        "problem(s): - cruddur-db:multiAz = 2"))
+
+
 def test_a_missing_output_is_not_checked_with_why(stack):
     result = judge(stack.context(userPoolId=None), signup.trigger)
     assert (result.status, result.detail) == ("not checked", (

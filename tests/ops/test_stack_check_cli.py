@@ -65,6 +65,35 @@ def test_a_broken_promise_exits_1_with_the_fix_and_the_tables(cli, deployed, tmp
                                f"open to the world: {group} ::/0 all ports")
 
 
+def test_the_text_report_names_the_fix_and_why(cli, deployed):
+    group = deployed.ids["db"]
+    client("ec2").authorize_security_group_ingress(GroupId=group, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    result = cli("stack", "check", "-s", "dev", "-g", "network", "-g", "backups and restore drill")
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == [
+        "stack dev: 1 ok, 1 FAIL, 2 not checked",
+        "backups and restore drill",
+        "  not checked  the latest recovery point of the instance is complete and under 2 days old - why: "
+        "restoreDrill is false in the stack file: RDS's own automated backups only (see the database group)",
+        "  not checked  the latest restore test restored the copy and passed its validation - why: restoreDrill is "
+        "false in the stack file: RDS's own automated backups only (see the database group)",
+        "network",
+        "  FAIL         no security group of the stack admits 0.0.0.0/0 or ::/0 - fix: open to the world: "
+        f"{group} 0.0.0.0/0 port 5432: the stack declares no such rule; remove it (`aws ec2 "
+        f"revoke-security-group-ingress --group-id {group} --ip-permissions ...`) and run `pulumi up -s dev`",
+        "  ok           the instance is in the stack's private subnets, which have no route out - 2 private subnets, "
+        "no route out",
+    ]
+
+
+def test_an_unwritable_summary_file_is_one_line(cli, deployed, tmp_path):
+    result = cli("stack", "check", "-s", "dev", "-g", "network", "--markdown", str(tmp_path / "no" / "summary.md"))
+    assert result.exit_code == 2
+    assert result.stderr == (f"error: cannot write the Markdown table to {tmp_path / 'no' / 'summary.md'}: No such "
+                             "file or directory\n")
+
+
 def test_every_group_is_reported_and_no_password_is_shown(cli, deployed):
     result = cli("stack", "check", "-s", "dev", "--json", "--tunnel-port", "1")
     doc = json.loads(result.stdout)

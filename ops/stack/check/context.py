@@ -48,8 +48,9 @@ def load_settings(stack: str) -> Any:
 
 @dataclass
 class DatabaseReach:
-    """How the checks reach the database: the operator tunnel (``tunnel_port``; TLS still verifies the RDS host).
-    ``url_of`` builds a connection URL from a secret's credentials (default: the secret's own host, verify-full)."""
+    """How the checks reach the database: the operator tunnel (``tunnel_port``; TLS still verifies the RDS host
+    against ``PGSSLROOTCERT`` or the repository's RDS CA bundle). ``url_of`` builds a connection URL from a secret's
+    credentials (default: the secret's own host, verify-full)."""
 
     tunnel_port: int | None
     endpoint_id: str | None = None
@@ -59,7 +60,16 @@ class DatabaseReach:
         """The ``DbTarget`` of ``creds`` (an ``ops.stack.secrets.Credentials``) through the tunnel."""
         from ops.db.target import DbTarget
 
-        url = self.url_of(creds) if self.url_of is not None else creds.url
+        if self.url_of is not None:
+            url = self.url_of(creds)
+        else:  # verify-full needs the RDS CA bundle: the repository's, unless PGSSLROOTCERT names one
+            import os
+
+            from ops.stack.app_env import RDS_CA_BUNDLE
+            from ops.urls import with_params
+
+            url = creds.url if os.environ.get("PGSSLROOTCERT") else with_params(creds.url,
+                                                                                sslrootcert=str(RDS_CA_BUNDLE))
         return DbTarget(url, tunnel_port=self.tunnel_port, endpoint_id=self.endpoint_id, rotation=rotation)
 
     def connect(self, creds: Any):

@@ -93,9 +93,9 @@ def judge(ctx: Context, check) -> Result:
     return result
 
 
-def put_secret(arn: str, text: str) -> None:
+def put_secret(arn: str, text: str, secrets=None) -> None:
     """A rotation as Secrets Manager records it (LastRotatedDate, a new AWSCURRENT version), holding ``text``."""
-    secrets = client("secretsmanager")
+    secrets = secrets or client("secretsmanager")
     secrets.rotate_secret(SecretId=arn, RotationRules={"AutomaticallyAfterDays": 30})
     secrets.put_secret_value(SecretId=arn, SecretString=text)
 
@@ -103,8 +103,15 @@ def put_secret(arn: str, text: str) -> None:
 def build() -> AwsStack:
     """The healthy dev stack in moto (call inside moto)."""
     s = settings()
-    key = client("kms").create_key(Description="Cruddur dev data")["KeyMetadata"]["Arn"]
-    ec2 = client("ec2")
+    made: dict[str, Any] = {}
+
+    def aws(service: str):  # one client per service (making one costs more than most calls)
+        if service not in made:
+            made[service] = client(service)
+        return made[service]
+
+    key = aws("kms").create_key(Description="Cruddur dev data")["KeyMetadata"]["Arn"]
+    ec2 = aws("ec2")
     vpc = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
     subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.20.{i}.0/24", AvailabilityZone=f"{REGION}{zone}")
                ["Subnet"]["SubnetId"] for i, zone in ((1, "a"), (2, "b"))]
@@ -113,7 +120,7 @@ def build() -> AwsStack:
     ec2.authorize_security_group_ingress(GroupId=groups["db"], IpPermissions=[{
         "IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432,
         "UserIdGroupPairs": [{"GroupId": groups["app"]}, {"GroupId": groups["operator"]}]}])
-    rds = client("rds")
+    rds = aws("rds")
     rds.create_db_subnet_group(DBSubnetGroupName="cruddur-dev-db", DBSubnetGroupDescription="db", SubnetIds=subnets)
     rds.create_db_parameter_group(DBParameterGroupName=PARAMETER_GROUP, DBParameterGroupFamily="postgres17",
                                   Description="TLS only")
@@ -126,30 +133,30 @@ def build() -> AwsStack:
         DeletionProtection=s.database.deletion_protection, BackupRetentionPeriod=s.database.backup_retention_days,
         DBParameterGroupName=PARAMETER_GROUP, EnableIAMDatabaseAuthentication=True, MultiAZ=s.database.multi_az,
         VpcSecurityGroupIds=[groups["db"]], DBSubnetGroupName="cruddur-dev-db")
-    secrets = client("secretsmanager")
+    secrets = aws("secretsmanager")
     arns = {}
     for kind, user, password in (("master", "cruddur_admin", MASTER_PASSWORD), ("app", "cruddur_app", APP_PASSWORD)):
         arns[kind] = secrets.create_secret(Name=f"cruddur/dev/rds/check-{kind}", KmsKeyId=key,
                                            SecretString=rds_secret(user, password))["ARN"]
-        put_secret(arns[kind], rds_secret(user, password))
+        put_secret(arns[kind], rds_secret(user, password), secrets)
     function_arn = f"arn:aws:lambda:{REGION}:123456789012:function:{FUNCTIONS['confirmationFunctionName']}"
-    pool = client("cognito-idp").create_user_pool(PoolName="cruddur-dev-users",
+    pool = aws("cognito-idp").create_user_pool(PoolName="cruddur-dev-users",
                                                   LambdaConfig={"PostConfirmation": function_arn})["UserPool"]["Id"]
-    client("s3").create_bucket(Bucket="cruddur-dev-trail", CreateBucketConfiguration={"LocationConstraint": REGION})
-    trail = client("cloudtrail").create_trail(Name="cruddur-dev-trail", S3BucketName="cruddur-dev-trail")["TrailARN"]
-    client("cloudtrail").start_logging(Name=trail)
-    detector = client("guardduty").create_detector(
+    aws("s3").create_bucket(Bucket="cruddur-dev-trail", CreateBucketConfiguration={"LocationConstraint": REGION})
+    trail = aws("cloudtrail").create_trail(Name="cruddur-dev-trail", S3BucketName="cruddur-dev-trail")["TrailARN"]
+    aws("cloudtrail").start_logging(Name=trail)
+    detector = aws("guardduty").create_detector(
         Enable=True, Features=[{"Name": "RDS_LOGIN_EVENTS", "Status": "ENABLED"}])["DetectorId"]
-    topic = client("sns").create_topic(Name="cruddur-dev-alarms")["TopicArn"]
-    client("sns").subscribe(TopicArn=topic, Protocol="email", Endpoint="oncall@example.com")
+    topic = aws("sns").create_topic(Name="cruddur-dev-alarms")["TopicArn"]
+    aws("sns").subscribe(TopicArn=topic, Protocol="email", Endpoint="oncall@example.com")
     from ops.stack.check.alarms import expected_alarms
 
     for name in expected_alarms(Context(STACK, {}, settings=s)):
-        client("cloudwatch").put_metric_alarm(
+        aws("cloudwatch").put_metric_alarm(
             AlarmName=name, MetricName="CPUUtilization", Namespace="AWS/RDS", Statistic="Average", Period=300,
             EvaluationPeriods=1, Threshold=80.0, ComparisonOperator="GreaterThanThreshold", AlarmActions=[topic])
-    account = client("sts").get_caller_identity()["Account"]
-    client("budgets").create_budget(AccountId=account, Budget={
+    account = aws("sts").get_caller_identity()["Account"]
+    aws("budgets").create_budget(AccountId=account, Budget={
         "BudgetName": "cruddur-dev-monthly", "BudgetLimit": {"Amount": str(s.monitoring.monthly_budget_usd),
                                                              "Unit": "USD"},
         "TimeUnit": "MONTHLY", "BudgetType": "COST"})

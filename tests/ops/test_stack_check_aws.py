@@ -245,6 +245,32 @@ def test_rotations_that_stopped_happening_fail(stack):
         f"(/aws/lambda/{FUNCTIONS['masterRotationFunctionName']}) (runbooks/rotate-master-password.md)")
 
 
+def never_rotated(stack, created):
+    """DescribeSecret (API reference) of a secret whose rotation is on but has never run: no LastRotatedDate."""
+    described = client("secretsmanager").describe_secret(SecretId=stack.outputs["appSecretArn"])
+    described.pop("ResponseMetadata")
+    described.pop("LastRotatedDate")
+    described["VersionIdsToStages"] = {v: s for v, s in described["VersionIdsToStages"].items() if s}
+    return stub("secretsmanager", ("describe_secret", {**described, "CreatedDate": created}))
+
+
+def test_a_secret_that_never_rotated_fails(stack):
+    arn, function = stack.outputs["appSecretArn"], FUNCTIONS["appRotationFunctionName"]
+    result = judge(stack.context(clients={"secretsmanager": never_rotated(stack, now() - 3 * DAY)}),
+                   credentials.app_rotation)
+    assert (result.status, result.detail) == ("FAIL", (
+        f"{arn} has never rotated (the first rotation runs at deploy): read the log of {function}, then `aws "
+        f"secretsmanager rotate-secret --secret-id {arn}` (runbooks/rotate-master-password.md)"))
+
+
+def test_a_first_rotation_still_running_is_not_checked(stack):
+    result = judge(stack.context(clients={"secretsmanager": never_rotated(stack, now() - 600 * SECOND)}),
+                   credentials.app_rotation)
+    assert result.status == "not checked"
+    assert result.detail.endswith("minutes ago and its first rotation has not finished yet: re-run the check in a "
+                                  "few minutes")
+
+
 def test_a_trigger_of_another_function_fails(stack):
     other = "arn:aws:lambda:eu-west-1:123456789012:function:someone-elses"
     client("cognito-idp").update_user_pool(UserPoolId=stack.ids["pool"], LambdaConfig={"PostConfirmation": other})
@@ -288,6 +314,16 @@ def test_a_trail_that_cannot_publish_to_its_encrypted_topic_fails(stack):
     assert (result.status, result.detail) == ("FAIL", (
         f"the trail cannot publish to {topic} ({error}): check the topic policy and the audit key's statement for "
         "CloudTrail's SNS notifications (components/audit.py)"))
+
+
+def test_a_trail_that_just_started_is_not_checked_yet(stack):
+    # GetTrailStatus of a trail created minutes ago: logging, no delivery yet (no Latest*DeliveryTime).
+    status = {"IsLogging": True, "StartLoggingTime": now() - 300 * SECOND}
+    ctx = stack.context(clients={"cloudtrail": stub("cloudtrail", ("get_trail_status", status))})
+    results = [judge(ctx, audit.trail_bucket), judge(ctx, audit.trail_logs)]
+    assert [r.status for r in results] == ["not checked", "not checked"]
+    assert results[0].detail == ("the trail started logging less than an hour ago and has delivered nothing yet: "
+                                 "re-run the check in 15 minutes")
 
 
 def test_a_trail_that_cannot_assume_its_logs_role_fails(stack):

@@ -7,10 +7,11 @@ from __future__ import annotations
 import datetime
 
 from ops.stack.check.context import Context
-from ops.stack.check.result import AUDIT, NotChecked, fail, ok, promise
+from ops.stack.check.result import AUDIT, NotChecked, fail, not_checked, ok, promise
 
 RDS_PROTECTION = "RDS_LOGIN_EVENTS"  # components/audit.py
 DELIVERY_AGE = datetime.timedelta(hours=24)
+FIRST_DELIVERY = datetime.timedelta(hours=1)  # CloudTrail delivers about every 5 minutes once it logs
 FUNCTION_OUTPUTS = ("confirmationFunctionName", "migratorFunctionName", "masterRotationFunctionName",
                     "appRotationFunctionName")
 
@@ -26,6 +27,12 @@ def _trail(ctx: Context) -> tuple[str, dict]:
 
 def _stale(ctx: Context, when) -> bool:
     return when is None or ctx.now() - when > DELIVERY_AGE
+
+
+def _first_delivery_pending(ctx: Context, status: dict, field: str) -> bool:
+    """No delivery yet, from a trail that started logging less than an hour ago (a first deploy)."""
+    started = status.get("StartLoggingTime")
+    return status.get(field) is None and started is not None and ctx.now() - started < FIRST_DELIVERY
 
 
 @promise(AUDIT, "the trail is logging, delivering to its bucket within 24 h and notifying its topic, without error")
@@ -46,6 +53,9 @@ def trail_bucket(ctx: Context):
         return fail(f"the trail cannot publish to {ctx.outputs.get('auditTopicArn', 'its topic')} ({notification}): "
                     "check the topic policy and the audit key's statement for CloudTrail's SNS notifications "
                     "(components/audit.py)")
+    if _first_delivery_pending(ctx, status, "LatestDeliveryTime"):
+        return not_checked("the trail started logging less than an hour ago and has delivered nothing yet: re-run "
+                           "the check in 15 minutes")
     if _stale(ctx, status.get("LatestDeliveryTime")):
         return fail("no log file delivered in 24 h: check the trail's bucket and key policies (components/audit.py) "
                     f"and `aws cloudtrail get-trail-status --name {arn}`")
@@ -63,6 +73,9 @@ def trail_logs(ctx: Context):
         return fail(f"CloudTrail cannot write to {ctx.outputs.get('auditLogGroupName', 'its log group')} ({error}): "
                     "CloudTrail could not assume its logs role; check the role's trust policy (aws:SourceArn = the "
                     "trail's ARN) in components/audit.py")
+    if _first_delivery_pending(ctx, status, "LatestCloudWatchLogsDeliveryTime"):
+        return not_checked("the trail started logging less than an hour ago and has delivered nothing to its log "
+                           "group yet: re-run the check in 15 minutes")
     if _stale(ctx, status.get("LatestCloudWatchLogsDeliveryTime")):
         return fail(f"no event delivered to {ctx.outputs.get('auditLogGroupName', 'its log group')} in 24 h: check "
                     "the logs role's trust policy (aws:SourceArn) and permissions in components/audit.py")

@@ -8,9 +8,10 @@ import datetime
 from typing import Any
 
 from ops.stack.check.context import Context
-from ops.stack.check.result import CREDENTIALS, NotChecked, fail, ok, promise
+from ops.stack.check.result import CREDENTIALS, NotChecked, fail, not_checked, ok, promise
 from ops.urls import scrub
 
+FIRST_ROTATION = datetime.timedelta(hours=1)  # a new secret's first rotation runs at deploy, within minutes
 SLACK_DAYS = 2  # a rotation window and a retry, beyond the rotation period
 SECRETS = {  # kind -> (stack output, rotation function output, the stack file's rotation period, runbook)
     "master": ("masterSecretArn", "masterRotationFunctionName",
@@ -40,6 +41,10 @@ def _rotation(ctx: Context, kind: str):
                     f"{function} (/aws/lambda/{function}), fix the cause, then `aws secretsmanager rotate-secret "
                     f"--secret-id {arn}` ({runbook})")
     last = secret.get("LastRotatedDate")
+    created = secret.get("CreatedDate")
+    if last is None and created is not None and ctx.now() - created < FIRST_ROTATION:
+        return not_checked(f"{arn} was created {int((ctx.now() - created).total_seconds() // 60)} minutes ago and its "
+                           "first rotation has not finished yet: re-run the check in a few minutes")
     if last is None:
         return fail(f"{arn} has never rotated (the first rotation runs at deploy): read the log of {function}, then "
                     f"`aws secretsmanager rotate-secret --secret-id {arn}` ({runbook})")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 
@@ -51,5 +52,5 @@ def test_the_libraries_load_without_typer_or_rich():
 
 def test_the_project_folder_is_computed_only_in_ops_paths():
     computing = sorted(p.relative_to(OPS).as_posix() for p in _modules(OPS)
-                       if "__file__" in p.read_text() or "parents[" in p.read_text())
+                       if "__file__" in p.read_text() or re.search(r"\.parents\[", p.read_text()))
     assert computing == ["paths.py"]

@@ -108,6 +108,11 @@ Groups:
   alarms and budget          every alarm exists, none in ALARM, the topic has a confirmed subscription; the budget
   backups and restore drill  latest recovery point; latest restore test and its validation
   network                    no security group open to 0.0.0.0/0 or ::/0; instance in private subnets, no route out
+  read replicas and proxy    (readReplicas) the count; each replica available, of the primary, encrypted with
+                             kmsKeyArn, not public, the primary's TLS-only group applied, IAM auth, deletion
+                             protection, another AZ, ReplicaLag within its alarm; (rdsProxy) the proxy available at
+                             proxyEndpoint, TLS required, private subnets and its own security group, its target the
+                             primary and AVAILABLE, CONNECTION_URL through it
 
 \b
 Needs: `pulumi` logged in to the stack's backend, and AWS credentials (operator or deploy role) allowed:

@@ -7,6 +7,7 @@ reference pages named at each use)."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import functools
 import json
@@ -69,16 +70,23 @@ def rds_secret(username: str, password: str, host: str = f"{INSTANCE}.c9akciq32x
                        "dbname": dbname, "dbInstanceIdentifier": INSTANCE})
 
 
+def scaled_settings(replicas: int = 2, proxy: bool = True):
+    """The dev stack's settings with ``readReplicas`` and ``rdsProxy`` as a stack file would set them."""
+    s = settings()
+    return dataclasses.replace(s, database=dataclasses.replace(s.database, read_replicas=replicas, rds_proxy=proxy))
+
+
 @dataclass
 class AwsStack:
     outputs: dict[str, Any]
     ids: dict[str, str] = field(default_factory=dict)
+    config: Any = None  # the stack's Settings, when not the dev stack file's own
 
     def context(self, *, clients: dict[str, Any] | None = None, reach=None, at: datetime.datetime | None = None,
                 **outputs: Any) -> Context:
         """A check context on this stack; ``outputs`` replace (None: remove) outputs."""
         values = {k: v for k, v in {**self.outputs, **outputs}.items() if v is not None}
-        return Context(STACK, values, settings=settings(), reach=reach, clients=dict(clients or {}),
+        return Context(STACK, values, settings=self.config or settings(), reach=reach, clients=dict(clients or {}),
                        now=(lambda: at) if at else now)
 
     def described(self) -> dict[str, Any]:
@@ -172,3 +180,55 @@ def build() -> AwsStack:
     }
     return AwsStack(outputs, {"key": key, "vpc": vpc, **groups, "trail": trail, "topic": topic, "pool": pool,
                               "detector": detector, "account": account})
+
+
+REPLICAS = ("cruddur-dev-db-replica-1", "cruddur-dev-db-replica-2")
+PROXY = "cruddur-dev-proxy"
+USER_POOL_CLIENT_ID = "4tq1c2v3b4n5m6k7j8h9g0f1d2"
+
+
+def replica(stack: AwsStack, identifier: str, zone: str = f"{REGION}b", **changes: Any) -> dict[str, Any]:
+    """A read replica of the primary as components/read_replicas.py declares it (``changes`` replace arguments)."""
+    return client("rds").create_db_instance_read_replica(**{
+        "DBInstanceIdentifier": identifier, "SourceDBInstanceIdentifier": INSTANCE,
+        "DBInstanceClass": settings().database.replica_class, "AvailabilityZone": zone, "KmsKeyId": stack.ids["key"],
+        "PubliclyAccessible": False, "EnableIAMDatabaseAuthentication": True,
+        "DeletionProtection": settings().database.deletion_protection, "DBParameterGroupName": PARAMETER_GROUP,
+        "DBSubnetGroupName": "cruddur-dev-db", "VpcSecurityGroupIds": [stack.ids["db"]], **changes})["DBInstance"]
+
+
+def lag(identifier: str, seconds: float) -> None:
+    """A ReplicaLag data point, as RDS publishes one a minute for each replica."""
+    client("cloudwatch").put_metric_data(Namespace="AWS/RDS", MetricData=[{
+        "MetricName": "ReplicaLag", "Dimensions": [{"Name": "DBInstanceIdentifier", "Value": identifier}],
+        "Value": seconds, "Unit": "Seconds"}])
+
+
+def rds_proxy(stack: AwsStack, groups: list[str] | None = None, subnets: list[str] | None = None) -> dict[str, Any]:
+    """The RDS Proxy as components/rds_proxy.py declares it (its own security group unless ``groups``), its target the
+    primary."""
+    rds = client("rds")
+    if groups is None:
+        groups = [stack.ids.get("proxy") or client("ec2").create_security_group(
+            GroupName="cruddur-dev-proxy", Description="proxy", VpcId=stack.ids["vpc"])["GroupId"]]
+    found = rds.create_db_proxy(
+        DBProxyName=PROXY, EngineFamily="POSTGRESQL", RequireTLS=True, VpcSecurityGroupIds=groups,
+        VpcSubnetIds=subnets or stack.outputs["privateSubnetIds"],
+        RoleArn="arn:aws:iam::123456789012:role/cruddur-dev-proxy",
+        Auth=[{"AuthScheme": "SECRETS", "SecretArn": stack.outputs["appSecretArn"], "IAMAuth": "DISABLED",
+               "ClientPasswordAuthType": "POSTGRES_SCRAM_SHA_256"}])["DBProxy"]
+    rds.register_db_proxy_targets(DBProxyName=PROXY, DBInstanceIdentifiers=[INSTANCE])
+    return found
+
+
+def with_scale_out(stack: AwsStack) -> AwsStack:
+    """The healthy dev stack with two read replicas (in the zone the primary is not in) lagging a second, and the RDS
+    Proxy; the stack file's settings and outputs say so (call inside moto)."""
+    readers = [replica(stack, identifier) for identifier in REPLICAS]
+    for identifier in REPLICAS:
+        lag(identifier, 1.0)
+    found = rds_proxy(stack)
+    outputs = {**stack.outputs, "replicaInstanceIds": list(REPLICAS), "readerEndpoint": readers[0]["Endpoint"]["Address"],
+               "readerEndpoints": [r["Endpoint"]["Address"] for r in readers], "proxyEndpoint": found["Endpoint"],
+               "userPoolClientId": USER_POOL_CLIENT_ID}
+    return AwsStack(outputs, {**stack.ids, "proxy": found["VpcSecurityGroupIds"][0]}, scaled_settings())

@@ -87,6 +87,19 @@ def test_the_text_report_names_the_fix_and_why(cli, deployed):
     ]
 
 
+def test_options_the_stack_file_leaves_off_are_one_line_each(cli, deployed):
+    result = cli("stack", "check", "-s", "dev", "-g", "read replicas and proxy")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        "stack dev: 0 ok, 0 FAIL, 2 not checked",
+        "read replicas and proxy",
+        "  not checked  as many read replicas as the stack file sets (readReplicas), and no other replica of the "
+        "primary - why: readReplicas is 0 in the stack file: this stack has no read replicas",
+        "  not checked  the RDS Proxy exists, is available, and is the stack's proxyEndpoint - why: rdsProxy is false "
+        "in the stack file: this stack has no RDS Proxy",
+    ]
+
+
 def test_an_unwritable_summary_file_is_one_line(cli, deployed, tmp_path):
     result = cli("stack", "check", "-s", "dev", "-g", "network", "--markdown", str(tmp_path / "no" / "summary.md"))
     assert result.exit_code == 2
@@ -98,7 +111,7 @@ def test_every_group_is_reported_and_no_password_is_shown(cli, deployed):
     result = cli("stack", "check", "-s", "dev", "--json", "--tunnel-port", "1")
     doc = json.loads(result.stdout)
     assert {r["group"] for r in doc["results"]} == set(GROUPS)
-    assert len(doc["results"]) == 32
+    assert len(doc["results"]) == 34  # 32, and one line each for readReplicas and rdsProxy, which dev leaves off
     assert result.exit_code == (1 if doc["counts"]["FAIL"] else 0)
     # the database checks tried the (closed) tunnel port and say so, in one line, without the password
     login = next(r for r in doc["results"] if r["promise"] == "the master secret's current version logs in")

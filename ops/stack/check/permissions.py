@@ -8,8 +8,11 @@ from __future__ import annotations
 READ_ACTIONS: tuple[tuple[str, str], ...] = (
     ("rds:DescribeDBInstances", "*"),
     ("rds:DescribeDBParameters", "*"),
+    ("rds:DescribeDBProxies", "*"),  # rdsProxy: the proxy
+    ("rds:DescribeDBProxyTargets", "*"),  # rdsProxy: its target's health
     ("secretsmanager:DescribeSecret", "*"),
-    ("secretsmanager:GetSecretValue", "*"),  # the current versions log in: only with --tunnel-port
+    # the current versions log in (only with --tunnel-port); rdsProxy: the app's CONNECTION_URL, as `cruddur stack env`
+    ("secretsmanager:GetSecretValue", "*"),
     ("kms:Decrypt", "*"),  # the secrets' key
     ("cognito-idp:DescribeUserPool", "*"),
     ("cloudwatch:GetMetricStatistics", "*"),

@@ -2,7 +2,9 @@
 
 A check is a small function of the ``Context`` declared with ``@promise(group, text)``; it returns a ``Verdict``
 (``ok(evidence)``, ``fail(fix)`` or ``not_checked(why)``) and the runner makes it a ``Result``. A check that cannot
-ask (an output the stack lacks, a permission the caller lacks, no tunnel to the database) raises ``NotChecked``.
+ask (an output the stack lacks, a permission the caller lacks, no tunnel to the database) raises ``NotChecked``; a
+check of an option the stack file leaves off raises ``DoesNotApply`` when another check of that option already says
+so (one ``not checked`` line per option, not one per promise), and the runner reports nothing for it.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ AUDIT = "audit and detection"
 ALARMS = "alarms and budget"
 BACKUPS = "backups and restore drill"
 NETWORK = "network"
-GROUPS = (DATABASE, CREDENTIALS, SCHEMA, SIGN_UP, AUDIT, ALARMS, BACKUPS, NETWORK)
+SCALE_OUT = "read replicas and proxy"
+GROUPS = (DATABASE, CREDENTIALS, SCHEMA, SIGN_UP, AUDIT, ALARMS, BACKUPS, NETWORK, SCALE_OUT)
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,11 @@ class NotChecked(Exception):
     @property
     def why(self) -> str:
         return self.args[0]
+
+
+class DoesNotApply(NotChecked):
+    """Raised by a check of an option the stack file leaves off (``readReplicas: 0``) whose first check already says
+    ``not checked`` for the whole option: the runner leaves this one out of the report."""
 
 
 @dataclass(frozen=True)

@@ -1,18 +1,19 @@
 """Run the checks in group order, one result per promise. A check that raises is never a pass: ``NotChecked`` and
 any AWS or database error it did not judge become ``not checked`` with one line why (scrubbed of secrets); only
-``Abort`` (expired or missing AWS credentials) stops the run."""
+``Abort`` (expired or missing AWS credentials) stops the run. ``DoesNotApply`` (an option the stack file leaves
+off, already reported by its first check) adds no line."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
 from ops.errors import CruddurError
-from ops.stack.check import alarms, audit, backups, credentials, database, network, schema, signup
+from ops.stack.check import alarms, audit, backups, credentials, database, network, scale_out, schema, signup
 from ops.stack.check.context import Abort, Context
-from ops.stack.check.result import GROUPS, Check, NotChecked, Result, Verdict, not_checked
+from ops.stack.check.result import GROUPS, Check, DoesNotApply, NotChecked, Result, Verdict, not_checked
 from ops.urls import scrub
 
-MODULES = (database, credentials, schema, signup, audit, alarms, backups, network)
+MODULES = (database, credentials, schema, signup, audit, alarms, backups, network, scale_out)
 
 
 def all_checks() -> list[Check]:
@@ -20,7 +21,7 @@ def all_checks() -> list[Check]:
     return sorted(checks, key=lambda c: GROUPS.index(c.group))  # stable: a module's own order within its group
 
 
-def _judge(ctx: Context, check: Check) -> Verdict:
+def _judge(ctx: Context, check: Check) -> Verdict | None:
     import psycopg2
     from botocore.exceptions import BotoCoreError, ClientError
 
@@ -28,6 +29,8 @@ def _judge(ctx: Context, check: Check) -> Verdict:
         return check.run(ctx)
     except Abort:
         raise
+    except DoesNotApply:
+        return None
     except NotChecked as exc:
         return not_checked(exc.why)
     except ClientError as exc:
@@ -51,6 +54,8 @@ def run(ctx: Context, checks: Iterable[Check] | None = None,
             if on_check is not None:
                 on_check(check)
             verdict = _judge(ctx, check)
+            if verdict is None:
+                continue
             results.append(Result(check.group, check.promise, verdict.status, scrub(verdict.detail)))
     finally:
         connection = ctx.cache.get("master-connection")

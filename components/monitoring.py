@@ -128,7 +128,7 @@ def replica_lag_specs(replica_identifiers: Sequence[str]) -> list[AlarmSpec]:
     return [AlarmSpec(f"replica-lag-{number}", RDS, "ReplicaLag", "Maximum", "GreaterThanThreshold",
                       REPLICA_LAG_SECONDS, 60, 5, "breaching",
                       f"Read replica {identifier} more than {REPLICA_LAG_SECONDS} s behind the primary for 5 minutes "
-                      "(or not reporting): its readers see stale data (runbooks/read-replicas.md)",
+                      "(or not reporting): its readers see stale data (runbooks/promote-replica.md)",
                       REPLICA + identifier)
             for number, identifier in enumerate(replica_identifiers, 1)]
 

@@ -124,3 +124,14 @@ def test_the_operations_page_indexes_every_runbook():
     runbooks = sorted(p for p in RUNBOOKS.glob("*.md") if p.name != "README.md")
     assert runbooks
     assert [p.name for p in runbooks if p.resolve() not in linked] == []
+
+
+def test_every_runbook_and_docs_page_the_code_names_exists():
+    """Alarm descriptions, error messages and fix lines send operators to runbooks/ and docs/ pages: each exists."""
+    named = set()
+    for folder in ("components", "ops", "lambda", "policy"):
+        for path in (ROOT / folder).rglob("*.py"):
+            named |= set(re.findall(r"\b(?:runbooks|docs)/[A-Za-z0-9_.-]+\.md", path.read_text()))
+    named |= set(re.findall(r"\b(?:runbooks|docs)/[A-Za-z0-9_.-]+\.md", (ROOT / "__main__.py").read_text()))
+    assert len(named) > 10  # the code does name them
+    assert sorted(n for n in named if not (ROOT / n).is_file()) == []

@@ -33,12 +33,12 @@ STACK_OUTPUTS = (
     "confirmationFunctionName", "appConnectionUrl", "appSecretArn", "appSecurityGroupId",
     "migratorFunctionName", "migrationsSha256", "alarmTopicArn", "dashboardName", "backupVaultName",
     "restoreTestingPlanName", "masterRotationFunctionName", "appRotationFunctionName", "budgetName",
-    "dbScheduledHoursPerWeek",
+    "dbScheduledHoursPerWeek", "readerEndpoint", "readerEndpoints", "replicaInstanceIds", "proxyEndpoint",
 )
 CONDITIONAL_OUTPUTS = (
     "auditTrailArn", "auditBucketName", "auditLogGroupName", "auditKmsKeyArn", "auditTopicArn", "guardDutyDetectorId",
     "guardrailPolicyIds", "alarmTopicArn", "dashboardName", "backupVaultName", "restoreTestingPlanName",
-    "dbScheduledHoursPerWeek",
+    "dbScheduledHoursPerWeek", "readerEndpoint", "readerEndpoints", "replicaInstanceIds", "proxyEndpoint",
 )
 
 PULUMI_TIMEOUT = 120

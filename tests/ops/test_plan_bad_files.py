@@ -45,12 +45,12 @@ def test_a_broken_stack_file_is_one_line_and_exit_2(project_copy, content, messa
 
 def test_stack_file_numbers_and_booleans_are_read_as_pulumi_reads_them(project_copy):  # noqa: F811
     """YAML 1.2, like the Pulumi CLI: `1_4` is not a number, `yes` is not a boolean, a typo'd key is named."""
-    (project_copy / "Pulumi.odd.yaml").write_text(GOOD + "  cruddur-db:backupRetentionDays: 1_4\n"
+    (project_copy / "Pulumi.odd-dev.yaml").write_text(GOOD + "  cruddur-db:backupRetentionDays: 1_4\n"
                                                   "  cruddur-db:multiAz: yes\n  cruddur-db:multiAZ: true\n")
-    result = plan("-s", "odd", project_dir=project_copy)
+    result = plan("-s", "odd-dev", project_dir=project_copy)
     assert result.exit_code == 2, result.output
     assert result.stderr.strip().splitlines() == [
-        "cruddur plan: stack 'odd' has bad configuration: cruddur-db:multiAZ is not a setting of this project (a typo "
+        "cruddur plan: stack 'odd-dev' has bad configuration: cruddur-db:multiAZ is not a setting of this project (a typo "
         "would be silently ignored); did you mean multiAz?; cruddur-db:backupRetentionDays = '1_4': must be a whole "
         "number from 1 to 35; cruddur-db:multiAz = 'yes': must be true or false"]
 

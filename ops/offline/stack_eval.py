@@ -83,10 +83,21 @@ def _type_name(value: Any) -> str:
     return {list: "a list", str: "a string", dict: "a mapping"}.get(type(value), type(value).__name__)
 
 
+# The largest stack file or Pulumi.yaml read: this project's are a few KiB; a file of megabytes is a mistake (or
+# hundreds of thousands of keys), refused before it is parsed.
+MAX_FILE_BYTES = 1024 * 1024
+
+
 def load_yaml_file(path: Path) -> Any:
-    """A YAML file's document, or ``StackFileError`` with one line: not UTF-8, not YAML, a key set twice."""
+    """A YAML file's document, or ``StackFileError`` with one line: too large, not UTF-8, not YAML, a key set
+    twice."""
     try:
-        text = path.read_bytes().decode("utf-8")
+        with path.open("rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)
+        if len(data) > MAX_FILE_BYTES:
+            raise StackFileError(f"{path.name} is larger than {MAX_FILE_BYTES // 1024} KiB; a stack file holds a "
+                                 "few dozen settings (is it the right file?)")
+        text = data.decode("utf-8")
     except OSError as exc:
         raise StackFileError(f"cannot read {path.name}: {exc.strerror or exc}") from exc
     except UnicodeDecodeError as exc:
@@ -160,8 +171,13 @@ def stack_config(stack: str, overrides: dict[str, Any] | None = None,
             config[_full_key(name, key)] = _as_config_string(declaration["default"])
         elif isinstance(declaration, dict) and "value" in declaration:
             config[_full_key(name, key)] = _as_config_string(declaration["value"])
+    spelled: dict[str, str] = {}
     for key, value in stack_settings.items():
         full = _full_key(name, key)
+        if full in spelled:  # `multiAz` and `cruddur-db:multiAz`: one key, the later would silently win
+            raise StackFileError(f"{stack_file.name}: {spelled[full]!r} and {key!r} both set {full} (the later "
+                                 "value would silently win); keep one")
+        spelled[full] = key
         if isinstance(value, dict) and set(value) == {"secure"}:
             config[full] = SECRET_PLACEHOLDER
             secret_keys.append(full)

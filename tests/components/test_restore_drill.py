@@ -269,8 +269,8 @@ def test_drill_number_bounds_name_the_key(config_problems, key, low, high):
 
 def test_drill_schedule_must_be_a_cron_expression(config_problems):
     assert only(config_problems("dev", restoreDrillSchedule="every monday")) == (
-        "cruddur-db:restoreDrillSchedule = 'every monday': must be an EventBridge cron expression in UTC, "
-        "e.g. cron(0 6 ? * MON *)")
+        "cruddur-db:restoreDrillSchedule = 'every monday': is not a cron expression: cron(minutes hours "
+        "day-of-month month day-of-week year) in UTC, e.g. cron(0 6 ? * MON *)")
 
 
 def test_drill_schedule_follows_the_setting(evaluate_with):

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import select
 import time
 import unicodedata
@@ -56,6 +57,11 @@ from aws_lambda_powertools import Logger
 
 SERVICE = "cruddur-post-confirmation"
 CONFIRM_SIGN_UP = "PostConfirmation_ConfirmSignUp"
+# The trigger sources Cognito sends a post-confirmation function, exactly as spelled: a sign-up is recorded, a
+# confirmed password reset touches nothing; anything else (missing, another case, not a string) is refused.
+TRIGGER_SOURCES = (CONFIRM_SIGN_UP, "PostConfirmation_ConfirmForgotPassword")
+# Cognito's ``sub``: a lower-case UUID, nothing around it.
+COGNITO_SUB = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 DEFAULT_CA_BUNDLE = Path(__file__).resolve().parent / "global-bundle.pem"
 DEFAULT_CONNECT_TIMEOUT_S = 2
 DEFAULT_STATEMENT_TIMEOUT_MS = 1000
@@ -241,6 +247,9 @@ def user_from_attributes(attributes: dict) -> NewUser:
         values[column] = value
     for attribute, column in ATTRIBUTES:
         _check_text(attribute, values[column])
+    if not COGNITO_SUB.fullmatch(values["cognito_user_id"]):
+        raise InvalidAttributeError("sub", "is not Cognito's user id (a lower-case UUID such as "
+                                           "8f6c2f3e-1a2b-4c5d-9e8f-0a1b2c3d4e5f, nothing around it)")
     values["handle"] = normalize_handle(values["handle"])
     return NewUser(**values)
 
@@ -482,6 +491,15 @@ def insert_user(connection, user: NewUser, deadline: float | None = None) -> boo
     return cursor.rowcount == 1
 
 
+def _described(value: Any) -> str:
+    """A value an error names without quoting much of it: missing, its type, or a short printable string."""
+    if value is None:
+        return "none"
+    if isinstance(value, str) and value.isprintable() and len(value) <= 64:
+        return repr(value)
+    return f"a {type(value).__name__}" + (f" of {len(value)} characters" if isinstance(value, str) else "")
+
+
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict, context: Any) -> dict:
     deadline = budget_deadline(context)
@@ -489,6 +507,11 @@ def handler(event: dict, context: Any) -> dict:
         logger.error("the Cognito event is not a JSON object", event_type=type(event).__name__)
         raise MalformedEventError(f"the Cognito event must be a JSON object, got {type(event).__name__}")
     source = event.get("triggerSource")
+    if source not in TRIGGER_SOURCES:  # never logged as sent: it may be anything
+        logger.error("the Cognito event has no post-confirmation triggerSource",
+                     trigger_source_type=type(source).__name__)
+        raise MalformedEventError(f"the Cognito event's triggerSource must be one of {', '.join(TRIGGER_SOURCES)} "
+                                  f"(exactly so spelled); got {_described(source)}")
     logger.append_keys(trigger_source=source, user_pool_id=event.get("userPoolId"))
     if source != CONFIRM_SIGN_UP:
         logger.info("nothing to record for this trigger source")

@@ -3,7 +3,8 @@
 Cognito invokes this synchronously and waits at most 5 seconds. On ``PostConfirmation_ConfirmSignUp`` it inserts one
 row (``display_name`` <- ``name``, ``handle`` <- ``preferred_username``, ``email``, ``cognito_user_id`` <- ``sub``)
 with ``INSERT ... ON CONFLICT (cognito_user_id) DO NOTHING``: a repeated or retried delivery changes nothing and
-succeeds. Every other trigger source (``PostConfirmation_ConfirmForgotPassword``...) touches nothing. The event is
+succeeds. ``PostConfirmation_ConfirmForgotPassword`` touches nothing; any other ``triggerSource`` (missing, in another
+case, not a string) is a ``MalformedEventError``, and ``sub`` must be Cognito's lower-case UUID. The event is
 returned unchanged on success; any failure raises, so Cognito reports it and nothing is lost silently.
 
 Handles are normalised before they are stored (``normalize_handle``, shared with ``cruddur users sync``): NFKC, then
@@ -13,7 +14,9 @@ Zp, other spaces, the default-ignorable fillers and variation selectors) or with
 belong together (Latin with Cyrillic, Greek with Latin...: the "highly restrictive" rule of Unicode UTS #39, see
 ``script_of``) is refused with ``InvalidHandleError``. Every attribute must be text PostgreSQL can store (no NUL, no
 lone surrogate: ``InvalidAttributeError``) of at most 8 KiB (``AttributeTooLongError``; Cognito's own ceiling is
-2048 characters). ``migrations/0005_handle_normalization.sql`` enforces the same form in the schema.
+2048 characters). ``migrations/0005_handle_normalization.sql`` enforces the same form in the schema, and
+``0007_handle_lookalikes.sql`` makes handles unique under case folding and Unicode's confusables skeleton (an
+all-Cyrillic or upper-case look-alike of a taken handle fails as ``HandleTakenError``).
 
 Connection (one per container, module-level, reused across invocations, re-established once if the server dropped
 it). Every invocation has one deadline (``DB_BUDGET_MS``, default 3500, never past the Lambda's remaining time less
@@ -130,7 +133,7 @@ class InvalidHandleError(InvalidAttributeError):
 
 
 class HandleTakenError(ConfirmationError):
-    """Another user already has this handle (compared case-insensitively, after normalisation)."""
+    """Another user already has this handle or one that looks the same (case folded, confusables skeleton)."""
 
 
 class MalformedEventError(ConfirmationError, ValueError):

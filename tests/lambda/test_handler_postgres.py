@@ -260,6 +260,23 @@ def test_a_handle_taken_by_another_user_fails_loudly(db_url, load_handler, conte
     assert "someone@example.com" not in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("taken,lookalike", [
+    ("ecopay", "\u0435\u0441\u043e\u0440\u0430\u0443"),  # all Cyrillic: е с о р а у
+    ("ecopay", "\u0415\u0421\u041e\u0420\u0410\u0423"),  # all Cyrillic, upper case: Е С О Р А У
+    ("modern", "rnodern"),                                     # rn for m
+])
+def test_a_lookalike_of_a_taken_handle_fails_like_the_handle_itself(db_url, load_handler, context, taken, lookalike):
+    """Unique under case folding and the confusables skeleton (sql/migrations/0007_handle_lookalikes.sql), as the
+    function's own least-privilege role writes it."""
+    module = load_handler()
+    module.handler(confirmation_event(handle=taken), context)
+    with pytest.raises(module.HandleTakenError) as caught:
+        module.handler(confirmation_event(handle=lookalike), context)
+    assert str(caught.value) == ("the handle is already taken by another user (UniqueViolation, SQLSTATE 23505, "
+                                 "constraint users_handle_lookalike_key)")
+    assert user_count(db_url) == 1
+
+
 # -- connection reuse, drops, outages, timeouts --------------------------------------------------------------------
 def _backend_pid(module) -> int:
     return module.with_connection(lambda c: c.get_backend_pid())

@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from ops.paths import PROJECT_ROOT
+from ops.urls import redact
 
 SECRET_PLACEHOLDER = "[secret]"  # noqa: S105 - not a password: a marker/character set
 
@@ -129,6 +130,9 @@ def _as_config_string(value: Any) -> str:
     return str(value)
 
 
+_STACK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+
+
 def _full_key(project: str, key: str) -> str:
     return key if ":" in key else f"{project}:{key}"
 
@@ -140,6 +144,9 @@ def stack_config(stack: str, overrides: dict[str, Any] | None = None,
     ``overrides`` maps keys (``cruddur-db:multiAz`` or plain ``multiAz``) to values; a value of ``None`` removes
     the key, as ``pulumi config rm`` would.
     """
+    if not _STACK_NAME.fullmatch(stack or ""):  # a URL or a path given for a stack: never a file name, never shown
+        raise StackFileError(f"invalid stack name {redact(stack)!r}: a stack name is letters, digits, '-', '_' and "
+                             "'.' (e.g. dev), the name in Pulumi.<stack>.yaml")
     project_file = project_dir / "Pulumi.yaml"
     stack_file = project_dir / f"Pulumi.{stack}.yaml"
     project = load_yaml_file(project_file)

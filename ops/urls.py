@@ -40,7 +40,7 @@ _KV = re.compile(r"(?P<key>[A-Za-z0-9%_.~+-]+)(?P<eq>\s*(?:=|%3[dD])\s*)(?P<pw>'
 # whatever its quoting, '...' (with '' inside), E'...' (with \' too), U&'...', $$...$$ or $tag$...$tag$, and to the
 # end of the text when it is cut before the literal closes (pg_stat_activity shortens long statements).
 _SQL_PASSWORD = re.compile(
-    r"(?P<head>\bpassword(?:\s|/\*.*?\*/|--[^\n]*(?:\n|\Z))+)"
+    r"(?P<head>\bpassword(?:\s|/\*.*?\*/|--[^\n]*(?:\n|\Z))*)"
     r"(?P<pw>(?:[Ee]|[Uu]&)?'(?:[^'\\]|''|\\.)*(?:'|\Z)|(?P<tag>\$[A-Za-z_][A-Za-z_0-9]*\$|\$\$).*?(?:(?P=tag)|\Z))",
     re.IGNORECASE | re.DOTALL)
 

@@ -13,7 +13,7 @@ import psycopg2
 import pytest
 
 from ops.local.server import free_port
-from ops.urls import parse, with_database
+from ops.urls import parse, redact, with_database
 from tests.ops.conftest import FAKE_APP_PASSWORD, FAKE_STACK_PASSWORD
 
 
@@ -136,3 +136,18 @@ def test_other_sessions_setting_a_password_are_shown_without_it(cli, secrets, pg
         with admin.cursor() as cur:
             cur.execute(f"DROP ROLE {role}")
         admin.close()
+
+
+@pytest.mark.parametrize("statement,shown", [
+    (f"ALTER ROLE x PASSWORD'{LEAKY}'", "ALTER ROLE x PASSWORD'***'"),
+    (f"ALTER ROLE x PASSWORD $$it's {LEAKY}$$ VALID UNTIL 'infinity'", "ALTER ROLE x PASSWORD '***' VALID UNTIL 'infinity'"),
+    (f"ALTER ROLE x PASSWORD $a${LEAKY}$b$ still$a$;", "ALTER ROLE x PASSWORD '***';"),
+    (f"ALTER ROLE x PASSWORD E'{LEAKY}\\' or ''x'''", "ALTER ROLE x PASSWORD '***'"),
+    (f"ALTER ROLE x PASSWORD u&'{LEAKY}\\0041' UESCAPE '!'", "ALTER ROLE x PASSWORD '***' UESCAPE '!'"),
+    (f"ALTER ROLE x PASSWORD '{LEAKY}", "ALTER ROLE x PASSWORD '***'"),  # cut short by pg_stat_activity
+    (f"ALTER ROLE x PASSWORD -- the new one\n'{LEAKY}'", "ALTER ROLE x PASSWORD -- the new one\n'***'"),
+    ("SET password_encryption = 'scram-sha-256'", "SET password_encryption = 'scram-sha-256'"),
+    ("ALTER ROLE x PASSWORD NULL", "ALTER ROLE x PASSWORD NULL"),
+])
+def test_the_literal_of_any_password_clause_is_masked_whatever_its_quoting(statement, shown):
+    assert redact(statement) == shown

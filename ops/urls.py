@@ -38,9 +38,10 @@ _URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*:)(?P<p
 _KV = re.compile(r"(?P<key>[A-Za-z0-9%_.~+-]+)(?P<eq>\s*(?:=|%3[dD])\s*)(?P<pw>'(?:[^'\\]|\\.)*'?|[^&\s]+)")
 # PASSWORD <literal> in SQL text (pg_stat_activity shows other sessions' CREATE/ALTER ROLE statements): the literal
 # whatever its quoting, '...' (with '' inside), E'...' (with \' too), U&'...', $$...$$ or $tag$...$tag$, and to the
-# end of the text when it is cut before the literal closes (pg_stat_activity shortens long statements).
+# end of the text when it is cut before the literal closes (pg_stat_activity shortens long statements). A quoted
+# 'password' is prose naming the field, not the keyword.
 _SQL_PASSWORD = re.compile(
-    r"(?P<head>\bpassword(?:\s|/\*.*?\*/|--[^\n]*(?:\n|\Z))*)"
+    r"(?P<head>(?<!['\"])\bpassword(?:\s|/\*.*?\*/|--[^\n]*(?:\n|\Z))*)"
     r"(?P<pw>(?:[Ee]|[Uu]&)?'(?:[^'\\]|''|\\.)*(?:'|\Z)|(?P<tag>\$[A-Za-z_][A-Za-z_0-9]*\$|\$\$).*?(?:(?P=tag)|\Z))",
     re.IGNORECASE | re.DOTALL)
 

@@ -1,8 +1,8 @@
 """Cruddur's database stack, in the order the data flows (docs: DESIGN.md, "Data flow"):
 
-settings -> pinned provider -> account context -> data key -> network -> database (-> its run schedule) -> audit ->
-code signing -> layers -> sign-up -> the app's access -> migrator -> rotations -> monitoring ->
-budget -> restore drill -> guardrails -> exports (all in one place, at the end).
+settings -> pinned provider -> account context -> data key -> network -> database (-> its run schedule, its read
+replicas) -> audit -> code signing -> layers -> the app's access (-> the RDS Proxy) -> sign-up -> migrator ->
+rotations -> monitoring -> budget -> restore drill -> guardrails -> exports (all in one place, at the end).
 """
 
 import pulumi
@@ -13,8 +13,9 @@ from components.audit import Audit, AuditArgs
 from components.aws_context import AwsContext
 from components.budget import Budget, BudgetArgs
 from components.code_signing import ACCESS_LOG_PREFIX, CodeSigning, CodeSigningArgs, artifacts_bucket_name
+from components.confirmation import DB_USER as CONFIRMATION_DB_USER
 from components.confirmation import Confirmation, ConfirmationArgs
-from components.connection_budget import connection_budget
+from components.connection_budget import connection_budget, proxy_max_connections_percent
 from components.database import Database, DatabaseArgs
 from components.db_schedule import DbSchedule, DbScheduleArgs
 from components.function import Platform
@@ -38,6 +39,8 @@ from components.migrator import Migrator, MigratorArgs
 from components.monitoring import Monitoring, MonitoringArgs
 from components.network import Network, NetworkArgs
 from components.psycopg2_layer import build_layer, build_migrator_layer, build_powertools_layer
+from components.rds_proxy import RdsProxy, RdsProxyArgs
+from components.read_replicas import ReadReplicas, ReadReplicasArgs
 from components.restore_drill import RestoreDrill, RestoreDrillArgs
 from components.settings import Settings
 
@@ -78,6 +81,14 @@ if settings.database.run_schedule is not None:
         schedule=settings.database.run_schedule, naming=naming, aws_context=context,
         db_instance_identifier=database.instance.identifier, db_instance_arn=database.instance.arn,
     ), opts=pinned)
+# Opt-in (readReplicas): streaming read replicas of the instance, for the app's feed queries.
+read_replicas = None
+if settings.database.read_replicas:
+    read_replicas = ReadReplicas("db-replicas", ReadReplicasArgs(
+        database=settings.database, naming=naming, primary=database, kms_key_arn=data_key.arn,
+        zones=pulumi.Output.all(*[subnet.availability_zone for subnet in network.private_subnets]),
+        log_retention_days=log_days,
+    ), opts=pinned)
 artifacts_bucket_arn = pulumi.Output.concat("arn:", context.partition, ":s3:::",
                                             artifacts_bucket_name(naming, context.account_id))
 audit = Audit("audit", AuditArgs(
@@ -106,18 +117,33 @@ platform = Platform(naming=naming, aws_context=context, kms_key_arn=data_key.arn
                     log_retention_days=log_days, vpc_id=network.vpc.id, subnet_ids=network.private_subnet_ids,
                     layers=layers.arns)
 
-# Sign-up: Cognito's post-confirmation trigger records each user (IAM auth, inside the VPC).
-confirmation = Confirmation("confirmation", ConfirmationArgs(
-    confirmation=settings.confirmation, platform=platform, database=database,
-    reserved_concurrency=connection_budget(settings.database.instance_class).confirmation,
-), opts=pinned)
-
 # The app's path: its own role's credentials and security group, and the migrator that `pulumi up` invokes to apply
 # sql/migrations and set that role's password (outside the VPC, through a database function inside it: the private
 # subnets need no Secrets Manager endpoint).
 app_access = AppAccess("app", AppAccessArgs(
     settings=settings.app_access, naming=naming, database=database, db_name=settings.database.name,
     db_port=settings.database.port, vpc_id=network.vpc.id, kms_key_arn=data_key.arn,
+), opts=pinned)
+budget_of_connections = connection_budget(settings.database.instance_class)
+# Opt-in (rdsProxy): an RDS Proxy in front of the primary for the app and the sign-up function (its pool takes what
+# the connection budget leaves after RDS and the operators).
+rds_proxy = None
+if settings.database.rds_proxy:
+    rds_proxy = RdsProxy("db-proxy", RdsProxyArgs(
+        naming=naming, aws_context=context, database=database, vpc_id=network.vpc.id,
+        subnet_ids=network.private_subnet_ids, kms_key_arn=data_key.arn, app_secret=app_access.secret,
+        iam_users=[CONFIRMATION_DB_USER], port=settings.database.port,
+        max_connections_percent=proxy_max_connections_percent(budget_of_connections),
+    ), opts=pinned)
+    rds_proxy.allow_from("app", app_access.security_group, "the Cruddur backend (appSecurityGroupId)")
+    for sg_id in dict.fromkeys(settings.app_access.security_group_ids):
+        rds_proxy.allow_existing(sg_id, "an existing app security group (appSecurityGroupIds)")
+
+# Sign-up: Cognito's post-confirmation trigger records each user (IAM auth, inside the VPC; through the proxy when
+# the stack has one).
+confirmation = Confirmation("confirmation", ConfirmationArgs(
+    confirmation=settings.confirmation, platform=platform, database=database,
+    reserved_concurrency=budget_of_connections.confirmation, proxy=rds_proxy,
 ), opts=pinned)
 migrator = Migrator("migrator", MigratorArgs(
     platform=platform, database=database, db_name=settings.database.name, app_access=app_access,
@@ -144,6 +170,7 @@ if settings.monitoring.alarms:
         monitoring=settings.monitoring, naming=naming, aws_context=context, kms_key_arn=data_key.arn,
         db_instance_identifier=database.instance.identifier, instance_class=settings.database.instance_class,
         allocated_storage_gb=settings.database.allocated_storage_gb, function_name=confirmation.function.name,
+        replica_identifiers=read_replicas.identifiers if read_replicas is not None else (),
     ), opts=pinned)
 # The monthly budget: actual and forecasted alerts to the alarm topic and the alarm e-mails.
 budget = Budget("budget", BudgetArgs(
@@ -189,6 +216,15 @@ pulumi.export("kmsKeyArn", data_key.arn)
 pulumi.export("vpcId", network.vpc.id)
 pulumi.export("privateSubnetIds", network.private_subnet_ids)
 pulumi.export("dbSecurityGroupId", database.security_group.id)
+# Scaling out (docs/scaling.md): RDS has no reader endpoint for instance replicas, so readerEndpoint is the first
+# replica's address and readerEndpoints lists them all; proxyEndpoint is where the app and the sign-up function
+# connect when the stack has a proxy.
+if read_replicas is not None:
+    pulumi.export("readerEndpoint", read_replicas.reader_host)
+    pulumi.export("readerEndpoints", read_replicas.endpoints)
+    pulumi.export("replicaInstanceIds", read_replicas.identifiers)
+if rds_proxy is not None:
+    pulumi.export("proxyEndpoint", rds_proxy.endpoint)
 pulumi.export("operatorSecurityGroupId", network.operator_security_group.id)
 pulumi.export("operatorEndpointId", network.operator_endpoint.id)
 pulumi.export("operatorPolicyArn", network.operator_policy.arn)

@@ -8,6 +8,7 @@ from bench.budget import BUDGET_HEADERS, budget_rows
 from bench.common import BENCH_DIR, load_result, markdown_table, ms, ratio, verdict
 from bench.cost import table as cost_table
 from bench.feed import QUERIES, load_rows
+from bench.replicas import markdown as replicas_markdown
 from bench.runbooks import LABELS
 from bench.trigger import cold_rows, warm_rows
 
@@ -43,7 +44,7 @@ def _header(results: dict) -> list[str]:
 def _targets(results: dict) -> list[str]:
     rows = []
     w, c, b, f, rb = (results.get(k) for k in ("trigger", "cold", "burst", "feed", "runbooks"))
-    bg = results.get("budget")
+    bg, rp = results.get("budget"), results.get("replicas")
     if w:
         j = w["configs"]["durable_tcp"]
         rows.append(["1. warm: handler p50 within 1.5x of the floor", f"{j['handler_over_floor_p50']:.2f}x",
@@ -71,6 +72,12 @@ def _targets(results: dict) -> list[str]:
                      f"{v['lost_users']} lost, {v['rows']} rows; peak {v['peak_connections_confirmation']} trigger "
                      f"(budget {bg['budget']['confirmation']}), {v['peak_connections_all']} in all "
                      f"(max_connections {bg['server']['max_connections']})", verdict(bg["met"])])
+    if rp:
+        pooled = rp["limits"]["pooled"]
+        rows.append(["9. replica: every burst sign-up replayed; pooled: 0 errors, peak within the pool",
+                     f"{rp['lag']['replica_rows']} of {rp['lag']['distinct']} rows replayed, lag p95 "
+                     f"{ms(rp['lag']['replay_lag_ms']['p95'])}; pool of {pooled['pool_size']}: {pooled['errors']} "
+                     f"errors, peak {pooled['peak_connections_confirmation']}", verdict(rp["met"])])
     return ["## Targets", "", markdown_table(["target", "measured", "verdict"], rows), ""]
 
 
@@ -343,12 +350,13 @@ def _cost(c: dict) -> list[str]:
 
 
 def write(path: Path | None = None) -> Path:
-    names = ("trigger", "cold", "burst", "feed", "runbooks", "plan", "budget", "cost")
+    names = ("trigger", "cold", "burst", "feed", "runbooks", "plan", "budget", "cost", "replicas")
     results = {name: load_result(name) for name in names}
     missing = [n for n, r in results.items() if not r]
     lines = _header(results) + _targets(results)
     sections = {"trigger": _trigger, "cold": _cold, "burst": _burst, "feed": _feed, "runbooks": _runbooks,
-                "plan": _plan, "budget": _budget, "cost": _cost}
+                "plan": _plan, "budget": _budget, "cost": _cost,
+                "replicas": lambda r: replicas_markdown(r, _load(r))}
     for name in names:
         if results[name]:
             lines += sections[name](results[name])

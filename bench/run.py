@@ -1,4 +1,4 @@
-"""Run the benchmarks: ``.venv/bin/python -m bench.run [all|trigger|cold|burst|feed|runbooks|plan|budget|report]``.
+"""Run the benchmarks: ``.venv/bin/python -m bench.run [all|trigger|cold|burst|feed|runbooks|plan|budget|cost|replicas|report]``.
 
 Each benchmark prints its table and saves bench/results/<name>.json; ``all`` (the default) runs every one, then
 writes bench/RESULTS.md from the saved results (``report`` rewrites it from them without running anything).
@@ -15,7 +15,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # `python bench/run.py`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import budget, burst, cost, feed, plan, runbooks, trigger
+from bench import budget, burst, cost, feed, plan, replicas, runbooks, trigger
 from bench.common import machine, save_result
 
 BENCHMARKS = {
@@ -28,6 +28,9 @@ BENCHMARKS = {
     "plan": (lambda q: plan.run(1, 1) if q else plan.run(), plan.print_result),
     "budget": (lambda q: budget.run(distinct=100, callers=20) if q else budget.run(), budget.print_result),
     "cost": (lambda q: cost.run(), cost.print_result),
+    "replicas": (lambda q: replicas.run(distinct=200, workers=10, feed_users=1000, feed_activities=20_000,
+                                        feed_reps=30, signups=200, callers=20) if q else replicas.run(),
+                 replicas.print_result),
 }
 
 

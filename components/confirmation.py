@@ -10,7 +10,9 @@
   concurrency is its share of the instance's connections (``connection_budget``);
 - its role's inline policy: ``rds-db:connect`` as ``cruddur_confirmation`` on this instance only (IAM database
   authentication: there is no password to read, and the token is signed inside the function, so it calls no AWS
-  API from the VPC);
+  API from the VPC); with an RDS Proxy (``rdsProxy``) also through the proxy, which it then connects to
+  (``DB_HOST``), verifying it against ``rds-proxy-bundle.pem`` (the RDS bundle plus the Amazon roots that sign the
+  proxy's certificate);
 - a ``lambda.Permission`` letting this user pool (``source_arn``) invoke the function.
 """
 
@@ -25,21 +27,28 @@ import pulumi_aws as aws
 from components.database import Database
 from components.function import Function, FunctionArgs, Platform
 from components.packaging import CA_BUNDLE, PROJECT_DIR, PackagingError
+from components.rds_proxy import RdsProxy
 from components.settings import ConfirmationSettings
 
 FUNCTION_SOURCE = PROJECT_DIR / "lambda" / "post_confirmation"
 # What the function's package holds: the handler and the RDS CA bundle it verifies the server with. Nothing else
 # (psycopg2 and Powertools come from the stack's own signed layers, boto3 from the runtime).
 PACKAGE_FILES = ("handler.py", CA_BUNDLE)
+# With an RDS Proxy, also the bundle that verifies it: the proxy's certificate comes from ACM and chains to the Amazon
+# Trust Services roots, which the RDS bundle does not hold (the file is the RDS bundle plus Amazon Root CA 1-4).
+PROXY_CA_BUNDLE = "rds-proxy-bundle.pem"
+LAMBDA_TASK_ROOT = "/var/task"  # where Lambda unpacks the package
 
 DB_USER = "cruddur_confirmation"
 TIMEOUT_SECONDS = 5  # Cognito waits at most 5 s for a trigger
 MEMORY_MB = 256  # more memory is more CPU: a faster cold start (TLS + token signing) for little cost
 
 
-def function_archive(source_dir: Path = FUNCTION_SOURCE) -> pulumi.AssetArchive:
-    """The function's package, file by file (so caches and test leftovers never ship)."""
-    missing = [name for name in PACKAGE_FILES if not (source_dir / name).is_file()]
+def function_archive(source_dir: Path = FUNCTION_SOURCE, proxy: bool = False) -> pulumi.AssetArchive:
+    """The function's package, file by file (so caches and test leftovers never ship); with ``proxy``, also the
+    bundle that verifies an RDS Proxy (``PROXY_CA_BUNDLE``)."""
+    files = PACKAGE_FILES + ((PROXY_CA_BUNDLE,) if proxy else ())
+    missing = [name for name in files if not (source_dir / name).is_file()]
     if CA_BUNDLE in missing:
         raise PackagingError(
             f"{source_dir / CA_BUNDLE} is missing: the function verifies the database's TLS certificate "
@@ -49,7 +58,7 @@ def function_archive(source_dir: Path = FUNCTION_SOURCE) -> pulumi.AssetArchive:
     if missing:
         raise PackagingError(f"the post-confirmation function's package lacks {', '.join(missing)} "
                              f"in {source_dir}")
-    return pulumi.AssetArchive({name: pulumi.FileAsset(str(source_dir / name)) for name in PACKAGE_FILES})
+    return pulumi.AssetArchive({name: pulumi.FileAsset(str(source_dir / name)) for name in files})
 
 
 @dataclass
@@ -61,6 +70,8 @@ class ConfirmationArgs:
     # class's max_connections (components/connection_budget.py), so a sign-up burst never starves the app's pool.
     reserved_concurrency: int
     source_dir: Path = FUNCTION_SOURCE
+    # rdsProxy: the function connects through the proxy (IAM auth, end to end) instead of to the instance.
+    proxy: RdsProxy | None = None
 
 
 class Confirmation(pulumi.ComponentResource):
@@ -77,6 +88,15 @@ class Confirmation(pulumi.ComponentResource):
 
         db_user_arn = pulumi.Output.all(ctx.partition, ctx.region, ctx.account_id, db.instance.resource_id).apply(
             lambda v: f"arn:{v[0]}:rds-db:{v[1]}:{v[2]}:dbuser:{v[3]}/{DB_USER}")
+        # With the proxy, the function logs in through it (its token signed for the proxy's endpoint) and keeps its
+        # direct path too, so that turning the proxy on or off never cuts a warm container off (runbooks/rds-proxy.md).
+        proxy = args.proxy
+        connect_arns = [db_user_arn] if proxy is None else [db_user_arn, proxy.connect_arn(DB_USER)]
+        reaches = [(db.allow_from, "the Cognito post-confirmation Lambda")]
+        through_proxy: dict[str, pulumi.Input[str]] = {}
+        if proxy is not None:
+            reaches.append((proxy.allow_from, "the Cognito post-confirmation Lambda"))
+            through_proxy = {"DB_HOST": proxy.endpoint, "DB_SSLROOTCERT": f"{LAMBDA_TASK_ROOT}/{PROXY_CA_BUNDLE}"}
         # In the private subnets; its only egress is PostgreSQL to the database (IAM auth: no secret to read, and
         # the token is signed locally, so the function calls no AWS API and the VPC needs no endpoint for it).
         self.function = Function(name, FunctionArgs(
@@ -86,7 +106,7 @@ class Confirmation(pulumi.ComponentResource):
             description="Cognito post-confirmation: records the confirmed user in the users table",
             role_description="Cruddur post-confirmation Lambda: VPC access, logs, X-Ray, IAM auth as "
                              "cruddur_confirmation",
-            code=function_archive(args.source_dir),
+            code=function_archive(args.source_dir, proxy=proxy is not None),
             layers=[platform.layer("psycopg2"), platform.layer("powertools")],
             environment={
                 "DB_HOST": db.instance.address,
@@ -95,12 +115,13 @@ class Confirmation(pulumi.ComponentResource):
                 "DB_USER": DB_USER,
                 "POWERTOOLS_SERVICE_NAME": "cruddur-post-confirmation",
                 "POWERTOOLS_LOG_LEVEL": "INFO",
+                **through_proxy,
             },
             statements=[{"sid": "ConnectAsConfirmationRole", "actions": ["rds-db:connect"],
-                         "resources": [db_user_arn]}],
+                         "resources": connect_arns}],
             vpc=True,
             security_group_description="Cruddur post-confirmation Lambda: egress to the database port only",
-            reaches=[(db.allow_from, "the Cognito post-confirmation Lambda")],
+            reaches=reaches,
             admission_part="confirmation",
             timeout=TIMEOUT_SECONDS,
             memory_size=MEMORY_MB,

@@ -116,3 +116,13 @@ def connection_budget(instance_class: str, *, max_connections: int | None = None
     return ConnectionBudget(instance_class=instance_class, memory_gib=memory, max_connections=estimate,
                             max_connections_upper=upper, superuser_reserved=SUPERUSER_RESERVED, operators=operators,
                             confirmation=confirmation, app_pool=rest - confirmation)
+
+
+def proxy_max_connections_percent(budget: ConnectionBudget) -> int:
+    """The share of ``max_connections`` an RDS Proxy in front of the instance may open (its target group's
+    ``max_connections_percent``): everything but what the budget keeps for RDS and the operators, who connect to the
+    instance directly. RDS applies the percentage to the real ``max_connections``, which is at least the estimate,
+    so taking it of the estimate (rounded down) leaves them at least their share. The app's pools and the
+    confirmation function then share the proxy's connections, which it multiplexes."""
+    through_proxy = budget.confirmation + budget.app_pool
+    return max(1, math.floor(100 * through_proxy / budget.max_connections))

@@ -191,7 +191,7 @@ class Database(pulumi.ComponentResource):
             for export in LOG_EXPORTS
         ]
 
-        monitoring_role_arn = None
+        monitoring_role_arn = None  # read replicas report through the same role (components/read_replicas.py)
         if db.monitoring_interval_seconds:
             monitoring_role = aws.iam.Role(
                 f"{name}-monitoring-role",
@@ -212,6 +212,7 @@ class Database(pulumi.ComponentResource):
             )
             monitoring_role_arn = monitoring_role.arn
 
+        self.monitoring_role_arn = monitoring_role_arn
         final_snapshot = None
         if not db.skip_final_snapshot:
             # Drawn again whenever a keeper changes, i.e. whenever the instance itself would be replaced; a new

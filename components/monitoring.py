@@ -14,7 +14,8 @@ volume, so the alarm fires early rather than late; autoscaling itself triggers a
 
 Missing data (``treat_missing_data``), chosen per metric:
 - ``breaching`` for FreeStorageSpace and FreeableMemory: RDS reports them every minute while the instance runs, so
-  silence means the instance is down or gone; that must page;
+  silence means the instance is down or gone; that must page; the same for each read replica's ReplicaLag
+  (``replica_lag_specs``: one alarm per replica, more than 60 s behind for 5 minutes);
 - ``missing`` (keep the current state) for the load metrics (CPU, credits, connections, latencies, queue depth,
   transaction ids): a gap is no evidence either way, and a down instance already pages through the two above;
 - ``notBreaching`` for the function's Errors and Throttles: Lambda publishes them only when it is invoked, so no
@@ -24,6 +25,7 @@ Missing data (``treat_missing_data``), chosen per metric:
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -38,6 +40,9 @@ from components.settings import MonitoringSettings
 RDS = "AWS/RDS"
 LAMBDA = "AWS/Lambda"
 MIN_FREEABLE_MEMORY_BYTES = 64 * MIB
+# A read replica more than a minute behind for five minutes: the feed it serves is stale (components/read_replicas.py).
+REPLICA_LAG_SECONDS = 60
+REPLICA = "replica:"  # AlarmSpec.target prefix: "replica:<identifier>"
 
 
 def is_burstable(instance_class: str) -> bool:
@@ -68,7 +73,7 @@ class AlarmSpec:
     evaluation_periods: int
     treat_missing_data: str
     description: str
-    target: str  # "db" (DBInstanceIdentifier) or "function" (FunctionName)
+    target: str  # "db" (DBInstanceIdentifier), "function" (FunctionName) or "replica:<identifier>"
 
 
 def alarm_specs(settings: MonitoringSettings, instance_class: str, allocated_storage_gb: int) -> list[AlarmSpec]:
@@ -117,8 +122,27 @@ def alarm_specs(settings: MonitoringSettings, instance_class: str, allocated_sto
     return specs
 
 
+def replica_lag_specs(replica_identifiers: Sequence[str]) -> list[AlarmSpec]:
+    """One ``ReplicaLag`` alarm per read replica. ``breaching`` when missing: a running replica reports its lag every
+    minute, so silence means it is down or gone, and its readers are failing."""
+    return [AlarmSpec(f"replica-lag-{number}", RDS, "ReplicaLag", "Maximum", "GreaterThanThreshold",
+                      REPLICA_LAG_SECONDS, 60, 5, "breaching",
+                      f"Read replica {identifier} more than {REPLICA_LAG_SECONDS} s behind the primary for 5 minutes "
+                      "(or not reporting): its readers see stale data (runbooks/read-replicas.md)",
+                      REPLICA + identifier)
+            for number, identifier in enumerate(replica_identifiers, 1)]
+
+
 def dimensions(spec: AlarmSpec, instance_id: str, function_name: str) -> dict[str, str]:
+    if spec.target.startswith(REPLICA):
+        return {"DBInstanceIdentifier": spec.target[len(REPLICA):]}
     return {"DBInstanceIdentifier": instance_id} if spec.target == "db" else {"FunctionName": function_name}
+
+
+def _title(spec: AlarmSpec, function_name: str) -> str:
+    if spec.target.startswith(REPLICA):
+        return f"{spec.target[len(REPLICA):]} {spec.metric}"
+    return spec.metric if spec.target == "db" else f"{function_name} {spec.metric}"
 
 
 def dashboard_body(specs: list[AlarmSpec], region: str, instance_id: str, function_name: str) -> str:
@@ -131,7 +155,7 @@ def dashboard_body(specs: list[AlarmSpec], region: str, instance_id: str, functi
             "type": "metric",
             "x": (index % 3) * 8, "y": (index // 3) * 6, "width": 8, "height": 6,
             "properties": {
-                "title": spec.metric if spec.target == "db" else f"{function_name} {spec.metric}",
+                "title": _title(spec, function_name),
                 "region": region,
                 "metrics": [metric + [{"stat": spec.statistic, "period": spec.period}]],
                 "view": "timeSeries",
@@ -151,6 +175,7 @@ class MonitoringArgs:
     instance_class: str
     allocated_storage_gb: int
     function_name: pulumi.Input[str]  # the post-confirmation function's name
+    replica_identifiers: Sequence[str] = ()  # the read replicas' identifiers: one ReplicaLag alarm each
 
 
 class Monitoring(pulumi.ComponentResource):
@@ -190,7 +215,8 @@ class Monitoring(pulumi.ComponentResource):
                                       endpoint=email, opts=child)
 
         # -- the alarms and the dashboard, from one list ---------------------------------------------------------
-        self.specs = alarm_specs(m, args.instance_class, args.allocated_storage_gb)
+        self.specs = alarm_specs(m, args.instance_class, args.allocated_storage_gb) \
+            + replica_lag_specs(args.replica_identifiers)
         self.alarms = {}
         for spec in self.specs:
             self.alarms[spec.part] = aws.cloudwatch.MetricAlarm(

@@ -56,7 +56,7 @@ from components import aws_schedule, cidrs, config_keys, run_schedule
 from components.connection_budget import instance_memory_gib
 from components.naming import Naming
 from components.run_schedule import RunSchedule
-from components.stack_names import is_production_stack_name
+from components.stack_names import is_dev_stack_name, is_production_stack_name
 
 PROJECT = "cruddur-db"
 
@@ -75,6 +75,9 @@ MIGRATION_ROLES = ("cruddur_app", "cruddur_app_clone", "cruddur_confirmation")
 # Databases every PostgreSQL server or RDS instance already has: the app's database is its own.
 SYSTEM_DATABASES = ("postgres", "template0", "template1", "rdsadmin")
 PROD_MIN_BACKUP_DAYS = 7
+# Read replicas a stack may declare (RDS allows up to 15 per PostgreSQL instance; past a handful, size the primary or
+# shard instead: docs/scaling.md).
+MAX_READ_REPLICAS = 5
 PROD_MAX_ROTATION_DAYS = 90
 PROD_MIN_LOG_RETENTION_DAYS = 90
 # The audit trail: CloudWatch Logs and S3 retention floors for prod (the trail is evidence; keep it a year at least).
@@ -105,6 +108,7 @@ _REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d+$")
 # db.m5.24xlarge, db.x2iedn.2xlarge, db.z1d.large. (db.serverless is Aurora's, not an RDS instance's.)
 _INSTANCE_CLASS = re.compile(r"db\.[a-z]{1,2}[1-9][0-9]?[a-z-]{0,6}\."
                              r"(nano|micro|small|medium|large|([1-9][0-9]?)?xlarge)")
+_INSTANCE_CLASS_OR_EMPTY = re.compile(f"({_INSTANCE_CLASS.pattern})?")
 _IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _DETECTOR_ID_OR_EMPTY = re.compile(r"^([0-9a-f]{32})?$")
 _SG_ID = re.compile(r"^sg-[0-9a-f]{8,17}$")
@@ -276,8 +280,8 @@ def _operator_cidr(raw: str) -> str:
 def _operator_cidrs(raw: Any) -> tuple[str, ...]:
     """Each range a CIDR, and all of them together no wider than ``cidrs.MAX_SHARE`` of an address family."""
     ranges = text_list(_operator_cidr)(raw)
-    for version, share in cidrs.too_wide(ranges)[:1]:
-        raise Invalid((list(ranges), f"together cover {cidrs.percent(share)} of the IPv{version} addresses (the limit "
+    for _version, share, space in cidrs.too_wide(ranges)[:1]:
+        raise Invalid((list(ranges), f"together cover {cidrs.percent(share)} of the {space} (the limit "
                                      f"is under {cidrs.MAX_SHARE_TEXT}); name your office or VPN range instead"))
     return ranges
 
@@ -425,7 +429,19 @@ class DatabaseSettings:
     run_schedule: RunSchedule | None = setting(
         "dbRunSchedule", _run_schedule,
         prod=must_be(None, "prod runs around the clock; a run schedule is for dev stacks only (leave it empty)"))
+    # Scaling out (docs/scaling.md): streaming read replicas of the instance, their class (empty: the primary's), and
+    # an RDS Proxy in front of the primary. Both cost money, so both are off by default.
+    read_replicas: int = setting("readReplicas", integer(0, MAX_READ_REPLICAS))
+    replica_instance_class: str = setting(
+        "replicaInstanceClass", text(_INSTANCE_CLASS_OR_EMPTY, "must be empty (the replicas take instanceClass) or an "
+                                                               "RDS instance class such as db.t4g.small"))
+    rds_proxy: bool = setting("rdsProxy", boolean())
     port: int = 5432
+
+    @property
+    def replica_class(self) -> str:
+        """The read replicas' instance class: ``replicaInstanceClass``, or the primary's when it is empty."""
+        return self.replica_instance_class or self.instance_class
 
     @property
     def family(self) -> str:
@@ -666,6 +682,10 @@ class _Loader:
         if environment == "dev" and is_production_stack_name(self.stack):
             self._bad("environment", environment, f"stack '{self.stack}' is a production stack by name; "
                                                   "its environment must be prod")
+        elif environment == "dev" and not is_dev_stack_name(self.stack):
+            self._bad("environment", environment, f"stack '{self.stack}' does not say dev in its name, and the "
+                                                  "policy pack judges a stack by its name: name it with a dev word "
+                                                  "(alice-dev, dev2) or set environment: prod")
         prod = environment != "dev"  # an invalid environment is judged by the strict rules
         region = self._region(top["allowed_regions"])
         # Rules that relate two keys.
@@ -678,6 +698,7 @@ class _Loader:
             self._bad("trailBucketExpireDays", expire, f"must be above trailBucketTransitionDays ({transition}): "
                                                        "logs move to the archive tier before they expire")
         self._major_upgrade(database["engine_version"], database["upgrade_from_engine_version"])
+        self._replicas(database)
         if audit["guard_duty"] is False and audit["guard_duty_detector_id"]:
             self._bad("guardDutyDetectorId", audit["guard_duty_detector_id"],
                       "is set but guardDuty is false; set guardDuty to true to manage RDS Protection on that "
@@ -742,6 +763,31 @@ class _Loader:
             self._bad("upgradeFromEngineVersion", current,
                       f"is {int(target) - int(current)} majors below engineVersion ({target}): upgrade one major "
                       f"at a time (set engineVersion to {int(current) + 1} first)")
+
+    def _replicas(self, database: dict[str, Any]) -> None:
+        """Read replicas need an instance that runs around the clock and a major upgrade without them."""
+        replicas = database["read_replicas"]
+        if database["replica_instance_class"] and replicas == 0:
+            self._bad("replicaInstanceClass", database["replica_instance_class"],
+                      "is set but readReplicas is 0; set readReplicas to declare replicas, or unset it")
+        if not replicas:
+            return
+        # RDS upgrades an instance's read replicas with it in an in-place major upgrade, and a blue/green deployment
+        # copies them as replicas of the green instance (RDS User Guide, "Choosing a major version for an RDS for
+        # PostgreSQL upgrade" and "Creating a blue/green deployment"). But the provider's blue_green_update, which
+        # upgradeFromEngineVersion turns on, cannot carry them: after the switchover each replica's state still names
+        # the old "-old1" primary, which the provider deletes, leaving the old replicas billing outside the stack
+        # (hashicorp/terraform-provider-aws#33702, its docs since #35488). So the upgrade runs without replicas.
+        if database["upgrade_from_engine_version"]:
+            self._bad("readReplicas", replicas,
+                      "must be 0 while upgradeFromEngineVersion is set: the blue/green upgrade cannot carry read "
+                      "replicas (they would be left on the old primary); set readReplicas to 0 for the upgrade and "
+                      "back after it (runbooks/upgrade-major.md)")
+        # RDS cannot stop an instance that has read replicas, so a run schedule would fail every evening.
+        if database["run_schedule"] is not None:
+            self._bad("readReplicas", replicas,
+                      "must be 0 while dbRunSchedule is set: RDS cannot stop an instance that has read replicas; "
+                      "leave dbRunSchedule empty to keep replicas")
 
     def _region(self, allowed: tuple[str, ...] | None) -> str | None:
         region = pulumi.Config("aws").get("region")

@@ -27,7 +27,7 @@ from ops.urls import redact, scrub
 COMMAND_MODULES: list[str] = [
     "ops.cli.local",  # cruddur local up|down|status|destroy
     "ops.cli.db",  # cruddur db create|drop|migrate|seed|setup|reset|status|connect|sessions|kill-sessions|role-password
-    "ops.cli.stack",  # cruddur stack env
+    "ops.cli.stack",  # cruddur stack env|wake|check
     "ops.cli.users",  # cruddur users sync
     "ops.cli.plan",  # cruddur plan STACK: the offline plan (resources, policy verdicts, monthly cost)
     "ops.cli.cost",  # cruddur cost estimate|diff: a stack's monthly cost, a pull request's change

@@ -12,6 +12,9 @@ recognised. docs/environment.md describes every variable.
 - ``MASTER_CONNECTION_URL``: the local server's superuser, for operators (``cruddur db ...``) and tests; never the
   app's. It mirrors the stack output ``masterConnectionUrl``.
 - ``CRUDDUR_CONFIRMATION_URL``: the sign-up trigger's role, to run the post-confirmation handler locally.
+- ``READER_CONNECTION_URL``: with ``local up --replicas N``, ``cruddur_app`` on the first replica (the same login
+  as ``CONNECTION_URL``, the replica's port), for the app's reads; the name ``cruddur stack env`` gives a stack's
+  reader. Removed when the replicas are.
 
 The role passwords live only in ``.env`` (mode 0600); the superuser's also in the server's own password file.
 Nothing here prints one.
@@ -34,14 +37,15 @@ from ops.errors import CruddurError
 from ops.local.server import SUPERUSER
 from ops.paths import PROJECT_ROOT
 from ops.stack.app_env import RDS_CA_BUNDLE, app_variables
-from ops.urls import ConnInfo, parse
+from ops.urls import ConnInfo, build_url, parse
 
 APP_URL = "CONNECTION_URL"
 MASTER_URL = "MASTER_CONNECTION_URL"
 CONFIRMATION_URL = "CRUDDUR_CONFIRMATION_URL"
+READER_URL = "READER_CONNECTION_URL"
 SUPERSEDED_APP_URL = "CRUDDUR_APP_URL"  # an older `local up`'s name for cruddur_app's URL (and `db role-password`'s)
 ROLE_URLS = {"cruddur_app": APP_URL, "cruddur_confirmation": CONFIRMATION_URL}
-URL_VARIABLES = (APP_URL, MASTER_URL, CONFIRMATION_URL, SUPERSEDED_APP_URL)  # `local destroy` removes these
+URL_VARIABLES = (APP_URL, MASTER_URL, CONFIRMATION_URL, READER_URL, SUPERSEDED_APP_URL)  # `local destroy` removes these
 DEV_STACK_FILE = PROJECT_ROOT / "Pulumi.dev.yaml"
 HEADER = ("# Written by `cruddur local up` (docs/environment.md): the app reads CONNECTION_URL (cruddur_app), "
           "operators MASTER_CONNECTION_URL (superuser).")
@@ -58,10 +62,11 @@ class EnvUpdate:
     app_url: str = field(default="", repr=False)
 
 
-def write(path: Path, admin: DbTarget) -> EnvUpdate:
+def write(path: Path, admin: DbTarget, reader_port: int | None = None) -> EnvUpdate:
     """Bring ``.env`` at ``path`` up to date for the local database ``admin`` (the superuser's target): a role URL
     that still logs in to this database is kept (a warm ``local up`` changes nothing), any other gets a new
-    password. Lines ``local up`` does not own are kept as they are."""
+    password. ``READER_CONNECTION_URL`` is the app's URL on ``reader_port`` (a replica), or removed when None.
+    Lines ``local up`` does not own are kept as they are."""
     existing = dotenv.read(path)
     migrated = superuser_in_app_url(existing) is not None
     values: dict[str, str] = {}
@@ -77,11 +82,22 @@ def write(path: Path, admin: DbTarget) -> EnvUpdate:
             values[name] = urls[role]
     app = local_app_variables(urls["cruddur_app"])
     values.update({name: value for name, value in app.items() if name not in existing and name not in values})
-    ordered = {name: values[name] for name in (*app, MASTER_URL, CONFIRMATION_URL) if name in values}
+    reader = reader_url(urls["cruddur_app"], reader_port) if reader_port else None
+    if reader and reader != existing.get(READER_URL):
+        values[READER_URL] = reader
+    ordered = {name: values[name] for name in (*app, READER_URL, MASTER_URL, CONFIRMATION_URL) if name in values}
     removed = (SUPERSEDED_APP_URL,) if _names_server(existing.get(SUPERSEDED_APP_URL), admin.info) else ()
+    if reader is None and _names_host(existing.get(READER_URL), admin.info):  # a stack's reader put there is kept
+        removed += (READER_URL,)
     if ordered or removed:
         dotenv.merge(path, ordered, remove=removed, header=HEADER)
     return EnvUpdate(tuple(ordered), removed, migrated, urls["cruddur_app"])
+
+
+def reader_url(app_url: str, port: int) -> str:
+    """The app's URL (same login, database and parameters) on another port of the same host: a local replica."""
+    info = parse(app_url)
+    return build_url(info.user, info.password, info.host, port, info.database, **info.params)
 
 
 def local_app_variables(app_url: str) -> dict[str, str]:
@@ -140,6 +156,14 @@ def _names_server(url: str | None, server: ConnInfo) -> bool:
     except CruddurError:
         return False
     return info is not None and (info.host, info.port) == (server.host, server.port)
+
+
+def _names_host(url: str | None, server: ConnInfo) -> bool:
+    """True when ``url`` points at the host of ``server`` (a replica of the local server, on any port)."""
+    try:
+        return bool(url) and parse(url).host == server.host
+    except CruddurError:
+        return False
 
 
 def _logs_in_as(url: str, role: str, server: ConnInfo) -> bool:

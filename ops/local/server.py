@@ -296,8 +296,13 @@ class LocalServer:
         return True
 
     def destroy(self) -> None:
-        """Stop the server and delete the cluster and its password."""
+        """Stop the server and its replicas (ops/local/replicas.py: they live under ``base``), delete the cluster,
+        the replicas and the password."""
+        from ops.local.replicas import existing  # replicas.py builds on this module
+
         with self.locked():
+            for replica in existing(self):
+                replica.stop()
             if self.pid() is not None:
                 self.stop()
             shutil.rmtree(self.base, ignore_errors=True)

@@ -4,7 +4,10 @@
 run for real. Answers are realistic and deterministic: ARNs, ids and DNS names have AWS's shapes, the region is
 the stack's pinned region, and ``getPolicyDocument`` renders the statements to the JSON AWS would receive.
 ``RecordingMonitor`` keeps every registered resource with its type, name, parent and inputs (secret-marked
-inputs stay marked) so tests and ``cruddur plan`` can inspect the whole tree.
+inputs stay marked) so tests and ``cruddur plan`` can inspect the whole tree. Like the engine, it writes each URN
+from the stack it evaluates (a program cannot rename its stack) and applies the program's transforms (a resource's
+own, its parents', then the stack's) before recording what they return; what it cannot apply (a transform that
+changes an option other than ``protect``, an invoke transform) it lists in ``unapplied``.
 """
 
 from __future__ import annotations
@@ -16,7 +19,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pulumi.runtime import MockCallArgs, MockResourceArgs, Mocks, rpc
+from pulumi.runtime._callbacks import _CallbackServicer
 from pulumi.runtime.mocks import MockMonitor
+from pulumi.runtime.proto import resource_pb2
+from pulumi.runtime.sync_await import _sync_await
 
 ACCOUNT_ID = "123456789012"
 PARTITION = "aws"
@@ -108,14 +114,91 @@ class RecordedResource:
         return unwrap(self.state)
 
 
+# The options a transform may change that the recording applies (others make the plan refuse to judge).
+_APPLIED_OPTIONS = ("protect",)
+_COMPARED_OPTIONS = ("protect", "ignore_changes", "retain_on_delete", "delete_before_replace",
+                     "additional_secret_outputs", "provider", "depends_on", "deleted_with")
+
+
+def _callback(token: str):
+    for servicer in _CallbackServicer._servicers:
+        found = servicer._callbacks.get(token)
+        if found is not None:
+            return found
+    return None
+
+
 class RecordingMonitor(MockMonitor):
     """Pulumi's mock monitor, keeping each registration's parent and inputs in declaration order."""
 
-    def __init__(self, mocks: Mocks):
+    def __init__(self, mocks: Mocks, stack: str | None = None, project: str | None = None):
         super().__init__(mocks)
         self.recorded: list[RecordedResource] = []
+        self.unapplied: list[str] = []  # what a transform did that the recording could not apply, one line each
+        self._stack, self._project = stack, project
+        self._transforms: dict[str, list] = {}  # URN -> its own transforms (callbacks), inherited by its children
+        self._parents: dict[str, str] = {}
+        self._stack_transforms_in_order: list = []  # register_resource_transform's callbacks
+
+    def make_urn(self, parent: str, type_: str, name: str) -> str:
+        """The URN the engine writes: the stack and project are the deployment's, whatever the program calls them."""
+        if self._stack is None or self._project is None:
+            return super().make_urn(parent, type_, name)
+        if parent != "":
+            type_ = parent.split("::")[2].split("$").pop() + "$" + type_
+        return "urn:pulumi:" + "::".join([self._stack, self._project, type_, name])
+
+    def RegisterStackTransform(self, request):  # noqa: N802 - gRPC method name
+        self._stack_transforms_in_order.append(request)
+        return super().RegisterStackTransform(request)
+
+    def RegisterStackInvokeTransform(self, request):  # noqa: N802 - gRPC method name
+        self.unapplied.append("the program registers an invoke transform (register_invoke_transform), which the "
+                              "mocks do not apply to the provider's functions")
+        return super().RegisterStackInvokeTransform(request)
+
+    def _transform(self, request) -> None:
+        """Apply the transforms that apply to ``request`` (its own, its parents', the stack's), as the engine does."""
+        urn = self.make_urn(request.parent, request.type, request.name)
+        self._transforms[urn] = list(request.transforms)
+        self._parents[urn] = request.parent
+        chain, parent = list(request.transforms), request.parent
+        while parent:
+            chain += self._transforms.get(parent, [])
+            parent = self._parents.get(parent, "")
+        chain += self._stack_transforms_in_order
+        if not chain:
+            return
+        options = resource_pb2.TransformResourceOptions(
+            protect=request.protect, ignore_changes=list(request.ignoreChanges),
+            retain_on_delete=request.retainOnDelete, provider=request.provider,
+            additional_secret_outputs=list(request.additionalSecretOutputs), depends_on=list(request.dependencies))
+        sent = resource_pb2.TransformResourceOptions()
+        sent.CopyFrom(options)
+        properties = request.object
+        for callback in chain:
+            function = _callback(callback.token)
+            if function is None:
+                self.unapplied.append(f"{request.type} '{request.name}': a transform the mocks cannot call")
+                continue
+            transform = resource_pb2.TransformRequest(type=request.type, name=request.name, custom=request.custom,
+                                                      parent=request.parent, properties=properties, options=options)
+            response = _sync_await(function(transform.SerializeToString()))
+            properties = response.properties
+            if response.HasField("options"):
+                options = response.options
+        if properties is not request.object:
+            request.object.CopyFrom(properties)
+        changed = [k for k in _COMPARED_OPTIONS
+                   if k not in _APPLIED_OPTIONS and getattr(options, k) != getattr(sent, k)]
+        if changed:
+            self.unapplied.append(f"{request.type} '{request.name}': a transform changes its "
+                                  f"{', '.join(changed)} option(s), which the mocks cannot apply")
+        request.protect = options.protect
 
     def RegisterResource(self, request):  # noqa: N802 - gRPC method name
+        if request.type != "pulumi:pulumi:Stack":
+            self._transform(request)
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
             urn = self.make_urn(request.parent, request.type, request.name)
@@ -275,7 +358,11 @@ class AwsMocks(Mocks):
                          mainRouteTableId=f"rtb-{_digest('main', digest)}", ownerId=account)
         elif typ == "aws:ec2/subnet:Subnet":
             rid = f"subnet-{digest}"
+            names = {zone_id: f"{region}{letter}" for letter, zone_id in self.availability_zones}
             state.update(arn=arn("ec2", f"subnet/{rid}"))
+            zone = names.get(unwrap(state.get("availabilityZoneId")))
+            if zone and not state.get("availabilityZone"):
+                state["availabilityZone"] = zone
         elif typ in ("aws:ec2/securityGroup:SecurityGroup", "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"):
             rid = f"sg-{digest}"
             state.update(arn=arn("ec2", f"security-group/{rid}"), ownerId=account)
@@ -321,6 +408,16 @@ class AwsMocks(Mocks):
             state.update(identifier=identifier, address=address, endpoint=f"{address}:{port}", port=port,
                          resourceId=resource_id, arn=arn("rds", f"db:{identifier}"),
                          hostedZoneId="Z29XKXDKYMONMX", status="available")
+            # RDS picks a zone when none is asked for: the region's first.
+            state.setdefault("availabilityZone", f"{region}{self.availability_zones[0][0]}")
+        elif typ == "aws:rds/proxy:Proxy":
+            proxy = unwrap(state.get("name")) or physical
+            rid = proxy
+            state.update(name=proxy, arn=arn("rds", f"db-proxy:prx-{_digest('proxy', proxy)}"),
+                         endpoint=f"{proxy}.proxy-c{_digest('host', account, length=11)}.{region}.rds.amazonaws.com")
+        elif typ == "aws:rds/proxyDefaultTargetGroup:ProxyDefaultTargetGroup":
+            rid = unwrap(state.get("dbProxyName")) or physical
+            state.update(name="default", arn=arn("rds", f"target-group:prx-tg-{_digest('tg', rid)}"))
         elif typ == "aws:lambda/function:Function":
             state.update(name=physical, arn=arn("lambda", f"function:{physical}"),
                          invokeArn=f"arn:{PARTITION}:apigateway:{region}:lambda:path/2015-03-31/functions/"

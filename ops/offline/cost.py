@@ -33,6 +33,7 @@ DAYS_PER_MONTH = HOURS_PER_MONTH / 24
 WEEKS_PER_MONTH = HOURS_PER_MONTH / HOURS_PER_WEEK
 CENT = Decimal("0.01")
 SCHEDULE_OUTPUT = "dbScheduledHoursPerWeek"
+PROXY_MIN_VCPUS = 2  # RDS Proxy bills provisioned instances for at least 2 vCPUs (RDS Proxy pricing page)
 
 
 class CostError(Exception):
@@ -397,6 +398,8 @@ NO_CHARGE_TYPES = frozenset({
     "aws:organizations/policy:Policy", "aws:organizations/policyAttachment:PolicyAttachment",
     "aws:rds/parameterGroup:ParameterGroup", "aws:rds/subnetGroup:SubnetGroup",
     "aws:rds/optionGroup:OptionGroup",
+    # billed through the proxy itself (_Pricer.rds_proxy): a target group and its target have no charge of their own
+    "aws:rds/proxyDefaultTargetGroup:ProxyDefaultTargetGroup", "aws:rds/proxyTarget:ProxyTarget",
     "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "aws:s3/bucketLogging:BucketLogging",
     "aws:s3/bucketObjectv2:BucketObjectv2", "aws:s3/bucketOwnershipControls:BucketOwnershipControls",
     "aws:s3/bucketPolicy:BucketPolicy", "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
@@ -469,11 +472,19 @@ class _Pricer:
         return [r for r in self.resources if r.type == typ and r.custom]
 
     # -- one rule per type
+    def _instance_by_identifier(self, identifier: Any) -> _Resource | None:
+        return next((i for i in self.of_type("aws:rds/instance:Instance")
+                     if identifier and prop(i.props, "identifier") == identifier), None)
+
     def rds_instance(self, r: _Resource) -> None:
         cls = str(prop(r.props, "instanceClass", ""))
         multi_az = bool(prop(r.props, "multiAz", False))
         copies = Decimal(2 if multi_az else 1)
         deployment = "Multi-AZ" if multi_az else "Single-AZ"
+        # A read replica is billed as an instance of its own class, with storage the size of its source's.
+        source = self._instance_by_identifier(prop(r.props, "replicateSourceDb", None))
+        if source is not None:
+            deployment = f"read replica of {prop(source.props, 'identifier')}"
         price = self.instance_price(cls)
         if price is None:
             self.unpriced(r, f"instance class {cls or '(none)'}: no price in {self.book.path.name} "
@@ -484,6 +495,8 @@ class _Pricer:
                        "2 instances (primary + standby)" if multi_az else "", kind="rds instance")
         storage_type = str(prop(r.props, "storageType", "") or "gp2")
         gb = _number(prop(r.props, "allocatedStorage", 0)) or Decimal(0)
+        if not gb and source is not None:
+            gb = _number(prop(source.props, "allocatedStorage", 0)) or Decimal(0)
         storage = self.book.get(f"rds.storage.{storage_type}")
         if storage is None:
             self.unpriced(r, f"storage type {storage_type}: no rds.storage.{storage_type} in {self.book.path.name}")
@@ -508,6 +521,30 @@ class _Pricer:
                        self.price("vpc.public_ipv4.hour"), kind="rds public ipv4")
         if (_number(prop(r.props, "monitoringInterval", 0)) or 0) > 0:
             self.e.notes.append(f"{r.name}: Enhanced Monitoring writes RDSOSMetrics to CloudWatch Logs (in --log-gb)")
+
+    def rds_proxy(self, r: _Resource) -> None:
+        """RDS Proxy: per vCPU-hour of the instance it fronts, at least ``rds.proxy.vcpu_hour``'s minimum (2 vCPUs
+        for provisioned instances); the standby of a Multi-AZ instance is not counted."""
+        name = prop(r.props, "name")
+        targets = [prop(t.props, "dbInstanceIdentifier") for t in self.of_type("aws:rds/proxyTarget:ProxyTarget")
+                   if name and prop(t.props, "dbProxyName") == name]
+        instances = [self._instance_by_identifier(target) for target in targets]
+        if not instances or any(i is None for i in instances):
+            self.unpriced(r, "RDS Proxy whose target instance is not in this stack (its vCPUs price it)")
+            return
+        vcpus = Decimal(0)
+        for instance in instances:
+            cls = str(prop(instance.props, "instanceClass", ""))
+            price = self.instance_price(cls)
+            if price is None or price.vcpu is None:
+                self.unpriced(r, f"RDS Proxy in front of {cls or '(no class)'}: no vCPU count in "
+                                 f"{self.book.path.name} (add rds.instance.{cls} with its vcpu)")
+                return
+            vcpus += price.vcpu
+        billed = max(vcpus, Decimal(PROXY_MIN_VCPUS))
+        self.fixed(r, f"RDS Proxy ({_n(billed)} vCPUs)", billed * HOURS_PER_MONTH, "vCPU-hours",
+                   self.price("rds.proxy.vcpu_hour"),
+                   f"{_n(vcpus)} vCPUs of its target, billed for at least {PROXY_MIN_VCPUS}", kind="rds proxy")
 
     def vpc_endpoint(self, r: _Resource) -> None:
         kind = str(prop(r.props, "vpcEndpointType", "Gateway") or "Gateway")
@@ -730,6 +767,7 @@ def gp3_above_baseline(gb: Decimal, iops: Decimal, throughput: Decimal | None) -
 
 _RULES = {
     "aws:rds/instance:Instance": _Pricer.rds_instance,
+    "aws:rds/proxy:Proxy": _Pricer.rds_proxy,
     "aws:ec2/vpcEndpoint:VpcEndpoint": _Pricer.vpc_endpoint,
     "aws:backup/restoreTestingPlan:RestoreTestingPlan": _Pricer.restore_testing_plan,
     "aws:guardduty/detectorFeature:DetectorFeature": _Pricer.guardduty_feature,

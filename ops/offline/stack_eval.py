@@ -29,6 +29,11 @@ class StackFileError(Exception):
     """A stack file or Pulumi.yaml that cannot be read; the message is one line naming the file and the problem."""
 
 
+class TransformNotApplied(StackFileError):
+    """The program transforms a resource in a way the mocks cannot apply: judging the untransformed values would
+    judge something the engine does not deploy, so the evaluation refuses (one line naming what)."""
+
+
 class _UniqueKeyLoader(yaml.SafeLoader):
     """YAML's safe loader, refusing a mapping that names a key twice (YAML keeps the later one, silently)."""
 
@@ -251,7 +256,7 @@ def _evaluate(project: str, stack: str, config: dict[str, str], secret_keys: lis
 
     pulumi.runtime.set_all_config(config, secret_keys)
     mocks = AwsMocks(region=config.get("aws:region") or "eu-west-1")
-    monitor = RecordingMonitor(mocks)
+    monitor = RecordingMonitor(mocks, stack=stack, project=project)
     pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
     evaluation = Evaluation(stack=stack, config=config)
 
@@ -272,6 +277,11 @@ def _evaluate(project: str, stack: str, config: dict[str, str], secret_keys: lis
     except BaseException:
         _settle_failed_run()
         raise
+    if monitor.unapplied:
+        shown = "; ".join(monitor.unapplied[:3]) + (f"; ... {len(monitor.unapplied)} in all"
+                                                    if len(monitor.unapplied) > 3 else "")
+        raise TransformNotApplied(f"cannot judge what the engine would deploy: {shown}; judge it with `pulumi "
+                                  "preview --policy-pack ./policy`, or express the change without a transform")
     evaluation.resources = list(monitor.recorded)
     return evaluation
 

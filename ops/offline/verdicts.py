@@ -5,9 +5,10 @@ The real ``__main__.py`` is evaluated for the stack's committed configuration un
 (``ops.offline.stack_eval.evaluate``: no AWS credentials, no Pulumi CLI), then every validator of the policy pack
 (``policy/policies.py``) runs on the recorded resources, fed the way the Pulumi engine feeds them:
 
-- resource policies get a ``ResourceValidationArgs`` per resource whose ``props`` are the resource's inputs with
-  the provider's camelCase names, wrapped in pulumi_policy's unknown-checking proxy, and whose ``provider`` is the
-  resource's provider (its props carry the default tags that say which environment the stack is);
+- resource policies get a ``ResourceValidationArgs`` per custom resource (the engine sends them no component) whose
+  ``props`` are the resource's inputs with the provider's camelCase names, wrapped in pulumi_policy's
+  unknown-checking proxy, whose ``urn`` names the stack (which says the environment) and whose ``provider`` is the
+  resource's provider;
 - stack policies get one ``StackValidationArgs`` whose ``PolicyResource`` objects carry each resource's outputs
   (what the mocks answered: inputs plus computed attributes), parent links included, and the root
   ``pulumi:pulumi:Stack`` resource whose props are the stack's outputs (the engine passes its final outputs too).
@@ -160,14 +161,14 @@ def check(evaluation: Evaluation, policies: ModuleType | None = None) -> tuple[s
             verdict.status = "n/a"
             verdict.note = f"{' and '.join(rule.environments)} stacks only; this is a {environment} stack"
             continue
-        if rule.types and not types.intersection(rule.types):
+        if rule.types and not rule.generic and not types.intersection(rule.types):
             verdict.status = "n/a"
             verdict.note = "no " + ", ".join(rule.types) + " in this stack"
             continue
         config = _config(rule)
         if rule.kind == "resource":
-            for resource in evaluation.resources:
-                if resource.type in rule.types:
+            for resource in evaluation.resources:  # the engine sends resource policies custom resources only
+                if resource.custom and rule.judges(resource.type):
                     verdict.messages += rule.run(resource_args(evaluation, resource, config))
         else:
             verdict.messages += rule.run(stack_args(evaluation, config))

@@ -6,7 +6,8 @@ exist when the stack enables their part (audit, GuardDuty RDS protection, organi
 dashboard, the restore drill, a run schedule). The CLI reads
 masterSecretArn (``cruddur db -s``) and appSecretArn (``cruddur stack env``), whose CURRENT values it fetches from
 Secrets Manager (``ops.stack.secrets``), dbHost/dbPort/dbName (fallbacks for fields a secret lacks), region,
-dbInstanceId (``cruddur stack wake``, ``ops.stack.wake``), operatorEndpointId, userPoolId and userPoolClientId. The
+dbInstanceId (``cruddur stack wake``, ``ops.stack.wake``), operatorEndpointId, userPoolId and userPoolClientId;
+``cruddur stack check`` (``ops.stack.check``) reads the ids of every resource whose promise it checks. The
 masterConnectionUrl and appConnectionUrl outputs hold the deploy-time passwords, stale after the first rotation: the
 CLI never uses them for a password (it reads only the master's user name from masterConnectionUrl, to refuse an app
 secret that logs in as the master).

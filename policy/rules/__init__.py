@@ -6,7 +6,8 @@ so of the policies the pack serves and of the README's tables.
 
 import importlib
 
-RULE_MODULES = ("database", "network", "secrets", "audit", "storage", "functions", "stack", "budget")
+RULE_MODULES = ("allowlist", "access", "database", "proxy", "network", "secrets", "audit", "evidence", "storage",
+                "functions", "stack", "budget")
 
 for _module in RULE_MODULES:
     importlib.import_module(f"{__name__}.{_module}")

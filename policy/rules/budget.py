@@ -154,7 +154,7 @@ def _over(total: Decimal, limit: Decimal, estimates: list[cost.Estimate], stack:
             f"(`cruddur plan {stack}` lists every line)")
 
 
-@stack_rule("cost-within-budget",
+@stack_rule("cost-within-budget", reads=(BUDGET,),
             description="The stack declares its AWS Budgets budget (cruddur-db:monthlyBudgetUsd) and its estimated "
                         "fixed monthly cost (ops/offline/cost.py over the stack's resources, the pack's copy and "
                         "price files) is not above the budget's limit_amount; a charge the estimate cannot price "

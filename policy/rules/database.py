@@ -62,14 +62,22 @@ def rds_deletion_protection(r: Subject) -> list[str]:
 _BACKUP_DEFAULT_DAYS = {RDS_INSTANCE: 0, RDS_CLUSTER: 1}  # what AWS keeps when the property is unset
 
 
+def is_read_replica(r: Subject) -> bool:
+    """An RDS instance declared as a read replica (``replicate_source_db`` set). Its data is its source's: the
+    source's backups and final snapshot keep it, and RDS creates replicas with backups off and keeps the source's
+    engine (CreateDBInstanceReadReplica). Every other rule judges a replica like any instance."""
+    source = r.props.get("replicateSourceDb")
+    return r.type == RDS_INSTANCE and isinstance(source, str) and bool(source)
+
+
 @resource_rule("rds-backup-retention", types=(RDS_INSTANCE, RDS_CLUSTER),
                description=f"RDS instances and clusters keep at least {PROD_MIN_BACKUP_DAYS} days of automated "
-                           "backups.",
+                           "backups (a read replica's are its source's).",
                practices=("deletion-protection",), prod_only=True,
                dev_reason="dev data is throwaway seed data, so a dev stack may keep fewer days to save cost.")
 def rds_backup_retention(r: Subject) -> list[str]:
     raw = r.props.get("backupRetentionPeriod")
-    if not known(raw):
+    if not known(raw) or is_read_replica(r):
         return []
     fix = f"set backup_retention_period >= {PROD_MIN_BACKUP_DAYS} (cruddur-db:backupRetentionDays)"
     days = _BACKUP_DEFAULT_DAYS[r.type] if raw is None else as_number(raw)
@@ -87,10 +95,13 @@ FINAL_SNAPSHOT_FIX = ("set skip_final_snapshot=False and a final_snapshot_identi
 
 @resource_rule("rds-final-snapshot", types=(RDS_INSTANCE,),
                description="RDS instances keep a final snapshot when deleted or replaced (skip_final_snapshot false, "
-                           "a final_snapshot_identifier that is not the fixed <identifier> or <identifier>-final).",
+                           "a final_snapshot_identifier that is not the fixed <identifier> or <identifier>-final); a "
+                           "read replica's data is its source's.",
                practices=("deletion-protection",), prod_only=True, dev_advisory=False,
                dev_reason="a dev stack may skip it to be torn down (cruddur-db:skipFinalSnapshot)")
 def rds_final_snapshot(r: Subject) -> list[str]:
+    if is_read_replica(r):
+        return []
     skip = r.props.get("skipFinalSnapshot", False)  # AWS's default is false; the provider's too
     if known(skip) and truthy(skip):
         return [f"{r.label} skips its final snapshot; {FINAL_SNAPSHOT_FIX} (cruddur-db:skipFinalSnapshot false)"]
@@ -141,13 +152,14 @@ EXTENDED_SUPPORT_FIX = (f'set engine_lifecycle_support="{ENGINE_LIFECYCLE_SUPPOR
 @resource_rule("rds-no-paid-extended-support", types=(RDS_INSTANCE, RDS_CLUSTER),
                description="RDS instances and clusters opt out of paid RDS Extended Support (engine_lifecycle_support "
                            f"{ENGINE_LIFECYCLE_SUPPORT}): when a major version's standard support ends, RDS upgrades "
-                           "it rather than billing for extended support. Unset means enrolled (AWS's default).",
+                           "it rather than billing for extended support. Unset means enrolled (AWS's default); a "
+                           "read replica runs its source's engine.",
                practices=("patched-runtimes", "cost"))
 def rds_no_paid_extended_support(r: Subject) -> list[str]:
     """Unset, ``open-source-rds-extended-support`` or anything else is a violation; a value not known yet at preview
     is judged when the engine knows it (``pulumi up`` validates the resolved inputs before it creates or updates)."""
     value = r.props.get("engineLifecycleSupport")
-    if not known(value) or value == ENGINE_LIFECYCLE_SUPPORT:
+    if not known(value) or value == ENGINE_LIFECYCLE_SUPPORT or is_read_replica(r):
         return []
     if value is None or value == "":
         return [f"{r.label} does not set engine_lifecycle_support, so RDS enrols it in paid Extended Support when "

@@ -10,6 +10,7 @@ from .constants import (
     LAMBDA_CODE_SIGNING_CONFIG,
     LAMBDA_FUNCTION,
     LAMBDA_FUNCTION_URL,
+    LAMBDA_LAYER_PERMISSION,
     LAMBDA_PERMISSION,
     SUPPORTED_RUNTIMES,
 )
@@ -34,6 +35,18 @@ def lambda_permission_source_arn(r: Subject) -> list[str]:
     if isinstance(source, str) and ("*" in source or "?" in source):
         return [f"{r.label} lets {who} invoke the function from any source matching '{source}'; set source_arn to "
                 "the one resource that may invoke it"]
+    return []
+
+
+@resource_rule("lambda-layer-permission-not-public", types=(LAMBDA_LAYER_PERMISSION,),
+               description="Lambda layer version permissions never share a layer with everyone (principal '*' "
+                           "without an organization_id).",
+               practices=("no-public-access", "least-privilege"))
+def lambda_layer_permission_not_public(r: Subject) -> list[str]:
+    principal, organization = r.props.get("principal"), r.props.get("organizationId")
+    if isinstance(principal, str) and principal.strip() == "*" and known(organization) and not organization:
+        return [f"{r.label} shares the layer with every AWS account (principal '*'); name the account (or set "
+                "organization_id to your organization)"]
     return []
 
 

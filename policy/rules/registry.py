@@ -1,7 +1,8 @@
 """The pack's registry: each rule names its resource types ONCE, in its registration, and the pack dispatches on them.
 
 - ``@resource_rule(name, types=..., description=..., practices=...)`` registers ``validate(subject) -> list[str]``
-  (the violation messages, empty when compliant). It is called only for resources of those types, with a
+  (the violation messages, empty when compliant). It is called only for resources of those types (``EVERY_TYPE``:
+  every custom resource, for the generic rules: the allowlist of types, documents wherever they appear), with a
   ``Subject``: ``label`` ("rds Instance 'db-instance'", the start of every message), ``props`` (the resource's
   inputs with the provider's camelCase names, as plain data), ``type``, ``name``, ``config`` and the engine's
   ``args`` (``pulumi_policy.ResourceValidationArgs``);
@@ -33,6 +34,7 @@ from .props import plain, policy_config, short_type
 
 MANDATORY = EnforcementLevel.MANDATORY
 ADVISORY = EnforcementLevel.ADVISORY
+EVERY_TYPE = ("*",)  # a generic resource rule's types: it judges every custom resource the engine sends
 
 
 @dataclass(frozen=True)
@@ -63,14 +65,23 @@ class Rule:
     environments: tuple[str, ...] = ("dev", "prod")
     config: dict | None = None  # JSON-schema properties of the policy's config (defaults included)
     practices: tuple[str, ...] = ()  # keys of PRACTICES
+    reads: tuple[str, ...] = ()  # stack rules: the other types they judge (on the allowlist with ``types``)
 
     def applies_to(self, environment: str) -> bool:
         return environment in self.environments
 
+    @property
+    def generic(self) -> bool:
+        return self.types == EVERY_TYPE
+
+    def judges(self, resource_type: str) -> bool:
+        """Whether the rule is dispatched resources of ``resource_type``."""
+        return self.generic or resource_type in self.types
+
     def run(self, args) -> list[str]:
         """The violations for ``args``: none where the rule does not apply (environment, resource type)."""
         if self.kind == "resource":
-            if args.resource_type not in self.types or not self.applies_to(resource_environment(args)):
+            if not self.judges(args.resource_type) or not self.applies_to(resource_environment(args)):
                 return []
             props = plain(args.props)
             if not isinstance(props, dict):
@@ -85,7 +96,8 @@ RULES: list[Rule] = []
 
 
 def _register(kind: str, name: str, description: str, practices: tuple[str, ...], types: tuple[str, ...],
-              prod_only: bool, dev_reason: str, config: dict | None, dev_advisory: bool = True) -> Callable:
+              prod_only: bool, dev_reason: str, config: dict | None, dev_advisory: bool = True,
+              reads: tuple[str, ...] = ()) -> Callable:
     if kind == "resource" and not types:
         raise ValueError(f"resource rule {name} names no resource types")
     if prod_only != bool(dev_reason):
@@ -95,7 +107,11 @@ def _register(kind: str, name: str, description: str, practices: tuple[str, ...]
         raise ValueError(f"rule {name}: practices {unknown or '(none)'} are not keys of PRACTICES")
 
     def register(validate: Callable) -> Callable:
-        common = dict(validate=validate, kind=kind, types=tuple(types), config=config, practices=tuple(practices))
+        taken = {r.name for r in RULES}
+        if name in taken or f"{name}-dev" in taken:
+            raise ValueError(f"rule {name} is registered twice")
+        common = dict(validate=validate, kind=kind, types=tuple(types), config=config, practices=tuple(practices),
+                      reads=tuple(reads))
         if prod_only and not dev_advisory:
             RULES.append(Rule(name, f"{description} (prod stacks only: {dev_reason})", enforcement=MANDATORY,
                               environments=("prod",), **common))
@@ -119,11 +135,12 @@ def resource_rule(name: str, *, types: Sequence[str], description: str, practice
 
 
 def stack_rule(name: str, *, description: str, practices: Sequence[str], types: Sequence[str] = (),
-               prod_only: bool = False, dev_reason: str = "", config: dict | None = None,
+               reads: Sequence[str] = (), prod_only: bool = False, dev_reason: str = "", config: dict | None = None,
                dev_advisory: bool = True) -> Callable:
-    """Register ``validate(stack_args) -> messages`` (MANDATORY; see ``prod_only``)."""
+    """Register ``validate(stack_args) -> messages`` (MANDATORY; see ``prod_only``). ``types``: the rule is not
+    applicable without any of them; ``reads``: the other types it judges (both go on the allowlist of types)."""
     return _register("stack", name, description, tuple(practices), tuple(types), prod_only, dev_reason, config,
-                     dev_advisory)
+                     dev_advisory, tuple(reads))
 
 
 def practices_table() -> str:
@@ -144,6 +161,11 @@ def practices_table() -> str:
 # -- the pack -----------------------------------------------------------------------------------------------------
 def rule(name: str) -> Rule:
     return next(r for r in RULES if r.name == name)
+
+
+def declared_types() -> frozenset[str]:
+    """Every resource type some rule names in its registration (``types=``): the types the pack has rules for."""
+    return frozenset(t for r in RULES if not r.generic for t in (*r.types, *r.reads))
 
 
 def _reporter(r: Rule):

@@ -1,10 +1,9 @@
 """Secrets and keys: Secrets Manager secrets and SNS topics on a customer-managed key, secrets rotated, KMS keys
-rotating, and no bucket, secret or key policy that lets everyone in."""
+rotating. (Who their policies let in is judged wherever a document appears: ``access.py``.)"""
 
 from __future__ import annotations
 
-from .constants import BUCKET, BUCKET_POLICY, KMS_KEY, KMS_KEY_POLICY, SECRET, SECRET_POLICY, SECRET_ROTATION, SNS_TOPIC
-from .documents import public_statements
+from .constants import KMS_KEY, SECRET, SECRET_ROTATION, SNS_TOPIC
 from .props import aws_managed_key, known, of_type, short_type, switched_off
 from .registry import Subject, resource_rule, stack_rule
 
@@ -36,7 +35,7 @@ def sns_encrypted_with_cmk(r: Subject) -> list[str]:
     return []
 
 
-@stack_rule("secrets-rotation-configured", types=(SECRET,),
+@stack_rule("secrets-rotation-configured", types=(SECRET,), reads=(SECRET_ROTATION,),
             description="Every Secrets Manager secret of the stack rotates: a SecretRotation of this stack names it "
                         "(by ARN, id or name) with a schedule.",
             practices=("secrets",))
@@ -73,18 +72,3 @@ def kms_rotation_enabled(r: Subject) -> list[str]:
     if switched_off(r.props.get("enableKeyRotation")):
         return [f"{r.label} has automatic key rotation off; set enable_key_rotation=True"]
     return []
-
-
-PUBLIC_FIX = ("name the principals, or add a condition that narrows them (aws:PrincipalOrgID, aws:PrincipalAccount, "
-              "aws:SourceArn, aws:SourceAccount, aws:SourceVpce...)")
-
-
-@resource_rule("resource-policy-not-public",
-               types=(BUCKET_POLICY, BUCKET, SECRET, SECRET_POLICY, KMS_KEY, KMS_KEY_POLICY),
-               description="Bucket, secret and KMS key policies never allow everyone ('Principal: *') without a "
-                           "condition that narrows it to named accounts, organizations or sources.",
-               practices=("no-public-access", "least-privilege"))
-def resource_policy_not_public(r: Subject) -> list[str]:
-    return [f"{r.label} policy lets anyone (Principal '*') {actions} ({label}); {PUBLIC_FIX}"
-            for label, actions in public_statements(r.props.get("policy"))]
-

@@ -8,6 +8,7 @@ from typing import Any
 
 from .constants import (
     AWS_PROVIDER,
+    BACKUP_PLAN,
     BUCKET,
     BUCKET_POLICY,
     BUCKET_PUBLIC_ACCESS_BLOCK,
@@ -79,6 +80,7 @@ def _parameter_links(args) -> list[tuple[str, str, Any, list[tuple[str, dict]]]]
 
 
 @stack_rule("rds-tls-enforced", types=(RDS_INSTANCE, RDS_CLUSTER),
+            reads=(RDS_PARAMETER_GROUP, RDS_CLUSTER_PARAMETER_GROUP),
             description="Each RDS instance (and cluster) links a parameter group of this stack that forces TLS "
                         "(rds.force_ssl=1).",
             practices=("encryption-in-transit",))
@@ -155,7 +157,7 @@ def rds_parameter_group_family(args) -> list[str]:
     return problems
 
 
-@stack_rule("rds-master-password-in-secrets-manager", types=(RDS_INSTANCE, RDS_CLUSTER),
+@stack_rule("rds-master-password-in-secrets-manager", types=(RDS_INSTANCE, RDS_CLUSTER), reads=(SECRET_VERSION,),
             description="Each RDS instance's (cluster's) master password is kept in a Secrets Manager secret of "
                         "this stack (a SecretVersion whose JSON secret_string has it as \"password\"), or managed "
                         "by RDS (manage_master_user_password).",
@@ -192,7 +194,7 @@ def _for_bucket(resources: list[tuple[Any, dict]], bucket: str) -> tuple[list[di
     return definite, maybe
 
 
-@stack_rule("audit-trail-present", description="The stack declares its CloudTrail trail.",
+@stack_rule("audit-trail-present", description="The stack declares its CloudTrail trail.", reads=(TRAIL,),
             practices=("audit-trail",), prod_only=True,
             dev_reason="a dev stack may switch its trail off where the account is already audited by another trail "
                        "(cruddur-db:auditTrail).")
@@ -203,7 +205,7 @@ def audit_trail_present(args) -> list[str]:
     return []
 
 
-@stack_rule("cloudtrail-bucket-protected", types=(TRAIL,),
+@stack_rule("cloudtrail-bucket-protected", types=(TRAIL,), reads=(BUCKET_PUBLIC_ACCESS_BLOCK, BUCKET_POLICY),
             description="Each trail's S3 bucket blocks all public access and denies non-TLS requests.",
             practices=("no-public-access", "encryption-in-transit", "audit-trail"))
 def cloudtrail_bucket_protected(args) -> list[str]:
@@ -279,7 +281,7 @@ def prod_stateful_protected(args) -> list[str]:
             for resource, label in stateful if _protect(resource) is False]
 
 
-@stack_rule("guardduty-rds-protection",
+@stack_rule("guardduty-rds-protection", reads=(GUARDDUTY_DETECTOR, GUARDDUTY_FEATURE),
             description="A GuardDuty detector (created here or adopted by id) has RDS Protection (RDS_LOGIN_EVENTS) "
                         "enabled.",
             practices=("guardduty",), prod_only=True,
@@ -322,12 +324,26 @@ def _regions_elsewhere(resource_type: str, p: dict) -> list[tuple[str, Any]]:
         for replica in as_list(p.get("replicas")):
             if isinstance(replica, dict):
                 found.append(("replicates data to", replica.get("region")))
+    if resource_type == BACKUP_PLAN:
+        for rule in as_list(p.get("rules")):
+            for action in as_list(rule.get("copyActions") if isinstance(rule, dict) else None):
+                vault = action.get("destinationVaultArn") if isinstance(action, dict) else None
+                found.append(("copies backups to", _arn_region(vault)))
     return found
 
 
-@stack_rule("region-allowed",
+def _arn_region(arn: Any) -> Any:
+    """The region of an ARN (``arn:aws:backup:us-east-1:1:backup-vault:v`` -> ``us-east-1``); None when not one."""
+    if not isinstance(arn, str) or not arn.startswith("arn:"):
+        return None
+    parts = arn.split(":")
+    return parts[3] if len(parts) > 4 else None
+
+
+@stack_rule("region-allowed", reads=(AWS_PROVIDER, RDS_SNAPSHOT_COPY, BACKUP_PLAN),
             description="Every AWS provider and resource, and every copy or replica of their data (snapshot copies, "
-                        "secret replicas), is in an allowed region (data residency; policy config allowedRegions, "
+                        "secret replicas, backup plans' copy actions), is in an allowed region (data residency; "
+                        "policy config allowedRegions, "
                         f"default {', '.join(DEFAULT_ALLOWED_REGIONS)}).",
             practices=("region",),
             config={"allowedRegions": {"type": "array", "items": {"type": "string"},

@@ -9,12 +9,14 @@ from .constants import (
     BUCKET_ACL_V2,
     BUCKET_LOGGING,
     BUCKET_LOGGING_V2,
+    BUCKET_OBJECT,
+    BUCKET_OBJECT_V2,
     BUCKET_POLICY,
     BUCKET_PUBLIC_ACCESS_BLOCK,
     BUCKET_V2,
 )
 from .documents import denies_insecure_transport
-from .props import UNKNOWN, as_list, known, of_type, truthy
+from .props import UNKNOWN, as_list, known, of_type, short_type, truthy
 from .registry import Subject, resource_rule, stack_rule
 
 
@@ -39,28 +41,42 @@ PUBLIC_CANNED_ACLS = ("public-read", "public-read-write", "authenticated-read")
 PUBLIC_GRANTEE_GROUPS = ("AllUsers", "AuthenticatedUsers")
 
 
-@resource_rule("s3-bucket-acl-not-public", types=(BUCKET_ACL, BUCKET_ACL_V2, BUCKET),
-               description="S3 bucket ACLs never grant access to everyone (canned public ACLs, AllUsers or "
-                           "AuthenticatedUsers grants).",
+def _public_grants(props: dict) -> list[tuple[str, str]]:
+    """(permission, group) for each grant to all users or authenticated users: ``access_control_policy.grants``
+    of an ACL resource (``grantee.uri``, ``permission``) and a bucket's inline ``grants`` (``uri``,
+    ``permissions``)."""
+    policy = props.get("accessControlPolicy")
+    grants = [(g.get("grantee"), g.get("permission")) for g in
+              as_list(policy.get("grants") if isinstance(policy, dict) else None) if isinstance(g, dict)]
+    grants += [(g, ", ".join(p for p in as_list(g.get("permissions")) if isinstance(p, str)) or None)
+               for g in as_list(props.get("grants")) if isinstance(g, dict)]
+    found = []
+    for grantee, permission in grants:
+        uri = grantee.get("uri") if isinstance(grantee, dict) else None
+        if not isinstance(uri, str):
+            continue
+        group = uri.strip().rstrip("/").rsplit("/", 1)[-1]
+        matched = next((g for g in PUBLIC_GRANTEE_GROUPS if g.lower() == group.lower()), None)
+        if matched:
+            found.append((permission if isinstance(permission, str) and permission else "access", matched))
+    return found
+
+
+@resource_rule("s3-bucket-acl-not-public",
+               types=(BUCKET_ACL, BUCKET_ACL_V2, BUCKET, BUCKET_V2, BUCKET_OBJECT, BUCKET_OBJECT_V2),
+               description="S3 ACLs never grant access to everyone (canned public ACLs, AllUsers or "
+                           "AuthenticatedUsers grants), on buckets (Bucket, BucketV2, inline grants, their ACL "
+                           "resources) and on objects (BucketObject, BucketObjectv2).",
                practices=("no-public-access",))
 def s3_bucket_acl_not_public(r: Subject) -> list[str]:
     problems = []
     acl = r.props.get("acl")
-    if isinstance(acl, str) and acl in PUBLIC_CANNED_ACLS:
-        problems.append(f"{r.label} makes its bucket public with the canned ACL '{acl}'; use acl='private' (or no "
+    what = "its object" if r.type in (BUCKET_OBJECT, BUCKET_OBJECT_V2) else "its bucket"
+    if isinstance(acl, str) and acl.strip().lower() in PUBLIC_CANNED_ACLS:
+        problems.append(f"{r.label} makes {what} public with the canned ACL '{acl}'; use acl='private' (or no "
                         "ACL: ownership controls BucketOwnerEnforced)")
-    policy = r.props.get("accessControlPolicy")
-    grants = policy.get("grants") if isinstance(policy, dict) else None
-    for grant in as_list(grants):
-        grantee = grant.get("grantee") if isinstance(grant, dict) else None
-        uri = grantee.get("uri") if isinstance(grantee, dict) else None
-        if not isinstance(uri, str):
-            continue
-        group = uri.rstrip("/").rsplit("/", 1)[-1]
-        if group in PUBLIC_GRANTEE_GROUPS:
-            permission = grant.get("permission")
-            problems.append(f"{r.label} grants {permission if isinstance(permission, str) else 'access'} to the "
-                            f"{group} group; grant only named canonical users")
+    for permission, group in _public_grants(r.props):
+        problems.append(f"{r.label} grants {permission} to the {group} group; grant only named canonical users")
     return problems
 
 
@@ -80,7 +96,7 @@ def _inline_loggings(p: dict) -> list:
     return [x for x in (p.get("logging"), *as_list(p.get("loggings"))) if x is not None]
 
 
-@stack_rule("s3-bucket-access-logging", types=(BUCKET, BUCKET_V2),
+@stack_rule("s3-bucket-access-logging", types=(BUCKET, BUCKET_V2), reads=(BUCKET_LOGGING, BUCKET_LOGGING_V2),
             description="Every S3 bucket sends server access logs to a log bucket (aws.s3.BucketLogging), except a "
                         "bucket that is itself a log destination.",
             practices=("audit-trail",), prod_only=True,
@@ -113,7 +129,7 @@ def s3_bucket_access_logging(args) -> list[str]:
         name = p.get("bucket")
         if not known(name) or not isinstance(name, str) or name in logged or name in targets or unsure:
             continue
-        problems.append(f"s3 Bucket '{bucket.name}' ({name}) has no server access logging; declare an "
+        problems.append(f"{short_type(bucket.resource_type)} '{bucket.name}' ({name}) has no server access logging; declare an "
                         "aws.s3.BucketLogging into the audit component's access-log bucket "
                         "(PrivateBucketArgs.access_log_bucket)")
     return problems

@@ -10,6 +10,7 @@ import yaml
 
 from components import settings
 from components.settings import ConfigError
+from components.stack_names import is_dev_stack_name, is_production_stack_name
 from ops.offline.stack_eval import evaluate
 from ops.paths import PROJECT_ROOT as PROJECT_DIR
 
@@ -195,13 +196,30 @@ def project_with_stack(tmp_path, stack: str, config: dict):
     return tmp_path
 
 
-@pytest.mark.parametrize("stack", ["Prod", "eu-prod", "live", "prd"])
+@pytest.mark.parametrize("stack", ["Prod", "eu-prod", "live", "prd", "euprod", "cruddurprod", "prd01", "live2"])
 def test_any_production_looking_stack_cannot_call_itself_dev(tmp_path, stack):
     project = project_with_stack(tmp_path, stack, {"aws:region": "eu-west-1", "cruddur-db:environment": "dev"})
     with pytest.raises(ConfigError) as caught:
         evaluate(stack, project_dir=project)
     assert caught.value.problems == [f"cruddur-db:environment = 'dev': stack '{stack}' is a production stack by "
                                      "name; its environment must be prod"]
+
+
+@pytest.mark.parametrize("stack", ["staging", "sandbox", "test1", "useast", "qa"])
+def test_a_stack_whose_name_does_not_say_dev_cannot_call_itself_dev(tmp_path, stack):
+    """The policy pack cannot read the settings and judges such a stack as prod: the settings refuse the mismatch
+    before anything is declared, rather than `pulumi up` failing on mandatory violations."""
+    project = project_with_stack(tmp_path, stack, {"aws:region": "eu-west-1", "cruddur-db:environment": "dev"})
+    with pytest.raises(ConfigError) as caught:
+        evaluate(stack, project_dir=project)
+    assert caught.value.problems == [
+        f"cruddur-db:environment = 'dev': stack '{stack}' does not say dev in its name, and the policy pack judges "
+        "a stack by its name: name it with a dev word (alice-dev, dev2) or set environment: prod"]
+
+
+@pytest.mark.parametrize("stack", ["dev", "alice-dev", "dev2", "development", "devbox", "staging-dev"])
+def test_dev_looking_names(stack):
+    assert is_dev_stack_name(stack) and not is_production_stack_name(stack)
 
 
 def test_a_dev_named_stack_may_be_dev(tmp_path):

@@ -69,16 +69,24 @@ def test_unknown_keys_are_seen_in_the_engines_config_too(monkeypatch):
 
 
 # -- operator ranges: the union counts ----------------------------------------------------------------------------
-@pytest.mark.parametrize("ranges,version,share", [
-    (["0.0.0.0/1", "128.0.0.0/1"], 4, "100%"),
-    (["::/1", "8000::/1"], 6, "100%"),
-    (["10.0.0.0/8"], 4, "0.39%"),
-    ([f"11.{i}.0.0/16" for i in range(256)], 4, "0.39%"),
+REGISTRY_BLOCKS = ["2400::/12", "2600::/12", "2800::/12", "2a00::/12", "2c00::/12"]  # APNIC ARIN LACNIC RIPE AFRINIC
+
+
+@pytest.mark.parametrize("ranges,share,space", [
+    (["0.0.0.0/1", "128.0.0.0/1"], "100%", "IPv4 address space"),
+    (["::/1", "8000::/1"], "100%", "IPv6 address space"),
+    (["10.0.0.0/8"], "0.39%", "IPv4 address space"),
+    ([f"11.{i}.0.0/16" for i in range(256)], "0.39%", "IPv4 address space"),
+    # the IPv6 internet in pieces: the registries' blocks are 0.12% of the whole space, most of the allocated one
+    (REGISTRY_BLOCKS, "70.25%", "allocated IPv6 unicast space"),
+    (["2a00::/12"], "14.05%", "allocated IPv6 unicast space"),
+    ([f"2600:{i * 0x800:x}::/21" for i in range(1, 17)], "0.44%", "allocated IPv6 unicast space"),
+    (["2001::/16"], "0.54%", "allocated IPv6 unicast space"),
 ])
-def test_operator_ranges_that_together_open_too_much_are_rejected(ranges, version, share):
+def test_operator_ranges_that_together_open_too_much_are_rejected(ranges, share, space):
     assert only(problems("dev", operatorCidrs=ranges)) == (
-        f"cruddur-db:operatorCidrs = {settings.shown(ranges)}: together cover {share} of the IPv{version} "
-        "addresses (the limit is under 1/256); name your office or VPN range instead")
+        f"cruddur-db:operatorCidrs = {settings.shown(ranges)}: together cover {share} of the {space} "
+        "(the limit is under 1/256); name your office or VPN range instead")
 
 
 def test_operator_ranges_of_an_office_and_a_vpn_are_fine():

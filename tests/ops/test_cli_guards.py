@@ -51,7 +51,7 @@ def any_stack_pulumi(tmp_path: Path, monkeypatch, aws_secrets, empty_database_ur
 
 
 # ------------------------------------------------------------------ production-looking stack names
-@pytest.mark.parametrize("stack", ["Prod", "PROD", "production", "eu-prod", "prd", "live"])
+@pytest.mark.parametrize("stack", ["Prod", "PROD", "production", "eu-prod", "prd", "live", "euprod", "prd01", "live2"])
 def test_production_looking_stacks_are_protected(cli, any_stack_pulumi, pg_server, empty_database_url, stack):
     name = parse(empty_database_url).database
     result = cli("db", "drop", "-s", stack, "--yes")

@@ -119,9 +119,9 @@ def test_bad_configuration_is_one_line_and_exit_2(project_copy):
 
 def test_mandatory_violation_exits_1(project_copy):
     """Settings allow what the pack forbids: a stack that widens its own allowedRegions to leave the EU."""
-    write_stack(project_copy, "useast", {"aws:region": "us-east-1", "cruddur-db:environment": "dev",
+    write_stack(project_copy, "useast-dev", {"aws:region": "us-east-1", "cruddur-db:environment": "dev",
                                          "cruddur-db:allowedRegions": ["us-east-1"]})
-    result = plan("-s", "useast", project_dir=project_copy)
+    result = plan("-s", "useast-dev", project_dir=project_copy)
     assert result.exit_code == 1, result.output
     verdicts = {r[0]: r[1:] for r in rows(result.stdout) if len(r) == 4}
     assert verdicts["region-allowed"][:2] == ["mandatory", "violated"]
@@ -130,12 +130,46 @@ def test_mandatory_violation_exits_1(project_copy):
     assert "1 mandatory violation(s)" in result.stdout
     # No price file for us-east-1: one line on stderr, the verdicts' exit status unchanged.
     assert result.stderr.splitlines() == [
-        "cruddur plan: stack 'useast': no cost estimate: no prices for region us-east-1: add "
+        "cruddur plan: stack 'useast-dev': no cost estimate: no prices for region us-east-1: add "
         "ops/offline/prices/us-east-1.json (cruddur prices refresh --region us-east-1 writes it)"]
     assert "fixed:" not in result.stdout
-    asked = plan("-s", "useast", "--cost-json", str(project_copy / "cost.json"), project_dir=project_copy)
+    asked = plan("-s", "useast-dev", "--cost-json", str(project_copy / "cost.json"), project_dir=project_copy)
     assert asked.exit_code == 2  # the JSON CI asked for cannot be written
     assert not (project_copy / "cost.json").exists()
+
+
+def _minimal_program(tmp_path: Path, source: str) -> Path:
+    (tmp_path / "Pulumi.yaml").write_text("name: cruddur-db\nruntime: python\n")
+    (tmp_path / "Pulumi.prod.yaml").write_text("config:\n  aws:region: eu-west-1\n")
+    (tmp_path / "__main__.py").write_text(source)
+    return tmp_path
+
+
+def test_a_resource_type_the_pack_does_not_know_exits_1(tmp_path):
+    project = _minimal_program(tmp_path, "import pulumi_aws as aws\n"
+                                         "aws.ec2.Eip('ip', domain='vpc')\n")
+    result = plan("prod", project_dir=project)
+    assert result.exit_code == 1, result.output
+    verdicts = {r[0]: r[1:] for r in rows(result.stdout) if len(r) == 4}
+    assert verdicts["resource-type-allowed"][:2] == ["mandatory", "violated"]
+    assert "ec2 Eip 'ip' is of type aws:ec2/eip:Eip, which the pack has no rules for" in verdicts[
+        "resource-type-allowed"][2]
+
+
+def test_a_transform_the_mocks_cannot_apply_is_one_line_and_exit_2(tmp_path):
+    project = _minimal_program(tmp_path, """import pulumi, pulumi_aws as aws
+def keep(args):
+    return pulumi.ResourceTransformResult(args.props, pulumi.ResourceOptions.merge(
+        args.opts, pulumi.ResourceOptions(retain_on_delete=True)))
+aws.kms.Key("k", enable_key_rotation=True, opts=pulumi.ResourceOptions(transforms=[keep]))
+""")
+    result = plan("prod", project_dir=project)
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr.strip().splitlines() == [
+        "cruddur plan: stack 'prod': cannot judge what the engine would deploy: aws:kms/key:Key 'k': a transform "
+        "changes its retain_on_delete option(s), which the mocks cannot apply; judge it with `pulumi preview "
+        "--policy-pack ./policy`, or express the change without a transform"]
 
 
 def test_dev_script_plans_prod_on_the_installed_cli():

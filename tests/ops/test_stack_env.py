@@ -144,3 +144,56 @@ def test_missing_outputs_name_the_key(aws_secrets):
 def test_the_default_ca_bundle_is_the_rds_bundle_shipped_in_the_repo():
     assert RDS_CA_BUNDLE.is_file()
     assert RDS_CA_BUNDLE.read_text().count("BEGIN CERTIFICATE") > 100  # AWS's global bundle: every region's CAs
+
+
+# -- read replicas and the RDS Proxy --------------------------------------------------------------------------------
+READER = "cruddur-dev-db-replica-1.cabcdefghijk.eu-west-1.rds.amazonaws.com"
+PROXY = "cruddur-dev-proxy.proxy-cabcdefghijk.eu-west-1.rds.amazonaws.com"
+
+
+def test_a_stack_with_replicas_adds_the_reader_url(stack_cli, fake_pulumi):
+    document = json.loads((fake_pulumi / "dev.json").read_text())
+    document |= {"readerEndpoint": READER, "readerEndpoints": [READER]}
+    (fake_pulumi / "dev.json").write_text(json.dumps(document))
+    result = stack_cli("stack", "env", "-s", "dev", "--format", "json")
+    assert result.exit_code == 0, result.output
+    env = json.loads(result.stdout)
+    assert env["READER_CONNECTION_URL"] == EXPECTED["CONNECTION_URL"].replace(RECORDED["dbHost"], READER)
+    assert env["READER_CONNECTION_URL"] == (f"postgresql://cruddur_app:{FAKE_APP_PASSWORD}@"
+                                            f"{READER}:5432/cruddur?sslmode=verify-full")
+    assert {k: v for k, v in env.items() if k != "READER_CONNECTION_URL"} == EXPECTED  # the rest unchanged
+
+
+def test_the_reader_url_follows_the_app_secrets_current_user(aws_secrets):
+    import boto3
+
+    outputs = stack_outputs("dev", aws_secrets) | {"readerEndpoint": READER}
+    boto3.client("secretsmanager", region_name="eu-west-1").put_secret_value(
+        SecretId=outputs["appSecretArn"], SecretString=rds_secret("dev", "cruddur_app_clone", "Rotated-Passw0rd"))
+    env = app_env(outputs, "dev")
+    assert env["READER_CONNECTION_URL"] == (f"postgresql://cruddur_app_clone:Rotated-Passw0rd@{READER}:5432/cruddur"
+                                            "?sslmode=verify-full")
+    assert env["CONNECTION_URL"].startswith("postgresql://cruddur_app_clone:Rotated-Passw0rd@cruddur-dev-db.")
+
+
+def test_a_stack_with_a_proxy_points_the_app_at_it(aws_secrets):
+    outputs = stack_outputs("dev", aws_secrets) | {"proxyEndpoint": PROXY}
+    env = app_env(outputs, "dev")
+    assert env["CONNECTION_URL"] == EXPECTED["CONNECTION_URL"].replace(RECORDED["dbHost"], PROXY)
+    assert "READER_CONNECTION_URL" not in env  # no replica, no reader
+    assert "READER_CONNECTION_URL" not in app_env(stack_outputs("dev", aws_secrets), "dev")
+
+
+def test_a_proxy_stack_gets_the_bundle_that_verifies_the_proxy(aws_secrets):
+    from cryptography import x509
+
+    from ops.stack.app_env import RDS_PROXY_CA_BUNDLE
+
+    outputs = stack_outputs("dev", aws_secrets) | {"proxyEndpoint": PROXY}
+    assert app_env(outputs, "dev")["PGSSLROOTCERT"] == str(RDS_PROXY_CA_BUNDLE)
+    assert app_env(outputs, "dev", "/app/ca.pem")["PGSSLROOTCERT"] == "/app/ca.pem"  # an explicit path stays
+    # the RDS bundle, whole, then the Amazon Trust Services roots the proxy's ACM certificate chains to
+    proxy_bundle = RDS_PROXY_CA_BUNDLE.read_text()
+    assert proxy_bundle.startswith(RDS_CA_BUNDLE.read_text())
+    extra = x509.load_pem_x509_certificates(proxy_bundle[len(RDS_CA_BUNDLE.read_text()):].encode())
+    assert [c.subject.rfc4514_string() for c in extra] == [f"CN=Amazon Root CA {n},O=Amazon,C=US" for n in range(1, 5)]

@@ -57,8 +57,9 @@ def resource_violations(rule_name: str, evaluation, resource, config: dict | Non
 
 
 def all_resource_violations(rule_name: str, evaluation) -> list[str]:
+    """A resource rule's violations over every custom resource (the engine sends resource policies no component)."""
     rule = policies.rule(rule_name)
-    return [m for r in evaluation.resources
+    return [m for r in evaluation.resources if r.custom
             for m in rule.run(resource_args(evaluation, r, config_of(rule)))]
 
 

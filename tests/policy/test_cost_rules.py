@@ -336,8 +336,9 @@ def test_a_schedule_that_stops_a_prod_database_is_a_mandatory_violation(evaluate
     """A prod program that declares dev's stop schedule (the settings refuse dbRunSchedule on prod; the pack judges
     what any program declares)."""
     scheduled_dev = evaluate_with("dev", overrides={"dbRunSchedule": WORKDAYS})
-    stop = next(s for s in scheduled_dev.of_type(SCHEDULE) if s.name == "db-schedule-stop")
-    start = next(s for s in scheduled_dev.of_type(SCHEDULE) if s.name == "db-schedule-start")
+    stop, start = (dataclasses.replace(s, urn=s.urn.replace("urn:pulumi:dev::", "urn:pulumi:prod::"))
+                   for name in ("stop", "start") for s in scheduled_dev.of_type(SCHEDULE)
+                   if s.name == f"db-schedule-{name}")  # the same schedules, declared in the prod stack
     assert resource_violations("prod-database-never-scheduled-off", prod, stop) == [
         "scheduler Schedule 'db-schedule-stop' stops the database on a schedule "
         "(arn:aws:scheduler:::aws-sdk:rds:stopDBInstance); prod runs around the clock: remove the schedule (leave "

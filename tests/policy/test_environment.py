@@ -1,10 +1,11 @@
-"""Which stacks the pack judges as dev: a production-looking stack NAME (read from the URNs the engine
-writes, which a program cannot choose) is always prod, whatever the program's own tags say; a stack is dev only
-when its name is not production-looking AND its provider's default tags say Environment=dev."""
+"""Which stacks the pack judges as dev: the stack NAME alone (read from the URNs the engine writes, which a program
+cannot choose), never a tag: a stack is dev only when its name is dev-looking and not production-looking; any other
+name is prod, whatever the program's tags or a second provider's default tags say."""
 
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pytest
 from google.protobuf import struct_pb2
@@ -40,7 +41,8 @@ def test_a_production_named_stack_tagged_dev_gets_every_mandatory_rule(dev, stac
     assert environment == "prod"
     violated = {v.policy: v.enforcement for v in verdicts if v.status == "violated"}
     assert violated == {"rds-backup-retention": "mandatory", "cloudtrail-bucket-retained": "mandatory",
-                        "prod-stateful-protected": "mandatory", "rds-final-snapshot": "mandatory"}
+                        "prod-stateful-protected": "mandatory", "rds-final-snapshot": "mandatory",
+                        "cloudtrail-logs-retained": "mandatory"}
     assert {v.policy for v in verdicts if v.policy.endswith("-dev")} == {
         v.policy for v in verdicts if v.status == "n/a" and v.policy.endswith("-dev")}
 
@@ -50,7 +52,7 @@ def test_resource_rules_read_the_stack_name_from_the_urn(dev, stack):
     disguised = renamed(dev, stack)
     db = changed(disguised.one(INSTANCE), deletionProtection=False)
     args = resource_args(disguised, db)
-    assert policies.environment_from_provider_props(args.provider.props) == "dev"  # the program says dev...
+    assert json.loads(args.provider.props["defaultTags"])["tags"]["Environment"] == "dev"  # the program says dev...
     assert policies.resource_environment(args) == "prod"  # ...the pack says prod
     assert policies.rule("rds-deletion-protection").run(args) == [
         "rds Instance 'db-instance' has deletion protection off; set deletion_protection=True "
@@ -58,10 +60,22 @@ def test_resource_rules_read_the_stack_name_from_the_urn(dev, stack):
     assert policies.rule("rds-deletion-protection-dev").run(args) == []
 
 
-@pytest.mark.parametrize("stack", ["dev", "alice-dev", "staging", "sandbox"])
-def test_a_stack_not_named_like_prod_is_dev_only_when_tagged_dev(dev, prod, stack):
+@pytest.mark.parametrize("stack", ["dev", "alice-dev", "dev2", "development"])
+def test_a_dev_named_stack_is_dev_whatever_its_tags(dev, prod, stack):
     assert policies.stack_environment(stack_args(renamed(dev, stack))) == "dev"
-    assert policies.stack_environment(stack_args(renamed(prod, stack))) == "prod"  # tagged prod: prod
+    assert policies.stack_environment(stack_args(renamed(prod, stack))) == "dev"  # tagged prod: the name decides
+
+
+@pytest.mark.parametrize("stack", ["staging", "sandbox", "qa", "devprod", "prod-dev"])
+def test_a_stack_not_named_dev_is_prod_whatever_its_tags(dev, stack):
+    """A name that does not say dev (or says prod too) is judged by the strict rules, though the program tags
+    itself Environment=dev: the old pack judged `staging` and `sandbox` tagged dev as dev."""
+    assert policies.stack_environment(stack_args(renamed(dev, stack))) == "prod"
+    disguised = renamed(dev, stack)
+    args = resource_args(disguised, changed(disguised.one(INSTANCE), deletionProtection=False))
+    assert policies.rule("rds-deletion-protection").run(args) == [
+        "rds Instance 'db-instance' has deletion protection off; set deletion_protection=True "
+        "(cruddur-db:deletionProtection true)"]
 
 
 @pytest.mark.parametrize("urn, stack", [

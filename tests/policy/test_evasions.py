@@ -62,9 +62,11 @@ HALVES_V4 = ["0.0.0.0/1", "128.0.0.0/1"]
 HALVES_V6 = ["::/1", "8000::/1"]
 
 
-def _pieces(label: str, direction: str, cidrs: list[str], version: int, share: str) -> str:
+def _pieces(label: str, direction: str, cidrs: list[str], version: int, share: str,
+            space: str = "") -> str:
+    space = space or f"IPv{version} address space"
     return (f"{label} has {direction} rules whose ranges ({', '.join(cidrs)}) together cover {share} of the "
-            f"IPv{version} address space (the limit is less than 1/256); {WORLD_FIX}")
+            f"{space} (the limit is less than 1/256); {WORLD_FIX}")
 
 
 def test_inline_ingress_in_halves_is_world_open():
@@ -88,12 +90,21 @@ def test_security_group_rule_in_halves_is_world_open():
         _pieces("ec2 SecurityGroupRule 'r'", "ingress", HALVES_V6, 6, "100%")]
 
 
-@pytest.mark.parametrize("key, cidr, version", [("cidrIpv4", "0.0.0.0/1", 4), ("cidrIpv4", "128.0.0.0/1", 4),
-                                                ("cidrIpv6", "::/1", 6), ("cidrIpv6", "8000::/1", 6)])
-def test_ingress_rule_resources_each_holding_a_half_are_world_open(key, cidr, version):
+@pytest.mark.parametrize("key, cidr, version, share, space", [
+    ("cidrIpv4", "0.0.0.0/1", 4, "50%", ""), ("cidrIpv4", "128.0.0.0/1", 4, "50%", ""),
+    # ::/1 holds all of 2000::/3, where IANA allocates: the larger measure is reported
+    ("cidrIpv6", "::/1", 6, "100%", "allocated IPv6 unicast space"), ("cidrIpv6", "8000::/1", 6, "50%", "")])
+def test_ingress_rule_resources_each_holding_a_half_are_world_open(key, cidr, version, share, space):
     props = {"securityGroupId": "sg-1", "ipProtocol": "tcp", "fromPort": 5432, "toPort": 5432, key: cidr}
     assert check("sg-no-world-open-rules", SG_INGRESS, props, "half") == [
-        _pieces("vpc SecurityGroupIngressRule 'half'", "ingress", [cidr], version, "50%")]
+        _pieces("vpc SecurityGroupIngressRule 'half'", "ingress", [cidr], version, share, space)]
+
+
+def test_ingress_rules_holding_the_registries_ipv6_blocks_are_world_open():
+    blocks = ["2400::/12", "2600::/12", "2800::/12", "2a00::/12", "2c00::/12"]
+    props = {"ingress": [{"protocol": "tcp", "fromPort": 5432, "toPort": 5432, "ipv6CidrBlocks": blocks}]}
+    assert check("sg-no-world-open-rules", "aws:ec2/securityGroup:SecurityGroup", props, "db-sg") == [
+        _pieces("ec2 SecurityGroup 'db-sg'", "ingress", blocks, 6, "70.25%", "allocated IPv6 unicast space")]
 
 
 def _rule_resources(prefix: str, cidrs: list[str], group: str = "sg-db") -> list[PolicyResource]:

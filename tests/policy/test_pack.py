@@ -45,7 +45,11 @@ def test_prod_passes_every_policy_that_applies(prod):
         "s3-bucket-access-logging-dev": "n/a", "cost-within-budget-dev": "n/a",
         # rules for resource types the program does not declare (snapshots, proxies, prefix lists, function URLs)
         "rds-snapshot-not-public": "n/a", "rds-proxy-requires-tls": "n/a", "prefix-list-not-world-open": "n/a",
-        "lambda-function-url-authenticated": "n/a",
+        "rds-proxy-in-vpc": "n/a", "rds-proxy-strong-auth": "n/a", "rds-proxy-no-debug-logging": "n/a",
+        "rds-proxy-pool-bounded": "n/a", "rds-proxy-targets-this-stack": "n/a",  # rdsProxy is off by default
+        "lambda-function-url-authenticated": "n/a", "lambda-layer-permission-not-public": "n/a",
+        "guardduty-findings-not-archived": "n/a", "iam-no-long-lived-credentials": "n/a",
+        "resource-type-allowed-dev": "n/a",
         "prod-database-never-scheduled-off": "n/a"}  # prod declares no schedule
 
 
@@ -151,6 +155,7 @@ def test_shared_constants_match_the_program():
     assert list(policies.DEFAULT_ALLOWED_REGIONS) == declared["allowedRegions"]["default"]
     assert policies.RESERVED_USERNAMES == settings.RESERVED_USERNAMES
     assert policies.PROD_MIN_BACKUP_DAYS == settings.PROD_MIN_BACKUP_DAYS
+    assert policies.PROD_MIN_TRAIL_EXPIRE_DAYS == settings.PROD_MIN_TRAIL_EXPIRE_DAYS
     assert policies.RDS_LOG_EXPORTS == database.LOG_EXPORTS
 
 

@@ -503,25 +503,30 @@ def test_a_function_without_environment_variables_needs_no_key(prod):
 
 
 # -- environment detection ----------------------------------------------------------------------------------------
-def test_environment_comes_from_the_provider_default_tags(dev, prod):
+def test_environment_comes_from_the_stack_name(dev, prod):
     assert policies.stack_environment(stack_args(dev)) == "dev"
     assert policies.stack_environment(stack_args(prod)) == "prod"
     assert policies.resource_environment(resource_args(dev, instance(dev))) == "dev"
     assert policies.resource_environment(resource_args(prod, instance(prod))) == "prod"
 
 
-def test_a_resource_without_provider_evidence_is_judged_as_prod(dev):
+def test_a_resource_whose_urn_names_no_stack_is_judged_as_prod(dev):
     args = resource_args(dev, changed(instance(dev), deletionProtection=False))
-    bare = ResourceValidationArgs(args.resource_type, args.props, args.urn, args.name, args.opts, None)
+    bare = ResourceValidationArgs(args.resource_type, args.props, "urn:x", args.name, args.opts, args.provider)
     assert policies.resource_environment(bare) == "prod"
     assert policies.rule("rds-deletion-protection").run(bare)
 
 
-def test_provider_tags_given_as_objects_are_read_too():
-    provider = PolicyProviderResource("pulumi:providers:aws",
-                                      {"defaultTags": {"tags": {"Environment": "dev"}}}, "urn:p", "p")
-    args = ResourceValidationArgs(INSTANCE, {}, "urn:x", "x", None, provider)
-    assert policies.resource_environment(args) == "dev"
+@pytest.mark.parametrize("tags", [{"tags": {"Environment": "dev"}}, '{"tags": {"Environment": "dev"}}'])
+def test_provider_tags_never_make_a_stack_dev(tags):
+    """A second provider's default tags (object or JSON) say dev; the stack's name (staging) says nothing: prod."""
+    provider = PolicyProviderResource("pulumi:providers:aws", {"defaultTags": tags}, "urn:p", "second")
+    args = ResourceValidationArgs(INSTANCE, {"deletionProtection": False},
+                                  f"urn:pulumi:staging::cruddur-db::{INSTANCE}::x", "x", None, provider)
+    assert policies.resource_environment(args) == "prod"
+    assert policies.rule("rds-deletion-protection").run(args) == [
+        "rds Instance 'x' has deletion protection off; set deletion_protection=True (cruddur-db:deletionProtection "
+        "true)"]
 
 
 # -- unknown values are never violations --------------------------------------------------------------------------

@@ -15,7 +15,8 @@ from ops.paths import POLICY_DIR, PROJECT_ROOT
 from tests.policy.conftest import policies
 
 ROOT = PROJECT_ROOT
-RESOURCE_RULES = [r for r in policies.RULES if r.kind == "resource"]
+RESOURCE_RULES = [r for r in policies.RULES if r.kind == "resource" and not r.generic]
+GENERIC_RULES = [r for r in policies.RULES if r.kind == "resource" and r.generic]
 
 
 def _args(resource_type: str, props: dict, stack: str = "prod") -> ResourceValidationArgs:
@@ -41,6 +42,17 @@ def test_resource_rules_are_dispatched_only_their_types(rule):
         (t, f"{policies.short_type(t)} 'r'", {"k": "v"}) for t in rule.types]
 
 
+@pytest.mark.parametrize("rule", GENERIC_RULES, ids=lambda r: r.name)
+def test_generic_rules_are_dispatched_every_type(rule):
+    seen = []
+    probe = policies.Rule(rule.name, rule.description, lambda subject: seen.append(subject.type) or [], rule.kind,
+                          rule.enforcement, rule.types, rule.environments)
+    stack = "prod" if "prod" in rule.environments else "dev"
+    for resource_type in ("aws:ec2/vpc:Vpc", "aws:iam/user:User", "pulumi:providers:aws", "vendor:x/y:Z"):
+        probe.run(_args(resource_type, {"k": "v"}, stack))
+    assert seen == ["aws:ec2/vpc:Vpc", "aws:iam/user:User", "pulumi:providers:aws", "vendor:x/y:Z"]
+
+
 def test_registering_a_rule_needs_types_practices_and_a_reason_for_dev():
     with pytest.raises(ValueError, match="names no resource types"):
         policies.resource_rule("x", types=(), description="d", practices=("region",))
@@ -48,6 +60,9 @@ def test_registering_a_rule_needs_types_practices_and_a_reason_for_dev():
         policies.resource_rule("x", types=("t",), description="d", practices=("nope",))
     with pytest.raises(ValueError, match="dev_reason"):
         policies.stack_rule("x", description="d", practices=("region",), prod_only=True)
+    with pytest.raises(ValueError, match="registered twice"):
+        policies.resource_rule("rds-not-public", types=("t",), description="d", practices=("region",))(
+            lambda subject: [])
     assert [r.name for r in policies.RULES].count("x") == 0
 
 
@@ -101,10 +116,25 @@ def test_pack_copies_of_shared_modules_are_identical(module):
     (["10.0.0.0/8"], True), ([f"10.{i}.0.0/16" for i in range(256)], True),
     ([f"10.{i}.0.0/16" for i in range(255)], False), (["10.0.0.0/9"], False), (["203.0.113.0/24"], False),
     (["10.0.0.0/9", "10.0.0.0/9"], False), (["2001:db8::/32"], False), (["100::/8"], True),
+    # IPv6 against the allocated unicast space: the registries' blocks, alone or in pieces
+    (["2400::/12", "2600::/12", "2800::/12", "2a00::/12", "2c00::/12"], True), (["2c00::/12"], True),
+    ([f"2a00:{i:x}000::/20" for i in range(16)], True), (["2001::/16"], True), (["2001:db8::/32", "2600::/32"], False),
+    (["2001:4860::/32"], False), ([f"2600:{i * 0x800:x}::/21" for i in range(1, 15)], False), (["fd00::/8"], True),
     (["not a cidr", None, 5], False), ([], False),
 ])
 def test_covers_too_much(ranges, wide):
     assert cidrs.covers_too_much(ranges) is wide
+
+
+def test_allocated_ipv6_share():
+    assert cidrs.allocated_share(["::/0"]) == 1
+    assert cidrs.allocated_share(["fc00::/7", "10.0.0.0/8"]) == 0
+    assert cidrs.allocated_share([str(n) for n in cidrs.ALLOCATED_IPV6]) == 1
+    half = ["2400::/13", "2600::/13", "2630::/13", "2800::/13", "2a00::/13", "2a10::/13", "2c00::/13"]
+    assert float(cidrs.allocated_share(half)) == pytest.approx(0.4918, abs=1e-4)
+    assert cidrs.too_wide(["2600::/12"]) == [(6, cidrs.allocated_share(["2600::/12"]), "allocated IPv6 unicast space")]
+    assert cidrs.too_wide(["8000::/1"]) == [(6, Fraction(1, 2), "IPv6 address space")]
+    assert cidrs.too_wide(["::/1"]) == [(6, Fraction(1), "allocated IPv6 unicast space")]  # holds all of 2000::/3
 
 
 def test_share_and_percent():

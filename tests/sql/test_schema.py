@@ -229,3 +229,29 @@ def test_seed_is_idempotent_and_has_the_bootcamp_examples(migrated_database_url)
             assert cur.fetchone()[0] == 1
     finally:
         conn.close()
+
+
+def test_seed_skips_a_seed_user_someone_signed_up_as_and_that_users_activities(migrated_database_url):
+    """A developer who signed up locally as andrewbrown (another uuid) keeps that account, and `local up` (which
+    seeds every time) goes on: the seed's andrewbrown, their post and the reply to it are skipped, not a foreign-key
+    error."""
+    conn = psycopg2.connect(migrated_database_url)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute("INSERT INTO users (display_name, handle, email, cognito_user_id) VALUES "
+                        "('Real Andrew', 'andrewbrown', 'real@example.com', 'sub-real') RETURNING uuid")
+            real = cur.fetchone()[0]
+        result = seed.seed(DbTarget(migrated_database_url))
+        assert (result.users, result.activities) == (2, 2)
+        with conn.cursor() as cur:
+            cur.execute("SELECT handle, uuid::text, email FROM users WHERE handle = 'andrewbrown'")
+            assert cur.fetchall() == [("andrewbrown", str(real), "real@example.com")]
+            cur.execute("SELECT u.handle, a.message FROM activities a JOIN users u ON u.uuid = a.user_uuid "
+                        "ORDER BY a.message")
+            assert cur.fetchall() == [("bayko", "I am the other Andrew, also from the seed."),
+                                      ("londo", "Lorem ipsum dolor sit amet, consectetur adipiscing elit.")]
+        again = seed.seed(DbTarget(migrated_database_url))
+        assert (again.users, again.activities) == (0, 0)
+    finally:
+        conn.close()

@@ -52,9 +52,12 @@ from typing import Any
 
 import pulumi
 
-from components import aws_schedule, cidrs, config_keys, run_schedule
+from components import aws_schedule, cidrs, config_keys, pg_names, run_schedule
 from components.connection_budget import instance_memory_gib
 from components.naming import Naming
+
+# The names the settings refuse, importable from here too (tests, the policy pack's copy of RESERVED_USERNAMES).
+from components.pg_names import MIGRATION_ROLES, PG_RESERVED_ROLE_NAMES, PG_RESERVED_WORDS, RESERVED_USERNAMES  # noqa: F401
 from components.run_schedule import RunSchedule
 from components.stack_names import is_dev_stack_name, is_production_stack_name
 
@@ -66,14 +69,6 @@ ENGINE_FAMILIES = {"16": "postgres16", "17": "postgres17"}
 MONITORING_INTERVALS = (0, 1, 5, 10, 15, 30, 60)
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
                       2922, 3288, 3653)
-RESERVED_USERNAMES = ("postgres", "root", "admin", "administrator", "rdsadmin", "rdsrepladmin", "master", "user")
-# Role names PostgreSQL's CREATE ROLE refuses besides the reserved words and pg_ (tests/components/
-# test_settings_names.py tries each on a real server), and the roles sql/migrations create (the same test holds this
-# list to the migrations): the master user is none of them.
-PG_RESERVED_ROLE_NAMES = ("public", "none")
-MIGRATION_ROLES = ("cruddur_app", "cruddur_app_clone", "cruddur_confirmation")
-# Databases every PostgreSQL server or RDS instance already has: the app's database is its own.
-SYSTEM_DATABASES = ("postgres", "template0", "template1", "rdsadmin")
 PROD_MIN_BACKUP_DAYS = 7
 # Read replicas a stack may declare (RDS allows up to 15 per PostgreSQL instance; past a handful, size the primary or
 # shard instead: docs/scaling.md).
@@ -84,16 +79,6 @@ PROD_MIN_LOG_RETENTION_DAYS = 90
 PROD_MIN_TRAIL_LOG_DAYS = 365
 PROD_MIN_TRAIL_EXPIRE_DAYS = 365
 TRAIL_MAX_DAYS = 3653
-
-# PostgreSQL's reserved key words (``pg_get_keywords()`` with catcode 'R', PostgreSQL 17): RDS refuses them as the
-# master user name and as the database name. tests/components/test_settings_names.py holds this list to a real server.
-PG_RESERVED_WORDS = frozenset("""
-    all analyse analyze and any array as asc asymmetric both case cast check collate column constraint create
-    current_catalog current_date current_role current_time current_timestamp current_user default deferrable desc
-    distinct do else end except false fetch for foreign from grant group having in initially intersect into lateral
-    leading limit localtime localtimestamp not null offset on only or order placing primary references returning
-    select session_user some symmetric system_user table then to trailing true union unique user using variadic when
-    where window with""".split())
 
 # The VPC's range: private only. AWS accepts RFC 1918 and 100.64.0.0/10 (shared address space) for a VPC, and also
 # publicly routable ranges you own; this project wants private addresses only, so those four are the whole list.
@@ -286,38 +271,18 @@ def _operator_cidrs(raw: Any) -> tuple[str, ...]:
     return ranges
 
 
-def _pg_name(raw: Any) -> str:
-    """A lower-case identifier RDS accepts as a database or user name: not a PostgreSQL reserved word."""
-    name = text(_IDENTIFIER, _IDENTIFIER_ALLOWED)(raw)
-    if name in PG_RESERVED_WORDS:
-        raise Invalid((name, "is a PostgreSQL reserved word, which RDS refuses; use another"))
-    return name
+def _pg_name(problem: Callable[[str], str | None]) -> Parser:
+    """A lower-case identifier RDS accepts as a database or user name, and none that ``problem`` names
+    (components/pg_names.py: reserved words, the server's and the migrations' own names)."""
+    identifier = text(_IDENTIFIER, _IDENTIFIER_ALLOWED)
 
-
-def _master_username(raw: Any) -> str:
-    """The master user: its own role, none that an attacker tries first, PostgreSQL or RDS keeps, or the
-    migrations create (the master would then be, or be taken over by, the app's role)."""
-    name = _pg_name(raw)
-    if name in RESERVED_USERNAMES:
-        raise Invalid((name, "is a default admin name attackers try first; use another, e.g. cruddur_admin"))
-    if name.startswith(("pg_", "rds")):
-        raise Invalid((name, f"starts with {name[:3]!r}, a prefix PostgreSQL (pg_) or Amazon RDS (rds) keeps for "
-                             "its own roles; use another, e.g. cruddur_admin"))
-    if name in PG_RESERVED_ROLE_NAMES:
-        raise Invalid((name, f"is a role name PostgreSQL reserves ({_join(PG_RESERVED_ROLE_NAMES)}); use another, "
-                             "e.g. cruddur_admin"))
-    if name in MIGRATION_ROLES:
-        raise Invalid((name, f"is a role the migrations create ({_join(MIGRATION_ROLES)}); the master user is a "
-                             "role of its own, e.g. cruddur_admin"))
-    return name
-
-
-def _db_name(raw: Any) -> str:
-    name = _pg_name(raw)
-    if name in SYSTEM_DATABASES:
-        raise Invalid((name, f"is a database PostgreSQL or RDS keeps for itself ({_join(SYSTEM_DATABASES)}); name "
-                             "the app's own, e.g. cruddur"))
-    return name
+    def parse(raw: Any) -> str:
+        name = identifier(raw)
+        why = problem(name)
+        if why:
+            raise Invalid((name, why))
+        return name
+    return parse
 
 
 def _exempt_actions(raw: Any) -> tuple[str, ...]:
@@ -386,8 +351,8 @@ _IDENTIFIER_ALLOWED = "must be a lower-case identifier (letters, digits, _)"
 
 @dataclass(frozen=True)
 class DatabaseSettings:
-    name: str = setting("dbName", _db_name)
-    master_username: str = setting("masterUsername", _master_username)
+    name: str = setting("dbName", _pg_name(pg_names.database_name_problem))
+    master_username: str = setting("masterUsername", _pg_name(pg_names.master_username_problem))
     engine_version: str = setting(
         "engineVersion", text(ENGINE_FAMILIES, "must be a supported RDS PostgreSQL major version: "
                                                f"{_join(ENGINE_FAMILIES)}"))

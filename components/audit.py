@@ -47,7 +47,7 @@ from components.iam import (
 from components.kms import KmsKey, KmsKeyArgs, logs_statement, topic_publisher_statement
 from components.log_group import encrypted_log_group
 from components.naming import Naming
-from components.private_bucket import PrivateBucket, PrivateBucketArgs, bucket_baseline
+from components.private_bucket import PrivateBucket, PrivateBucketArgs, abort_multipart_rule, bucket_baseline
 from components.settings import AuditSettings
 
 TRAIL_PREFIX = "trail"
@@ -180,8 +180,7 @@ class Audit(pulumi.ComponentResource):
                 "transitions": [{"days": a.trail_bucket_transition_days, "storage_class": ARCHIVE_STORAGE_CLASS}],
                 "expiration": {"days": a.trail_bucket_expire_days},
                 "noncurrent_version_expiration": {"noncurrent_days": 30},
-                "abort_incomplete_multipart_upload": {"days_after_initiation": 7},
-            }],
+            }, abort_multipart_rule()],  # the whole bucket's, as every bucket has (scanners look for that shape)
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.versioning]),
         )
         bucket_policy = aws.iam.get_policy_document_output(statements=[

@@ -33,7 +33,7 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from components.aws_context import AwsContext
-from components.iam import service_trust_policy
+from components.iam import service_trust_policy, source_account, source_arn
 from components.log_group import encrypted_log_group
 from components.naming import Naming
 from components.network import Network
@@ -195,7 +195,12 @@ class Database(pulumi.ComponentResource):
         if db.monitoring_interval_seconds:
             monitoring_role = aws.iam.Role(
                 f"{name}-monitoring-role",
-                assume_role_policy=service_trust_policy("monitoring.rds.amazonaws.com", invoke),
+                # Only RDS acting for this instance of this account may take it (against the confused deputy).
+                assume_role_policy=service_trust_policy("monitoring.rds.amazonaws.com", invoke, [
+                    source_account(args.aws_context.account_id),
+                    source_arn(pulumi.Output.concat("arn:", args.aws_context.partition, ":rds:", args.aws_context.region,
+                                                    ":", args.aws_context.account_id,
+                                                    ":db:", identifier), "ArnLike")]),
                 description="RDS enhanced monitoring for the Cruddur database",
                 opts=child,
             )

@@ -69,6 +69,12 @@ class Platform:
                 from None
 
 
+# The reserved concurrency of a function whose callers are bounded (a rotation's steps, a deploy's migration run, the
+# weekly restore drill): one invocation at a time. It bounds the connections a database side can hold and keeps a
+# runaway caller from taking the account's concurrency; a second caller waits (asynchronous) or is throttled.
+ONE_AT_A_TIME = 1
+
+
 @dataclass
 class FunctionArgs:
     platform: Platform

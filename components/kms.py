@@ -63,9 +63,10 @@ def budgets_notifications_statement(account_id: str, partition: str, region: str
 
 
 def backup_notifications_statement(account_id: str, partition: str, region: str) -> dict:
-    """Lets AWS Backup publish vault notifications to topics encrypted with the key. No source condition: AWS
-    Backup's documented key policy has none; the topic's own policy decides what may publish to it."""
-    return topic_publisher_statement("AllowBackupNotificationsToEncryptedTopics", "backup.amazonaws.com")
+    """Lets AWS Backup of this account publish vault notifications to topics encrypted with the key
+    (``aws:SourceAccount``, against the confused deputy, as the alarm topic's own policy says too)."""
+    return topic_publisher_statement("AllowBackupNotificationsToEncryptedTopics", "backup.amazonaws.com",
+                                     [source_account(account_id)])
 
 class KmsKey(pulumi.ComponentResource):
     key: aws.kms.Key

@@ -44,7 +44,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.database import Database
-from components.function import Function, FunctionArgs, Platform
+from components.function import ONE_AT_A_TIME, Function, FunctionArgs, Platform
 from components.packaging import CA_BUNDLE, CA_BUNDLE_SOURCE, PROJECT_DIR, package_files
 
 FUNCTION_SOURCE = PROJECT_DIR / "lambda" / "rotate_master"
@@ -130,6 +130,7 @@ class MasterRotation(pulumi.ComponentResource):
             timeout=DB_TIMEOUT_SECONDS,
             memory_size=MEMORY_MB,
             tracing=False,
+            reserved_concurrency=ONE_AT_A_TIME,
         ), opts=pulumi.ResourceOptions(parent=self))
 
         statements = [{"sid": kind.sid, "actions": list(ROTATION_ACTIONS), "resources": [secret.arn]}]
@@ -163,6 +164,7 @@ class MasterRotation(pulumi.ComponentResource):
             statements=statements,
             timeout=TIMEOUT_SECONDS,
             memory_size=MEMORY_MB,
+            reserved_concurrency=ONE_AT_A_TIME,
             # Synchronous only (Secrets Manager's invocations are): no on-failure destination, see the docstring.
         ), opts=pulumi.ResourceOptions(parent=self))
         self.permission = self.function.allow_invoke("secretsmanager.amazonaws.com", secret.arn)

@@ -34,7 +34,7 @@ import pulumi_aws as aws
 
 from components.app_access import APP_ROLE, AppAccess
 from components.database import Database
-from components.function import Function, FunctionArgs, Platform
+from components.function import ONE_AT_A_TIME, Function, FunctionArgs, Platform
 from components.lambda_shared import SHARED_SOURCE, master_login_assets, yoyo_one_transaction_assets
 from components.packaging import CA_BUNDLE, CA_BUNDLE_SOURCE, MIGRATIONS_DIR, PROJECT_DIR, PackagingError, package_files
 
@@ -133,6 +133,7 @@ class Migrator(pulumi.ComponentResource):
             memory_size=MEMORY_MB,
             publish=True,
             tracing=False,
+            reserved_concurrency=ONE_AT_A_TIME,
         ), opts=pulumi.ResourceOptions(parent=self))
         # The migrator: outside the VPC; reads the master and app secrets and invokes the database function with
         # them (synchronously; the payload is never logged). Published: the Invocation below runs this version.
@@ -166,6 +167,7 @@ class Migrator(pulumi.ComponentResource):
             timeout=TIMEOUT_SECONDS,
             memory_size=MEMORY_MB,
             publish=True,
+            reserved_concurrency=ONE_AT_A_TIME,
             # Synchronous only: its one caller is the aws.lambda_.Invocation below (RequestResponse; a failure fails
             # `pulumi up`), so there is no asynchronous invocation and no on-failure destination to declare.
         ), opts=pulumi.ResourceOptions(parent=self))

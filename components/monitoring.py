@@ -206,7 +206,7 @@ class Monitoring(pulumi.ComponentResource):
         topic_policy = aws.iam.get_policy_document_output(statements=[
             publisher("CloudWatchAlarmsOfThisAccountPublish", "cloudwatch.amazonaws.com", source_account(account_id)),
             publisher("BudgetsOfThisAccountPublish", "budgets.amazonaws.com", source_account(account_id)),
-            publisher("BackupVaultNotificationsPublish", "backup.amazonaws.com"),
+            publisher("BackupVaultNotificationsPublish", "backup.amazonaws.com", source_account(account_id)),
             deny_topic_without_tls(self.topic.arn),
         ], opts=invoke)
         aws.sns.TopicPolicy(f"{name}-topic-policy", arn=self.topic.arn, policy=topic_policy.json, opts=child)

@@ -43,8 +43,8 @@ from pathlib import Path
 import pulumi
 import pulumi_aws as aws
 
-from components.function import Admission, Function, FunctionArgs, Platform
-from components.iam import service_trust_policy
+from components.function import ONE_AT_A_TIME, Admission, Function, FunctionArgs, Platform
+from components.iam import service_trust_policy, source_account
 from components.lambda_shared import SHARED_SOURCE, master_login_assets
 from components.naming import Naming
 from components.packaging import CA_BUNDLE, CA_BUNDLE_SOURCE, MIGRATIONS_DIR, PROJECT_DIR, PackagingError, package_files
@@ -144,7 +144,7 @@ class RestoreDrill(pulumi.ComponentResource):
         self.backup_role = aws.iam.Role(
             f"{name}-backup-role",
             name=naming.physical_name("backup"),
-            assume_role_policy=service_trust_policy("backup.amazonaws.com", invoke),
+            assume_role_policy=service_trust_policy("backup.amazonaws.com", invoke, [source_account(account_id)]),
             description="AWS Backup: back up and restore (drill) the Cruddur database",
             opts=child,
         )
@@ -227,7 +227,7 @@ class RestoreDrill(pulumi.ComponentResource):
             reaches=[(admit, "the restore drill's check") for admit in args.admissions],
             admission_part="restore-check",
             timeout=PROBE_TIMEOUT_SECONDS,
-            tracing=False,
+            reserved_concurrency=ONE_AT_A_TIME,
             function_alias_name=f"{name}-probe",
             # Synchronous only: `report` invokes it RequestResponse; no asynchronous caller, no destination.
         ), opts=child)
@@ -300,7 +300,7 @@ class RestoreDrill(pulumi.ComponentResource):
             environment=report_env,
             statements=statements,
             timeout=REPORT_TIMEOUT_SECONDS,
-            tracing=False,
+            reserved_concurrency=ONE_AT_A_TIME,
             function_alias_name=f"{name}-report",
         ), opts=child)
         # Lambda checks the role may reach the destination when the config is created: after the role's policy.

@@ -42,6 +42,7 @@ test_settings_fuzz.py feeds every declared key odd values, so a new one is fuzze
 from __future__ import annotations
 
 import difflib
+import heapq
 import ipaddress
 import json
 import re
@@ -51,9 +52,12 @@ from typing import Any
 
 import pulumi
 
-from components import cidrs, run_schedule
+from components import aws_schedule, cidrs, config_keys, pg_names, run_schedule
 from components.connection_budget import instance_memory_gib
 from components.naming import Naming
+
+# The names the settings refuse, importable from here too (tests, the policy pack's copy of RESERVED_USERNAMES).
+from components.pg_names import MIGRATION_ROLES, PG_RESERVED_ROLE_NAMES, PG_RESERVED_WORDS, RESERVED_USERNAMES  # noqa: F401
 from components.run_schedule import RunSchedule
 from components.stack_names import is_dev_stack_name, is_production_stack_name
 
@@ -65,7 +69,6 @@ ENGINE_FAMILIES = {"16": "postgres16", "17": "postgres17"}
 MONITORING_INTERVALS = (0, 1, 5, 10, 15, 30, 60)
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
                       2922, 3288, 3653)
-RESERVED_USERNAMES = ("postgres", "root", "admin", "administrator", "rdsadmin", "rdsrepladmin", "master", "user")
 PROD_MIN_BACKUP_DAYS = 7
 # Read replicas a stack may declare (RDS allows up to 15 per PostgreSQL instance; past a handful, size the primary or
 # shard instead: docs/scaling.md).
@@ -76,16 +79,6 @@ PROD_MIN_LOG_RETENTION_DAYS = 90
 PROD_MIN_TRAIL_LOG_DAYS = 365
 PROD_MIN_TRAIL_EXPIRE_DAYS = 365
 TRAIL_MAX_DAYS = 3653
-
-# PostgreSQL's reserved key words (``pg_get_keywords()`` with catcode 'R', PostgreSQL 17): RDS refuses them as the
-# master user name and as the database name. tests/components/test_settings_names.py holds this list to a real server.
-PG_RESERVED_WORDS = frozenset("""
-    all analyse analyze and any array as asc asymmetric both case cast check collate column constraint create
-    current_catalog current_date current_role current_time current_timestamp current_user default deferrable desc
-    distinct do else end except false fetch for foreign from grant group having in initially intersect into lateral
-    leading limit localtime localtimestamp not null offset on only or order placing primary references returning
-    select session_user some symmetric system_user table then to trailing true union unique user using variadic when
-    where window with""".split())
 
 # The VPC's range: private only. AWS accepts RFC 1918 and 100.64.0.0/10 (shared address space) for a VPC, and also
 # publicly routable ranges you own; this project wants private addresses only, so those four are the whole list.
@@ -112,11 +105,19 @@ _IAM_ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}$", re.ASCII)  # IAM's role-name 
 _IAM_ACTION = re.compile(r"^[a-z0-9-]+:[A-Za-z0-9*]+$")  # service:Action, service:Prefix* or service:*
 
 
-class ConfigError(pulumi.RunError):
-    """Bad stack configuration. ``problems`` holds one line per problem; the message lists them all."""
+# An error shows at most this many problems, then how many more: a file of a hundred thousand bad keys is refused
+# in one screen, and quickly.
+MAX_PROBLEMS_SHOWN = 20
 
-    def __init__(self, stack: str, problems: list[str]):
-        self.problems = list(problems)
+
+class ConfigError(pulumi.RunError):
+    """Bad stack configuration. ``problems`` holds one line per problem (the first ``MAX_PROBLEMS_SHOWN``, then a
+    line counting the rest); the message lists them."""
+
+    def __init__(self, stack: str, problems: list[str], unlisted: int = 0):
+        more = max(0, len(problems) - MAX_PROBLEMS_SHOWN) + unlisted
+        self.problems = list(problems[:MAX_PROBLEMS_SHOWN]) + (
+            [f"and {more} more problem(s) of the same kinds; fix these first"] if more > 0 else [])
         lines = "\n".join(f"  - {p}" for p in self.problems)
         super().__init__(f"stack '{stack}' has {len(self.problems)} configuration problem(s):\n{lines}")
 
@@ -225,16 +226,29 @@ def text_list(item: Parser | None = None, shape: str = "must be a list of string
     return parse
 
 
-def _ip_network(raw: str, strict: bool, why: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+def _cidr(raw: Any, why: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """A CIDR in the one form AWS stores and shows: address/prefix, the address the network's own (AWS masks host
+    bits, and a plan would then differ from what it reads back), no leading zeros, no netmask, the prefix written."""
+    raw = text(None, why)(raw)
     try:
-        return ipaddress.ip_network(raw, strict=strict)
+        net = ipaddress.ip_network(raw, strict=False)
     except ValueError:
         raise Invalid((raw, why)) from None
+    address, slash, _ = raw.partition("/")
+    try:
+        host_bits = slash and ipaddress.ip_address(address) != net.network_address
+    except ValueError:
+        host_bits = False
+    if host_bits:
+        raise Invalid((raw, f"has host bits set; did you mean {net}?"))
+    if str(net) != raw:
+        raise Invalid((raw, f"is not written the way AWS takes a CIDR (address/prefix length, no leading zeros, no "
+                            f"netmask); write it as {net}"))
+    return net
 
 
 def _vpc_cidr(raw: Any) -> str:
-    raw = text(None, "is not an IPv4 CIDR, e.g. 10.40.0.0/16")(raw)
-    net = _ip_network(raw, True, "is not an IPv4 CIDR, e.g. 10.40.0.0/16")
+    net = _cidr(raw, "is not an IPv4 CIDR, e.g. 10.40.0.0/16")
     private = net.version == 4 and any(net.subnet_of(r) for r in VPC_RANGES)  # type: ignore[arg-type]
     if not private or not VPC_PREFIXES[0] <= net.prefixlen <= VPC_PREFIXES[1]:
         raise Invalid((raw, "must be a private IPv4 range from /16 to /24, e.g. 10.40.0.0/16"))
@@ -242,12 +256,9 @@ def _vpc_cidr(raw: Any) -> str:
 
 
 def _operator_cidr(raw: str) -> str:
-    raw = text(None, "is not a CIDR, e.g. 203.0.113.0/24")(raw)
-    net = _ip_network(raw, False, "is not a CIDR, e.g. 203.0.113.0/24")
+    net = _cidr(raw, "is not a CIDR, e.g. 203.0.113.0/24")
     if net.prefixlen == 0:
         raise Invalid((raw, "opens operator access to the whole internet; name your office or VPN range instead"))
-    if str(net) != raw:
-        raise Invalid((raw, f"has host bits set; did you mean {net}?"))
     return raw
 
 
@@ -260,19 +271,16 @@ def _operator_cidrs(raw: Any) -> tuple[str, ...]:
     return ranges
 
 
-def _pg_name(reserved: Collection[str] = ()) -> Parser:
-    """A lower-case identifier RDS accepts as a database or user name (not one of ``reserved``)."""
+def _pg_name(problem: Callable[[str], str | None]) -> Parser:
+    """A lower-case identifier RDS accepts as a database or user name, and none that ``problem`` names
+    (components/pg_names.py: reserved words, the server's and the migrations' own names)."""
     identifier = text(_IDENTIFIER, _IDENTIFIER_ALLOWED)
 
     def parse(raw: Any) -> str:
         name = identifier(raw)
-        if name in reserved:
-            raise Invalid((name, "is a default admin name attackers try first; use another, e.g. cruddur_admin"))
-        if reserved and name.startswith(("pg_", "rds")):
-            raise Invalid((name, f"starts with {name[:3]!r}, a prefix PostgreSQL (pg_) or Amazon RDS (rds) keeps for "
-                                 "its own roles; use another, e.g. cruddur_admin"))
-        if name in PG_RESERVED_WORDS:
-            raise Invalid((name, "is a PostgreSQL reserved word, which RDS refuses; use another"))
+        why = problem(name)
+        if why:
+            raise Invalid((name, why))
         return name
     return parse
 
@@ -343,8 +351,8 @@ _IDENTIFIER_ALLOWED = "must be a lower-case identifier (letters, digits, _)"
 
 @dataclass(frozen=True)
 class DatabaseSettings:
-    name: str = setting("dbName", _pg_name())
-    master_username: str = setting("masterUsername", _pg_name(RESERVED_USERNAMES))
+    name: str = setting("dbName", _pg_name(pg_names.database_name_problem))
+    master_username: str = setting("masterUsername", _pg_name(pg_names.master_username_problem))
     engine_version: str = setting(
         "engineVersion", text(ENGINE_FAMILIES, "must be a supported RDS PostgreSQL major version: "
                                                f"{_join(ENGINE_FAMILIES)}"))
@@ -460,7 +468,14 @@ ORGANIZATION_KEYS = tuple(spec.key for _, spec in declared(OrganizationSettings)
 
 _EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
                     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
-_CRON = re.compile(r"^cron\([^()]+\)$")
+
+
+def _cron(raw: Any) -> str:
+    """An EventBridge/AWS Backup cron expression in UTC (components/aws_schedule.py: AWS's grammar)."""
+    try:
+        return aws_schedule.check(raw, rate=False)
+    except aws_schedule.BadExpression as bad:
+        raise Invalid((raw, str(bad))) from None
 
 
 @dataclass(frozen=True)
@@ -497,8 +512,7 @@ class RestoreDrillSettings:
                       f"prod keeps daily AWS Backup recovery points at least {PROD_MIN_BACKUP_DAYS} days"))
     weekly_retention_days: int = setting("backupWeeklyRetentionDays", integer(7, 3650))
     # EventBridge cron() in UTC: when Backup restores the latest recovery point for the drill.
-    schedule: str = setting("restoreDrillSchedule",
-                            text(_CRON, "must be an EventBridge cron expression in UTC, e.g. cron(0 6 ? * MON *)"))
+    schedule: str = setting("restoreDrillSchedule", _cron)
     # users and activities must each hold at least this many rows in the restored copy.
     min_rows: int = setting("restoreDrillMinRows", integer(0, 1_000_000_000),
                             prod=at_least(1, "prod's restored copy must hold users and activities (at least 1)"))
@@ -585,43 +599,9 @@ TOP_LEVEL_KEYS = tuple(spec.key for cls in (Settings, *SECTIONS.values()) for _,
 OBJECT_KEYS = ("organization",)
 
 
-def config_keys() -> set[str]:
-    """Every config key the program was given: the in-process config (``set_all_config``: tests, the offline plan,
-    automation) and the engine's (``PULUMI_CONFIG``, JSON, how ``pulumi up`` passes it), as ``pulumi.Config`` reads
-    them."""
-    from pulumi.runtime import config as runtime_config
-
-    keys = set(runtime_config.CONFIG.get())
-    try:
-        keys |= set(runtime_config.get_config_env())
-    except (ValueError, TypeError):  # not JSON or not an object: pulumi.Config would fail on its own terms
-        pass
-    return {k for k in keys if isinstance(k, str)}
-
-
 def _key(full: str) -> str:
     """A config key as an error line names it: as is when short and printable, else quoted and cut."""
     return full if full.isprintable() and len(full) <= SHOWN_CHARACTERS else shown(full)
-
-
-def _squash(name: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", name.lower())
-
-
-def _edit_distance(a: str, b: str) -> int:
-    row = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        previous, row[0] = row[0], i
-        for j, cb in enumerate(b, 1):
-            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (ca != cb))
-    return row[-1]
-
-
-def _looks_like_project(namespace: str) -> bool:
-    """A namespace that is not ``cruddur-db`` but was meant to be: within two edits of it, the same but for case and
-    punctuation, or starting with "cruddur" (no provider's namespace does)."""
-    return namespace != PROJECT and (_edit_distance(namespace.lower(), PROJECT) <= 2
-                                     or _squash(namespace).startswith(_squash("cruddur")))
 
 
 class _Loader:
@@ -631,6 +611,7 @@ class _Loader:
         self.stack = stack
         self.config = pulumi.Config(PROJECT)
         self.problems: list[str] = []
+        self.unlisted = 0  # problems only counted (past the first MAX_PROBLEMS_SHOWN unknown keys)
 
     def _bad(self, key: str, value: Any, allowed: str) -> None:
         self.problems.append(f"{_key(f'{PROJECT}:{key}')} = {shown(value)}: {allowed}")
@@ -708,7 +689,7 @@ class _Loader:
         organization = self._organization()
 
         if self.problems:
-            raise ConfigError(self.stack, self.problems)
+            raise ConfigError(self.stack, self.problems, self.unlisted)
         if not (region and organization):  # unreachable: a missing one is a recorded problem
             raise ConfigError(self.stack, ["aws:region or organization could not be read"])
         tags = {"Project": "cruddur", "Stack": self.stack, "Environment": environment, "ManagedBy": "pulumi",
@@ -721,18 +702,19 @@ class _Loader:
         """Every key in this project's namespace must be a declared one, and no key may sit in a namespace that only
         looks like it (``cruddurdb:multiAz``): either would be silently ignored, with its protection."""
         known = [*TOP_LEVEL_KEYS, *OBJECT_KEYS]
-        for full in sorted(config_keys()):
+        bad = config_keys.outside_the_declarations(known, PROJECT)
+        # The first few get a line each (matched against the declared keys, which takes time); the rest a count.
+        for full in heapq.nsmallest(MAX_PROBLEMS_SHOWN, bad):
             namespace, _, key = full.partition(":")
             if namespace == PROJECT:
-                if key not in known:
-                    close = difflib.get_close_matches(key, known, n=1) or [
-                        k for k in known if k.lower() == key.lower()]
-                    hint = f"did you mean {close[0]}?" if close else "see the configuration keys in docs/stacks-and-settings.md"
-                    self.problems.append(f"{_key(full)} is not a setting of this project (a typo would be "
-                                         f"silently ignored); {hint}")
-            elif _looks_like_project(namespace):
+                close = difflib.get_close_matches(key, known, n=1) or [k for k in known if k.lower() == key.lower()]
+                hint = f"did you mean {close[0]}?" if close else "see the configuration keys in docs/stacks-and-settings.md"
+                self.problems.append(f"{_key(full)} is not a setting of this project (a typo would be "
+                                     f"silently ignored); {hint}")
+            else:
                 self.problems.append(f"{_key(full)} is not in this project's namespace, so it would be silently "
                                      f"ignored; did you mean {_key(PROJECT + ':' + key)}?")
+        self.unlisted = max(0, len(bad) - MAX_PROBLEMS_SHOWN)  # counted in the error, never spelled out
 
     def _major_upgrade(self, target: str | None, current: str | None) -> None:
         """A major-version change goes one major up, through upgradeFromEngineVersion (runbooks/upgrade-major.md)."""

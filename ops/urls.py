@@ -6,14 +6,13 @@ output) that might echo a connection string or a password.
 
 from __future__ import annotations
 
-import configparser
 import contextlib
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qsl, quote, quote_plus, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, quote_plus, unquote, unquote_to_bytes, urlencode, urlsplit, urlunsplit
 
 import psycopg2
 import psycopg2.extensions
@@ -33,10 +32,18 @@ PERCENT_ENCODE_HINT = ("percent-encode special characters in the user name and p
 
 # scheme://user:PASSWORD@  (greedy up to the last '@' before the path, so a raw '@' in a password is covered)
 _URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^\s/]*)(?P<at>@)")
-# password=... in query strings and libpq key=value strings (quoted or not)
-_KV_PASSWORD = re.compile(r"(?P<head>\bpassword\s*=\s*)(?P<pw>'(?:[^'\\]|\\.)*'|[^&\s]+)", re.IGNORECASE)
-# PASSWORD '...' in SQL text (pg_stat_activity can show ALTER ROLE statements)
-_SQL_PASSWORD = re.compile(r"(?P<head>\bpassword\s+)(?P<pw>'(?:[^']|'')*')", re.IGNORECASE)
+# password=... in query strings and libpq key=value strings (quoted or not). The key may be percent-encoded in a URL
+# query (``pass%77ord=``, ``%70assword=``), and so may the ``=`` (``password%3D``): a key counts when it reads
+# ``password`` once decoded, whatever its case.
+_KV = re.compile(r"(?P<key>[A-Za-z0-9%_.~+-]+)(?P<eq>\s*(?:=|%3[dD])\s*)(?P<pw>'(?:[^'\\]|\\.)*'?|[^&\s]+)")
+# PASSWORD <literal> in SQL text (pg_stat_activity shows other sessions' CREATE/ALTER ROLE statements): the literal
+# whatever its quoting, '...' (with '' inside), E'...' (with \' too), U&'...', $$...$$ or $tag$...$tag$, and to the
+# end of the text when it is cut before the literal closes (pg_stat_activity shortens long statements). A quoted
+# 'password' is prose naming the field, not the keyword.
+_SQL_PASSWORD = re.compile(
+    r"(?P<head>(?<!['\"])\bpassword(?:\s|/\*.*?\*/|--[^\n]*(?:\n|\Z))*)"
+    r"(?P<pw>(?:[Ee]|[Uu]&)?'(?:[^'\\]|''|\\.)*(?:'|\Z)|(?P<tag>\$[A-Za-z_][A-Za-z_0-9]*\$|\$\$).*?(?:(?P=tag)|\Z))",
+    re.IGNORECASE | re.DOTALL)
 
 MASK = "***"
 
@@ -74,8 +81,14 @@ def redact(text: str | None) -> str:
     if not text:
         return ""
     text = _URL_PASSWORD.sub(lambda m: f"{m['head']}{MASK}{m['at']}", str(text))
-    text = _KV_PASSWORD.sub(lambda m: f"{m['head']}{MASK}", text)
+    text = _KV.sub(_masked_value, text)
     return _SQL_PASSWORD.sub(lambda m: f"{m['head']}'{MASK}'", text)
+
+
+def _masked_value(match: re.Match) -> str:
+    """A ``key=value`` pair as shown: the value masked when the key, percent-decoded, is ``password``."""
+    key = unquote(match["key"].replace("+", " "), errors="replace").strip().lower()
+    return f"{match['key']}{match['eq']}{MASK}" if key == "password" else match[0]
 
 
 def secrets_of(*urls: str | None) -> list[str]:
@@ -196,6 +209,10 @@ def parse(url: str, environ: Mapping[str, str] | None = None) -> ConnInfo:
             f"not a PostgreSQL URL (expected postgresql://USER:PASSWORD@HOST:PORT/DB): {mask_unparsable(url)}")
     if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
         raise _invalid(url, "it contains whitespace or a control character")
+    try:  # as given (an argument's bytes that were not UTF-8) and once percent-decoded, libpq takes UTF-8 only
+        unquote_to_bytes(url.encode("utf-8")).decode("utf-8")
+    except UnicodeError:
+        raise _invalid(url, "it holds bytes that are not UTF-8 text, as given or percent-decoded") from None
     if "#" in url:
         raise _invalid(url, "it contains '#'")
     try:
@@ -246,18 +263,60 @@ def effective_params(explicit: Mapping[str, str], environ: Mapping[str, str] | N
 
 
 def _service_entries(service: str, env: Mapping[str, str]) -> dict[str, str]:
+    """The named service's entries, read as libpq reads a service file (``parseServiceFile``): the user's file
+    (``PGSERVICEFILE`` or ``~/.pg_service.conf``), and only when the service is not there, ``$PGSYSCONFDIR/
+    pg_service.conf``; lines stripped at both ends (indentation is no continuation), ``#`` lines and blank lines
+    skipped, the FIRST ``[service]`` section only, ``key=value`` split at the first ``=`` with nothing trimmed, the
+    FIRST value of a key kept. What libpq would refuse (a line without ``=``, a key that is not a libpq keyword, a
+    nested ``service``), or a file that cannot be read as text, is refused here, before any connection."""
     files = [Path(env["PGSERVICEFILE"]) if env.get("PGSERVICEFILE") else Path.home() / ".pg_service.conf"]
     if env.get("PGSYSCONFDIR"):
         files.append(Path(env["PGSYSCONFDIR"]) / "pg_service.conf")
     for path in files:
-        parser = configparser.ConfigParser(interpolation=None, strict=False)
         try:
-            parser.read(path)
-        except (configparser.Error, OSError, UnicodeDecodeError):
+            text = path.read_bytes().decode("utf-8")
+        except FileNotFoundError:
             continue
-        if parser.has_section(service):
-            return {k.lower(): v.strip() for k, v in parser.items(service)}
-    return {}
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = "it is not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else (exc.strerror or str(exc))
+            raise CruddurError(f"cannot read the service file {path} for service {service!r}: {reason}") from None
+        entries = _service_section(text, service, path)
+        if entries is not None:
+            return entries
+    raise CruddurError(f"service {service!r} is not defined in {' or '.join(str(p) for p in files)} (libpq would "
+                       "refuse to connect)")
+
+
+def _service_section(text: str, service: str, path: Path) -> dict[str, str] | None:
+    """The first ``[service]`` section of a service file's ``text`` (None when there is none)."""
+    entries: dict[str, str] | None = None
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("["):
+            if entries is not None:
+                break  # the end of the first section of that name: libpq reads no further
+            if line[1:].startswith(service) and line[1 + len(service):2 + len(service)] == "]":
+                entries = {}
+            continue
+        if entries is None:
+            continue
+        key, equals, value = line.partition("=")
+        where = f"the service file {path}, line {number} (service {service!r})"
+        if not equals:
+            raise CruddurError(f"{where} has no key=value; libpq refuses it: fix the line")
+        if key == "service":
+            raise CruddurError(f"{where} names another service; libpq refuses nested services")
+        try:
+            if not re.fullmatch(r"[a-z_]+", key):
+                raise psycopg2.ProgrammingError(key)
+            psycopg2.extensions.parse_dsn(f"{key}=''")
+        except psycopg2.Error:
+            raise CruddurError(f"{where}: {key!r} is not a libpq keyword (libpq takes key=value with no spaces around "
+                               "the '=' and lower-case keywords); fix the line") from None
+        entries.setdefault(key, value)
+    return entries
 
 
 def build_url(user, password, host, port, database, **query) -> str:

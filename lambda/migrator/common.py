@@ -5,6 +5,7 @@ migration set and its fingerprint, reading the environment, the log. Imports no 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import os
 import re
 import traceback
@@ -103,6 +104,20 @@ def migrations_sha256(directory: Path) -> str:
 
 
 # -- the environment ------------------------------------------------------------------------------------------------
+def tls_may_be_off(host: str) -> bool:
+    """Whether a connection to ``host`` may go without TLS: only to this machine (``localhost``, a loopback address,
+    a socket directory), the suite's server. Every other host, an RDS endpoint in any partition (amazonaws.com,
+    amazonaws.com.cn, c2s.ic.gov, sc2s.sgov.gov, amazonaws.eu...) or an address, is reached with TLS verify-full.
+    lambda/rotate_master/db_actions.py applies the same rule (tests/lambda/test_tls_rule.py holds them equal)."""
+    name = host.strip().lower().rstrip(".")
+    if name == "localhost" or name.startswith("/"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
 def env(name: str) -> str:
     return os.environ.get(name, "").strip()
 

@@ -46,7 +46,8 @@ Optional, with safe defaults:
     DB_SSLROOTCERT                      the CA bundle (default: ``global-bundle.pem`` beside this file)
     DB_SSLMODE                          TESTS ONLY: ``disable`` turns TLS off for a local server without SSL (the
                                         suite's embedded PostgreSQL). Empty or unset means ``verify-full``; any other
-                                        value, and ``disable`` for an ``*.rds.amazonaws.com`` host, is refused.
+                                        value, and ``disable`` for any host but this machine
+                                        (``common.tls_may_be_off``), is refused.
 """
 
 from __future__ import annotations
@@ -84,6 +85,7 @@ from common import (
     migrations_dir_from_env,
     migrations_sha256,
     require_env,
+    tls_may_be_off,
     unexpected,
 )
 from psycopg2 import sql
@@ -129,10 +131,10 @@ def load_config() -> Config:
                                  f"(tests against a local server only), got {sslmode!r}")
     sslrootcert = None
     if sslmode == SSLMODE_DISABLE:
-        if host.lower().rstrip(".").endswith(".rds.amazonaws.com"):
-            raise ConfigurationError(f"DB_SSLMODE={SSLMODE_DISABLE} is for tests against a local server; {host} is "
-                                     "an RDS host, which the migrator reaches only with TLS verify-full: unset "
-                                     "DB_SSLMODE")
+        if not tls_may_be_off(host):
+            raise ConfigurationError(f"DB_SSLMODE={SSLMODE_DISABLE} is for tests against a server on this machine "
+                                     f"(localhost, a loopback address); {host!r} is not one, and the migrator "
+                                     "reaches any other host only with TLS verify-full: unset DB_SSLMODE")
     else:
         sslrootcert = Path(env("DB_SSLROOTCERT") or DEFAULT_CA_BUNDLE)
         if not sslrootcert.is_file():

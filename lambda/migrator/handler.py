@@ -108,6 +108,9 @@ def check_event(event: Any, package_sha256: str) -> None:
     if not isinstance(event, dict):
         raise MalformedEvent(f"the event must be a JSON object such as {{\"migrations_sha256\": \"<hex>\"}}, got "
                              f"{type(event).__name__}")
+    for key in ("migrations_sha256", "app_secret_version"):
+        if key in event and event[key] is None:  # null is not absence: whoever sent it meant a value
+            raise MalformedEvent(f"the event's {key} is null; leave the key out or give its value")
     expected = event.get("migrations_sha256")
     if expected is not None:
         if not isinstance(expected, str) or not SHA256_HEX.fullmatch(expected):

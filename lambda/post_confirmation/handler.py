@@ -3,7 +3,8 @@
 Cognito invokes this synchronously and waits at most 5 seconds. On ``PostConfirmation_ConfirmSignUp`` it inserts one
 row (``display_name`` <- ``name``, ``handle`` <- ``preferred_username``, ``email``, ``cognito_user_id`` <- ``sub``)
 with ``INSERT ... ON CONFLICT (cognito_user_id) DO NOTHING``: a repeated or retried delivery changes nothing and
-succeeds. Every other trigger source (``PostConfirmation_ConfirmForgotPassword``...) touches nothing. The event is
+succeeds. ``PostConfirmation_ConfirmForgotPassword`` touches nothing; any other ``triggerSource`` (missing, in another
+case, not a string) is a ``MalformedEventError``, and ``sub`` must be Cognito's lower-case UUID. The event is
 returned unchanged on success; any failure raises, so Cognito reports it and nothing is lost silently.
 
 Handles are normalised before they are stored (``normalize_handle``, shared with ``cruddur users sync``): NFKC, then
@@ -13,7 +14,9 @@ Zp, other spaces, the default-ignorable fillers and variation selectors) or with
 belong together (Latin with Cyrillic, Greek with Latin...: the "highly restrictive" rule of Unicode UTS #39, see
 ``script_of``) is refused with ``InvalidHandleError``. Every attribute must be text PostgreSQL can store (no NUL, no
 lone surrogate: ``InvalidAttributeError``) of at most 8 KiB (``AttributeTooLongError``; Cognito's own ceiling is
-2048 characters). ``migrations/0005_handle_normalization.sql`` enforces the same form in the schema.
+2048 characters). ``migrations/0005_handle_normalization.sql`` enforces the same form in the schema, and
+``0007_handle_lookalikes.sql`` makes handles unique under case folding and Unicode's confusables skeleton (an
+all-Cyrillic or upper-case look-alike of a taken handle fails as ``HandleTakenError``).
 
 Connection (one per container, module-level, reused across invocations, re-established once if the server dropped
 it). Every invocation has one deadline (``DB_BUDGET_MS``, default 3500, never past the Lambda's remaining time less
@@ -41,6 +44,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import select
 import time
 import unicodedata
@@ -56,6 +60,11 @@ from aws_lambda_powertools import Logger
 
 SERVICE = "cruddur-post-confirmation"
 CONFIRM_SIGN_UP = "PostConfirmation_ConfirmSignUp"
+# The trigger sources Cognito sends a post-confirmation function, exactly as spelled: a sign-up is recorded, a
+# confirmed password reset touches nothing; anything else (missing, another case, not a string) is refused.
+TRIGGER_SOURCES = (CONFIRM_SIGN_UP, "PostConfirmation_ConfirmForgotPassword")
+# Cognito's ``sub``: a lower-case UUID, nothing around it.
+COGNITO_SUB = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 DEFAULT_CA_BUNDLE = Path(__file__).resolve().parent / "global-bundle.pem"
 DEFAULT_CONNECT_TIMEOUT_S = 2
 DEFAULT_STATEMENT_TIMEOUT_MS = 1000
@@ -124,7 +133,7 @@ class InvalidHandleError(InvalidAttributeError):
 
 
 class HandleTakenError(ConfirmationError):
-    """Another user already has this handle (compared case-insensitively, after normalisation)."""
+    """Another user already has this handle or one that looks the same (case folded, confusables skeleton)."""
 
 
 class MalformedEventError(ConfirmationError, ValueError):
@@ -241,6 +250,9 @@ def user_from_attributes(attributes: dict) -> NewUser:
         values[column] = value
     for attribute, column in ATTRIBUTES:
         _check_text(attribute, values[column])
+    if not COGNITO_SUB.fullmatch(values["cognito_user_id"]):
+        raise InvalidAttributeError("sub", "is not Cognito's user id (a lower-case UUID such as "
+                                           "8f6c2f3e-1a2b-4c5d-9e8f-0a1b2c3d4e5f, nothing around it)")
     values["handle"] = normalize_handle(values["handle"])
     return NewUser(**values)
 
@@ -482,6 +494,15 @@ def insert_user(connection, user: NewUser, deadline: float | None = None) -> boo
     return cursor.rowcount == 1
 
 
+def _described(value: Any) -> str:
+    """A value an error names without quoting much of it: missing, its type, or a short printable string."""
+    if value is None:
+        return "none"
+    if isinstance(value, str) and value.isprintable() and len(value) <= 64:
+        return repr(value)
+    return f"a {type(value).__name__}" + (f" of {len(value)} characters" if isinstance(value, str) else "")
+
+
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict, context: Any) -> dict:
     deadline = budget_deadline(context)
@@ -489,6 +510,11 @@ def handler(event: dict, context: Any) -> dict:
         logger.error("the Cognito event is not a JSON object", event_type=type(event).__name__)
         raise MalformedEventError(f"the Cognito event must be a JSON object, got {type(event).__name__}")
     source = event.get("triggerSource")
+    if source not in TRIGGER_SOURCES:  # never logged as sent: it may be anything
+        logger.error("the Cognito event has no post-confirmation triggerSource",
+                     trigger_source_type=type(source).__name__)
+        raise MalformedEventError(f"the Cognito event's triggerSource must be one of {', '.join(TRIGGER_SOURCES)} "
+                                  f"(exactly so spelled); got {_described(source)}")
     logger.append_keys(trigger_source=source, user_pool_id=event.get("userPoolId"))
     if source != CONFIRM_SIGN_UP:
         logger.info("nothing to record for this trigger source")

@@ -37,6 +37,7 @@ path and ``DB_SSLMODE`` the mode, for tests against a local server without TLS o
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Any
@@ -150,13 +151,40 @@ def check_app_user(cur, username: str) -> None:
                           "(sql/migrations/0006_app_clone_role.sql does), then rotate again")
 
 
+def tls_may_be_off(host: str) -> bool:
+    """Whether a connection to ``host`` may go without TLS: only to this machine (``localhost``, a loopback address,
+    a socket directory), the suite's server; an RDS endpoint in any partition, or any other host, never. The same
+    rule as lambda/migrator/common.py's (tests/lambda/test_tls_rule.py holds them equal)."""
+    name = host.strip().lower().rstrip(".")
+    if name == "localhost" or name.startswith("/"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def _sslmode(host: str) -> str:
+    """``verify-full``, or ``disable`` (DB_SSLMODE, tests only) for a server on this machine."""
+    sslmode = os.environ.get("DB_SSLMODE") or "verify-full"
+    if sslmode not in ("verify-full", "disable"):
+        raise ActionError(f"DB_SSLMODE must be verify-full (the default) or disable (tests against a local server "
+                          f"only), got {sslmode!r}")
+    if sslmode == "disable" and not tls_may_be_off(host):
+        raise ActionError(f"DB_SSLMODE=disable is for tests against a server on this machine (localhost, a loopback "
+                          f"address); {host!r} is not one, and the rotation reaches any other host only with TLS "
+                          "verify-full: unset DB_SSLMODE")
+    return sslmode
+
+
 def _connect(login: dict[str, Any]):
     """A connection with the login's credentials, or None when the server refuses the password."""
+    sslmode = _sslmode(login["host"])
     try:
         return psycopg2.connect(
             host=login["host"], port=int(login["port"]), dbname=login["dbname"], user=login["username"],
             password=login["password"], connect_timeout=5, application_name=SERVICE,
-            sslmode=os.environ.get("DB_SSLMODE", "verify-full"),
+            sslmode=sslmode,
             sslrootcert=os.environ.get("DB_SSLROOTCERT", str(DEFAULT_CA_BUNDLE)),
         )
     except psycopg2.OperationalError as exc:

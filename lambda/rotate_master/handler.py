@@ -371,4 +371,17 @@ def _get(client, arn: str, stage: str, token: str | None = None) -> dict[str, An
     missing = [k for k in REQUIRED_FIELDS if not secret.get(k)] if isinstance(secret, dict) else list(REQUIRED_FIELDS)
     if missing:
         raise RotationError(f"the {stage} version of {arn} lacks {', '.join(missing)} (standard RDS secret JSON)")
+    # Checked on every read, before anything is written or set: a port the database function would refuse stops
+    # the rotation at its first step, with the database's password unchanged.
+    port = secret["port"]
+    if isinstance(port, str) and port.isascii() and port.isdigit() and len(port) <= 5:
+        port = int(port)
+    if not (type(port) is int and 1 <= port <= 65535):
+        raise RotationError(f"the {stage} version of {arn} has a port that is not a whole number from 1 to 65535 "
+                            f"(a {type(secret['port']).__name__}); fix the secret's port (standard RDS secret JSON: "
+                            "5432), then rotate again; the database's password is unchanged")
+    wrong = [k for k in ("host", "username", "password", "dbname") if not isinstance(secret[k], str)]
+    if wrong:
+        raise RotationError(f"the {stage} version of {arn} has {', '.join(wrong)} that is not a string (standard RDS "
+                            "secret JSON); fix the secret, then rotate again; the database's password is unchanged")
     return secret

@@ -9,14 +9,19 @@ never a password.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import io
+import re
 import sys
+from collections.abc import Iterator
 
 import typer
+from typer._click.exceptions import ClickException  # typer vendors click
 from typer.core import TyperGroup
 
 from ops.errors import CruddurError
-from ops.urls import scrub
+from ops.urls import redact, scrub
 
 # Each entry is a module exposing `register(root)`. Order = order in `cruddur --help`.
 COMMAND_MODULES: list[str] = [
@@ -55,12 +60,85 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     return tuple(known)
 
 
+class _RedactedLines(io.TextIOBase):
+    """stderr as the CLI writes it: each line through ``redact`` (a URL's password, ``password=`` values, SQL
+    PASSWORD literals), and characters the terminal's encoding cannot take (bytes that were not UTF-8 in the
+    arguments) escaped instead of failing mid-line."""
+
+    def __init__(self, stream):
+        super().__init__()
+        self._stream, self._pending = stream, ""
+
+    def write(self, text: str) -> int:
+        self._pending += text
+        if "\n" in self._pending:
+            lines, _, self._pending = self._pending.rpartition("\n")
+            self._emit(lines + "\n")
+        return len(text)
+
+    def flush(self) -> None:
+        if self._pending:
+            self._emit(self._pending)
+            self._pending = ""
+        self._stream.flush()
+
+    def _emit(self, text: str) -> None:
+        encoding = getattr(self._stream, "encoding", None) or "utf-8"
+        shown = redact(text).encode(encoding, "backslashreplace").decode(encoding)
+        self._stream.write(shown)
+
+    def isatty(self) -> bool:
+        return self._stream.isatty()
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self._stream, "encoding", None) or "utf-8"
+
+
+@contextlib.contextmanager
+def _redacted_stderr() -> Iterator[None]:
+    original = sys.stderr
+    sys.stderr = wrapper = _RedactedLines(original)
+    try:
+        yield
+    finally:
+        wrapper.flush()
+        sys.stderr = original
+
+
+# user:password@host without a scheme, as an argument may be given: the part after the colon is masked.
+_USERINFO = re.compile(r"(?P<head>[^\s:/@'\"(]+:)[^\s@]*(?=@)")
+
+
+def _scrubbed(exc: ClickException) -> ClickException:
+    """A usage error as Click shows it, without a password: it quotes the offending argument (a URL given where a
+    stack name or nothing is expected), and Rich may wrap it over lines where no line-wise redaction finds it."""
+    exc.message = _USERINFO.sub(lambda m: f"{m['head']}***", scrub(exc.message))
+    return exc
+
+
 class CruddurGroup(TyperGroup):
-    """Root group: turns known errors into one stderr line + exit 2 (also under typer.testing.CliRunner)."""
+    """Root group: turns known errors into one stderr line + exit 2 (also under typer.testing.CliRunner); no
+    password reaches stderr, whatever the arguments (``_RedactedLines``, ``_scrubbed``)."""
+
+    def main(self, *args, **kwargs):
+        with _redacted_stderr():
+            return super().main(*args, **kwargs)
+
+    def make_context(self, *args, **kwargs):
+        try:
+            return super().make_context(*args, **kwargs)
+        except ClickException as exc:
+            raise _scrubbed(exc) from None
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
+        except ClickException as exc:
+            raise _scrubbed(exc) from None
         except _known_errors() as exc:
             typer.echo(error_line(exc), err=True)
             raise typer.Exit(CruddurError.exit_code) from None

@@ -231,10 +231,10 @@ def sessions(url: UrlOption = None, stack: StackOption = None, tunnel_port: Tunn
 def kill_sessions(url: UrlOption = None, stack: StackOption = None, tunnel_port: TunnelOption = None,
                   local_dir: LocalDirOption = None, yes: YesOption = False, force: ForceOption = False,
                   confirm: ConfirmOption = None) -> None:
-    """Terminate the other sessions on the target database (prod/RDS need --force and the name typed back)."""
+    """Terminate the other sessions on the target database (asks first; prod/RDS need --force and the name typed
+    back)."""
     t = _target(url, stack, tunnel_port, local_dir)
-    if t.protected:
-        confirm_destructive(t, "kill the sessions of", yes=False, force=force, confirm=confirm)
+    confirm_destructive(t, "kill the sessions of", yes=yes, force=force, confirm=confirm)
     pids = sess.kill_sessions(t.db)
     out.print(f"terminated {len(pids)} session(s) on {t.database}" + (f": {', '.join(map(str, pids))}" if pids else ""))
 

@@ -1,6 +1,7 @@
 """Confirmation before destructive work. Protected targets (production-looking stacks, any target where a host
 libpq will use is RDS: see ``Target.protected``) need --force AND the database name typed back (prompt, or
---confirm NAME for scripts); others need --yes or a y/N answer."""
+--confirm NAME for scripts); others need --yes or a y/N answer. Every command that destroys data or ends other
+people's work asks: drop, reset, kill-sessions."""
 
 from __future__ import annotations
 
@@ -30,8 +31,9 @@ def confirm_destructive(target: Target, action: str, *, yes: bool, force: bool, 
     if yes:
         return
     try:
-        ok = typer.confirm(f"{action.capitalize()} database {name} on {target.shown}?", default=False)
+        ok = typer.confirm(f"{action[:1].upper()}{action[1:]} database {name} on {target.shown}?", default=False)
     except (typer.Abort, EOFError):
         ok = False
     if not ok:
-        raise CruddurError(f"not confirmed; nothing was done (pass --yes to {action} without the question)")
+        raise CruddurError(f"not confirmed; nothing was done (pass --yes to {action} database {name} without the "
+                           "question)")

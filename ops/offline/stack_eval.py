@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from ops.paths import PROJECT_ROOT
+from ops.urls import redact
 
 SECRET_PLACEHOLDER = "[secret]"  # noqa: S105 - not a password: a marker/character set
 
@@ -88,10 +89,21 @@ def _type_name(value: Any) -> str:
     return {list: "a list", str: "a string", dict: "a mapping"}.get(type(value), type(value).__name__)
 
 
+# The largest stack file or Pulumi.yaml read: this project's are a few KiB; a file of megabytes is a mistake (or
+# hundreds of thousands of keys), refused before it is parsed.
+MAX_FILE_BYTES = 1024 * 1024
+
+
 def load_yaml_file(path: Path) -> Any:
-    """A YAML file's document, or ``StackFileError`` with one line: not UTF-8, not YAML, a key set twice."""
+    """A YAML file's document, or ``StackFileError`` with one line: too large, not UTF-8, not YAML, a key set
+    twice."""
     try:
-        text = path.read_bytes().decode("utf-8")
+        with path.open("rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)
+        if len(data) > MAX_FILE_BYTES:
+            raise StackFileError(f"{path.name} is larger than {MAX_FILE_BYTES // 1024} KiB; a stack file holds a "
+                                 "few dozen settings (is it the right file?)")
+        text = data.decode("utf-8")
     except OSError as exc:
         raise StackFileError(f"cannot read {path.name}: {exc.strerror or exc}") from exc
     except UnicodeDecodeError as exc:
@@ -123,6 +135,9 @@ def _as_config_string(value: Any) -> str:
     return str(value)
 
 
+_STACK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+
+
 def _full_key(project: str, key: str) -> str:
     return key if ":" in key else f"{project}:{key}"
 
@@ -134,6 +149,9 @@ def stack_config(stack: str, overrides: dict[str, Any] | None = None,
     ``overrides`` maps keys (``cruddur-db:multiAz`` or plain ``multiAz``) to values; a value of ``None`` removes
     the key, as ``pulumi config rm`` would.
     """
+    if not _STACK_NAME.fullmatch(stack or ""):  # a URL or a path given for a stack: never a file name, never shown
+        raise StackFileError(f"invalid stack name {redact(stack)!r}: a stack name is letters, digits, '-', '_' and "
+                             "'.' (e.g. dev), the name in Pulumi.<stack>.yaml")
     project_file = project_dir / "Pulumi.yaml"
     stack_file = project_dir / f"Pulumi.{stack}.yaml"
     project = load_yaml_file(project_file)
@@ -165,8 +183,13 @@ def stack_config(stack: str, overrides: dict[str, Any] | None = None,
             config[_full_key(name, key)] = _as_config_string(declaration["default"])
         elif isinstance(declaration, dict) and "value" in declaration:
             config[_full_key(name, key)] = _as_config_string(declaration["value"])
+    spelled: dict[str, str] = {}
     for key, value in stack_settings.items():
         full = _full_key(name, key)
+        if full in spelled:  # `multiAz` and `cruddur-db:multiAz`: one key, the later would silently win
+            raise StackFileError(f"{stack_file.name}: {spelled[full]!r} and {key!r} both set {full} (the later "
+                                 "value would silently win); keep one")
+        spelled[full] = key
         if isinstance(value, dict) and set(value) == {"secure"}:
             config[full] = SECRET_PLACEHOLDER
             secret_keys.append(full)

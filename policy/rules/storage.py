@@ -7,6 +7,8 @@ from .constants import (
     BUCKET,
     BUCKET_ACL,
     BUCKET_ACL_V2,
+    BUCKET_LIFECYCLE,
+    BUCKET_LIFECYCLE_V2,
     BUCKET_LOGGING,
     BUCKET_LOGGING_V2,
     BUCKET_OBJECT,
@@ -89,6 +91,40 @@ def s3_bucket_policy_denies_insecure_transport(r: Subject) -> list[str]:
         return [f"{r.label} does not deny non-TLS requests; add a Deny of s3:* on the bucket and its objects "
                 "when aws:SecureTransport is false"]
     return []
+
+
+def _whole_bucket(rule: dict) -> bool | None:
+    """Whether a lifecycle rule applies to every object (no filter, or a filter without a prefix, tag, size or
+    and-block); None when part of it is unknown (preview)."""
+    if not known(rule.get("filter")) or not known(rule.get("prefix")):
+        return None
+    if rule.get("prefix"):
+        return False
+    narrowing = rule.get("filter") or {}
+    return not (isinstance(narrowing, dict) and any(v not in (None, "", {}, []) for v in narrowing.values()))
+
+
+def _aborts(block: object) -> bool:
+    """An abort block that names its days (one object, or a list of one as some providers shape it)."""
+    blocks = as_list(block) if isinstance(block, list) else [block]
+    return any(isinstance(b, dict) and b.get("daysAfterInitiation") not in (None, "") for b in blocks)
+
+
+@resource_rule("s3-lifecycle-aborts-incomplete-uploads", types=(BUCKET_LIFECYCLE, BUCKET_LIFECYCLE_V2),
+               description="Every S3 lifecycle configuration has an enabled rule over the whole bucket that aborts "
+                           "incomplete multipart uploads (the shape scanners recognise: abort_incomplete_multipart_"
+                           "upload and an empty filter).",
+               practices=("cost",))
+def s3_lifecycle_aborts_incomplete_uploads(r: Subject) -> list[str]:
+    rules = r.props.get("rules")
+    if not known(rules):
+        return []
+    verdicts = [_whole_bucket(rule) for rule in as_list(rules) if isinstance(rule, dict)
+                and rule.get("status") == "Enabled" and _aborts(rule.get("abortIncompleteMultipartUpload"))]
+    if True in verdicts or None in verdicts:
+        return []
+    return [f"{r.label} has no enabled whole-bucket rule aborting incomplete multipart uploads (their parts are billed "
+            "and never listed); add one with an empty filter (components/private_bucket.py abort_multipart_rule)"]
 
 
 def _inline_loggings(p: dict) -> list:

@@ -91,14 +91,16 @@ def test_lifecycle_archives_then_expires_per_stack(request, stack_name, transiti
     stack = request.getfixturevalue(stack_name)
     rules = child(stack, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
                   "audit-bucket-lifecycle").props["rules"]
-    assert len(rules) == 1
-    rule = rules[0]
+    assert len(rules) == 2
+    rule, abort = rules
+    assert abort == {"id": "abort-incomplete-multipart-uploads", "status": "Enabled", "filter": {},
+                     "abortIncompleteMultipartUpload": {"daysAfterInitiation": 1}}
     assert rule["status"] == "Enabled"
     assert rule["filter"] == {"prefix": "trail/"}
     assert rule["transitions"] == [{"days": transition, "storageClass": "GLACIER_IR"}]
     assert rule["expiration"] == {"days": expire}
     assert rule["noncurrentVersionExpiration"] == {"noncurrentDays": 30}
-    assert rule["abortIncompleteMultipartUpload"] == {"daysAfterInitiation": 7}
+    assert "abortIncompleteMultipartUpload" not in rule  # the whole bucket's rule does it
 
 
 def test_bucket_policy_lets_this_trail_write_and_denies_non_tls(stack):

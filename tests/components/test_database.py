@@ -201,7 +201,10 @@ def test_enhanced_monitoring_role(stack):
     assert db["monitoringInterval"] == 60
     assert db["monitoringRoleArn"] == role.outputs["arn"]
     assert policy(role, "assumeRolePolicy")["Statement"] == [{
-        "Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": "monitoring.rds.amazonaws.com"}}]
+        "Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": "monitoring.rds.amazonaws.com"},
+        # RDS acting for this instance of this account only (against the confused deputy)
+        "Condition": {"StringEquals": {"aws:SourceAccount": "123456789012"},
+                      "ArnLike": {"aws:SourceArn": f"arn:aws:rds:eu-west-1:123456789012:db:{db['identifier']}"}}}]
     attachment = stack.one("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "db-monitoring-policy")
     assert attachment.props["role"] == role.outputs["name"]
     assert attachment.props["policyArn"] == "arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"

@@ -175,9 +175,12 @@ def test_probe_is_admitted_to_the_database_port_only_by_security_group(stack):
 
 
 def test_probe_calls_no_aws_api(stack):
-    """It gets the master's credentials from the reporter: no secret policy, no endpoint, nothing but its ENIs."""
+    """It gets the master's credentials from the reporter: no secret policy, no endpoint, nothing but its ENIs and
+    its X-Ray segments (active tracing, as every function that is not a database side)."""
     probe = stack.one(FUNCTION, "restore-drill-probe-function")
-    assert [p for p in stack.of_type(ROLE_POLICY) if p.name.startswith("restore-drill-probe")] == []
+    assert {sid: (s["Action"], s["Resource"]) for sid, s in statements(stack, "restore-drill-probe-policy").items()} == {
+        "XRayTracing": (["xray:PutTraceSegments", "xray:PutTelemetryRecords"], "*")}
+    assert probe.props["tracingConfig"] == {"mode": "Active"}
     assert attached(stack, f"cruddur-{stack.stack}-restore-probe") == [
         "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"]
     assert "MASTER_SECRET_ARN" not in probe.props["environment"]["variables"]
@@ -212,6 +215,7 @@ def test_reporter_role_does_only_what_the_reporter_does(stack):
         "DecryptTheSecretThroughSecretsManager": ("kms:Decrypt", data_key_arn(stack)),
         "PublishTheVerdict": ("sns:Publish", stack.outputs["alarmTopicArn"]),
         "EncryptForTheTopic": (["kms:GenerateDataKey*", "kms:Decrypt"], data_key_arn(stack)),
+        "XRayTracing": (["xray:PutTraceSegments", "xray:PutTelemetryRecords"], "*"),
     }
     assert found["DecryptTheSecretThroughSecretsManager"]["Condition"] == {
         "StringEquals": {"kms:ViaService": f"secretsmanager.{REGION}.amazonaws.com"}}
@@ -269,8 +273,8 @@ def test_drill_number_bounds_name_the_key(config_problems, key, low, high):
 
 def test_drill_schedule_must_be_a_cron_expression(config_problems):
     assert only(config_problems("dev", restoreDrillSchedule="every monday")) == (
-        "cruddur-db:restoreDrillSchedule = 'every monday': must be an EventBridge cron expression in UTC, "
-        "e.g. cron(0 6 ? * MON *)")
+        "cruddur-db:restoreDrillSchedule = 'every monday': is not a cron expression: cron(minutes hours "
+        "day-of-month month day-of-week year) in UTC, e.g. cron(0 6 ? * MON *)")
 
 
 def test_drill_schedule_follows_the_setting(evaluate_with):

@@ -97,15 +97,51 @@ def test_concurrent_duplicate_deliveries_from_two_containers_leave_one_row(db_ur
 
 
 # -- trigger sources that record nothing ------------------------------------------------------------------------
-@pytest.mark.parametrize("source", ["PostConfirmation_ConfirmForgotPassword", "PreSignUp_SignUp", None])
-def test_other_trigger_sources_touch_nothing(db_url, load_handler, context, source):
+def test_a_confirmed_password_reset_touches_nothing(db_url, load_handler, context):
     module = load_handler()
-    event = confirmation_event(source=source)
-    if source is None:
-        del event["triggerSource"]
+    event = confirmation_event(source="PostConfirmation_ConfirmForgotPassword")
     assert module.handler(copy.deepcopy(event), context) == event
     assert user_count(db_url) == 0
     assert module._connection is None  # not even a connection was opened
+
+
+@pytest.mark.parametrize("source,described", [
+    ("absent", "none"), (None, "none"), ("postconfirmation_confirmsignup", "'postconfirmation_confirmsignup'"),
+    ("POSTCONFIRMATION_CONFIRMSIGNUP", "'POSTCONFIRMATION_CONFIRMSIGNUP'"),
+    ("PostConfirmation_ConfirmSignUp ", "'PostConfirmation_ConfirmSignUp '"), ("PreSignUp_SignUp", "'PreSignUp_SignUp'"),
+    (["PostConfirmation_ConfirmSignUp"], "a list"), (1, "a int"), ({"S": "x"}, "a dict"),
+    ("PostConfirmation_ConfirmSignUp\n", "a str of 31 characters"),
+])
+def test_a_trigger_source_that_is_not_cognitos_is_refused_and_nothing_is_written(db_url, load_handler, context,
+                                                                                 source, described):
+    module = load_handler()
+    event = confirmation_event()
+    if source == "absent":
+        del event["triggerSource"]
+    else:
+        event["triggerSource"] = source
+    with pytest.raises(module.MalformedEventError) as caught:
+        module.handler(event, context)
+    assert str(caught.value) == (
+        "the Cognito event's triggerSource must be one of PostConfirmation_ConfirmSignUp, "
+        f"PostConfirmation_ConfirmForgotPassword (exactly so spelled); got {described}")
+    assert user_count(db_url) == 0
+    assert module._connection is None
+
+
+@pytest.mark.parametrize("sub", [" 8f6c2f3e-1a2b-4c5d-9e8f-0a1b2c3d4e5f", "8f6c2f3e-1a2b-4c5d-9e8f-0a1b2c3d4e5f\n",
+                                 "8F6C2F3E-1A2B-4C5D-9E8F-0A1B2C3D4E5F", "8f6c2f3e1a2b4c5d9e8f0a1b2c3d4e5f",
+                                 "{8f6c2f3e-1a2b-4c5d-9e8f-0a1b2c3d4e5f}", "admin", "8f6c2f3e-1a2b-4c5d-9e8f-0a1b2c3d4e5",
+                                 "８f6c2f3e-1a2b-4c5d-9e8f-0a1b2c3d4e5f"])
+def test_a_sub_that_is_not_cognitos_uuid_is_refused_and_nothing_is_written(db_url, load_handler, context, sub):
+    module = load_handler()
+    event = confirmation_event()
+    event["request"]["userAttributes"]["sub"] = sub
+    with pytest.raises(module.InvalidAttributeError) as caught:
+        module.handler(event, context)
+    assert str(caught.value) == ("user attribute 'sub' is not Cognito's user id (a lower-case UUID such as "
+                                 "8f6c2f3e-1a2b-4c5d-9e8f-0a1b2c3d4e5f, nothing around it)")
+    assert user_count(db_url) == 0
 
 
 def test_forgot_password_needs_no_database_at_all(handler_env, down_database_url, load_handler, context):
@@ -203,12 +239,13 @@ def test_hostile_and_unusual_input_is_stored_verbatim(db_url, load_handler, cont
     assert row["cognito_user_id"] == attributes["sub"]
 
 
-def test_sql_in_the_sub_is_data_too(db_url, load_handler, context):
-    sub = "x' OR '1'='1'); DELETE FROM users; --"
-    load_handler().handler(confirmation_event(sub=sub, handle="subtle"), context)
-    load_handler().handler(confirmation_event(handle="other"), context)
-    assert sub in [r["cognito_user_id"] for r in admin_rows(db_url)]
-    assert user_count(db_url) == 2
+def test_sql_in_the_sub_is_refused_before_the_database(db_url, load_handler, context):
+    """The sub is Cognito's UUID or nothing; SQL in it never reaches a statement (which would take it as data)."""
+    module = load_handler()
+    module.handler(confirmation_event(handle="other"), context)
+    with pytest.raises(module.InvalidAttributeError, match="'sub' is not Cognito's user id"):
+        module.handler(confirmation_event(sub="x' OR '1'='1'); DELETE FROM users; --", handle="subtle"), context)
+    assert user_count(db_url) == 1
 
 
 def test_a_handle_taken_by_another_user_fails_loudly(db_url, load_handler, context, capsys):
@@ -221,6 +258,23 @@ def test_a_handle_taken_by_another_user_fails_loudly(db_url, load_handler, conte
                                  "constraint users_handle_lower_key)")
     assert user_count(db_url) == 1
     assert "someone@example.com" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("taken,lookalike", [
+    ("ecopay", "\u0435\u0441\u043e\u0440\u0430\u0443"),  # all Cyrillic: е с о р а у
+    ("ecopay", "\u0415\u0421\u041e\u0420\u0410\u0423"),  # all Cyrillic, upper case: Е С О Р А У
+    ("modern", "rnodern"),                                     # rn for m
+])
+def test_a_lookalike_of_a_taken_handle_fails_like_the_handle_itself(db_url, load_handler, context, taken, lookalike):
+    """Unique under case folding and the confusables skeleton (sql/migrations/0007_handle_lookalikes.sql), as the
+    function's own least-privilege role writes it."""
+    module = load_handler()
+    module.handler(confirmation_event(handle=taken), context)
+    with pytest.raises(module.HandleTakenError) as caught:
+        module.handler(confirmation_event(handle=lookalike), context)
+    assert str(caught.value) == ("the handle is already taken by another user (UniqueViolation, SQLSTATE 23505, "
+                                 "constraint users_handle_lookalike_key)")
+    assert user_count(db_url) == 1
 
 
 # -- connection reuse, drops, outages, timeouts --------------------------------------------------------------------

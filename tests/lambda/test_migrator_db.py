@@ -525,9 +525,13 @@ WHOSE = "the migrator's database function's environment lacks"
                                      "function"),
     ({"DB_SSLMODE": "require"}, "DB_SSLMODE must be verify-full (the default) or disable (tests against a local "
                                 "server only), got 'require'"),
-    ({"DB_HOST": "cruddur-dev.abc123.eu-west-1.rds.amazonaws.com"},
-     "DB_SSLMODE=disable is for tests against a local server; cruddur-dev.abc123.eu-west-1.rds.amazonaws.com is an "
-     "RDS host, which the migrator reaches only with TLS verify-full: unset DB_SSLMODE"),
+    *(({"DB_HOST": host}, f"DB_SSLMODE=disable is for tests against a server on this machine (localhost, a "
+                          f"loopback address); {host!r} is not one, and the migrator reaches any other host only with "
+                          "TLS verify-full: unset DB_SSLMODE") for host in (
+        "cruddur-dev.abc123.eu-west-1.rds.amazonaws.com", "cruddur-dev.abc123.cn-north-1.rds.amazonaws.com.cn",
+        "db.abc123.us-iso-east-1.rds.c2s.ic.gov", "db.abc123.us-isob-east-1.rds.sc2s.sgov.gov",
+        "db.abc123.eusc-de-east-1.rds.amazonaws.eu", "CRUDDUR.ABC123.EU-WEST-1.RDS.AMAZONAWS.COM.", "10.0.3.7",
+        "localhost.example.com", "127.0.0.1.nip.io")),
     ({"DB_PORT": "five"}, "DB_PORT must be a whole number, got 'five'"),
     ({"MIGRATION_LOCK_TIMEOUT_S": "0"}, "MIGRATION_LOCK_TIMEOUT_S must be positive, got 0"),
     ({"APP_ROLE": "cruddur_app; DROP ROLE x"}, "APP_ROLE must be a plain lower-case role name, got "

@@ -474,6 +474,9 @@ def test_an_event_with_the_packages_hash_and_unknown_keys_runs(empty_database_ur
     ({"migrations_sha256": "ABC"}, "the event's migrations_sha256 must be 64 lower-case hex characters, got 'ABC'"),
     ({"migrations_sha256": 12}, "the event's migrations_sha256 must be 64 lower-case hex characters, got 12"),
     ({"app_secret_version": 3}, "the event's app_secret_version must be a string, got int"),
+    ({"migrations_sha256": None}, "the event's migrations_sha256 is null; leave the key out or give its value"),
+    ({"migrations_sha256": SHA, "app_secret_version": None},
+     "the event's app_secret_version is null; leave the key out or give its value"),
 ])
 def test_a_malformed_event_is_a_clear_error(empty_database_url, deploy, migrator, db_lambda, pg_server, event,
                                             message):

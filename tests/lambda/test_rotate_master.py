@@ -148,6 +148,26 @@ def test_a_secret_without_the_standard_fields_is_refused(rotation_aws, rotation_
         "lacks host, port, dbname (standard RDS secret JSON)")
 
 
+@pytest.mark.parametrize("port,kind", [("5432x", "str"), (5432.0, "float"), ("", None), (True, "bool"),
+                                       (70000, "int"), ("-1", "str"), ([5432], "list"), (" 5432", "str")])
+def test_a_secret_whose_port_is_not_a_whole_number_is_refused_with_the_password_unchanged(
+        rotation_aws, rotation_master, port, kind):
+    aws, master = rotation_aws, rotation_master
+    arn = make_secret(aws, {**master, "port": port})
+    token = begin_rotation(arn)
+    module = load()
+    db = InProcessLambda(module)
+    message = step_error(module, aws, arn, token, "createSecret", invoke=db)  # the first step: nothing written
+    assert message == (f"the AWSCURRENT version of {arn} lacks port (standard RDS secret JSON)" if kind is None else
+                       f"the AWSCURRENT version of {arn} has a port that is not a whole number from 1 to 65535 "
+                       f"(a {kind}); fix the secret's port (standard RDS secret JSON: 5432), then rotate again; "
+                       "the database's password is unchanged")
+    assert db.calls == []
+    with pytest.raises(aws.exceptions.ResourceNotFoundException):  # no pending value was written
+        pending(aws, arn)
+    assert logs_in(master) and current(aws, arn)["password"] == master["password"]
+
+
 @pytest.mark.parametrize("bad_event, message", [
     ("not an object", "the rotation event must be a JSON object with SecretId, ClientRequestToken and Step"),
     ({"SecretId": "x", "ClientRequestToken": "y", "Step": "dropDatabase"},

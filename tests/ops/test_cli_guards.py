@@ -233,3 +233,68 @@ def test_effective_parameters_are_what_libpq_uses():
     assert parse("postgresql://u@localhost/db?password=p%23w", {}).libpq["password"] == "p#w"
     assert json.dumps(parse("postgresql://u:p@/db", {"PGHOST": f"localhost,{CN_RDS_HOST}"}).hosts) == \
         json.dumps(["localhost", CN_RDS_HOST])
+
+
+# ------------------------------------------------------------------ service files, read as libpq reads them
+@pytest.mark.parametrize("content", [
+    f"[cruddur-rds]\nhost={RDS_HOST}\n[cruddur-rds]\nhost=127.0.0.1\n",       # the first section is libpq's
+    f"[cruddur-rds]\nhost={RDS_HOST}\nhost=127.0.0.1\n",                       # the first value is libpq's
+    f"[cruddur-rds]\ndbname=cruddur\n    host={RDS_HOST}\n",                   # indentation is no continuation
+    f"# local\n[other]\nhost=127.0.0.1\n\n  [cruddur-rds] \n\thost={RDS_HOST}\n[cruddur-rds-2]\nhost=127.0.0.1\n",
+])
+def test_a_service_file_is_read_the_way_libpq_reads_it(cli, tmp_path, content):
+    services = tmp_path / "pg_service.conf"
+    services.write_text(content)
+    result = cli("db", "drop", "--url", "postgresql://master:Rds-pass-123@/cruddur?service=cruddur-rds", "--yes",
+                 env={"PGSERVICEFILE": str(services)})
+    assert result.exit_code == 2 and result.stderr == _refusal("cruddur", RDS_HOST)
+
+
+@pytest.mark.parametrize("line,why", [
+    (f"HOST={RDS_HOST}", ": 'HOST' is not a libpq keyword (libpq takes key=value with no spaces around the '=' and "
+                         "lower-case keywords); fix the line"),
+    (f"host = {RDS_HOST}", ": 'host ' is not a libpq keyword (libpq takes key=value with no spaces around the '=' and "
+                           "lower-case keywords); fix the line"),
+    (f"host: {RDS_HOST}", " has no key=value; libpq refuses it: fix the line"),
+    ("service=other", " names another service; libpq refuses nested services"),
+])
+def test_a_service_libpq_would_refuse_is_refused_before_connecting(cli, tmp_path, line, why):
+    services = tmp_path / "pg_service.conf"
+    services.write_text(f"[cruddur-rds]\ndbname=cruddur\n{line}\n")
+    result = cli("db", "status", "--url", "postgresql://master:Rds-pass-123@/cruddur?service=cruddur-rds",
+                 env={"PGSERVICEFILE": str(services)})
+    assert result.exit_code == 2
+    assert result.stderr == f"error: the service file {services}, line 3 (service 'cruddur-rds'){why}\n"
+
+
+def test_a_service_that_cannot_be_read_is_refused(cli, tmp_path):
+    services = tmp_path / "pg_service.conf"
+    services.write_bytes(b"[cruddur-rds]\nhost=caf\xe9\n")
+    url = "postgresql://master:Rds-pass-123@/cruddur?service=cruddur-rds"
+    broken = cli("db", "status", "--url", url, env={"PGSERVICEFILE": str(services)})
+    assert broken.stderr == (f"error: cannot read the service file {services} for service 'cruddur-rds': it is not "
+                             "UTF-8 text\n")
+    missing = cli("db", "status", "--url", url, env={"PGSERVICEFILE": str(tmp_path / "none.conf")})
+    assert missing.stderr == (f"error: service 'cruddur-rds' is not defined in {tmp_path / 'none.conf'} (libpq would "
+                              "refuse to connect)\n")
+    assert broken.exit_code == missing.exit_code == 2
+
+
+# ------------------------------------------------------------------ kill-sessions asks first, like drop and reset
+def test_kill_sessions_asks_first_and_a_no_ends_nothing(cli, migrated_database_url):
+    import psycopg2
+
+    other = psycopg2.connect(migrated_database_url, application_name="someone-else")
+    try:
+        refused = cli("db", "kill-sessions", "--url", migrated_database_url, input="n\n")
+        assert refused.exit_code == 2
+        name = parse(migrated_database_url).database
+        assert refused.stderr.endswith(f"error: not confirmed; nothing was done (pass --yes to kill the sessions of "
+                                       f"database {name} without the question)\n")
+        assert f"Kill the sessions of database {name} on " in refused.stdout
+        with other.cursor() as cur:
+            cur.execute("SELECT 1")  # still alive
+        asked = cli("db", "kill-sessions", "--url", migrated_database_url, input="y\n")
+        assert asked.exit_code == 0 and "terminated 1 session(s)" in asked.stdout
+    finally:
+        other.close()

@@ -191,7 +191,7 @@ def test_sessions_and_kill_sessions(cli, migrated_database_url):
         listed = cli("db", "sessions", "--url", migrated_database_url)
         assert listed.exit_code == 0
         assert "someone-else" in listed.stdout and "1 other session(s)" in listed.stdout
-        killed = cli("db", "kill-sessions", "--url", migrated_database_url)
+        killed = cli("db", "kill-sessions", "--url", migrated_database_url, "--yes")
         assert killed.exit_code == 0 and "terminated 1 session(s)" in killed.stdout
         with pytest.raises(psycopg2.OperationalError):
             with other.cursor() as cur:
@@ -310,7 +310,7 @@ def test_tunnel_port_connects_through_localhost_keeping_the_rds_name(cli, pg_ser
 @pytest.mark.parametrize("command", ["create", "drop", "migrate", "seed", "setup", "reset", "status", "sessions",
                                      "kill-sessions", "connect"])
 def test_down_server_gives_one_line_and_exit_2(cli, down_database_url, command):
-    result = cli("db", command, "--url", down_database_url, "--yes") if command in ("drop", "reset") else \
+    result = cli("db", command, "--url", down_database_url, "--yes") if command in ("drop", "reset", "kill-sessions") else \
         cli("db", command, "--url", down_database_url)
     assert result.exit_code == 2, result.output
     assert result.stdout == ""

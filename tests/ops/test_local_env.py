@@ -184,7 +184,7 @@ def test_operator_commands_use_the_master_url(project, local_cli, migrated_datab
         row = next(line for line in listed.stdout.splitlines() if "cruddur-backend" in line)
         cells = [cell.strip() for cell in row.strip("│ ").split("│")]
         assert cells[:3] == [str(backend_conn.get_backend_pid()), "cruddur_app", "cruddur-backend"]
-        killed = local_cli("db", "kill-sessions")  # only a privileged role may end another role's session
+        killed = local_cli("db", "kill-sessions", "--yes")  # only a privileged role may end another role's session
         assert killed.stdout == f"terminated 1 session(s) on cruddur: {backend_conn.get_backend_pid()}\n"
     finally:
         backend_conn.close()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -67,3 +68,22 @@ def test_the_console_script_reports_a_list_config_in_one_line(project_copy):  # 
     assert done.stderr.strip().splitlines() == [
         "cruddur plan: stack 'broken': Pulumi.broken.yaml: config is a list; it must be a mapping of key: value "
         "(e.g. cruddur-db:multiAz: true)"]
+
+
+@pytest.mark.parametrize("content,message", [
+    (GOOD.encode() + b"  multiAz: true\n  cruddur-db:multiAz: false\n",
+     "Pulumi.broken.yaml: 'multiAz' and 'cruddur-db:multiAz' both set cruddur-db:multiAz (the later value would "
+     "silently win); keep one"),
+    (GOOD.encode() + b"  cruddur-db:dbName: cruddur\n  dbName: postgres\n",
+     "Pulumi.broken.yaml: 'cruddur-db:dbName' and 'dbName' both set cruddur-db:dbName (the later value would "
+     "silently win); keep one"),
+    (GOOD.encode() + b"".join(b"  cruddur-db:junk%06d: 1\n" % i for i in range(300_000)),
+     "Pulumi.broken.yaml is larger than 1024 KiB; a stack file holds a few dozen settings (is it the right file?)"),
+])
+def test_a_key_set_twice_or_a_huge_file_is_one_line_and_exit_2(project_copy, content, message):  # noqa: F811
+    (project_copy / "Pulumi.broken.yaml").write_bytes(content)
+    started = time.perf_counter()
+    result = plan("-s", "broken", project_dir=project_copy)
+    assert time.perf_counter() - started < 5
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip().splitlines() == [f"cruddur plan: stack 'broken': {message}"]

@@ -817,4 +817,7 @@ def estimate(resources: list, outputs: dict | None, region: str, assumptions: As
     result.free_tiers = [p.free_tier for p in pricer.used.values() if p.free_tier]
     result.free_tiers = list(dict.fromkeys(result.free_tiers))
     result.unconfirmed_prices = sorted(k for k, p in pricer.used.items() if not p.confirmed)
+    # by type and name: the resources come in the order the engine registered them, which outputs resolving in
+    # another order can change from one run to the next
+    result.unpriced.sort(key=lambda u: (u.type, u.resource, u.reason))
     return result

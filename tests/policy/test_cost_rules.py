@@ -202,9 +202,9 @@ def test_a_budget_the_estimate_cannot_be_compared_with_is_reported(prod, change,
 
 @pytest.mark.parametrize("typ, change, expected", [
     (INSTANCE, {"instanceClass": "db.z9.huge"},
-        "the estimate cannot price guardduty DetectorFeature 'audit-rds-protection' (RDS Protection of db-instance: "
-        "vCPUs of db.z9.huge unknown); backup RestoreTestingPlan 'restore-drill-restore-testing' (restore test of "
-        "arn:aws:rds:eu-west-1:123456789012:db:cruddur-prod-db: its instance class is not priced); rds Instance "
+        "the estimate cannot price backup RestoreTestingPlan 'restore-drill-restore-testing' (restore test of "
+        "arn:aws:rds:eu-west-1:123456789012:db:cruddur-prod-db: its instance class is not priced); guardduty "
+        "DetectorFeature 'audit-rds-protection' (RDS Protection of db-instance: vCPUs of db.z9.huge unknown); rds Instance "
         "'db-instance' (instance class db.z9.huge: no price in eu-west-1.json (add rds.instance.db.z9.huge)); so it "
         "cannot show the stack within its budget: once priced (ops/offline/cost.py and its price files, which "
         "policy/cost.py and policy/prices link to)"),

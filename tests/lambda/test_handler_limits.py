@@ -224,10 +224,12 @@ def test_a_restarting_server_is_retried_until_it_accepts_connections(own_server,
     migrations.apply(DbTarget(url))
     handler_env.setenv("CONNECTION_URL", url)
     own_server.stop()
-    threading.Timer(0.5, own_server.start).start()
+    restart = threading.Timer(0.5, own_server.start)
+    restart.start()
     module = load_handler()
     event = confirmation_event()
     assert module.handler(copy.deepcopy(event), context) == event
+    restart.join()  # pg_ctl may still be waiting for the server it started: not past the fixture's teardown
     assert user_count(url) == 1
     retries = [line for line in _log_lines(capsys)
                if line["message"] == "the database refused the connection; retrying"]
